@@ -1,0 +1,363 @@
+// Package provider is the one interface every dropback command talks to, and
+// the types it speaks in. Two implementations exist: provider/local drives the
+// embedded block-image engine, provider/digitalocean drives DigitalOcean
+// Droplet Backups through godo.
+//
+// IDs of hosts, backups and actions are integers in both, as the DigitalOcean
+// API has them. JSON field names follow the DigitalOcean API where the two
+// overlap, so scripts that read -o json work in both contexts.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Context names.
+const (
+	ContextLocal        = "local"
+	ContextDigitalOcean = "digitalocean"
+)
+
+// Sentinel errors. Providers wrap them with a message that says what was being
+// done; commands map them to exit codes.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrAmbiguous    = errors.New("ambiguous name")
+	ErrInvalid      = errors.New("invalid argument")
+	ErrExists       = errors.New("already exists")
+	ErrUnsupported  = errors.New("not supported")
+	ErrCorrupt      = errors.New("repository damaged")
+	ErrAuth         = errors.New("authentication failed")
+	ErrActionFailed = errors.New("action errored")
+	ErrTimeout      = errors.New("timed out")
+	ErrNoRepo       = errors.New("repository not initialised")
+	ErrConfirm      = errors.New("confirmation required")
+)
+
+// UnsupportedError is returned for a verb a provider cannot do. Alternative
+// names what the user can do instead.
+type UnsupportedError struct {
+	Verb        string
+	Context     string
+	Alternative string
+}
+
+func (e *UnsupportedError) Error() string {
+	msg := fmt.Sprintf("%s is not supported in the %s context", e.Verb, e.Context)
+	if e.Alternative != "" {
+		msg += ": " + e.Alternative
+	}
+	return msg
+}
+
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+// Host is a machine whose disks are backed up: a registered self-hosted host
+// on the engine, a Droplet on DigitalOcean.
+type Host struct {
+	ID               int       `json:"id"`
+	Name             string    `json:"name"`
+	Status           string    `json:"status"`
+	Disks            []Disk    `json:"disks"`
+	BackupEnabled    bool      `json:"backup_enabled"`
+	BackupPolicy     *Policy   `json:"backup_policy,omitempty"`
+	NextBackupWindow *Window   `json:"next_backup_window,omitempty"`
+	Region           string    `json:"region,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+}
+
+// Disk is one disk of a host. Path is empty on DigitalOcean.
+type Disk struct {
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// Policy is a backup policy, named as in the DigitalOcean API.
+type Policy struct {
+	Plan                string `json:"plan"`
+	Weekday             string `json:"weekday"`
+	Hour                int    `json:"hour"`
+	WindowLengthHours   int    `json:"window_length_hours"`
+	RetentionPeriodDays int    `json:"retention_period_days"`
+}
+
+// Window is a backup window.
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Backup types.
+const (
+	TypeBackup   = "backup"
+	TypeSnapshot = "snapshot"
+)
+
+// Backup is one backup or snapshot of a host. The first fields carry the
+// DigitalOcean image object's names.
+type Backup struct {
+	ID            int       `json:"id"`
+	Name          string    `json:"name"`
+	Type          string    `json:"type"`
+	Status        string    `json:"status"`
+	CreatedAt     time.Time `json:"created_at"`
+	SizeGigabytes float64   `json:"size_gigabytes"`
+	MinDiskSize   int       `json:"min_disk_size"`
+	HostID        int       `json:"host_id"`
+	HostName      string    `json:"host_name"`
+	// Engine only: per-disk detail and what this backup added to the repository.
+	Disks    []BackupDisk `json:"disks,omitempty"`
+	NewBytes int64        `json:"new_bytes,omitempty"`
+}
+
+// BackupDisk is one disk inside an engine backup.
+type BackupDisk struct {
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
+	DataBytes int64  `json:"data_bytes"`
+}
+
+// Action statuses, as DigitalOcean names them.
+const (
+	StatusInProgress = "in-progress"
+	StatusCompleted  = "completed"
+	StatusErrored    = "errored"
+)
+
+// Action is an asynchronous operation: a DigitalOcean action, or an engine job
+// (create, restore, convert, gc) recorded in the repository.
+type Action struct {
+	ID           int        `json:"id"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	StartedAt    time.Time  `json:"started_at"`
+	CompletedAt  *time.Time `json:"completed_at"`
+	ResourceID   int        `json:"resource_id"`
+	ResourceType string     `json:"resource_type"`
+	Region       string     `json:"region_slug,omitempty"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// Progress is a snapshot of a long job's progress, in bytes.
+type Progress struct {
+	Phase string // "backup", "restore", "verify"
+	Done  int64
+	Total int64
+}
+
+// ProgressFunc receives progress updates. It is called from one goroutine at a
+// time, often; it must return quickly. It may be nil.
+type ProgressFunc func(Progress)
+
+// HostSpec describes a host to register (engine only).
+type HostSpec struct {
+	Name  string
+	Disks []string
+}
+
+// CreateOptions are the options of an on-demand backup.
+type CreateOptions struct {
+	Progress ProgressFunc
+}
+
+// CreateResult is the outcome of a backup.
+type CreateResult struct {
+	Backup Backup `json:"backup"`
+	Action Action `json:"action"`
+}
+
+// RestoreRequest names what to restore and where.
+type RestoreRequest struct {
+	Host   string // host name or ID
+	Backup string // backup ID or "latest"
+	// To restores to a new path (a file for one disk, a directory for several)
+	// instead of in place. Engine only.
+	To string
+	// ToNew creates a new host from the backup (DigitalOcean: a new Droplet).
+	ToNew   string
+	Size    string
+	Region  string
+	SSHKeys []string
+	VPCUUID string
+	Tags    []string
+	// Force allows an in-place restore to overwrite the host's disks.
+	Force    bool
+	Progress ProgressFunc
+}
+
+// RestoreResult is the outcome of a restore.
+type RestoreResult struct {
+	Action       Action        `json:"action"`
+	BackupID     int           `json:"backup_id"`
+	HostID       int           `json:"host_id"`
+	Disks        []RestoreDisk `json:"disks,omitempty"`
+	BytesWritten int64         `json:"bytes_written"`
+}
+
+// RestoreDisk reports one restored disk.
+type RestoreDisk struct {
+	Name         string `json:"name"`
+	Path         string `json:"path"`
+	SizeBytes    int64  `json:"size_bytes"`
+	BytesWritten int64  `json:"bytes_written"`
+}
+
+// VerifyOptions are the options of an integrity check.
+type VerifyOptions struct {
+	Progress ProgressFunc
+}
+
+// VerifyReport is the outcome of an integrity check.
+type VerifyReport struct {
+	Backups  []VerifiedBackup `json:"backups"`
+	Chunks   int64            `json:"chunks_checked"`
+	Bytes    int64            `json:"bytes_checked"`
+	Problems []string         `json:"problems"`
+}
+
+// VerifiedBackup is one backup's verdict.
+type VerifiedBackup struct {
+	ID       int    `json:"id"`
+	HostName string `json:"host_name"`
+	Status   string `json:"status"` // "ok" or "damaged"
+	Problem  string `json:"problem,omitempty"`
+}
+
+// PolicyRequest changes a backup policy. Nil fields are left as they are.
+type PolicyRequest struct {
+	Plan          *string
+	Weekday       *string
+	Hour          *int
+	RetentionDays *int
+}
+
+// DisableOptions says what to do with existing backups when disabling.
+type DisableOptions struct {
+	KeepBackups   bool
+	DeleteBackups bool
+}
+
+// HostPolicy is a host's policy as `policy get` shows it, named as the
+// DigitalOcean API's droplet backup policy object.
+type HostPolicy struct {
+	HostID           int     `json:"host_id"`
+	HostName         string  `json:"host_name,omitempty"`
+	BackupEnabled    bool    `json:"backup_enabled"`
+	BackupPolicy     *Policy `json:"backup_policy,omitempty"`
+	NextBackupWindow *Window `json:"next_backup_window,omitempty"`
+}
+
+// SupportedPolicy is one plan a provider offers, named as the DigitalOcean
+// API's supported_policies object.
+type SupportedPolicy struct {
+	Name                 string   `json:"name"`
+	PossibleWindowStarts []int    `json:"possible_window_starts"`
+	WindowLengthHours    int      `json:"window_length_hours"`
+	RetentionPeriodDays  int      `json:"retention_period_days"`
+	PossibleDays         []string `json:"possible_days"`
+}
+
+// RepoInitOptions are the options of `repo init`.
+type RepoInitOptions struct {
+	ChunkSize int64
+}
+
+// RepoStats describes the engine repository.
+type RepoStats struct {
+	Location         string  `json:"location"`
+	FormatVersion    int     `json:"format_version"`
+	ChunkSize        int64   `json:"chunk_size"`
+	Hosts            int     `json:"hosts"`
+	Backups          int     `json:"backups"`
+	Snapshots        int     `json:"snapshots"`
+	LogicalBytes     int64   `json:"logical_bytes"`
+	DataBytes        int64   `json:"data_bytes"`
+	UniqueBytes      int64   `json:"unique_bytes"`
+	StoredBytes      int64   `json:"stored_bytes"`
+	Chunks           int64   `json:"chunks"`
+	Packs            int64   `json:"packs"`
+	DedupRatio       float64 `json:"dedup_ratio"`
+	CompressionRatio float64 `json:"compression_ratio"`
+	ReclaimedBytes   int64   `json:"reclaimed_bytes"`
+}
+
+// GCOptions are the options of `repo gc`.
+type GCOptions struct {
+	// Grace is how long an unreferenced object is kept before it is deleted,
+	// so that a backup running now can still use it.
+	Grace time.Duration
+}
+
+// GCResult reports what a garbage collection did.
+type GCResult struct {
+	Action         Action `json:"action"`
+	DeletedPacks   int    `json:"deleted_packs"`
+	RewrittenPacks int    `json:"rewritten_packs"`
+	ReclaimedBytes int64  `json:"reclaimed_bytes"`
+}
+
+// RunOptions are the options of one scheduling pass.
+type RunOptions struct {
+	Progress ProgressFunc
+}
+
+// RunReport is what one scheduling pass did.
+type RunReport struct {
+	Backups []Backup  `json:"backups"`
+	Expired []int     `json:"expired"`
+	GC      *GCResult `json:"gc,omitempty"`
+	Errors  []string  `json:"errors"`
+}
+
+// Provider is what every command talks to. Methods are safe for concurrent
+// use. Host arguments are a name or an integer ID; a name that matches no host
+// gives ErrNotFound, one that matches several gives ErrAmbiguous. A verb the
+// provider cannot do returns an *UnsupportedError.
+type Provider interface {
+	// Context is the name of the context this provider serves.
+	Context() string
+
+	ListHosts(ctx context.Context) ([]Host, error)
+	GetHost(ctx context.Context, host string) (*Host, error)
+	AddHost(ctx context.Context, spec HostSpec) (*Host, error)
+	// RemoveHost unregisters a host. Its backups are kept unless
+	// DeleteBackups; its snapshots are always kept.
+	RemoveHost(ctx context.Context, host string, opts DisableOptions) error
+
+	// ListBackups lists backups (not snapshots) of one host, or of all hosts
+	// when host is "", oldest first.
+	ListBackups(ctx context.Context, host string) ([]Backup, error)
+	GetBackup(ctx context.Context, id int) (*Backup, error)
+	CreateBackup(ctx context.Context, host string, opts CreateOptions) (*CreateResult, error)
+	RestoreBackup(ctx context.Context, req RestoreRequest) (*RestoreResult, error)
+	// VerifyBackups checks the given backups, or the whole repository when
+	// ids is empty. Damage is reported in the report, with a nil error; the
+	// error is for failures to run the check at all.
+	VerifyBackups(ctx context.Context, ids []int, opts VerifyOptions) (*VerifyReport, error)
+
+	EnableBackups(ctx context.Context, host string, req PolicyRequest) (*Action, error)
+	DisableBackups(ctx context.Context, host string, opts DisableOptions) (*Action, error)
+	SetPolicy(ctx context.Context, host string, req PolicyRequest) (*Action, error)
+	GetPolicy(ctx context.Context, host string) (*HostPolicy, error)
+	ListPolicies(ctx context.Context) ([]HostPolicy, error)
+	SupportedPolicies(ctx context.Context) ([]SupportedPolicy, error)
+
+	// ConvertBackup turns a backup into a snapshot.
+	ConvertBackup(ctx context.Context, id int) (*Action, error)
+	ListSnapshots(ctx context.Context, host string) ([]Backup, error)
+	DeleteSnapshot(ctx context.Context, id int) error
+
+	GetAction(ctx context.Context, id int) (*Action, error)
+	ListActions(ctx context.Context) ([]Action, error)
+
+	// Engine-only verbs.
+	InitRepo(ctx context.Context, opts RepoInitOptions) (*RepoStats, error)
+	RepoStats(ctx context.Context) (*RepoStats, error)
+	GC(ctx context.Context, opts GCOptions) (*GCResult, error)
+	RunDue(ctx context.Context, opts RunOptions) (*RunReport, error)
+}

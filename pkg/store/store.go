@@ -1,0 +1,68 @@
+// Package store defines the object store that holds a dropback repository, and
+// its implementations.
+//
+// A store is a flat namespace of immutable objects named by slash-separated
+// keys ("packs/ab/abcdef…", "backups/0000000042"). The engine relies on
+// nothing more than what this interface promises, so the same repository
+// format runs on a local filesystem and on S3-compatible object storage.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them, so callers test with errors.Is.
+var (
+	// ErrNotFound means the object does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrExists means Put found an object of that name already there.
+	ErrExists = errors.New("object already exists")
+)
+
+// Info describes one stored object.
+type Info struct {
+	Name    string
+	Size    int64
+	ModTime time.Time
+}
+
+// Store is an object store with create-once semantics.
+//
+// All methods are safe for concurrent use by many goroutines and by many
+// processes (or machines) sharing the same store. Names are non-empty,
+// slash-separated, with no "." or ".." element and no leading slash.
+type Store interface {
+	// Put creates the object name holding data. It is atomic: a reader sees
+	// either no object or the whole of data, never a part. It is durable: when
+	// Put returns nil the object survives a crash of the process or machine.
+	// It is create-once: if name already exists, Put leaves it unchanged and
+	// returns an error wrapping ErrExists. A Put that fails with another error
+	// may or may not have created the object; calling it again is safe, and a
+	// caller that writes content-addressed objects treats ErrExists as success.
+	Put(ctx context.Context, name string, data []byte) error
+
+	// Get returns length bytes of the object starting at offset off. A length
+	// of -1 reads to the end. Reading past the end returns the bytes there are,
+	// which may be fewer than length. A missing object gives ErrNotFound.
+	Get(ctx context.Context, name string, off, length int64) ([]byte, error)
+
+	// Stat returns the object's size and modification time, or ErrNotFound.
+	Stat(ctx context.Context, name string) (Info, error)
+
+	// List calls fn for every object whose name starts with prefix, in no
+	// particular order. It may miss objects created or deleted while it runs,
+	// and on some stores it may miss objects created shortly before: callers
+	// never rely on a listing being complete for correctness. An error from fn
+	// stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(Info) error) error
+
+	// Delete removes the object. Deleting a missing object is not an error,
+	// so Delete is idempotent.
+	Delete(ctx context.Context, name string) error
+
+	// Location names the store for people, as "/var/lib/dropback/repo" or
+	// "s3://bucket/prefix".
+	Location() string
+}
