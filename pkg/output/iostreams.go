@@ -1,0 +1,121 @@
+// Package output owns dropback's terminal: the standard streams and whether
+// each is a terminal, text tables and JSON with --format and --no-header, and
+// the spinner, progress bar and prompts that only ever appear on a terminal.
+//
+// stdout carries data only (a table or JSON); everything else goes to stderr.
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
+)
+
+// IOStreams holds the three standard streams and what is known about them.
+// Tests build one with Test and say which streams pretend to be terminals.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+
+	stdinTTY  bool
+	stdoutTTY bool
+	stderrTTY bool
+
+	// readSecret reads one line without echo. Nil means read a plain line
+	// from In (tests, and stdin that is not a terminal).
+	readSecret func() ([]byte, error)
+
+	mu     sync.Mutex
+	reader *bufio.Reader
+}
+
+// System returns the process's streams, with terminal detection.
+func System() *IOStreams {
+	s := &IOStreams{
+		In:        os.Stdin,
+		Out:       os.Stdout,
+		ErrOut:    os.Stderr,
+		stdinTTY:  isTerminal(os.Stdin),
+		stdoutTTY: isTerminal(os.Stdout),
+		stderrTTY: isTerminal(os.Stderr),
+	}
+	if s.stdinTTY {
+		fd := int(os.Stdin.Fd())
+		s.readSecret = func() ([]byte, error) { return term.ReadPassword(fd) }
+	}
+	return s
+}
+
+func isTerminal(f *os.File) bool {
+	return isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd())
+}
+
+// Test returns streams backed by buffers, none of them a terminal, and the
+// buffers: stdin (write to it before the command reads), stdout and stderr.
+func Test() (*IOStreams, *bytes.Buffer, *bytes.Buffer, *bytes.Buffer) {
+	in, out, errOut := &bytes.Buffer{}, &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+}
+
+// IsStdinTTY reports whether stdin is a terminal.
+func (s *IOStreams) IsStdinTTY() bool { return s.stdinTTY }
+
+// IsStdoutTTY reports whether stdout is a terminal.
+func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// IsStderrTTY reports whether stderr is a terminal.
+func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
+// SetStdinTTY says whether stdin is to be treated as a terminal.
+func (s *IOStreams) SetStdinTTY(v bool) { s.stdinTTY = v }
+
+// SetStdoutTTY says whether stdout is to be treated as a terminal.
+func (s *IOStreams) SetStdoutTTY(v bool) { s.stdoutTTY = v }
+
+// SetStderrTTY says whether stderr is to be treated as a terminal.
+func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
+
+// SetTTY sets all three streams' terminal state at once.
+func (s *IOStreams) SetTTY(v bool) {
+	s.stdinTTY, s.stdoutTTY, s.stderrTTY = v, v, v
+}
+
+// CanPrompt reports whether the user can be asked a question: stdin and
+// stderr (where the question goes) are both terminals.
+func (s *IOStreams) CanPrompt() bool { return s.stdinTTY && s.stderrTTY }
+
+// ReadLine reads one line from In, without its line ending. At end of input
+// with nothing read it returns io.EOF.
+func (s *IOStreams) ReadLine() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reader == nil {
+		s.reader = bufio.NewReader(s.In)
+	}
+	line, err := s.reader.ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// ReadSecret reads one line without echoing it when stdin is a terminal, and
+// a plain line otherwise.
+func (s *IOStreams) ReadSecret() (string, error) {
+	if s.readSecret == nil {
+		return s.ReadLine()
+	}
+	b, err := s.readSecret()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
