@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// BackupRequest describes one backup of a host's disks.
+type BackupRequest struct {
+	HostID   int
+	HostName string
+	Disks    []DiskSource
+	// Progress, if set, is called with bytes done and total, from one
+	// goroutine at a time.
+	Progress func(done, total int64)
+}
+
+// Backup reads the disks, stores their new chunks and writes the manifest
+// last. On any error nothing visible is left: only unreferenced objects that
+// gc collects.
+func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error) {
+	started := r.now().UTC()
+	files := make([]*os.File, len(req.Disks))
+	sizes := make([]int64, len(req.Disks))
+	defer func() {
+		for _, f := range files {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	var total int64
+	for i, d := range req.Disks {
+		f, size, err := OpenDisk(d.Path)
+		if err != nil {
+			return nil, err
+		}
+		files[i], sizes[i] = f, size
+		total += size
+	}
+	idx, _, err := r.LoadIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w := newPackWriter(ctx, r)
+	prog := &progress{fn: req.Progress, total: total}
+	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
+	images := make([]*Image, len(req.Disks))
+	for i, d := range req.Disks {
+		im, data, err := r.backupDisk(w.ctx, files[i], sizes[i], idx, w, prog)
+		if err != nil {
+			w.abort()
+			return nil, fmt.Errorf("back up disk %s: %w", d.Path, err)
+		}
+		images[i] = im
+		m.Disks = append(m.Disks, ManifestDisk{Name: d.Name, Path: d.Path, SizeBytes: sizes[i], DataBytes: data})
+	}
+	seg, err := w.finish()
+	if err != nil {
+		return nil, err
+	}
+	if seg != nil {
+		m.IndexSegments = []string{seg.String()}
+	}
+	m.NewBytes, m.NewChunks = w.newBytes, w.newChunks
+	for i, im := range images {
+		data := encodeImage(im)
+		id := contentID(data)
+		if err := r.putObject(ctx, imageName(id), data); err != nil {
+			return nil, err
+		}
+		m.Disks[i].Image = id.String()
+	}
+	m.CompletedAt = r.now().UTC()
+	id, err := r.allocate(ctx, []string{"backups", "deleted"},
+		func(id int) string { return objectName("backups", id) },
+		func(id int) ([]byte, error) {
+			m.ID = id
+			return json.MarshalIndent(m, "", "  ")
+		})
+	if err != nil {
+		return nil, err
+	}
+	m.ID = id
+	return m, nil
+}
+
+type progress struct {
+	fn    func(done, total int64)
+	total int64
+	done  atomic.Int64
+}
+
+func (p *progress) add(n int64) {
+	d := p.done.Add(n)
+	if p.fn != nil {
+		p.fn(d, p.total)
+	}
+}
+
+type chunkJob struct {
+	idx int
+	buf []byte
+}
+
+type chunkResult struct {
+	idx   int
+	id    ID
+	n     int
+	blob  []byte // nil unless the chunk is new
+	flags uint8
+	buf   []byte // to recycle
+	cbuf  []byte // to recycle
+}
+
+// backupDisk chunks one disk through a reader, hashing and compressing
+// workers, and this goroutine, which builds the image and feeds the packs.
+func (r *Repo) backupDisk(ctx context.Context, f *os.File, size int64, idx *Index, w *packWriter, prog *progress) (*Image, int64, error) {
+	cs := r.cfg.ChunkSize
+	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
+	chunks := dataChunks(dataRegions(f, size), cs)
+	holes := size
+	for _, i := range chunks {
+		holes -= int64(im.chunkLen(i))
+	}
+	prog.add(holes) // never read
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	workers := runtime.GOMAXPROCS(0)
+	free := make(chan []byte, 2*workers+2)
+	cfree := make(chan []byte, 2*workers+2)
+	for range cap(free) {
+		free <- make([]byte, cs)
+		cfree <- make([]byte, 0, cs+cs/8+1024)
+	}
+	jobs := make(chan chunkJob, workers)
+	results := make(chan chunkResult, workers)
+
+	go func() { // reader
+		defer close(jobs)
+		for _, i := range chunks {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			off := int64(i) * int64(cs)
+			n := int(min(int64(cs), size-off))
+			if _, err := f.ReadAt(buf[:n], off); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = fmt.Errorf("disk shrank during the backup (read at %d of %d bytes)", off, size)
+				}
+				cancel(err)
+				return
+			}
+			select {
+			case jobs <- chunkJob{idx: i, buf: buf[:n]}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := newChunkHasher(r.key)
+			for j := range jobs {
+				res := chunkResult{idx: j.idx, n: len(j.buf), buf: j.buf}
+				if !isZero(j.buf) {
+					res.id = h.sum(j.buf)
+					if !idx.Has(res.id) && !w.seen(res.id) {
+						res.cbuf = <-cfree
+						res.blob, res.flags = compress(j.buf, res.cbuf)
+					}
+				}
+				select {
+				case results <- res:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+
+	var data int64
+	for res := range results {
+		im.Chunks[res.idx] = res.id
+		if !res.id.IsZero() {
+			data += int64(res.n)
+		}
+		if res.blob != nil {
+			if err := w.add(res.id, res.blob, res.n, res.flags); err != nil {
+				cancel(err)
+			}
+		}
+		free <- res.buf[:cap(res.buf)]
+		if res.cbuf != nil {
+			cfree <- res.cbuf[:0]
+		}
+		prog.add(int64(res.n))
+	}
+	if err := context.Cause(ctx); err != nil {
+		return nil, 0, err
+	}
+	return im, data, nil
+}
+
+// packWriter collects new chunks into packs and uploads them in the
+// background, at most two at a time.
+type packWriter struct {
+	r      *Repo
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	cur    *packBuilder
+	free   chan *packBuilder
+	queue  chan *packBuilder
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[ID]bool // chunks added in this run
+	written []PackIndex
+
+	newBytes, newChunks int64
+}
+
+const uploaders = 2
+
+func newPackWriter(ctx context.Context, r *Repo) *packWriter {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &packWriter{
+		r: r, ctx: ctx, cancel: cancel, pending: map[ID]bool{},
+		free:  make(chan *packBuilder, uploaders+1),
+		queue: make(chan *packBuilder),
+	}
+	for range uploaders + 1 {
+		w.free <- newPackBuilder()
+	}
+	w.cur = <-w.free
+	for range uploaders {
+		w.wg.Add(1)
+		go w.upload()
+	}
+	return w
+}
+
+// seen reports whether this run already stored the chunk. Safe to call from
+// any goroutine.
+func (w *packWriter) seen(id ID) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending[id]
+}
+
+// add stores a new chunk. Called from one goroutine only.
+func (w *packWriter) add(id ID, blob []byte, raw int, flags uint8) error {
+	w.mu.Lock()
+	dup := w.pending[id]
+	w.pending[id] = true
+	w.mu.Unlock()
+	if dup {
+		return nil
+	}
+	w.cur.add(id, blob, raw, flags)
+	w.newBytes += int64(len(blob))
+	w.newChunks++
+	if w.cur.full() {
+		return w.flushPack()
+	}
+	return nil
+}
+
+func (w *packWriter) flushPack() error {
+	select {
+	case w.queue <- w.cur:
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
+	select {
+	case w.cur = <-w.free:
+	case <-w.ctx.Done():
+		return context.Cause(w.ctx)
+	}
+	return nil
+}
+
+func (w *packWriter) upload() {
+	defer w.wg.Done()
+	for p := range w.queue {
+		data, id := p.finish()
+		err := w.r.putObject(w.ctx, packName(id), data)
+		if err != nil {
+			w.cancel(err)
+		} else {
+			w.mu.Lock()
+			w.written = append(w.written, PackIndex{Pack: id, Entries: append([]Entry(nil), p.entries...)})
+			w.mu.Unlock()
+		}
+		p.buf, p.entries = append(p.buf[:0], packMagic...), p.entries[:0]
+		w.free <- p
+	}
+}
+
+// finish uploads the last pack, waits for every upload and writes the index
+// segment naming the new packs. It returns nil when there were none.
+func (w *packWriter) finish() (*ID, error) {
+	defer w.cancel(nil)
+	var err error
+	if !w.cur.empty() {
+		err = w.flushPack()
+	}
+	close(w.queue)
+	w.wg.Wait()
+	if cause := context.Cause(w.ctx); cause != nil {
+		return nil, cause
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(w.written) == 0 {
+		return nil, nil
+	}
+	data := encodeIndexSegment(w.written)
+	id := contentID(data)
+	if err := w.r.putObject(w.ctx, "index/"+id.String(), data); err != nil {
+		return nil, err
+	}
+	return &id, nil
+}
+
+// abort stops the uploads; what was written stays as garbage for gc.
+func (w *packWriter) abort() {
+	w.cancel(errors.New("backup aborted"))
+	close(w.queue)
+	w.wg.Wait()
+}

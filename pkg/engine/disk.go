@@ -1,0 +1,95 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// DiskSource names a disk to back up: a raw image file or a block device.
+type DiskSource struct {
+	Name string
+	Path string
+}
+
+// OpenDisk opens a disk image or block device for reading and returns its
+// size. Directories, FIFOs, sockets and character devices are refused.
+func OpenDisk(path string) (*os.File, int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: disk %s: %v", ErrInvalid, path, unwrapPathError(err))
+	}
+	mode := fi.Mode()
+	switch {
+	case mode.IsDir():
+		return nil, 0, fmt.Errorf("%w: disk %s is a directory, not a disk image or block device", ErrInvalid, path)
+	case mode.IsRegular(), mode&os.ModeDevice != 0 && mode&os.ModeCharDevice == 0:
+	default:
+		return nil, 0, fmt.Errorf("%w: disk %s is not a regular file or block device", ErrInvalid, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: disk %s: %v", ErrInvalid, path, unwrapPathError(err))
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("size of disk %s: %w", path, err)
+	}
+	return f, size, nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// dataRegions returns the [start, end) ranges of f that may hold data. Holes
+// found with SEEK_DATA/SEEK_HOLE are left out; where the filesystem or device
+// cannot tell, the whole range is data.
+func dataRegions(f *os.File, size int64) [][2]int64 {
+	fd := int(f.Fd())
+	var regions [][2]int64
+	for off := int64(0); off < size; {
+		start, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if err != nil {
+			if errors.Is(err, unix.ENXIO) {
+				break // only a hole remains
+			}
+			return [][2]int64{{off, size}} // not supported: read it all
+		}
+		if start >= size {
+			break
+		}
+		end, err := unix.Seek(fd, start, unix.SEEK_HOLE)
+		if err != nil || end > size {
+			end = size
+		}
+		regions = append(regions, [2]int64{start, end})
+		off = end
+	}
+	return regions
+}
+
+// dataChunks turns data regions into the sorted list of chunk indexes that
+// overlap them.
+func dataChunks(regions [][2]int64, chunkSize int) []int {
+	var out []int
+	cs := int64(chunkSize)
+	for _, r := range regions {
+		first, last := int(r[0]/cs), int((r[1]-1)/cs)
+		if len(out) > 0 && out[len(out)-1] >= first {
+			first = out[len(out)-1] + 1
+		}
+		for i := first; i <= last; i++ {
+			out = append(out, i)
+		}
+	}
+	return out
+}

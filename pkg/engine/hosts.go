@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// ErrConflict means another writer changed a host record first; read it
+// again and retry.
+var ErrConflict = errors.New("changed by another writer")
+
+// HostRecord is a registered host, stored as hosts/<id>/<rev>. Every change
+// writes the whole record under the next revision; the highest wins.
+type HostRecord struct {
+	ID            int           `json:"id"`
+	Rev           int           `json:"rev"`
+	Name          string        `json:"name"`
+	Disks         []DiskSource  `json:"disks"`
+	CreatedAt     time.Time     `json:"created_at"`
+	Removed       bool          `json:"removed,omitempty"`
+	BackupEnabled bool          `json:"backup_enabled"`
+	EnabledAt     time.Time     `json:"enabled_at,omitzero"`
+	Policy        *PolicyRecord `json:"policy,omitempty"`
+}
+
+// PolicyRecord is a host's stored backup policy. The engine keeps it; the
+// schedule package gives it meaning.
+type PolicyRecord struct {
+	Plan          string `json:"plan"`
+	Weekday       string `json:"weekday,omitempty"`
+	Hour          int    `json:"hour"`
+	RetentionDays int    `json:"retention_days"`
+}
+
+func hostObject(id, rev int) string { return fmt.Sprintf("hosts/%010d/%010d", id, rev) }
+
+// Hosts returns the latest record of every host that is not removed, by ID.
+func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
+	all, err := r.hostRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []HostRecord
+	for _, h := range all {
+		if !h.Removed {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// hostRecords returns the latest record of every host, removed ones too.
+func (r *Repo) hostRecords(ctx context.Context) ([]HostRecord, error) {
+	latest := map[int]int{}
+	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
+		parts := strings.Split(info.Name, "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		id, err1 := strconv.Atoi(parts[1])
+		rev, err2 := strconv.Atoi(parts[2])
+		if err1 == nil && err2 == nil && rev > latest[id] {
+			latest[id] = rev
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list hosts: %w", err)
+	}
+	out := make([]HostRecord, 0, len(latest))
+	for id, rev := range latest {
+		h, err := r.readHost(ctx, id, rev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (r *Repo) readHost(ctx context.Context, id, rev int) (HostRecord, error) {
+	data, err := r.st.Get(ctx, hostObject(id, rev), 0, -1)
+	if err != nil {
+		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
+	}
+	var h HostRecord
+	if err := json.Unmarshal(data, &h); err != nil || h.ID != id {
+		return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
+	}
+	// A newer revision may exist that the listing missed; follow it.
+	for {
+		next, err := r.st.Get(ctx, hostObject(id, h.Rev+1), 0, -1)
+		if errors.Is(err, store.ErrNotFound) {
+			return h, nil
+		}
+		if err != nil {
+			return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
+		}
+		if err := json.Unmarshal(next, &h); err != nil || h.ID != id {
+			return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
+		}
+	}
+}
+
+// AddHost registers a new host and returns it with its ID. Names must be
+// unique among hosts that are not removed.
+func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
+	hosts, err := r.Hosts(ctx)
+	if err != nil {
+		return HostRecord{}, err
+	}
+	for _, o := range hosts {
+		if o.Name == h.Name {
+			return HostRecord{}, fmt.Errorf("%w: a host named %q exists already (ID %d)", ErrInvalid, h.Name, o.ID)
+		}
+	}
+	h.Rev = 1
+	if h.CreatedAt.IsZero() {
+		h.CreatedAt = r.now().UTC().Truncate(time.Second)
+	}
+	id, err := r.allocate(ctx, []string{"hosts"},
+		func(id int) string { return hostObject(id, 1) },
+		func(id int) ([]byte, error) {
+			h.ID = id
+			return json.MarshalIndent(h, "", "  ")
+		})
+	if err != nil {
+		return HostRecord{}, err
+	}
+	h.ID = id
+	return h, nil
+}
+
+// UpdateHost writes h as the next revision after h.Rev. If another writer
+// wrote that revision first it returns ErrConflict and changes nothing.
+func (r *Repo) UpdateHost(ctx context.Context, h HostRecord) (HostRecord, error) {
+	h.Rev++
+	data, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return HostRecord{}, err
+	}
+	if err := r.st.Put(ctx, hostObject(h.ID, h.Rev), data); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return HostRecord{}, fmt.Errorf("update host %s: %w", h.Name, ErrConflict)
+		}
+		return HostRecord{}, fmt.Errorf("update host %s: %w", h.Name, err)
+	}
+	return h, nil
+}

@@ -1,0 +1,101 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+const imageMagic = "DBIMG001"
+
+// Image is the fixed index of one disk image: one chunk ID per chunk, so the
+// chunk of any offset is one lookup.
+type Image struct {
+	Size      int64
+	ChunkSize int
+	Chunks    []ID
+}
+
+func chunkCount(size int64, chunkSize int) int {
+	return int((size + int64(chunkSize) - 1) / int64(chunkSize))
+}
+
+// chunkLen is the length of chunk i of the image.
+func (im *Image) chunkLen(i int) int {
+	off := int64(i) * int64(im.ChunkSize)
+	return int(min(int64(im.ChunkSize), im.Size-off))
+}
+
+func encodeImage(im *Image) []byte {
+	body := make([]byte, 0, 20+32*len(im.Chunks))
+	body = binary.LittleEndian.AppendUint64(body, uint64(im.Size))
+	body = binary.LittleEndian.AppendUint32(body, uint32(im.ChunkSize))
+	body = binary.LittleEndian.AppendUint64(body, uint64(len(im.Chunks)))
+	for _, id := range im.Chunks {
+		body = append(body, id[:]...)
+	}
+	enc, _ := codec()
+	return enc.EncodeAll(body, []byte(imageMagic))
+}
+
+func decodeImage(data []byte) (*Image, error) {
+	if len(data) < len(imageMagic) || string(data[:len(imageMagic)]) != imageMagic {
+		return nil, fmt.Errorf("%w: not an image index", ErrCorrupt)
+	}
+	_, dec := codec()
+	body, err := dec.DecodeAll(data[len(imageMagic):], nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: image index: %v", ErrCorrupt, err)
+	}
+	if len(body) < 20 {
+		return nil, fmt.Errorf("%w: image index truncated", ErrCorrupt)
+	}
+	im := &Image{
+		Size:      int64(binary.LittleEndian.Uint64(body)),
+		ChunkSize: int(binary.LittleEndian.Uint32(body[8:])),
+	}
+	n := binary.LittleEndian.Uint64(body[12:])
+	body = body[20:]
+	if im.Size < 0 || im.ChunkSize <= 0 || uint64(len(body)) != n*32 ||
+		int(n) != chunkCount(im.Size, im.ChunkSize) {
+		return nil, fmt.Errorf("%w: image index sizes do not agree", ErrCorrupt)
+	}
+	im.Chunks = make([]ID, n)
+	for i := range im.Chunks {
+		copy(im.Chunks[i][:], body[i*32:])
+	}
+	return im, nil
+}
+
+func imageName(id ID) string { return "images/" + id.String() }
+
+// putObject writes a content-addressed object; one that exists is fine.
+func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
+	err := r.st.Put(ctx, name, data)
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadImage reads and checks an image index.
+func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
+	data, err := r.st.Get(ctx, imageName(id), 0, -1)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
+		}
+		return nil, fmt.Errorf("read image index %s: %w", id, err)
+	}
+	if contentID(data) != id {
+		return nil, fmt.Errorf("%w: image index %s does not match its name", ErrCorrupt, id)
+	}
+	im, err := decodeImage(data)
+	if err != nil {
+		return nil, fmt.Errorf("image index %s: %w", id, err)
+	}
+	return im, nil
+}

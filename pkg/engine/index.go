@@ -1,0 +1,144 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// location is where a chunk is stored: a compact form of Entry.
+type location struct {
+	pack   uint32 // index into Index.packs
+	offset uint32
+	length uint32
+	raw    uint32
+	flags  uint8
+}
+
+// Index maps chunk IDs to their place in packs. It is built from the index
+// segments in the repository; its memory is about 70 bytes per unique chunk.
+type Index struct {
+	packs    []ID
+	packNum  map[ID]uint32
+	chunks   map[ID]location
+	segments map[ID]bool
+}
+
+func newIndex() *Index {
+	return &Index{packNum: map[ID]uint32{}, chunks: map[ID]location{}, segments: map[ID]bool{}}
+}
+
+func (x *Index) add(p PackIndex) {
+	n, ok := x.packNum[p.Pack]
+	if !ok {
+		n = uint32(len(x.packs))
+		x.packs = append(x.packs, p.Pack)
+		x.packNum[p.Pack] = n
+	}
+	for _, e := range p.Entries {
+		if _, dup := x.chunks[e.Chunk]; dup {
+			continue
+		}
+		x.chunks[e.Chunk] = location{pack: n, offset: e.Offset, length: e.Length, raw: e.Raw, flags: e.Flags}
+	}
+}
+
+// Has reports whether the chunk is stored.
+func (x *Index) Has(id ID) bool {
+	_, ok := x.chunks[id]
+	return ok
+}
+
+// Len is the number of unique chunks.
+func (x *Index) Len() int { return len(x.chunks) }
+
+func (x *Index) lookup(id ID) (ID, location, bool) {
+	l, ok := x.chunks[id]
+	if !ok {
+		return ID{}, l, false
+	}
+	return x.packs[l.pack], l, true
+}
+
+// LoadIndex reads every index segment it can list, plus the named extra
+// segments (those a manifest depends on). A segment that cannot be read or
+// parsed is reported in the returned problems and skipped, so one damaged
+// segment does not hide the rest of the repository.
+func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, error) {
+	x := newIndex()
+	var names []ID
+	err := r.st.List(ctx, "index/", func(info store.Info) error {
+		id, err := ParseID(strings.TrimPrefix(info.Name, "index/"))
+		if err == nil {
+			names = append(names, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list index segments: %w", err)
+	}
+	names = append(names, extra...)
+	var (
+		mu       sync.Mutex
+		problems []error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 8)
+		segs     = make([][]PackIndex, len(names))
+	)
+	seen := map[ID]bool{}
+	for i, id := range names {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			packs, err := r.readSegment(ctx, id)
+			if err != nil {
+				mu.Lock()
+				problems = append(problems, err)
+				mu.Unlock()
+				return
+			}
+			segs[i] = packs
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	for i, packs := range segs {
+		if packs != nil {
+			x.segments[names[i]] = true
+		}
+		for _, p := range packs {
+			x.add(p)
+		}
+	}
+	return x, problems, nil
+}
+
+func (r *Repo) readSegment(ctx context.Context, id ID) ([]PackIndex, error) {
+	name := "index/" + id.String()
+	data, err := r.st.Get(ctx, name, 0, -1)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
+		}
+		return nil, fmt.Errorf("read index segment %s: %w", id, err)
+	}
+	if contentID(data) != id {
+		return nil, fmt.Errorf("%w: index segment %s does not match its name", ErrCorrupt, id)
+	}
+	packs, err := decodeIndexSegment(data)
+	if err != nil {
+		return nil, fmt.Errorf("index segment %s: %w", id, err)
+	}
+	return packs, nil
+}

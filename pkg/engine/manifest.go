@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// Manifest describes one backup. Its presence under backups/ makes the
+// backup visible; it is written last.
+type Manifest struct {
+	Version       int            `json:"version"`
+	ID            int            `json:"id"`
+	HostID        int            `json:"host_id"`
+	HostName      string         `json:"host_name"`
+	CreatedAt     time.Time      `json:"created_at"`
+	CompletedAt   time.Time      `json:"completed_at"`
+	Disks         []ManifestDisk `json:"disks"`
+	IndexSegments []string       `json:"index_segments"`
+	NewBytes      int64          `json:"new_bytes"`
+	NewChunks     int64          `json:"new_chunks"`
+	// Snapshot is set when a snapshots/ marker exists; it is not stored in
+	// the manifest itself.
+	Snapshot bool `json:"-"`
+}
+
+// ManifestDisk is one disk of a backup.
+type ManifestDisk struct {
+	Name      string `json:"name"`
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
+	DataBytes int64  `json:"data_bytes"`
+	Image     string `json:"image"`
+}
+
+func objectName(prefix string, id int) string {
+	return fmt.Sprintf("%s/%010d", prefix, id)
+}
+
+// parseObjectID returns the integer ID at the end of an object name.
+func parseObjectID(name, prefix string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix+"/")
+	if !ok {
+		return 0, false
+	}
+	rest, _, _ = strings.Cut(rest, "/")
+	id, err := strconv.Atoi(rest)
+	return id, err == nil && id > 0
+}
+
+// listIDs returns the integer IDs of the objects under prefix.
+func (r *Repo) listIDs(ctx context.Context, prefix string) (map[int]bool, error) {
+	ids := map[int]bool{}
+	err := r.st.List(ctx, prefix+"/", func(info store.Info) error {
+		if id, ok := parseObjectID(info.Name, prefix); ok {
+			ids[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return ids, nil
+}
+
+// allocate writes the object name(id) with the lowest ID above every ID it
+// can see under the given prefixes, retrying with the next ID when another
+// writer took one first. It returns the ID used.
+func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int) string, data func(id int) ([]byte, error)) (int, error) {
+	top := 0
+	for _, p := range prefixes {
+		ids, err := r.listIDs(ctx, p)
+		if err != nil {
+			return 0, err
+		}
+		for id := range ids {
+			top = max(top, id)
+		}
+	}
+	for id := top + 1; ; id++ {
+		b, err := data(id)
+		if err != nil {
+			return 0, err
+		}
+		err = r.st.Put(ctx, name(id), b)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return 0, fmt.Errorf("write %s: %w", name(id), err)
+		}
+	}
+}
+
+// Manifests lists every backup and snapshot, oldest first.
+func (r *Repo) Manifests(ctx context.Context) ([]*Manifest, error) {
+	ids, err := r.listIDs(ctx, "backups")
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := r.listIDs(ctx, "snapshots")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Manifest, 0, len(ids))
+	for id := range ids {
+		m, err := r.Manifest(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		m.Snapshot = snaps[id]
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Manifest reads one backup's manifest.
+func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
+	data, err := r.st.Get(ctx, objectName("backups", id), 0, -1)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("backup %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read backup %d: %w", id, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil || m.ID != id {
+		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable", ErrCorrupt, id)
+	}
+	if m.Version > FormatVersion {
+		return nil, fmt.Errorf("%w: backup %d has manifest version %d; upgrade dropback", ErrFormat, id, m.Version)
+	}
+	if _, err := r.st.Stat(ctx, objectName("snapshots", id)); err == nil {
+		m.Snapshot = true
+	}
+	return &m, nil
+}
+
+// Images returns the image IDs of a manifest's disks.
+func (m *Manifest) Images() ([]ID, error) {
+	ids := make([]ID, len(m.Disks))
+	for i, d := range m.Disks {
+		id, err := ParseID(d.Image)
+		if err != nil {
+			return nil, fmt.Errorf("%w: backup %d disk %s: %v", ErrCorrupt, m.ID, d.Name, err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// segmentIDs returns the index segments a manifest names.
+func (m *Manifest) segmentIDs() []ID {
+	var ids []ID
+	for _, s := range m.IndexSegments {
+		if id, err := ParseID(s); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}

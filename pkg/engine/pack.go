@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+const (
+	packMagic    = "DBPACK01"
+	packEndMagic = "DBPKEND1"
+	indexMagic   = "DBINDX01"
+	entrySize    = 32 + 4 + 4 + 4 + 1
+
+	// packTarget is the size at which a pack is closed.
+	packTarget = 16 << 20
+)
+
+// Entry locates one blob inside a pack.
+type Entry struct {
+	Chunk  ID
+	Offset uint32
+	Length uint32 // stored bytes
+	Raw    uint32 // plain bytes
+	Flags  uint8
+}
+
+func appendEntry(b []byte, e Entry) []byte {
+	b = append(b, e.Chunk[:]...)
+	b = binary.LittleEndian.AppendUint32(b, e.Offset)
+	b = binary.LittleEndian.AppendUint32(b, e.Length)
+	b = binary.LittleEndian.AppendUint32(b, e.Raw)
+	return append(b, e.Flags)
+}
+
+func readEntry(b []byte) Entry {
+	var e Entry
+	copy(e.Chunk[:], b)
+	e.Offset = binary.LittleEndian.Uint32(b[32:])
+	e.Length = binary.LittleEndian.Uint32(b[36:])
+	e.Raw = binary.LittleEndian.Uint32(b[40:])
+	e.Flags = b[44]
+	return e
+}
+
+// packBuilder accumulates blobs into one pack.
+type packBuilder struct {
+	buf     []byte
+	entries []Entry
+}
+
+func newPackBuilder() *packBuilder {
+	b := &packBuilder{buf: make([]byte, 0, packTarget+MaxChunkSize+64<<10)}
+	b.buf = append(b.buf, packMagic...)
+	return b
+}
+
+func (p *packBuilder) add(id ID, blob []byte, raw int, flags uint8) {
+	p.entries = append(p.entries, Entry{
+		Chunk: id, Offset: uint32(len(p.buf)), Length: uint32(len(blob)),
+		Raw: uint32(raw), Flags: flags,
+	})
+	p.buf = append(p.buf, blob...)
+}
+
+func (p *packBuilder) full() bool { return len(p.buf) >= packTarget }
+
+func (p *packBuilder) empty() bool { return len(p.entries) == 0 }
+
+// finish appends the trailer and returns the pack's bytes and ID.
+func (p *packBuilder) finish() ([]byte, ID) {
+	for _, e := range p.entries {
+		p.buf = appendEntry(p.buf, e)
+	}
+	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(p.entries)))
+	p.buf = append(p.buf, packEndMagic...)
+	return p.buf, contentID(p.buf)
+}
+
+// parsePackTrailer reads the entries a pack lists for itself.
+func parsePackTrailer(pack []byte) ([]Entry, error) {
+	if len(pack) < len(packMagic)+4+len(packEndMagic) || string(pack[:8]) != packMagic ||
+		string(pack[len(pack)-8:]) != packEndMagic {
+		return nil, fmt.Errorf("%w: not a pack", ErrCorrupt)
+	}
+	n := int(binary.LittleEndian.Uint32(pack[len(pack)-12:]))
+	start := len(pack) - 12 - n*entrySize
+	if n < 0 || start < 8 {
+		return nil, fmt.Errorf("%w: pack trailer of %d entries does not fit", ErrCorrupt, n)
+	}
+	entries := make([]Entry, n)
+	for i := range entries {
+		entries[i] = readEntry(pack[start+i*entrySize:])
+		e := entries[i]
+		if int(e.Offset) < 8 || int(e.Offset)+int(e.Length) > start {
+			return nil, fmt.Errorf("%w: pack entry %d out of range", ErrCorrupt, i)
+		}
+	}
+	return entries, nil
+}
+
+// PackIndex lists the entries of one pack.
+type PackIndex struct {
+	Pack    ID
+	Entries []Entry
+}
+
+// encodeIndexSegment serialises an index segment.
+func encodeIndexSegment(packs []PackIndex) []byte {
+	var b bytes.Buffer
+	b.WriteString(indexMagic)
+	out := binary.LittleEndian.AppendUint32(b.Bytes(), uint32(len(packs)))
+	for _, p := range packs {
+		out = append(out, p.Pack[:]...)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(p.Entries)))
+		for _, e := range p.Entries {
+			out = appendEntry(out, e)
+		}
+	}
+	return out
+}
+
+// decodeIndexSegment parses an index segment.
+func decodeIndexSegment(data []byte) ([]PackIndex, error) {
+	if len(data) < 12 || string(data[:8]) != indexMagic {
+		return nil, fmt.Errorf("%w: not an index segment", ErrCorrupt)
+	}
+	n := binary.LittleEndian.Uint32(data[8:])
+	data = data[12:]
+	var packs []PackIndex
+	for i := uint32(0); i < n; i++ {
+		if len(data) < 36 {
+			return nil, fmt.Errorf("%w: index segment truncated", ErrCorrupt)
+		}
+		var p PackIndex
+		copy(p.Pack[:], data)
+		m := int(binary.LittleEndian.Uint32(data[32:]))
+		data = data[36:]
+		if m < 0 || m > len(data)/entrySize {
+			return nil, fmt.Errorf("%w: index segment truncated", ErrCorrupt)
+		}
+		p.Entries = make([]Entry, m)
+		for j := range p.Entries {
+			p.Entries[j] = readEntry(data[j*entrySize:])
+		}
+		data = data[m*entrySize:]
+		packs = append(packs, p)
+	}
+	if len(data) != 0 {
+		return nil, fmt.Errorf("%w: index segment has %d trailing bytes", ErrCorrupt, len(data))
+	}
+	return packs, nil
+}
+
+func packName(id ID) string {
+	s := id.String()
+	return "packs/" + s[:2] + "/" + s
+}

@@ -1,0 +1,163 @@
+// Package engine is dropback's block-image backup engine: fixed-size chunks of
+// disk images, keyed BLAKE3 chunk IDs, zstd blobs in immutable packs, index
+// segments, one fixed index per image, and manifests written last.
+//
+// The engine knows nothing of commands, terminals or DigitalOcean. It stores
+// everything through a store.Store and relies only on that interface's
+// contract; docs/format.md describes the bytes.
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// FormatName and FormatVersion identify the repository format.
+const (
+	FormatName    = "dropback-repository"
+	FormatVersion = 1
+
+	// DefaultChunkSize is the chunk size of a new repository.
+	DefaultChunkSize = 1 << 20
+	// MinChunkSize and MaxChunkSize bound the chunk size.
+	MinChunkSize = 64 << 10
+	MaxChunkSize = 16 << 20
+)
+
+// Sentinel errors.
+var (
+	ErrNotInitialised = errors.New("repository not initialised")
+	ErrInitialised    = errors.New("repository already initialised")
+	ErrFormat         = errors.New("unsupported repository format")
+	ErrCorrupt        = errors.New("repository damaged")
+	ErrNotFound       = errors.New("not found")
+	ErrInvalid        = errors.New("invalid argument")
+)
+
+// Config is the repository's `config` object.
+type Config struct {
+	Format      string    `json:"format"`
+	Version     int       `json:"version"`
+	ID          string    `json:"id"`
+	CreatedAt   time.Time `json:"created_at"`
+	ChunkSize   int       `json:"chunk_size"`
+	ChunkHash   string    `json:"chunk_hash"`
+	ChunkKey    string    `json:"chunk_key"`
+	Compression string    `json:"compression"`
+	Encryption  string    `json:"encryption"`
+}
+
+// Repo is an open repository. It is safe for concurrent use.
+type Repo struct {
+	st  store.Store
+	cfg Config
+	key [32]byte
+	now func() time.Time
+}
+
+// Options tune an open repository.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// InitOptions are the settings of a new repository.
+type InitOptions struct {
+	ChunkSize int // 0 means DefaultChunkSize
+	Options
+}
+
+// Init creates a repository in st. It fails with ErrInitialised if st holds
+// one already.
+func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) {
+	cs := opts.ChunkSize
+	if cs == 0 {
+		cs = DefaultChunkSize
+	}
+	if cs < MinChunkSize || cs > MaxChunkSize || cs%4096 != 0 {
+		return nil, fmt.Errorf("%w: chunk size %d: must be a multiple of 4096 from %d to %d",
+			ErrInvalid, cs, MinChunkSize, MaxChunkSize)
+	}
+	var key [32]byte
+	var id [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	now := clock(opts.Now)
+	cfg := Config{
+		Format: FormatName, Version: FormatVersion, ID: hex.EncodeToString(id[:]),
+		CreatedAt: now().UTC().Truncate(time.Second), ChunkSize: cs,
+		ChunkHash: "blake3-keyed", ChunkKey: hex.EncodeToString(key[:]),
+		Compression: "zstd", Encryption: "none",
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Put(ctx, "config", append(data, '\n')); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, fmt.Errorf("%w at %s", ErrInitialised, st.Location())
+		}
+		return nil, fmt.Errorf("write repository config: %w", err)
+	}
+	return &Repo{st: st, cfg: cfg, key: key, now: now}, nil
+}
+
+// Open opens the repository in st.
+func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
+	data, err := st.Get(ctx, "config", 0, -1)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w at %s", ErrNotInitialised, st.Location())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read repository config: %w", err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %s/config is not a dropback repository config", ErrFormat, st.Location())
+	}
+	if cfg.Format != FormatName {
+		return nil, fmt.Errorf("%w: %s is not a dropback repository (format %q)", ErrFormat, st.Location(), cfg.Format)
+	}
+	if cfg.Version > FormatVersion {
+		return nil, fmt.Errorf("%w: repository format version %d is newer than this dropback supports (%d); upgrade dropback",
+			ErrFormat, cfg.Version, FormatVersion)
+	}
+	if cfg.Version < 1 || cfg.ChunkSize < MinChunkSize || cfg.ChunkSize > MaxChunkSize ||
+		cfg.Encryption != "none" || cfg.ChunkHash != "blake3-keyed" {
+		return nil, fmt.Errorf("%w: %s/config has invalid settings", ErrCorrupt, st.Location())
+	}
+	key, err := hex.DecodeString(cfg.ChunkKey)
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("%w: %s/config has an invalid chunk key", ErrCorrupt, st.Location())
+	}
+	r := &Repo{st: st, cfg: cfg, now: clock(opts.Now)}
+	copy(r.key[:], key)
+	return r, nil
+}
+
+// Config returns the repository settings.
+func (r *Repo) Config() Config { return r.cfg }
+
+// Store returns the store the repository lives in.
+func (r *Repo) Store() store.Store { return r.st }
+
+// ChunkSize is the repository's chunk size in bytes.
+func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
+
+func clock(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}

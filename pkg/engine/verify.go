@@ -1,0 +1,227 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// BackupVerdict is one backup's result of a verify.
+type BackupVerdict struct {
+	ID       int
+	HostName string
+	OK       bool
+	Problem  string
+}
+
+// VerifyResult is what a verify found.
+type VerifyResult struct {
+	Backups  []BackupVerdict
+	Chunks   int64
+	Bytes    int64
+	Problems []string
+}
+
+// Damaged reports whether any backup or object is damaged.
+func (v *VerifyResult) Damaged() bool {
+	for _, b := range v.Backups {
+		if !b.OK {
+			return true
+		}
+	}
+	return len(v.Problems) > 0
+}
+
+// Verify re-reads, decompresses and re-hashes every chunk the given backups
+// use, or every chunk in the repository when ids is empty, and names the
+// backups that a damaged or missing object affects. Damage is reported in the
+// result; the error is for failing to run at all (or an unknown ID).
+func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
+	var manifests []*Manifest
+	if len(ids) == 0 {
+		all, err := r.Manifests(ctx)
+		if err != nil {
+			return nil, err
+		}
+		manifests = all
+	} else {
+		for _, id := range ids {
+			m, err := r.Manifest(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			manifests = append(manifests, m)
+		}
+	}
+	var extra []ID
+	for _, m := range manifests {
+		extra = append(extra, m.segmentIDs()...)
+	}
+	idx, segProblems, err := r.LoadIndex(ctx, extra...)
+	if err != nil {
+		return nil, err
+	}
+	res := &VerifyResult{}
+	for _, p := range segProblems {
+		res.Problems = append(res.Problems, p.Error())
+	}
+
+	// The chunks of each backup; a backup whose image index is unreadable
+	// is damaged outright.
+	uses := make([][]ID, len(manifests))
+	verdicts := make([]BackupVerdict, len(manifests))
+	wanted := map[ID]bool{}
+	for i, m := range manifests {
+		verdicts[i] = BackupVerdict{ID: m.ID, HostName: m.HostName, OK: true}
+		imgs, err := m.Images()
+		for _, imgID := range imgs {
+			if err != nil {
+				break
+			}
+			var im *Image
+			if im, err = r.LoadImage(ctx, imgID); err == nil {
+				uses[i] = append(uses[i], im.Chunks...)
+			}
+		}
+		if err != nil {
+			verdicts[i].OK, verdicts[i].Problem = false, err.Error()
+			res.Problems = append(res.Problems, fmt.Sprintf("backup %d: %v", m.ID, err))
+			continue
+		}
+		for _, c := range uses[i] {
+			if !c.IsZero() {
+				wanted[c] = true
+			}
+		}
+	}
+	if len(ids) == 0 {
+		for c := range idx.chunks {
+			wanted[c] = true
+		}
+	}
+	bad := r.checkChunks(ctx, idx, wanted, res, progressFn)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	for i := range verdicts {
+		if !verdicts[i].OK {
+			continue
+		}
+		n := 0
+		for _, c := range uses[i] {
+			if bad[c] {
+				n++
+			}
+		}
+		if n > 0 {
+			verdicts[i].OK = false
+			verdicts[i].Problem = fmt.Sprintf("%d chunks damaged or missing", n)
+		}
+	}
+	res.Backups = verdicts
+	return res, nil
+}
+
+// checkChunks reads every pack holding a wanted chunk and returns the set of
+// chunks that are missing, unreadable or do not match their hash.
+func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, res *VerifyResult, progressFn func(done, total int64)) map[ID]bool {
+	bad := map[ID]bool{}
+	byPack := map[uint32][]ID{}
+	var total int64
+	for c := range wanted {
+		l, ok := idx.chunks[c]
+		if !ok {
+			bad[c] = true
+			continue
+		}
+		byPack[l.pack] = append(byPack[l.pack], c)
+		total += int64(l.length)
+	}
+	if n := len(bad); n > 0 {
+		res.Problems = append(res.Problems, fmt.Sprintf("%d chunks are missing from the index", n))
+	}
+	packs := make([]uint32, 0, len(byPack))
+	for p := range byPack {
+		packs = append(packs, p)
+	}
+	sort.Slice(packs, func(i, j int) bool { return packs[i] < packs[j] })
+
+	prog := &progress{fn: progressFn, total: total}
+	var mu sync.Mutex
+	jobs := make(chan uint32)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := newChunkHasher(r.key)
+			for p := range jobs {
+				badHere, problem, n, size := r.checkPack(ctx, idx, idx.packs[p], byPack[p], h)
+				mu.Lock()
+				for _, c := range badHere {
+					bad[c] = true
+				}
+				if problem != "" {
+					res.Problems = append(res.Problems, problem)
+				}
+				res.Chunks += n
+				res.Bytes += size
+				mu.Unlock()
+				prog.add(size)
+			}
+		}()
+	}
+	for _, p := range packs {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- p
+	}
+	close(jobs)
+	wg.Wait()
+	sort.Strings(res.Problems)
+	return bad
+}
+
+// checkPack verifies the given chunks of one pack and returns those that are
+// damaged, with a line describing the damage.
+func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, h chunkHasher) (bad []ID, problem string, n, size int64) {
+	data, err := r.st.Get(ctx, packName(pack), 0, -1)
+	if err != nil {
+		what := "unreadable"
+		if errors.Is(err, store.ErrNotFound) {
+			what = "missing"
+		}
+		return chunks, fmt.Sprintf("pack %s is %s: %d chunks lost", pack, what, len(chunks)), 0, 0
+	}
+	var plain []byte
+	for _, c := range chunks {
+		l := idx.chunks[c]
+		end := int64(l.offset) + int64(l.length)
+		n++
+		size += int64(l.length)
+		if end > int64(len(data)) {
+			bad = append(bad, c)
+			continue
+		}
+		var err error
+		plain, err = decompress(data[l.offset:end], l.flags, int(l.raw), plain[:0])
+		if err != nil || h.sum(plain) != c {
+			bad = append(bad, c)
+		}
+		if l.flags == 0 {
+			plain = nil // do not reuse a slice of the pack
+		}
+	}
+	if len(bad) > 0 {
+		problem = fmt.Sprintf("pack %s: %d of %d chunks damaged", pack, len(bad), len(chunks))
+	} else if contentID(data) != pack {
+		problem = fmt.Sprintf("pack %s does not match its name (its chunks are intact)", pack)
+	}
+	return bad, problem, n, size
+}
