@@ -1,0 +1,32 @@
+# dropback build, test and benchmark entry points. See README.md.
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
+BIN     := bin/dropback
+
+.PHONY: all build test bench demo clean
+
+all: build
+
+## build: compile bin/dropback, stamped with the git version
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dropback
+
+## test: install missing test tools, vet, and run every package's tests
+test:
+	scripts/deps.sh
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+## bench: compare dropback with restic and borg (SIZE=4G by default)
+bench: build
+	scripts/bench.sh
+
+## demo: back up, change, back up, list and restore a sample disk
+demo: build
+	scripts/demo.sh
+
+## clean: remove build output
+clean:
+	rm -rf bin dist

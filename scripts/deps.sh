@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Install the tools dropback's tests and benchmark need, from Debian packages.
+#
+# Idempotent: it installs only what is missing, and runs `apt-get update` once,
+# only if something is. It needs no terminal. As root it uses apt-get directly,
+# otherwise passwordless sudo; when it can do neither, it names what is missing
+# and leaves the tests that need it to say so.
+set -euo pipefail
+
+# command  package  what needs it
+deps=(
+	"mkfs.ext4    e2fsprogs   ext4 round-trip tests"
+	"e2fsck       e2fsprogs   ext4 round-trip tests"
+	"qemu-img     qemu-utils  qcow2 tests"
+	"python3      python3     benchmark image generator"
+	"restic       restic      benchmark"
+	"borg         borgbackup  benchmark"
+	"/usr/bin/time time       benchmark"
+	"xxd          xxd         corruption tests"
+)
+
+have() {
+	case "$1" in
+	/*) [ -x "$1" ] ;;
+	*) PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1 ;;
+	esac
+}
+
+missing=() # packages
+notes=()   # one line per package: what it provides and why
+for dep in "${deps[@]}"; do
+	read -r cmd pkg why <<<"$dep"
+	if ! have "$cmd"; then
+		case " ${missing[*]-} " in
+		*" $pkg "*) ;;
+		*)
+			missing+=("$pkg")
+			notes+=("$pkg (provides $cmd, for $why)")
+			;;
+		esac
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "deps: no apt-get here; install these yourself: ${missing[*]}" >&2
+	exit 0
+fi
+if [ "$(id -u)" -eq 0 ]; then
+	sudo=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+	sudo=(sudo -n)
+else
+	echo "deps: not root and no passwordless sudo; install these yourself: ${missing[*]}" >&2
+	exit 0
+fi
+
+for note in "${notes[@]}"; do
+	echo "deps: installing $note"
+done
+log=$(mktemp "${TMPDIR:-/tmp}/dropback-deps.XXXXXX")
+trap 'rm -f "$log"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+if ! { "${sudo[@]}" apt-get update -q &&
+	"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"; } >"$log" 2>&1 </dev/null; then
+	tail -n 20 "$log" >&2
+	echo "deps: apt-get failed installing: ${missing[*]}" >&2
+	exit 1
+fi
