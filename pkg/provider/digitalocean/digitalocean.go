@@ -1,32 +1,213 @@
 // Package digitalocean implements provider.Provider on the DigitalOcean API
 // through godo.
+//
+// Hosts are Droplets, named by integer ID or by name. Backups and snapshots
+// are DigitalOcean images. Asynchronous verbs (enable, disable, restore,
+// convert, policy changes) return the action as DigitalOcean reported it,
+// usually in progress; callers that want to wait poll GetAction.
+//
+// Requests are retried with exponential backoff on 429 and 5xx responses,
+// honouring Retry-After, through godo's RetryConfig. A Provider is safe for
+// concurrent use.
 package digitalocean
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/digitalocean/godo"
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/oauth2"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// DefaultAPIURL is the DigitalOcean API's base URL.
+const DefaultAPIURL = "https://api.digitalocean.com/"
+
+// Retry defaults, as godo has them.
+const (
+	DefaultRetryMax     = 4
+	DefaultRetryWaitMin = time.Second
+	DefaultRetryWaitMax = 30 * time.Second
+)
+
+// Environment variables that override the retry defaults when the matching
+// Options field is zero. They exist for tests that run the compiled binary
+// against a fake API and must not wait seconds between attempts.
+const (
+	EnvRetryMax     = "DROPBACK_DO_RETRY_MAX"      // an integer; 0 keeps the default
+	EnvRetryWaitMin = "DROPBACK_DO_RETRY_WAIT_MIN" // a Go duration, e.g. "10ms"
+	EnvRetryWaitMax = "DROPBACK_DO_RETRY_WAIT_MAX" // a Go duration
 )
 
 // Options configure the DigitalOcean provider.
 type Options struct {
-	Context   string // context name, for messages
+	Context   string // context name, for messages; "" means "digitalocean"
 	Token     string
 	APIURL    string // "" means https://api.digitalocean.com/
-	UserAgent string
-	// Trace, when set, receives every request and response with the token
-	// redacted.
+	UserAgent string // e.g. "dropback/1.2.3"; godo's own agent is appended
+	// Trace, when set, receives every request and response (each attempt of
+	// a retried request) with the token redacted.
 	Trace      io.Writer
-	HTTPClient *http.Client
+	HTTPClient *http.Client // its Transport and Timeout are used; nil means defaults
+
+	// RetryMax is how many times a request that got a 429 or a 5xx is
+	// retried; 0 means DefaultRetryMax, a negative value disables retries.
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the exponential backoff between
+	// attempts; 0 means the defaults. A Retry-After header on a 429 or 503
+	// is honoured as it is.
+	RetryWaitMin time.Duration
+	RetryWaitMax time.Duration
 }
 
 // Provider drives DigitalOcean Droplet Backups.
 type Provider struct {
-	opts Options
+	opts   Options
+	client *godo.Client
 }
 
-// New returns a provider for the account in opts.
+var _ provider.Provider = (*Provider)(nil)
+
+// New returns a provider for the account in opts. It sends no request: a bad
+// token is reported by the first verb, as an error wrapping provider.ErrAuth.
 func New(ctx context.Context, opts Options) (*Provider, error) {
-	return nil, errors.New("digitalocean provider: not built yet")
+	if opts.Context == "" {
+		opts.Context = provider.ContextDigitalOcean
+	}
+	base, err := baseURL(opts.APIURL)
+	if err != nil {
+		return nil, err
+	}
+	opts.APIURL = base
+	client, err := newClient(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("set up the DigitalOcean client: %w", err)
+	}
+	return &Provider{opts: opts, client: client}, nil
+}
+
+// Context is the name of the context this provider serves.
+func (p *Provider) Context() string { return p.opts.Context }
+
+// baseURL checks an API URL and gives it the trailing slash godo needs to
+// resolve relative paths under it.
+func baseURL(raw string) (string, error) {
+	if raw == "" {
+		return DefaultAPIURL, nil
+	}
+	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		return "", fmt.Errorf("api url %q: %w: must start with http:// or https://", raw, provider.ErrInvalid)
+	}
+	if !strings.HasSuffix(raw, "/") {
+		raw += "/"
+	}
+	return raw, nil
+}
+
+// retrySettings resolves the retry options against the environment and the
+// defaults.
+func retrySettings(opts Options) (max int, waitMin, waitMax time.Duration, err error) {
+	max, waitMin, waitMax = opts.RetryMax, opts.RetryWaitMin, opts.RetryWaitMax
+	if v := os.Getenv(EnvRetryMax); max == 0 && v != "" {
+		if max, err = strconv.Atoi(v); err != nil {
+			return 0, 0, 0, fmt.Errorf("%s: %w", EnvRetryMax, err)
+		}
+	}
+	for _, e := range []struct {
+		name string
+		d    *time.Duration
+	}{{EnvRetryWaitMin, &waitMin}, {EnvRetryWaitMax, &waitMax}} {
+		if v := os.Getenv(e.name); *e.d == 0 && v != "" {
+			if *e.d, err = time.ParseDuration(v); err != nil {
+				return 0, 0, 0, fmt.Errorf("%s: %w", e.name, err)
+			}
+		}
+	}
+	if max == 0 {
+		max = DefaultRetryMax
+	}
+	if waitMin == 0 {
+		waitMin = DefaultRetryWaitMin
+	}
+	if waitMax == 0 {
+		waitMax = DefaultRetryWaitMax
+	}
+	if waitMax < waitMin {
+		waitMax = waitMin
+	}
+	return max, waitMin, waitMax, nil
+}
+
+// newClient builds the godo client: oauth2 for the token, godo's RetryConfig
+// for retries, and the tracing transport underneath the retries so that the
+// trace sees every attempt.
+func newClient(ctx context.Context, opts Options) (*godo.Client, error) {
+	retryMax, waitMin, waitMax, err := retrySettings(opts)
+	if err != nil {
+		return nil, err
+	}
+	var inner http.RoundTripper = http.DefaultTransport
+	var timeout time.Duration
+	if opts.HTTPClient != nil {
+		timeout = opts.HTTPClient.Timeout
+		if opts.HTTPClient.Transport != nil {
+			inner = opts.HTTPClient.Transport
+		}
+	}
+	if opts.Trace != nil {
+		inner = newTracer(inner, opts.Trace, opts.Token)
+	}
+	ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: strings.TrimSpace(opts.Token)})
+	base := &http.Client{Transport: inner, Timeout: timeout}
+	oauthClient := oauth2.NewClient(context.WithValue(ctx, oauth2.HTTPClient, base), ts)
+	oauthClient.Timeout = timeout
+
+	clientOpts := []godo.ClientOpt{godo.SetBaseURL(opts.APIURL)}
+	if opts.UserAgent != "" {
+		clientOpts = append(clientOpts, godo.SetUserAgent(opts.UserAgent))
+	}
+	if retryMax > 0 {
+		clientOpts = append(clientOpts, godo.WithRetryAndBackoffs(godo.RetryConfig{
+			RetryMax:     retryMax,
+			RetryWaitMin: godo.PtrTo(waitMin.Seconds()),
+			RetryWaitMax: godo.PtrTo(waitMax.Seconds()),
+		}))
+	}
+	client, err := godo.New(oauthClient, clientOpts...)
+	if err != nil {
+		return nil, err
+	}
+	if retryMax > 0 {
+		if err := useTransport(client, inner, timeout); err != nil {
+			return nil, err
+		}
+	}
+	return client, nil
+}
+
+// useTransport puts rt under godo's retrying client. godo builds that client
+// from a fresh go-retryablehttp client, which drops the transport it was
+// given: without this, neither Options.HTTPClient nor the trace would see a
+// request.
+func useTransport(client *godo.Client, rt http.RoundTripper, timeout time.Duration) error {
+	outer, ok := client.HTTPClient.Transport.(*oauth2.Transport)
+	if !ok {
+		return errors.New("unexpected godo transport: not oauth2")
+	}
+	retrying, ok := outer.Base.(*retryablehttp.RoundTripper)
+	if !ok || retrying.Client == nil || retrying.Client.HTTPClient == nil {
+		return errors.New("unexpected godo transport: not retryablehttp")
+	}
+	retrying.Client.HTTPClient.Transport = rt
+	retrying.Client.HTTPClient.Timeout = timeout
+	return nil
 }

@@ -1,0 +1,86 @@
+package digitalocean
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/digitalocean/godo"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// GetAction returns an action as DigitalOcean reports it. An errored action
+// is data, not an error; see ActionErr.
+func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, error) {
+	if id < 1 {
+		return nil, fmt.Errorf("get action %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	}
+	a, _, err := p.client.Actions.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get action %d: %w", id, p.apiErr(err))
+	}
+	return toAction(a), nil
+}
+
+// ListActions lists every action of the account, paged to the end, in the
+// order DigitalOcean gives them (newest first).
+func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
+	as, err := listAll(ctx, p.client.Actions.List)
+	if err != nil {
+		return nil, fmt.Errorf("list actions: %w", p.apiErr(err))
+	}
+	out := make([]provider.Action, 0, len(as))
+	for i := range as {
+		out = append(out, *toAction(&as[i]))
+	}
+	return out, nil
+}
+
+func toAction(a *godo.Action) *provider.Action {
+	if a == nil {
+		return &provider.Action{}
+	}
+	out := &provider.Action{
+		ID:           a.ID,
+		Type:         a.Type,
+		Status:       a.Status,
+		ResourceID:   a.ResourceID,
+		ResourceType: a.ResourceType,
+		Region:       a.RegionSlug,
+	}
+	if a.StartedAt != nil {
+		out.StartedAt = a.StartedAt.UTC()
+	}
+	if a.CompletedAt != nil && !a.CompletedAt.IsZero() {
+		t := a.CompletedAt.UTC()
+		out.CompletedAt = &t
+	}
+	if out.Region == "" && a.Region != nil {
+		out.Region = a.Region.Slug
+	}
+	return out
+}
+
+// InitRepo is engine-only.
+func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
+	return nil, p.unsupported("repo init",
+		"DigitalOcean keeps backups in your account, with no repository to create; use `--context local` for the engine's repository")
+}
+
+// RepoStats is engine-only.
+func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
+	return nil, p.unsupported("repo stats",
+		"DigitalOcean has no repository; list backups with `dropback backups list` and their sizes, or use `--context local`")
+}
+
+// GC is engine-only.
+func (p *Provider) GC(ctx context.Context, opts provider.GCOptions) (*provider.GCResult, error) {
+	return nil, p.unsupported("repo gc",
+		"DigitalOcean expires backups by the plan's retention by itself; delete snapshots you no longer need with `dropback snapshots delete <id>`")
+}
+
+// RunDue is engine-only: DigitalOcean runs backups on its own schedule.
+func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
+	return nil, p.unsupported("run --due",
+		"DigitalOcean runs backups and retention on its own schedule; set it with `dropback policy set <droplet>`")
+}

@@ -1,0 +1,160 @@
+package digitalocean
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+
+	"github.com/digitalocean/godo"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// ListBackups lists the backups of one Droplet, or of every Droplet when host
+// is "", oldest first. Each Droplet's backups are paged to the end.
+func (p *Provider) ListBackups(ctx context.Context, host string) ([]provider.Backup, error) {
+	return p.listImages(ctx, host, "backups", p.client.Droplets.Backups)
+}
+
+// ListSnapshots lists the snapshots of one Droplet, or of every Droplet when
+// host is "", oldest first.
+func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.Backup, error) {
+	return p.listImages(ctx, host, "snapshots", p.client.Droplets.Snapshots)
+}
+
+type imageLister func(ctx context.Context, dropletID int, opt *godo.ListOptions) ([]godo.Image, *godo.Response, error)
+
+func (p *Provider) listImages(ctx context.Context, host, what string, list imageLister) ([]provider.Backup, error) {
+	var droplets []godo.Droplet
+	if host == "" {
+		all, err := p.droplets(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		droplets = all
+	} else {
+		d, err := p.resolve(ctx, host)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		droplets = []godo.Droplet{*d}
+	}
+	return p.imagesOf(ctx, droplets, what, list)
+}
+
+// imagesOf lists the images of the given Droplets, each paged to the end,
+// oldest first.
+func (p *Provider) imagesOf(ctx context.Context, droplets []godo.Droplet, what string, list imageLister) ([]provider.Backup, error) {
+	out := []provider.Backup{}
+	for i := range droplets {
+		d := &droplets[i]
+		images, err := listAll(ctx, func(ctx context.Context, opt *godo.ListOptions) ([]godo.Image, *godo.Response, error) {
+			return list(ctx, d.ID, opt)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list %s of %s: %w", what, dropletName(d), p.apiErr(err))
+		}
+		for j := range images {
+			out = append(out, toBackup(&images[j], d))
+		}
+	}
+	sortBackups(out)
+	return out, nil
+}
+
+// sortBackups orders backups oldest first, by ID among equals.
+func sortBackups(bs []provider.Backup) {
+	sort.SliceStable(bs, func(i, j int) bool {
+		if !bs[i].CreatedAt.Equal(bs[j].CreatedAt) {
+			return bs[i].CreatedAt.Before(bs[j].CreatedAt)
+		}
+		return bs[i].ID < bs[j].ID
+	})
+}
+
+// GetBackup returns a backup (or snapshot) image by ID, with the Droplet it
+// belongs to when that Droplet still exists.
+func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
+	if id < 1 {
+		return nil, fmt.Errorf("get backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	}
+	img, _, err := p.client.Images.GetByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get backup %d: %w", id, p.apiErr(err))
+	}
+	if img.Type != provider.TypeBackup && img.Type != provider.TypeSnapshot {
+		return nil, fmt.Errorf("get backup %d: %w: image %d is a %s image, not a backup", id, provider.ErrNotFound, id, img.Type)
+	}
+	droplets, err := p.droplets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("get backup %d: find its droplet: %w", id, err)
+	}
+	var owner *godo.Droplet
+	for i := range droplets {
+		if slices.Contains(droplets[i].BackupIDs, id) || slices.Contains(droplets[i].SnapshotIDs, id) {
+			owner = &droplets[i]
+			break
+		}
+	}
+	b := toBackup(img, owner)
+	return &b, nil
+}
+
+// CreateBackup is not possible: DigitalOcean has no on-demand backup.
+func (p *Provider) CreateBackup(ctx context.Context, host string, opts provider.CreateOptions) (*provider.CreateResult, error) {
+	return nil, p.unsupported("backups create",
+		"DigitalOcean takes backups on its schedule; take a snapshot with `doctl compute droplet-actions snapshot <droplet>`, or use the local context")
+}
+
+// VerifyBackups is not possible: DigitalOcean images cannot be read back.
+func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.VerifyOptions) (*provider.VerifyReport, error) {
+	return nil, p.unsupported("backups verify",
+		"DigitalOcean backups cannot be read back to check them; restore one to a new Droplet with `dropback backups restore <droplet> <id> --to-new <name>` and check that, or use the local context")
+}
+
+// ConvertBackup turns a backup into a snapshot with the image action
+// `convert`. It returns the action in progress.
+func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
+	if id < 1 {
+		return nil, fmt.Errorf("convert backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	}
+	a, _, err := p.client.ImageActions.Convert(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("convert backup %d: %w", id, p.apiErr(err))
+	}
+	return toAction(a), nil
+}
+
+// DeleteSnapshot deletes a snapshot. DigitalOcean refuses to delete a backup
+// this way (an error wrapping ErrInvalid).
+func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
+	if id < 1 {
+		return fmt.Errorf("delete snapshot %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	}
+	if _, err := p.client.Snapshots.Delete(ctx, strconv.Itoa(id)); err != nil {
+		return fmt.Errorf("delete snapshot %d: %w", id, p.apiErr(err))
+	}
+	return nil
+}
+
+// toBackup converts an image; d, when known, is the Droplet it belongs to.
+func toBackup(img *godo.Image, d *godo.Droplet) provider.Backup {
+	b := provider.Backup{
+		ID:            img.ID,
+		Name:          img.Name,
+		Type:          img.Type,
+		Status:        img.Status,
+		CreatedAt:     parseTime(img.Created),
+		SizeGigabytes: img.SizeGigaBytes,
+		MinDiskSize:   img.MinDiskSize,
+	}
+	if b.Status == "" {
+		b.Status = "available"
+	}
+	if d != nil {
+		b.HostID, b.HostName = d.ID, d.Name
+	}
+	return b
+}

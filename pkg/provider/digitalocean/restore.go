@@ -1,0 +1,138 @@
+package digitalocean
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/digitalocean/godo"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// RestoreBackup restores a Droplet from one of its backups (or snapshots):
+// in place with the droplet action `restore`, or, with req.ToNew, by creating
+// a new Droplet from the image. It returns the action in progress.
+//
+// In place needs req.Force, since it overwrites the Droplet's disk; a new
+// Droplet needs req.Size and req.Region. req.To (a local path) is impossible:
+// DigitalOcean images cannot be downloaded.
+func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (*provider.RestoreResult, error) {
+	if req.To != "" {
+		return nil, p.unsupported("backups restore --to",
+			"DigitalOcean backups cannot be downloaded; restore in place, or to a new Droplet with --to-new NAME --size SIZE --region REGION")
+	}
+	if req.ToNew == "" && !req.Force {
+		return nil, fmt.Errorf("restore %s in place: %w: it overwrites the Droplet's disk; pass --force, or restore to a new Droplet with --to-new",
+			req.Host, provider.ErrConfirm)
+	}
+	if req.ToNew != "" && (req.Size == "" || req.Region == "") {
+		return nil, fmt.Errorf("restore %s to a new Droplet: %w: --size and --region are required (e.g. --size s-1vcpu-1gb --region nyc3)",
+			req.Host, provider.ErrInvalid)
+	}
+	sshKeys, err := sshKeys(req.SSHKeys)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", req.Host, err)
+	}
+	d, err := p.resolve(ctx, req.Host)
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	imageID, err := p.pickBackup(ctx, d, req.Backup)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", dropletName(d), err)
+	}
+	if req.ToNew != "" {
+		return p.restoreToNew(ctx, d, imageID, req, sshKeys)
+	}
+	a, _, err := p.client.DropletActions.Restore(ctx, d.ID, imageID)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s from backup %d: %w", dropletName(d), imageID, p.apiErr(err))
+	}
+	return &provider.RestoreResult{Action: *toAction(a), BackupID: imageID, HostID: d.ID}, nil
+}
+
+// pickBackup resolves a backup argument for Droplet d: "latest" is its
+// newest backup, an integer must be one of its backups or snapshots.
+func (p *Provider) pickBackup(ctx context.Context, d *godo.Droplet, arg string) (int, error) {
+	arg = strings.TrimSpace(arg)
+	if arg == "latest" || arg == "" {
+		backups, err := p.imagesOf(ctx, []godo.Droplet{*d}, "backups", p.client.Droplets.Backups)
+		if err != nil {
+			return 0, err
+		}
+		if len(backups) == 0 {
+			return 0, fmt.Errorf("latest backup: %w: the Droplet has no backups", provider.ErrNotFound)
+		}
+		return backups[len(backups)-1].ID, nil
+	}
+	id, err := strconv.Atoi(arg)
+	if err != nil || id < 1 {
+		return 0, fmt.Errorf("backup %q: %w: want a backup ID or \"latest\"", arg, provider.ErrInvalid)
+	}
+	if !slices.Contains(d.BackupIDs, id) && !slices.Contains(d.SnapshotIDs, id) {
+		return 0, fmt.Errorf("backup %d: %w: it is not a backup or snapshot of this Droplet (see `dropback backups list %d`)",
+			id, provider.ErrNotFound, d.ID)
+	}
+	return id, nil
+}
+
+// restoreToNew creates a Droplet from image imageID and returns its create
+// action.
+func (p *Provider) restoreToNew(ctx context.Context, src *godo.Droplet, imageID int, req provider.RestoreRequest, keys []godo.DropletCreateSSHKey) (*provider.RestoreResult, error) {
+	tags := req.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	create := &godo.DropletCreateRequest{
+		Name:    req.ToNew,
+		Region:  req.Region,
+		Size:    req.Size,
+		Image:   godo.DropletCreateImage{ID: imageID},
+		SSHKeys: keys,
+		Tags:    tags,
+		VPCUUID: req.VPCUUID,
+	}
+	d, resp, err := p.client.Droplets.Create(ctx, create)
+	if err != nil {
+		return nil, fmt.Errorf("create droplet %s from backup %d of %s: %w", req.ToNew, imageID, dropletName(src), p.apiErr(err))
+	}
+	res := &provider.RestoreResult{BackupID: imageID, HostID: d.ID}
+	actionID := 0
+	if resp != nil && resp.Links != nil && len(resp.Links.Actions) > 0 {
+		actionID = resp.Links.Actions[0].ID
+	}
+	if actionID == 0 {
+		res.Action = provider.Action{Type: "create", Status: provider.StatusInProgress, ResourceID: d.ID, ResourceType: "droplet", Region: req.Region}
+		return res, nil
+	}
+	a, _, err := p.client.Actions.Get(ctx, actionID)
+	if err != nil {
+		return nil, fmt.Errorf("created droplet %s (%d); get its create action %d: %w", d.Name, d.ID, actionID, p.apiErr(err))
+	}
+	res.Action = *toAction(a)
+	return res, nil
+}
+
+// sshKeys reads --ssh-keys values: integer IDs or fingerprints. The list is
+// never nil, because the API refuses "ssh_keys": null.
+func sshKeys(vals []string) ([]godo.DropletCreateSSHKey, error) {
+	keys := []godo.DropletCreateSSHKey{}
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if id, err := strconv.Atoi(v); err == nil {
+			if id < 1 {
+				return nil, fmt.Errorf("ssh key %q: %w", v, provider.ErrInvalid)
+			}
+			keys = append(keys, godo.DropletCreateSSHKey{ID: id})
+			continue
+		}
+		keys = append(keys, godo.DropletCreateSSHKey{Fingerprint: v})
+	}
+	return keys, nil
+}
