@@ -170,3 +170,32 @@ func (m *Manifest) segmentIDs() []ID {
 	}
 	return ids
 }
+
+// DeleteBackup deletes a backup or snapshot: only its manifest (and marker);
+// gc reclaims the data no other backup uses. The ID is marked as used first,
+// so it is never given to another backup.
+func (r *Repo) DeleteBackup(ctx context.Context, id int) error {
+	err := r.st.Put(ctx, objectName("deleted", id), []byte("{}\n"))
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("delete backup %d: %w", id, err)
+	}
+	if err := r.st.Delete(ctx, objectName("backups", id)); err != nil {
+		return fmt.Errorf("delete backup %d: %w", id, err)
+	}
+	if err := r.st.Delete(ctx, objectName("snapshots", id)); err != nil {
+		return fmt.Errorf("delete backup %d: %w", id, err)
+	}
+	return nil
+}
+
+// MarkSnapshot turns a backup into a snapshot, exempt from retention.
+func (r *Repo) MarkSnapshot(ctx context.Context, id int) error {
+	if _, err := r.Manifest(ctx, id); err != nil {
+		return err
+	}
+	err := r.st.Put(ctx, objectName("snapshots", id), []byte("{}\n"))
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("convert backup %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// ActionRecord is a job the engine ran: a backup, restore, convert or gc. It
+// is stored as actions/<id>/<n>; each state change writes the next n.
+type ActionRecord struct {
+	ID           int        `json:"id"`
+	N            int        `json:"n"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	StartedAt    time.Time  `json:"started_at"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+	ResourceID   int        `json:"resource_id"`
+	ResourceType string     `json:"resource_type"`
+	Error        string     `json:"error,omitempty"`
+}
+
+// Action statuses.
+const (
+	ActionInProgress = "in-progress"
+	ActionCompleted  = "completed"
+	ActionErrored    = "errored"
+)
+
+func actionObject(id, n int) string { return fmt.Sprintf("actions/%010d/%010d", id, n) }
+
+// StartAction records a job as in progress and returns it.
+func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resourceID int) (*ActionRecord, error) {
+	a := &ActionRecord{N: 1, Type: typ, Status: ActionInProgress, StartedAt: r.now().UTC(),
+		ResourceType: resourceType, ResourceID: resourceID}
+	id, err := r.allocate(ctx, []string{"actions"},
+		func(id int) string { return actionObject(id, 1) },
+		func(id int) ([]byte, error) {
+			a.ID = id
+			return json.Marshal(a)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("record %s action: %w", typ, err)
+	}
+	a.ID = id
+	return a, nil
+}
+
+// FinishAction records the end of a job: completed when jobErr is nil,
+// errored otherwise. resourceID, when not 0, replaces the resource (a backup
+// learns its ID only at the end).
+func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int, jobErr error) error {
+	now := r.now().UTC()
+	a.N++
+	a.CompletedAt = &now
+	a.Status = ActionCompleted
+	if jobErr != nil {
+		a.Status, a.Error = ActionErrored, jobErr.Error()
+	}
+	if resourceID != 0 {
+		a.ResourceID = resourceID
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	if err := r.st.Put(ctx, actionObject(a.ID, a.N), data); err != nil {
+		return fmt.Errorf("record the end of action %d: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Action returns the latest state of one action.
+func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
+	var a *ActionRecord
+	for n := 1; ; n++ {
+		data, err := r.st.Get(ctx, actionObject(id, n), 0, -1)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read action %d: %w", id, err)
+		}
+		var next ActionRecord
+		if err := json.Unmarshal(data, &next); err != nil {
+			return nil, fmt.Errorf("%w: action %d is unreadable", ErrCorrupt, id)
+		}
+		a = &next
+	}
+	if a == nil {
+		return nil, fmt.Errorf("action %d: %w", id, ErrNotFound)
+	}
+	return a, nil
+}
+
+// Actions lists every action, newest first.
+func (r *Repo) Actions(ctx context.Context) ([]ActionRecord, error) {
+	latest := map[int]int{}
+	err := r.st.List(ctx, "actions/", func(info store.Info) error {
+		parts := strings.Split(info.Name, "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		id, err1 := strconv.Atoi(parts[1])
+		n, err2 := strconv.Atoi(parts[2])
+		if err1 == nil && err2 == nil && n > latest[id] {
+			latest[id] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list actions: %w", err)
+	}
+	out := make([]ActionRecord, 0, len(latest))
+	for id := range latest {
+		a, err := r.Action(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out, nil
+}

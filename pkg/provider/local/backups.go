@@ -1,0 +1,333 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/dropback/dropback/pkg/engine"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+func backupView(m *engine.Manifest) provider.Backup {
+	b := provider.Backup{
+		ID: m.ID, Type: provider.TypeBackup, Status: "available", CreatedAt: m.CreatedAt,
+		HostID: m.HostID, HostName: m.HostName, NewBytes: m.NewBytes,
+		Name: m.HostName + " " + m.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+	}
+	if m.Snapshot {
+		b.Type = provider.TypeSnapshot
+	}
+	var data, size int64
+	for _, d := range m.Disks {
+		b.Disks = append(b.Disks, provider.BackupDisk{Name: d.Name, Path: d.Path, SizeBytes: d.SizeBytes, DataBytes: d.DataBytes})
+		data += d.DataBytes
+		size = max(size, d.SizeBytes)
+	}
+	b.SizeGigabytes = math.Round(float64(data)/1e9*100) / 100
+	b.MinDiskSize = int((size + 1<<30 - 1) >> 30)
+	return b
+}
+
+// manifests returns the backups (snapshots false) or snapshots (true) of a
+// host, or of every host when ref is "", oldest first.
+func (p *Provider) manifests(ctx context.Context, ref string, snapshots bool) ([]*engine.Manifest, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hostID := 0
+	if ref != "" {
+		h, err := p.findHost(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		hostID = h.ID
+	}
+	all, err := r.Manifests(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	var out []*engine.Manifest
+	for _, m := range all {
+		if m.Snapshot == snapshots && (hostID == 0 || m.HostID == hostID) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func views(ms []*engine.Manifest) []provider.Backup {
+	out := make([]provider.Backup, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, backupView(m))
+	}
+	return out
+}
+
+// ListBackups implements provider.Provider.
+func (p *Provider) ListBackups(ctx context.Context, host string) ([]provider.Backup, error) {
+	ms, err := p.manifests(ctx, host, false)
+	return views(ms), err
+}
+
+// ListSnapshots implements provider.Provider.
+func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.Backup, error) {
+	ms, err := p.manifests(ctx, host, true)
+	return views(ms), err
+}
+
+// GetBackup implements provider.Provider.
+func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	b := backupView(m)
+	return &b, nil
+}
+
+// CreateBackup implements provider.Provider.
+func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.CreateOptions) (*provider.CreateResult, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return p.backupHost(ctx, r, h, opts.Progress)
+}
+
+func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, fn provider.ProgressFunc) (*provider.CreateResult, error) {
+	act, err := r.StartAction(ctx, "backup", "host", h.ID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	m, err := r.Backup(ctx, engine.BackupRequest{
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Progress: progressFunc("backup", fn),
+	})
+	if err != nil {
+		err = fmt.Errorf("back up host %s: %w", h.Name, mapErr(err))
+		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+		return nil, err
+	}
+	if err := r.FinishAction(ctx, act, 0, nil); err != nil {
+		return nil, err
+	}
+	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act)}, nil
+}
+
+func progressFunc(phase string, fn provider.ProgressFunc) func(done, total int64) {
+	if fn == nil {
+		return nil
+	}
+	return func(done, total int64) { fn(provider.Progress{Phase: phase, Done: done, Total: total}) }
+}
+
+// findBackup resolves "latest" or an ID for a host. Latest is the newest
+// backup or snapshot of the host.
+func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.HostRecord, ref string) (*engine.Manifest, error) {
+	if ref == "latest" {
+		all, err := r.Manifests(ctx)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		var mine []*engine.Manifest
+		for _, m := range all {
+			if m.HostID == h.ID {
+				mine = append(mine, m)
+			}
+		}
+		if len(mine) == 0 {
+			return nil, fmt.Errorf("%w: host %s has no backups", provider.ErrNotFound, h.Name)
+		}
+		sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
+		return mine[len(mine)-1], nil
+	}
+	id, err := strconv.Atoi(ref)
+	if err != nil || id <= 0 {
+		return nil, fmt.Errorf("%w: invalid backup %q: give a backup ID or \"latest\"", provider.ErrInvalid, printable(ref))
+	}
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return m, nil
+}
+
+// RestoreBackup implements provider.Provider.
+func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (*provider.RestoreResult, error) {
+	if req.ToNew != "" {
+		return nil, &provider.UnsupportedError{Verb: "backups restore --to-new", Context: provider.ContextLocal,
+			Alternative: "restore to a path with --to, then register it with `dropback hosts add`"}
+	}
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, err := p.findHost(ctx, req.Host)
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.findBackup(ctx, r, h, req.Backup)
+	if err != nil {
+		return nil, err
+	}
+	targets, err := p.restoreTargets(ctx, r, h, m, req)
+	if err != nil {
+		return nil, err
+	}
+	act, err := r.StartAction(ctx, "restore", "host", h.ID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	stats, err := r.Restore(ctx, m, targets, progressFunc("restore", req.Progress))
+	if err != nil {
+		err = fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, mapErr(err))
+		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+		return nil, err
+	}
+	if err := r.FinishAction(ctx, act, 0, nil); err != nil {
+		return nil, err
+	}
+	res := &provider.RestoreResult{Action: actionView(*act), BackupID: m.ID, HostID: h.ID}
+	for i, d := range m.Disks {
+		res.Disks = append(res.Disks, provider.RestoreDisk{Name: d.Name, Path: targets[i].Path, SizeBytes: d.SizeBytes, BytesWritten: stats[i].BytesWritten})
+		res.BytesWritten += stats[i].BytesWritten
+	}
+	return res, nil
+}
+
+// restoreTargets decides where each disk of m goes: onto the host's own
+// disks, or under req.To.
+func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
+	if req.To == "" {
+		if m.HostID != h.ID {
+			return nil, fmt.Errorf("%w: backup %d is of host %s, not %s; restore it elsewhere with --to", provider.ErrInvalid, m.ID, m.HostName, h.Name)
+		}
+		if !req.Force {
+			return nil, fmt.Errorf("%w: restoring backup %d in place overwrites the disks of host %s; pass --force", provider.ErrConfirm, m.ID, h.Name)
+		}
+		var targets []engine.RestoreTarget
+		for _, d := range m.Disks {
+			path := ""
+			for _, hd := range h.Disks {
+				if hd.Name == d.Name {
+					path = hd.Path
+				}
+			}
+			if path == "" {
+				return nil, fmt.Errorf("%w: host %s has no disk %s any more; restore it with --to", provider.ErrInvalid, h.Name, d.Name)
+			}
+			targets = append(targets, engine.RestoreTarget{Path: path, InPlace: true})
+		}
+		return targets, nil
+	}
+	hosts, err := r.Hosts(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	paths, err := targetPaths(req.To, m)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]engine.RestoreTarget, len(paths))
+	for i, path := range paths {
+		if owner := diskOwner(hosts, path); owner != "" {
+			return nil, fmt.Errorf("%w: %s is a disk of host %s; restore in place with `dropback backups restore %s %d`", provider.ErrInvalid, path, owner, owner, m.ID)
+		}
+		fi, err := os.Stat(path)
+		switch {
+		case err == nil && fi.IsDir():
+			return nil, fmt.Errorf("%w: %s is a directory", provider.ErrInvalid, path)
+		case err == nil && fi.Mode().IsRegular() && !req.Force:
+			return nil, fmt.Errorf("%w: %s exists; pass --force to overwrite it", provider.ErrConfirm, path)
+		case err != nil && !errors.Is(err, os.ErrNotExist):
+			return nil, fmt.Errorf("%w: %s: %v", provider.ErrInvalid, path, err)
+		}
+		targets[i] = engine.RestoreTarget{Path: path}
+	}
+	return targets, nil
+}
+
+// targetPaths maps --to onto one path per disk: the path itself for one
+// disk (or a file named after the disk inside it, when it is a directory),
+// files named after the disks inside it for several.
+func targetPaths(to string, m *engine.Manifest) ([]string, error) {
+	abs, err := filepath.Abs(to)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --to %s: %v", provider.ErrInvalid, printable(to), err)
+	}
+	fi, statErr := os.Stat(abs)
+	isDir := statErr == nil && fi.IsDir()
+	if len(m.Disks) == 1 && !isDir {
+		if _, err := os.Stat(filepath.Dir(abs)); err != nil {
+			return nil, fmt.Errorf("%w: --to %s: the directory does not exist", provider.ErrInvalid, abs)
+		}
+		return []string{abs}, nil
+	}
+	if statErr != nil {
+		if !errors.Is(statErr, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: --to %s: %v", provider.ErrInvalid, abs, statErr)
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", abs, err)
+		}
+	}
+	var out []string
+	for _, d := range m.Disks {
+		out = append(out, filepath.Join(abs, filepath.Base(d.Name)))
+	}
+	return out, nil
+}
+
+// VerifyBackups implements provider.Provider.
+func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.VerifyOptions) (*provider.VerifyReport, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Verify(ctx, ids, progressFunc("verify", opts.Progress))
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	rep := &provider.VerifyReport{Chunks: res.Chunks, Bytes: res.Bytes, Problems: res.Problems, Backups: []provider.VerifiedBackup{}}
+	if rep.Problems == nil {
+		rep.Problems = []string{}
+	}
+	for _, b := range res.Backups {
+		v := provider.VerifiedBackup{ID: b.ID, HostName: b.HostName, Status: "ok", Problem: b.Problem}
+		if !b.OK {
+			v.Status = "damaged"
+		}
+		rep.Backups = append(rep.Backups, v)
+	}
+	return rep, nil
+}
+
+// deleteBackups deletes every backup (not snapshot) of a host.
+func (p *Provider) deleteBackups(ctx context.Context, r *engine.Repo, hostID int) error {
+	all, err := r.Manifests(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	for _, m := range all {
+		if m.HostID == hostID && !m.Snapshot {
+			if err := r.DeleteBackup(ctx, m.ID); err != nil {
+				return mapErr(err)
+			}
+		}
+	}
+	return nil
+}

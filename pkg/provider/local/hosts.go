@@ -1,0 +1,207 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/dropback/dropback/pkg/engine"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// checkHostName accepts names a DNS label or a Droplet name would accept.
+func checkHostName(name string) error {
+	if !hostNameRE.MatchString(name) {
+		return fmt.Errorf("%w: invalid host name %q: use 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit",
+			provider.ErrInvalid, printable(name))
+	}
+	if _, err := strconv.Atoi(name); err == nil {
+		return fmt.Errorf("%w: invalid host name %q: a name cannot be all digits, as hosts are also named by ID", provider.ErrInvalid, name)
+	}
+	return nil
+}
+
+// printable shortens and escapes a user-given string for a one-line message.
+func printable(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return strings.Trim(strconv.Quote(s), `"`)
+}
+
+// ListHosts implements provider.Provider.
+func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := r.Hosts(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]provider.Host, 0, len(recs))
+	for _, h := range recs {
+		out = append(out, p.hostView(h))
+	}
+	return out, nil
+}
+
+// GetHost implements provider.Provider.
+func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, error) {
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	v := p.hostView(h)
+	return &v, nil
+}
+
+// findHost resolves a host by ID or name.
+func (p *Provider) findHost(ctx context.Context, ref string) (engine.HostRecord, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return engine.HostRecord{}, err
+	}
+	recs, err := r.Hosts(ctx)
+	if err != nil {
+		return engine.HostRecord{}, mapErr(err)
+	}
+	if id, err := strconv.Atoi(ref); err == nil {
+		for _, h := range recs {
+			if h.ID == id {
+				return h, nil
+			}
+		}
+		return engine.HostRecord{}, fmt.Errorf("%w: no host with ID %d", provider.ErrNotFound, id)
+	}
+	for _, h := range recs {
+		if h.Name == ref {
+			return h, nil
+		}
+	}
+	return engine.HostRecord{}, fmt.Errorf("%w: no host named %q; see `dropback hosts list`", provider.ErrNotFound, printable(ref))
+}
+
+func (p *Provider) hostView(h engine.HostRecord) provider.Host {
+	v := provider.Host{ID: h.ID, Name: h.Name, Status: "active", BackupEnabled: h.BackupEnabled, CreatedAt: h.CreatedAt, Disks: []provider.Disk{}}
+	for _, d := range h.Disks {
+		disk := provider.Disk{Name: d.Name, Path: d.Path}
+		if fi, err := os.Stat(d.Path); err == nil {
+			disk.SizeBytes = fi.Size()
+			if fi.Mode()&os.ModeDevice != 0 {
+				if f, size, err := engine.OpenDisk(d.Path); err == nil {
+					disk.SizeBytes = size
+					f.Close()
+				}
+			}
+		}
+		v.Disks = append(v.Disks, disk)
+	}
+	p.addPolicy(&v, h)
+	return v
+}
+
+// AddHost implements provider.Provider.
+func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provider.Host, error) {
+	if err := checkHostName(spec.Name); err != nil {
+		return nil, err
+	}
+	if len(spec.Disks) == 0 {
+		return nil, fmt.Errorf("%w: host %s needs at least one --disk", provider.ErrInvalid, spec.Name)
+	}
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	others, err := r.Hosts(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	rec := engine.HostRecord{Name: spec.Name}
+	used := map[string]bool{}
+	for _, path := range spec.Disks {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: disk %s: %v", provider.ErrInvalid, printable(path), err)
+		}
+		f, _, err := engine.OpenDisk(abs)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		f.Close()
+		if owner := diskOwner(others, abs); owner != "" {
+			return nil, fmt.Errorf("%w: disk %s is already a disk of host %s", provider.ErrInvalid, abs, owner)
+		}
+		name := diskName(abs, used)
+		if used[abs] {
+			return nil, fmt.Errorf("%w: disk %s is given twice", provider.ErrInvalid, abs)
+		}
+		used[abs], used[name] = true, true
+		rec.Disks = append(rec.Disks, engine.DiskSource{Name: name, Path: abs})
+	}
+	rec, err = r.AddHost(ctx, rec)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	v := p.hostView(rec)
+	return &v, nil
+}
+
+// diskName names a disk after its file, unique within the host.
+func diskName(path string, used map[string]bool) string {
+	base := filepath.Base(path)
+	name := base
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	return name
+}
+
+// diskOwner returns the name of the host that has path as a disk, or "".
+func diskOwner(hosts []engine.HostRecord, path string) string {
+	for _, h := range hosts {
+		for _, d := range h.Disks {
+			if sameFile(d.Path, path) {
+				return h.Name
+			}
+		}
+	}
+	return ""
+}
+
+func sameFile(a, b string) bool {
+	if filepath.Clean(a) == filepath.Clean(b) {
+		return true
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// RemoveHost implements provider.Provider.
+func (p *Provider) RemoveHost(ctx context.Context, ref string, opts provider.DisableOptions) error {
+	r, err := p.open(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if opts.DeleteBackups {
+		if err := p.deleteBackups(ctx, r, h.ID); err != nil {
+			return err
+		}
+	}
+	h.Removed, h.BackupEnabled = true, false
+	if _, err := r.UpdateHost(ctx, h); err != nil {
+		return fmt.Errorf("remove host %s: %w", h.Name, mapErr(err))
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dropback/dropback/pkg/engine"
+	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/schedule"
+)
+
+func toSchedule(p *engine.PolicyRecord) schedule.Policy {
+	return schedule.Policy{Plan: p.Plan, Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
+}
+
+func toRecord(p schedule.Policy) *engine.PolicyRecord {
+	return &engine.PolicyRecord{Plan: p.Plan, Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
+}
+
+func toChange(req provider.PolicyRequest) schedule.Change {
+	return schedule.Change{Plan: req.Plan, Weekday: req.Weekday, Hour: req.Hour, RetentionDays: req.RetentionDays}
+}
+
+func policyView(p schedule.Policy) *provider.Policy {
+	return &provider.Policy{Plan: p.Plan, Weekday: p.Weekday, Hour: p.Hour,
+		WindowLengthHours: int(p.WindowLength() / time.Hour), RetentionPeriodDays: p.RetentionDays}
+}
+
+// addPolicy fills in a host view's policy and next window.
+func (p *Provider) addPolicy(v *provider.Host, h engine.HostRecord) {
+	if h.Policy == nil {
+		return
+	}
+	sp := toSchedule(h.Policy)
+	v.BackupPolicy = policyView(sp)
+	if h.BackupEnabled {
+		w := schedule.NextWindow(sp, p.opts.Now())
+		v.NextBackupWindow = &provider.Window{Start: w.Start, End: w.End}
+	}
+}
+
+func (p *Provider) hostPolicy(h engine.HostRecord) provider.HostPolicy {
+	v := p.hostView(h)
+	return provider.HostPolicy{HostID: h.ID, HostName: h.Name, BackupEnabled: h.BackupEnabled,
+		BackupPolicy: v.BackupPolicy, NextBackupWindow: v.NextBackupWindow}
+}
+
+// updateHost applies change to the host's latest record and writes it,
+// retrying when another writer changed the host first.
+func (p *Provider) updateHost(ctx context.Context, ref, typ string, change func(*engine.HostRecord) error) (*provider.Action, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for range 10 {
+		h, err := p.findHost(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if err := change(&h); err != nil {
+			return nil, err
+		}
+		act, err := r.StartAction(ctx, typ, "host", h.ID)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		_, err = r.UpdateHost(ctx, h)
+		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+		if errors.Is(err, engine.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		v := actionView(*act)
+		return &v, nil
+	}
+	return nil, fmt.Errorf("update host %s: it keeps changing under us; try again", printable(ref))
+}
+
+func invalidPolicy(err error) error {
+	if errors.Is(err, schedule.ErrInvalid) {
+		return wrapAs(err, provider.ErrInvalid)
+	}
+	return err
+}
+
+// EnableBackups implements provider.Provider.
+func (p *Provider) EnableBackups(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
+	return p.updateHost(ctx, ref, "enable_backups", func(h *engine.HostRecord) error {
+		var sp schedule.Policy
+		var err error
+		if h.Policy != nil && req.Plan == nil {
+			sp, err = toSchedule(h.Policy).Apply(toChange(req))
+		} else {
+			sp, err = schedule.New(toChange(req))
+		}
+		if err != nil {
+			return invalidPolicy(err)
+		}
+		h.Policy = toRecord(sp)
+		if !h.BackupEnabled {
+			h.BackupEnabled, h.EnabledAt = true, p.opts.Now().UTC()
+		}
+		return nil
+	})
+}
+
+// DisableBackups implements provider.Provider.
+func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider.DisableOptions) (*provider.Action, error) {
+	if opts.KeepBackups == opts.DeleteBackups {
+		return nil, fmt.Errorf("%w: say what to do with the existing backups: --keep-backups or --force (delete them)", provider.ErrConfirm)
+	}
+	act, err := p.updateHost(ctx, ref, "disable_backups", func(h *engine.HostRecord) error {
+		h.BackupEnabled = false
+		return nil
+	})
+	if err != nil || !opts.DeleteBackups {
+		return act, err
+	}
+	r, _ := p.open(ctx)
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	return act, p.deleteBackups(ctx, r, h.ID)
+}
+
+// SetPolicy implements provider.Provider.
+func (p *Provider) SetPolicy(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
+	change := toChange(req)
+	if change.Empty() {
+		return nil, fmt.Errorf("%w: nothing to change: give --plan, --weekday, --hour or --retention-days", provider.ErrInvalid)
+	}
+	return p.updateHost(ctx, ref, "change_backup_policy", func(h *engine.HostRecord) error {
+		var sp schedule.Policy
+		var err error
+		if h.Policy == nil {
+			sp, err = schedule.New(change)
+		} else {
+			sp, err = toSchedule(h.Policy).Apply(change)
+		}
+		if err != nil {
+			return invalidPolicy(err)
+		}
+		h.Policy = toRecord(sp)
+		return nil
+	})
+}
+
+// GetPolicy implements provider.Provider.
+func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPolicy, error) {
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	v := p.hostPolicy(h)
+	return &v, nil
+}
+
+// ListPolicies implements provider.Provider.
+func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hosts, err := r.Hosts(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]provider.HostPolicy, 0, len(hosts))
+	for _, h := range hosts {
+		out = append(out, p.hostPolicy(h))
+	}
+	return out, nil
+}
+
+// SupportedPolicies implements provider.Provider.
+func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedPolicy, error) {
+	var out []provider.SupportedPolicy
+	for _, s := range schedule.Supported() {
+		out = append(out, provider.SupportedPolicy(s))
+	}
+	return out, nil
+}
+
+// ConvertBackup implements provider.Provider.
+func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	act, err := r.StartAction(ctx, "convert", "backup", id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	err = r.MarkSnapshot(ctx, id)
+	_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+	if err != nil {
+		return nil, fmt.Errorf("convert backup %d: %w", id, mapErr(err))
+	}
+	v := actionView(*act)
+	return &v, nil
+}
+
+// DeleteSnapshot implements provider.Provider.
+func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
+	r, err := p.open(ctx)
+	if err != nil {
+		return err
+	}
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return mapErr(err)
+	}
+	if !m.Snapshot {
+		return fmt.Errorf("%w: %d is a backup, not a snapshot; retention deletes backups", provider.ErrInvalid, id)
+	}
+	return mapErr(r.DeleteBackup(ctx, id))
+}

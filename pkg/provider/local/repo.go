@@ -1,0 +1,87 @@
+package local
+
+import (
+	"context"
+
+	"github.com/dropback/dropback/pkg/engine"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// InitRepo implements provider.Provider.
+func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
+	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Options: engine.Options{Now: p.opts.Now}})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	p.mu.Lock()
+	p.repo = r
+	p.mu.Unlock()
+	return p.RepoStats(ctx)
+}
+
+// RepoStats implements provider.Provider.
+func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := r.Stats(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	hosts, err := r.Hosts(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := &provider.RepoStats{
+		Location: p.st.Location(), FormatVersion: r.Config().Version, ChunkSize: int64(r.ChunkSize()),
+		Hosts: len(hosts), Backups: s.Backups, Snapshots: s.Snapshots,
+		LogicalBytes: s.LogicalBytes, DataBytes: s.DataBytes, UniqueBytes: s.UniqueBytes,
+		StoredBytes: s.StoredBytes, Chunks: s.Chunks, Packs: s.Packs, ReclaimedBytes: s.ReclaimedBytes,
+	}
+	if s.UniqueBytes > 0 {
+		out.DedupRatio = round2(float64(s.DataBytes) / float64(s.UniqueBytes))
+	}
+	if s.BlobBytes > 0 {
+		out.CompressionRatio = round2(float64(s.UniqueBytes) / float64(s.BlobBytes))
+	}
+	return out, nil
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+// GetAction implements provider.Provider.
+func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := r.Action(ctx, id)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	v := actionView(*a)
+	return &v, nil
+}
+
+// ListActions implements provider.Provider.
+func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	as, err := r.Actions(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]provider.Action, 0, len(as))
+	for _, a := range as {
+		out = append(out, actionView(a))
+	}
+	return out, nil
+}
+
+func actionView(a engine.ActionRecord) provider.Action {
+	return provider.Action{ID: a.ID, Type: a.Type, Status: a.Status, StartedAt: a.StartedAt,
+		CompletedAt: a.CompletedAt, ResourceID: a.ResourceID, ResourceType: a.ResourceType, Error: a.Error}
+}
