@@ -1,0 +1,69 @@
+package backups
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// CreateOptions are the inputs of `backups create`.
+type CreateOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+
+	Host string
+}
+
+// NewCmdCreate returns `backups create`.
+func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Command {
+	opts := &CreateOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	cmd := &cobra.Command{
+		Use:   "create <host>",
+		Short: "Take a backup of a host now",
+		Long: `Take an on-demand backup of every disk of a host. Only the chunks that changed
+since earlier backups are stored. A progress bar with throughput and ETA shows
+on a terminal.
+
+Engine only: DigitalOcean has no on-demand backup; take a snapshot of the
+Droplet instead.`,
+		Example: `  dropback backups create web-1
+  dropback backups create web-1 -o json | jq .backup.id`,
+		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Host = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runCreate(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func runCreate(ctx context.Context, opts *CreateOptions) error {
+	pr := opts.Printer()
+	if err := pr.Check(output.Infos(display.BackupColumns)); err != nil {
+		return err
+	}
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	bar := pr.Progress()
+	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: cmdutil.ProgressFunc(bar)})
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("back up host %s: %w", opts.Host, err)
+	}
+	if err := pr.Print(display.Create(res)); err != nil {
+		return err
+	}
+	return cmdutil.CheckAction(&res.Action)
+}

@@ -1,0 +1,68 @@
+package backups
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// EnableOptions are the inputs of `backups enable`.
+type EnableOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+
+	Host    string
+	Request provider.PolicyRequest
+	Wait    cmdutil.WaitFlags
+}
+
+// NewCmdEnable returns `backups enable`.
+func NewCmdEnable(f *cmdutil.Factory, runF func(*EnableOptions) error) *cobra.Command {
+	opts := &EnableOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	var pf cmdutil.PolicyFlags
+	cmd := &cobra.Command{
+		Use:   "enable <host>",
+		Short: "Turn on scheduled backups of a host",
+		Long: `Turn on scheduled backups of a host. Without flags the plan is daily, in the
+window starting at 0h UTC, with the plan's retention (daily: 7 days, weekly: 28
+days). Only the flags given are sent; see ` + "`dropback policy supported`" + ` for the values.`,
+		Example: `  dropback backups enable web-1
+  dropback backups enable web-1 --plan weekly --weekday TUE --hour 16
+  dropback --context digitalocean backups enable 123456 --plan daily --hour 8 --wait`,
+		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Host = args[0]
+			opts.Request, _ = cmdutil.PolicyRequest(cmd, &pf)
+			if runF != nil {
+				return runF(opts)
+			}
+			return runEnable(cmd.Context(), opts)
+		},
+	}
+	cmdutil.AddPolicyFlags(cmd, &pf)
+	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	return cmd
+}
+
+func runEnable(ctx context.Context, opts *EnableOptions) error {
+	pr := opts.Printer()
+	if err := pr.Check(output.Infos(display.ActionColumns)); err != nil {
+		return err
+	}
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	a, err := p.EnableBackups(ctx, opts.Host, opts.Request)
+	if err != nil {
+		return fmt.Errorf("enable backups of host %s: %w", opts.Host, err)
+	}
+	return cmdutil.FinishAction(ctx, p, pr, a, opts.Wait)
+}

@@ -1,0 +1,131 @@
+package cmdutil
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// ExactArgs requires exactly n arguments, named in the error by what.
+func ExactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return FlagErrorf("%s: missing %s", cmd.CommandPath(), what)
+		}
+		if len(args) > n {
+			return FlagErrorf("%s: too many arguments (takes %s): %s", cmd.CommandPath(), what, strings.Join(args[n:], " "))
+		}
+		return nil
+	}
+}
+
+// RangeArgs requires between lo and hi arguments.
+func RangeArgs(lo, hi int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo {
+			return FlagErrorf("%s: missing %s", cmd.CommandPath(), what)
+		}
+		if len(args) > hi {
+			return FlagErrorf("%s: too many arguments (takes %s): %s", cmd.CommandPath(), what, strings.Join(args[hi:], " "))
+		}
+		return nil
+	}
+}
+
+// MinimumArgs requires at least n arguments.
+func MinimumArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return FlagErrorf("%s: missing %s", cmd.CommandPath(), what)
+		}
+		return nil
+	}
+}
+
+// NoArgs refuses arguments.
+func NoArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return FlagErrorf("%s takes no arguments: %s", cmd.CommandPath(), strings.Join(args, " "))
+	}
+	return nil
+}
+
+// NounArgs is the Args of a command that only groups verbs: any argument is
+// an unknown verb.
+func NounArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	hint := fmt.Sprintf("run `%s --help`", cmd.CommandPath())
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		hint = fmt.Sprintf("did you mean %q?", s[0])
+	}
+	return FlagErrorf("unknown command %q for %q; %s", args[0], cmd.CommandPath(), hint)
+}
+
+// ParseID parses a positive integer ID argument.
+func ParseID(what, s string) (int, error) {
+	id, err := strconv.Atoi(s)
+	if err != nil || id <= 0 {
+		return 0, FlagErrorf("invalid %s %q: must be a positive integer", what, s)
+	}
+	return id, nil
+}
+
+// ParseIDs parses several ID arguments.
+func ParseIDs(what string, args []string) ([]int, error) {
+	ids := make([]int, 0, len(args))
+	for _, a := range args {
+		id, err := ParseID(what, a)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// NounRunE makes a grouping command print its help when run bare, and
+// refuse unknown verbs (see NounArgs).
+func NounRunE(cmd *cobra.Command, args []string) error {
+	return cmd.Help()
+}
+
+// MutuallyExclusive returns a usage error when more than one of the named
+// flags was set.
+func MutuallyExclusive(cmd *cobra.Command, names ...string) error {
+	var set []string
+	for _, n := range names {
+		if cmd.Flags().Changed(n) {
+			set = append(set, "--"+n)
+		}
+	}
+	if len(set) > 1 {
+		return FlagErrorf("%s cannot be used together", strings.Join(set, " and "))
+	}
+	return nil
+}
+
+// Requires returns a usage error when a flag of dependents was set without
+// the flag base.
+func Requires(cmd *cobra.Command, base string, dependents ...string) error {
+	if cmd.Flags().Changed(base) {
+		return nil
+	}
+	for _, d := range dependents {
+		if cmd.Flags().Changed(d) {
+			return FlagErrorf("--%s only applies with --%s", d, base)
+		}
+	}
+	return nil
+}
+
+// Plural returns "1 thing" or "n things".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,75 @@
+package cmdutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// Exit codes, documented in docs/exit-codes.md.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitPartial     = 3
+	ExitAuth        = 4
+	ExitTimeout     = 5
+	ExitInterrupted = 130
+)
+
+// Sentinels of the command layer.
+var (
+	// ErrPartial means some of the work was done and some failed.
+	ErrPartial = errors.New("partly failed")
+	// ErrInterrupted means a signal stopped the command.
+	ErrInterrupted = errors.New("interrupted")
+)
+
+// FlagError is a usage error: a bad flag, a bad argument, a missing one.
+type FlagError struct{ err error }
+
+// FlagErrorf returns a usage error.
+func FlagErrorf(format string, args ...any) error {
+	return &FlagError{err: fmt.Errorf(format, args...)}
+}
+
+// FlagErrorWrap marks err as a usage error.
+func FlagErrorWrap(err error) error { return &FlagError{err: err} }
+
+func (e *FlagError) Error() string { return e.err.Error() }
+func (e *FlagError) Unwrap() error { return e.err }
+
+// Interrupted marks err as the result of a signal.
+func Interrupted(err error) error { return &interruptedError{err: err} }
+
+type interruptedError struct{ err error }
+
+func (e *interruptedError) Error() string   { return "interrupted" }
+func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupted} }
+
+// ExitCode decides the process exit code of a command's error. It is the one
+// place that does.
+func ExitCode(err error) int {
+	var flagErr *FlagError
+	var formatErr *output.FormatError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrInterrupted):
+		return ExitInterrupted
+	case errors.As(err, &flagErr), errors.As(err, &formatErr),
+		errors.Is(err, provider.ErrInvalid), errors.Is(err, provider.ErrConfirm):
+		return ExitUsage
+	case errors.Is(err, provider.ErrAuth):
+		return ExitAuth
+	case errors.Is(err, provider.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return ExitTimeout
+	case errors.Is(err, ErrPartial):
+		return ExitPartial
+	default:
+		return ExitError
+	}
+}

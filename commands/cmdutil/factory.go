@@ -1,0 +1,155 @@
+// Package cmdutil holds what every dropback command shares: the Factory of
+// lazily built dependencies, the global flag values, argument and flag
+// helpers, confirmation, --wait, and the mapping of errors to exit codes.
+package cmdutil
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dropback/dropback/pkg/config"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// GlobalFlags are the values of the root command's persistent flags. The
+// root command binds them; everything else reads them through the Factory.
+type GlobalFlags struct {
+	Output      string
+	Format      string
+	NoHeader    bool
+	AccessToken string
+	APIURL      string
+	Context     string
+	ConfigPath  string
+	Repo        string
+	Trace       bool
+	Quiet       bool
+}
+
+// ProviderConfig is everything needed to build the provider of a resolved
+// context.
+type ProviderConfig struct {
+	Context   string
+	Repo      string // local context only
+	Token     string // DigitalOcean contexts only
+	APIURL    string
+	UserAgent string
+	Trace     io.Writer // nil unless --trace
+}
+
+// ProviderConstructor builds a provider; commands.Main passes one that calls
+// local.New or digitalocean.New, tests pass a fake.
+type ProviderConstructor func(ctx context.Context, pc ProviderConfig) (provider.Provider, error)
+
+// Factory gives commands their dependencies. The getters are lazy: nothing
+// is read or built until a command asks, and each is built once.
+type Factory struct {
+	AppVersion string
+	IOStreams  *output.IOStreams
+	Env        config.Env
+	Flags      *GlobalFlags
+
+	// ConfigPath is the config file's path (-c, else the XDG default).
+	ConfigPath func() (string, error)
+	// Config reads the config file once.
+	Config func() (*config.File, error)
+	// Context resolves the context: --context, $DROPBACK_CONTEXT, the
+	// file's current context, "local".
+	Context func() (string, error)
+	// Provider builds the provider of the resolved context on first use.
+	Provider func(ctx context.Context) (provider.Provider, error)
+	// Printer prints results as the output flags ask.
+	Printer func() *output.Printer
+	// PollInterval is how often --wait polls; 0 means DefaultPollInterval.
+	PollInterval time.Duration
+}
+
+// New returns a Factory whose Provider getter builds providers with
+// newProvider. env is nil for os.Getenv.
+func New(appVersion string, ios *output.IOStreams, env config.Env, newProvider ProviderConstructor) *Factory {
+	if env == nil {
+		env = os.Getenv
+	}
+	f := &Factory{AppVersion: appVersion, IOStreams: ios, Env: env, Flags: &GlobalFlags{Output: output.FormatText}}
+	f.ConfigPath = func() (string, error) { return config.Path(f.Flags.ConfigPath, f.Env) }
+	f.Config = sync.OnceValues(func() (*config.File, error) {
+		path, err := f.ConfigPath()
+		if err != nil {
+			return nil, err
+		}
+		return config.Load(path)
+	})
+	f.Context = func() (string, error) { return config.Context(f.Flags.Context, f.Env, f.Config) }
+	f.Printer = func() *output.Printer {
+		return &output.Printer{
+			IO:       f.IOStreams,
+			JSON:     f.Flags.Output == output.FormatJSON,
+			Format:   SplitList(f.Flags.Format),
+			NoHeader: f.Flags.NoHeader,
+			Quiet:    f.Flags.Quiet,
+		}
+	}
+	var once sync.Mutex
+	var built provider.Provider
+	f.Provider = func(ctx context.Context) (provider.Provider, error) {
+		once.Lock()
+		defer once.Unlock()
+		if built != nil {
+			return built, nil
+		}
+		pc, err := f.ProviderConfig()
+		if err != nil {
+			return nil, err
+		}
+		p, err := newProvider(ctx, pc)
+		if err != nil {
+			return nil, err
+		}
+		built = p
+		return p, nil
+	}
+	return f
+}
+
+// ProviderConfig resolves the context and what its provider needs: the
+// repository for local, the token for any other context.
+func (f *Factory) ProviderConfig() (ProviderConfig, error) {
+	name, err := f.Context()
+	if err != nil {
+		return ProviderConfig{}, err
+	}
+	pc := ProviderConfig{Context: name, APIURL: f.Flags.APIURL, UserAgent: "dropback/" + f.AppVersion}
+	if f.Flags.Trace {
+		pc.Trace = f.IOStreams.ErrOut
+	}
+	if name == provider.ContextLocal {
+		pc.Repo, err = config.Repo(f.Flags.Repo, f.Env)
+		return pc, err
+	}
+	pc.Token, err = config.Token(f.Flags.AccessToken, name, f.Env, f.Config)
+	if err != nil {
+		return pc, err
+	}
+	if pc.Token == "" {
+		return pc, fmt.Errorf("no access token for context %q: run `dropback auth init --context %s`, set %s or pass -t: %w",
+			name, name, config.EnvToken, provider.ErrAuth)
+	}
+	return pc, nil
+}
+
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

@@ -1,0 +1,69 @@
+package cmdutil
+
+import (
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// PolicyFlags are --plan, --weekday, --hour and --retention-days.
+type PolicyFlags struct {
+	Plan          string
+	Weekday       string
+	Hour          int
+	RetentionDays int
+}
+
+// AddPolicyFlags registers the policy flags on cmd.
+func AddPolicyFlags(cmd *cobra.Command, p *PolicyFlags) {
+	cmd.Flags().StringVar(&p.Plan, "plan", "", "backup plan: daily, weekly, every-12h, every-6h, every-4h (see `policy supported`)")
+	cmd.Flags().StringVar(&p.Weekday, "weekday", "", "day of a weekly backup: SUN, MON, TUE, WED, THU, FRI or SAT")
+	cmd.Flags().IntVar(&p.Hour, "hour", 0, "start of the 4-hour backup window, UTC: 0, 4, 8, 12, 16 or 20")
+	cmd.Flags().IntVar(&p.RetentionDays, "retention-days", 0, "days to keep backups, 1-365 (default: the plan's)")
+}
+
+// PolicyRequest returns the request of the policy flags the user set; the
+// others stay nil. It reports whether any was set.
+func PolicyRequest(cmd *cobra.Command, p *PolicyFlags) (provider.PolicyRequest, bool) {
+	var req provider.PolicyRequest
+	fl := cmd.Flags()
+	if fl.Changed("plan") {
+		req.Plan = &p.Plan
+	}
+	if fl.Changed("weekday") {
+		req.Weekday = &p.Weekday
+	}
+	if fl.Changed("hour") {
+		req.Hour = &p.Hour
+	}
+	if fl.Changed("retention-days") {
+		req.RetentionDays = &p.RetentionDays
+	}
+	any := req.Plan != nil || req.Weekday != nil || req.Hour != nil || req.RetentionDays != nil
+	return req, any
+}
+
+// DefaultWaitTimeout is --wait-timeout's default.
+const DefaultWaitTimeout = 10 * time.Minute
+
+// WaitFlags are --wait and --wait-timeout.
+type WaitFlags struct {
+	Wait    bool
+	Timeout time.Duration
+	// Interval is the time between polls, from Factory.PollInterval.
+	Interval time.Duration
+}
+
+// AddWaitFlags registers --wait and --wait-timeout on an asynchronous verb.
+func AddWaitFlags(cmd *cobra.Command, f *Factory, w *WaitFlags) {
+	w.Interval = f.PollInterval
+	cmd.Flags().BoolVar(&w.Wait, "wait", false, "wait for the action to complete or error")
+	cmd.Flags().DurationVar(&w.Timeout, "wait-timeout", DefaultWaitTimeout, "give up waiting after this long (exit code 5)")
+}
+
+// AddForceFlag registers -f/--force on a destructive verb.
+func AddForceFlag(cmd *cobra.Command, force *bool, usage string) {
+	cmd.Flags().BoolVarP(force, "force", "f", false, usage)
+}

@@ -1,0 +1,154 @@
+// Package display says how each resource prints: the columns of its text
+// table (every one selectable with --format) and its JSON, which is the
+// provider type itself so that field names follow the DigitalOcean API.
+package display
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// HostColumns are the columns of hosts list and hosts get.
+var HostColumns = []output.Column[provider.Host]{
+	{Key: "ID", Header: "ID", Value: func(h provider.Host) string { return strconv.Itoa(h.ID) }},
+	{Key: "Name", Header: "Name", Value: func(h provider.Host) string { return h.Name }},
+	{Key: "Disks", Header: "Disks", Value: func(h provider.Host) string { return strconv.Itoa(len(h.Disks)) }},
+	{Key: "Size", Header: "Size", Value: hostSize},
+	{Key: "Backups", Header: "Backups", Value: func(h provider.Host) string { return enabled(h.BackupEnabled) }},
+	{Key: "Created", Header: "Created", Value: func(h provider.Host) string { return output.Time(h.CreatedAt) }},
+	{Key: "Status", Header: "Status", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Status) }},
+	{Key: "Region", Header: "Region", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Region) }},
+	{Key: "Plan", Header: "Plan", Extra: true, Value: func(h provider.Host) string { return planOf(h.BackupPolicy) }},
+	{Key: "NextWindow", Header: "Next Window", Extra: true, Value: func(h provider.Host) string { return windowStart(h.NextBackupWindow) }},
+	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
+}
+
+// Hosts displays a list of hosts.
+func Hosts(hs []provider.Host) output.Displayable {
+	out := make([]provider.Host, len(hs))
+	for i, h := range hs {
+		out[i] = withDisks(h)
+	}
+	return output.List(HostColumns, out)
+}
+
+// Host displays one host.
+func Host(h *provider.Host) output.Displayable { return output.One(HostColumns, withDisks(*h)) }
+
+// withDisks makes a host's disks JSON "[]" rather than null.
+func withDisks(h provider.Host) provider.Host {
+	if h.Disks == nil {
+		h.Disks = []provider.Disk{}
+	}
+	return h
+}
+
+func hostSize(h provider.Host) string {
+	var n int64
+	for _, d := range h.Disks {
+		n += d.SizeBytes
+	}
+	return output.Bytes(n)
+}
+
+func diskPaths(h provider.Host) string {
+	var paths []string
+	for _, d := range h.Disks {
+		if d.Path != "" {
+			paths = append(paths, d.Path)
+		} else {
+			paths = append(paths, d.Name)
+		}
+	}
+	return output.OrNone(strings.Join(paths, ","))
+}
+
+func enabled(b bool) string {
+	if b {
+		return "enabled"
+	}
+	return output.None
+}
+
+func planOf(p *provider.Policy) string {
+	if p == nil {
+		return output.None
+	}
+	return output.OrNone(p.Plan)
+}
+
+func windowStart(w *provider.Window) string {
+	if w == nil {
+		return output.None
+	}
+	return output.Time(w.Start)
+}
+
+func windowEnd(w *provider.Window) string {
+	if w == nil {
+		return output.None
+	}
+	return output.Time(w.End)
+}
+
+// BackupColumns are the columns of backups and snapshots.
+var BackupColumns = []output.Column[provider.Backup]{
+	{Key: "ID", Header: "ID", Value: func(b provider.Backup) string { return strconv.Itoa(b.ID) }},
+	{Key: "Name", Header: "Name", Value: func(b provider.Backup) string { return output.OrNone(b.Name) }},
+	{Key: "Type", Header: "Type", Value: func(b provider.Backup) string { return b.Type }},
+	{Key: "Host", Header: "Host", Value: backupHost},
+	{Key: "Created", Header: "Created", Value: func(b provider.Backup) string { return output.Time(b.CreatedAt) }},
+	{Key: "Size", Header: "Size", Value: func(b provider.Backup) string { return output.Bytes(gigabytes(b.SizeGigabytes)) }},
+	{Key: "Status", Header: "Status", Value: func(b provider.Backup) string { return output.OrNone(b.Status) }},
+	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(b.HostID) }},
+	{Key: "MinDiskSize", Header: "Min Disk Size", Extra: true, Value: func(b provider.Backup) string { return fmt.Sprintf("%d GB", b.MinDiskSize) }},
+	{Key: "New", Header: "New", Extra: true, Value: func(b provider.Backup) string { return output.Bytes(b.NewBytes) }},
+	{Key: "Disks", Header: "Disks", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(len(b.Disks)) }},
+}
+
+// Backups displays a list of backups or snapshots.
+func Backups(bs []provider.Backup) output.Displayable { return output.List(BackupColumns, bs) }
+
+// Backup displays one backup or snapshot.
+func Backup(b *provider.Backup) output.Displayable { return output.One(BackupColumns, *b) }
+
+func backupHost(b provider.Backup) string {
+	if b.HostName != "" {
+		return b.HostName
+	}
+	return strconv.Itoa(b.HostID)
+}
+
+// gigabytes turns the API's size_gigabytes (binary gigabytes) into bytes.
+func gigabytes(g float64) int64 { return int64(g * (1 << 30)) }
+
+// ActionColumns are the columns of actions.
+var ActionColumns = []output.Column[provider.Action]{
+	{Key: "ID", Header: "ID", Value: func(a provider.Action) string { return strconv.Itoa(a.ID) }},
+	{Key: "Type", Header: "Type", Value: func(a provider.Action) string { return a.Type }},
+	{Key: "Status", Header: "Status", Value: func(a provider.Action) string { return a.Status }},
+	{Key: "Resource", Header: "Resource", Value: actionResource},
+	{Key: "Started", Header: "Started", Value: func(a provider.Action) string { return output.Time(a.StartedAt) }},
+	{Key: "Completed", Header: "Completed", Value: func(a provider.Action) string { return output.TimePtr(a.CompletedAt) }},
+	{Key: "ResourceType", Header: "Resource Type", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.ResourceType) }},
+	{Key: "ResourceID", Header: "Resource ID", Extra: true, Value: func(a provider.Action) string { return strconv.Itoa(a.ResourceID) }},
+	{Key: "Region", Header: "Region", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Region) }},
+	{Key: "Error", Header: "Error", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Error) }},
+}
+
+// Actions displays a list of actions.
+func Actions(as []provider.Action) output.Displayable { return output.List(ActionColumns, as) }
+
+// Action displays one action.
+func Action(a *provider.Action) output.Displayable { return output.One(ActionColumns, *a) }
+
+func actionResource(a provider.Action) string {
+	if a.ResourceType == "" && a.ResourceID == 0 {
+		return output.None
+	}
+	return fmt.Sprintf("%s %d", a.ResourceType, a.ResourceID)
+}

@@ -1,0 +1,52 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// ListOptions are the inputs of `policy list`.
+type ListOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+}
+
+// NewCmdList returns `policy list`.
+func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the backup policies of every host",
+		Example: `  dropback policy list
+  dropback policy list --format Host,Plan,NextWindow --no-header`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runList(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func runList(ctx context.Context, opts *ListOptions) error {
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	ps, err := p.ListPolicies(ctx)
+	if err != nil {
+		return fmt.Errorf("list backup policies: %w", err)
+	}
+	return opts.Printer().Print(display.Policies(ps))
+}

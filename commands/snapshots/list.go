@@ -1,0 +1,60 @@
+package snapshots
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// ListOptions are the inputs of `snapshots list`.
+type ListOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+
+	Host string // "" lists every host's snapshots
+}
+
+// NewCmdList returns `snapshots list`.
+func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	cmd := &cobra.Command{
+		Use:     "list [<host>]",
+		Aliases: []string{"ls"},
+		Short:   "List snapshots, oldest first",
+		Example: `  dropback snapshots list
+  dropback snapshots list web-1 -o json`,
+		Args: cmdutil.RangeArgs(0, 1, "at most one host"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Host = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runList(cmd.Context(), opts)
+		},
+	}
+	return cmd
+}
+
+func runList(ctx context.Context, opts *ListOptions) error {
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	ss, err := p.ListSnapshots(ctx, opts.Host)
+	if err != nil {
+		if opts.Host != "" {
+			return fmt.Errorf("list snapshots of host %s: %w", opts.Host, err)
+		}
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	return opts.Printer().Print(display.Backups(ss))
+}

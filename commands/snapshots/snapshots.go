@@ -1,0 +1,27 @@
+// Package snapshots holds the `snapshots` commands. A snapshot is a backup
+// converted with `backups convert`: exempt from retention, kept until
+// deleted.
+package snapshots
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+)
+
+// NewCmdSnapshots returns the `snapshots` command and its verbs.
+func NewCmdSnapshots(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "snapshots <command>",
+		Short: "List and delete snapshots",
+		Long: `A snapshot is a backup turned into a snapshot by ` + "`backups convert`" + `. It is exempt
+from retention, survives ` + "`backups disable` and `hosts remove`" + `, and is restored with
+` + "`backups restore`" + ` like any backup.`,
+		Example: `  dropback snapshots list web-1
+  dropback snapshots delete 42`,
+		Args: cmdutil.NounArgs,
+		RunE: cmdutil.NounRunE,
+	}
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdDelete(f, nil))
+	return cmd
+}
