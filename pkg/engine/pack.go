@@ -67,14 +67,26 @@ func (p *packBuilder) full() bool { return len(p.buf) >= packTarget }
 
 func (p *packBuilder) empty() bool { return len(p.entries) == 0 }
 
-// finish appends the trailer and returns the pack's bytes and ID.
+// finish appends the trailer and returns the pack's bytes and ID. The ID is
+// the hash of the trailer, which names every chunk by its own hash, so it
+// identifies the pack's content without hashing the blobs a second time.
 func (p *packBuilder) finish() ([]byte, ID) {
+	start := len(p.buf)
 	for _, e := range p.entries {
 		p.buf = appendEntry(p.buf, e)
 	}
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(p.entries)))
 	p.buf = append(p.buf, packEndMagic...)
-	return p.buf, contentID(p.buf)
+	return p.buf, contentID(p.buf[start:])
+}
+
+// packID is the ID a pack's bytes should have: the hash of its trailer.
+func packID(pack []byte) (ID, error) {
+	entries, err := parsePackTrailer(pack)
+	if err != nil {
+		return ID{}, err
+	}
+	return contentID(pack[len(pack)-12-len(entries)*entrySize:]), nil
 }
 
 // parsePackTrailer reads the entries a pack lists for itself.

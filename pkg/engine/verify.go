@@ -220,8 +220,8 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 	}
 	if len(bad) > 0 {
 		problem = fmt.Sprintf("pack %s: %d of %d chunks damaged", pack, len(bad), len(chunks))
-	} else if contentID(data) != pack {
-		problem = fmt.Sprintf("pack %s does not match its name (its chunks are intact)", pack)
+	} else if id, err := packID(data); err != nil || id != pack {
+		problem = fmt.Sprintf("pack %s: its trailer is damaged (its chunks are intact)", pack)
 	}
 	return bad, problem, n, size
 }

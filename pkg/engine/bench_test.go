@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dropback/dropback/pkg/store/local"
+)
+
+// Benchmarks on a real image: DROPBACK_BENCH_IMAGE=/path/disk.img
+// go test -run X -bench . -benchtime 1x ./pkg/engine (make bench compares
+// the whole tool with restic and borg; these are for profiling).
+func benchImage(b *testing.B) string {
+	img := os.Getenv("DROPBACK_BENCH_IMAGE")
+	if img == "" {
+		b.Skip("set DROPBACK_BENCH_IMAGE to a disk image")
+	}
+	return img
+}
+
+func BenchmarkBackupRestore(b *testing.B) {
+	img := benchImage(b)
+	ctx := context.Background()
+	fi, err := os.Stat(img)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		dir := b.TempDir()
+		st, _ := local.Open(filepath.Join(dir, "repo"))
+		r, err := Init(ctx, st, InitOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		src := []DiskSource{{Name: "disk", Path: img}}
+		b.Run("first", func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			if _, err := r.Backup(ctx, BackupRequest{HostID: 1, HostName: "h", Disks: src}); err != nil {
+				b.Fatal(err)
+			}
+		})
+		var m *Manifest
+		b.Run("second", func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			if m, err = r.Backup(ctx, BackupRequest{HostID: 1, HostName: "h", Disks: src}); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.Run("restore", func(b *testing.B) {
+			b.SetBytes(fi.Size())
+			if _, err := r.Restore(ctx, m, []RestoreTarget{{Path: filepath.Join(dir, "out.img")}}, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.Run("verify", func(b *testing.B) {
+			if _, err := r.Verify(ctx, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
