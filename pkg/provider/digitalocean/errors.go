@@ -30,7 +30,7 @@ type APIError struct {
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "DigitalOcean API: %s %s: %d %s", e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.Message != "" {
+	if e.Message != "" && e.Message != http.StatusText(e.Status) {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
 	if e.RequestID != "" {
