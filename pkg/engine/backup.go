@@ -45,6 +45,13 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		files[i], sizes[i] = f, size
 		total += size
 	}
+	// Announce the backup before reading the index, so that gc either sees
+	// it running or this backup sees gc's marks.
+	done, err := r.announce(ctx, req.HostID)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	idx, _, err := r.LoadIndex(ctx)
 	if err != nil {
 		return nil, err

@@ -22,14 +22,15 @@ type location struct {
 // Index maps chunk IDs to their place in packs. It is built from the index
 // segments in the repository; its memory is about 70 bytes per unique chunk.
 type Index struct {
-	packs    []ID
-	packNum  map[ID]uint32
-	chunks   map[ID]location
-	segments map[ID]bool
+	packs     []ID
+	packNum   map[ID]uint32
+	chunks    map[ID]location
+	segments  map[ID][]ID // segment -> packs it lists
+	condemned map[ID]bool // packs gc has marked for deletion
 }
 
-func newIndex() *Index {
-	return &Index{packNum: map[ID]uint32{}, chunks: map[ID]location{}, segments: map[ID]bool{}}
+func newIndex(condemned map[ID]bool) *Index {
+	return &Index{packNum: map[ID]uint32{}, chunks: map[ID]location{}, segments: map[ID][]ID{}, condemned: condemned}
 }
 
 func (x *Index) add(p PackIndex) {
@@ -40,17 +41,18 @@ func (x *Index) add(p PackIndex) {
 		x.packNum[p.Pack] = n
 	}
 	for _, e := range p.Entries {
-		if _, dup := x.chunks[e.Chunk]; dup {
-			continue
+		if old, dup := x.chunks[e.Chunk]; dup && !(x.condemned[x.packs[old.pack]] && !x.condemned[p.Pack]) {
+			continue // keep the first place, unless it is condemned and this one is not
 		}
 		x.chunks[e.Chunk] = location{pack: n, offset: e.Offset, length: e.Length, raw: e.Raw, flags: e.Flags}
 	}
 }
 
-// Has reports whether the chunk is stored.
+// Has reports whether the chunk is stored in a pack that gc has not
+// condemned: a backup may refer to it instead of storing it again.
 func (x *Index) Has(id ID) bool {
-	_, ok := x.chunks[id]
-	return ok
+	l, ok := x.chunks[id]
+	return ok && !x.condemned[x.packs[l.pack]]
 }
 
 // Len is the number of unique chunks.
@@ -69,9 +71,13 @@ func (x *Index) lookup(id ID) (ID, location, bool) {
 // parsed is reported in the returned problems and skipped, so one damaged
 // segment does not hide the rest of the repository.
 func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, error) {
-	x := newIndex()
+	condemned, err := r.condemnedPacks(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	x := newIndex(condemned)
 	var names []ID
-	err := r.st.List(ctx, "index/", func(info store.Info) error {
+	err = r.st.List(ctx, "index/", func(info store.Info) error {
 		id, err := ParseID(strings.TrimPrefix(info.Name, "index/"))
 		if err == nil {
 			names = append(names, id)
@@ -114,12 +120,15 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		return nil, nil, err
 	}
 	for i, packs := range segs {
-		if packs != nil {
-			x.segments[names[i]] = true
+		if packs == nil {
+			continue
 		}
-		for _, p := range packs {
+		ids := make([]ID, len(packs))
+		for j, p := range packs {
 			x.add(p)
+			ids[j] = p.Pack
 		}
+		x.segments[names[i]] = ids
 	}
 	return x, problems, nil
 }
