@@ -59,6 +59,9 @@ func NounArgs(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	hint := fmt.Sprintf("run `%s --help`", cmd.CommandPath())
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 		hint = fmt.Sprintf("did you mean %q?", s[0])
 	}

@@ -1,0 +1,150 @@
+package fakeprovider
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// newAction records an action of an asynchronous verb, in progress unless
+// ActionPolls is 0. The caller holds f.mu.
+func (f *Fake) newAction(typ, resourceType string, resourceID int) *provider.Action {
+	f.nextID++
+	a := provider.Action{
+		ID: f.nextID, Type: typ, Status: provider.StatusInProgress,
+		StartedAt: Epoch.Add(time.Hour), ResourceID: resourceID, ResourceType: resourceType,
+	}
+	if f.ActionPolls == 0 {
+		f.finish(&a)
+	}
+	f.Actions = append(f.Actions, a)
+	return &a
+}
+
+func (f *Fake) finish(a *provider.Action) {
+	done := Epoch.Add(time.Hour + time.Minute)
+	a.CompletedAt = &done
+	a.Status = provider.StatusCompleted
+	if f.ActionError != "" {
+		a.Status, a.Error = provider.StatusErrored, f.ActionError
+	}
+}
+
+// GetAction returns an action, moving it on as ActionPolls says.
+func (f *Fake) GetAction(ctx context.Context, id int) (*provider.Action, error) {
+	if err := f.call("GetAction", "%d", id); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Polls++
+	for i := range f.Actions {
+		a := &f.Actions[i]
+		if a.ID != id {
+			continue
+		}
+		f.polls[id]++
+		if a.Status == provider.StatusInProgress && f.ActionPolls >= 0 && f.polls[id] >= f.ActionPolls {
+			f.finish(a)
+		}
+		c := *a
+		return &c, nil
+	}
+	return nil, fmt.Errorf("action %d: %w", id, provider.ErrNotFound)
+}
+
+// ListActions lists actions.
+func (f *Fake) ListActions(ctx context.Context) ([]provider.Action, error) {
+	if err := f.call("ListActions", ""); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]provider.Action{}, f.Actions...), nil
+}
+
+func progress(fn provider.ProgressFunc, phase string, total int64) {
+	if fn == nil {
+		return
+	}
+	for done := int64(0); done <= total; done += total / 4 {
+		fn(provider.Progress{Phase: phase, Done: done, Total: total})
+	}
+}
+
+// CreateBackup takes a backup of a host.
+func (f *Fake) CreateBackup(ctx context.Context, host string, opts provider.CreateOptions) (*provider.CreateResult, error) {
+	if err := f.call("CreateBackup", "%s", host); err != nil {
+		return nil, err
+	}
+	h, err := f.host(host)
+	if err != nil {
+		return nil, err
+	}
+	progress(opts.Progress, "backup", 1<<30)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	b := provider.Backup{ID: f.nextID, Name: h.Name + "-manual", Type: provider.TypeBackup, Status: "available",
+		CreatedAt: Epoch.Add(time.Hour), SizeGigabytes: 1, MinDiskSize: 1, HostID: h.ID, HostName: h.Name}
+	f.Backups = append(f.Backups, b)
+	f.nextID++
+	done := Epoch.Add(time.Hour + time.Minute)
+	a := provider.Action{ID: f.nextID, Type: "backup", Status: provider.StatusCompleted, StartedAt: Epoch.Add(time.Hour),
+		CompletedAt: &done, ResourceID: b.ID, ResourceType: "backup"}
+	f.Actions = append(f.Actions, a)
+	return &provider.CreateResult{Backup: b, Action: a}, nil
+}
+
+// RestoreBackup restores a backup.
+func (f *Fake) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (*provider.RestoreResult, error) {
+	if err := f.call("RestoreBackup", "%s %s to=%q to_new=%q force=%v", req.Host, req.Backup, req.To, req.ToNew, req.Force); err != nil {
+		return nil, err
+	}
+	h, err := f.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	if req.To == "" && req.ToNew == "" && !req.Force {
+		return nil, fmt.Errorf("restore in place: %w", provider.ErrConfirm)
+	}
+	progress(req.Progress, "restore", 1<<30)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	backupID, _ := strconv.Atoi(req.Backup)
+	if req.Backup == "latest" {
+		for _, b := range f.Backups {
+			if b.HostID == h.ID && b.Type == provider.TypeBackup {
+				backupID = b.ID
+			}
+		}
+	}
+	r := req
+	r.Progress = nil
+	f.LastRestore = &r
+	a := f.newAction("restore", "host", h.ID)
+	return &provider.RestoreResult{Action: *a, BackupID: backupID, HostID: h.ID, BytesWritten: 64 << 20}, nil
+}
+
+// VerifyBackups reports Verify, or every listed backup as ok.
+func (f *Fake) VerifyBackups(ctx context.Context, ids []int, opts provider.VerifyOptions) (*provider.VerifyReport, error) {
+	if err := f.call("VerifyBackups", "%v", ids); err != nil {
+		return nil, err
+	}
+	progress(opts.Progress, "verify", 1<<30)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Verify != nil {
+		return f.Verify, nil
+	}
+	r := &provider.VerifyReport{Backups: []provider.VerifiedBackup{}, Problems: []string{}}
+	for _, b := range f.Backups {
+		r.Backups = append(r.Backups, provider.VerifiedBackup{ID: b.ID, HostName: b.HostName, Status: "ok"})
+		r.Chunks += 100
+		r.Bytes += 100 << 20
+	}
+	return r, nil
+}

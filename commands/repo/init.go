@@ -1,0 +1,92 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// InitOptions are the inputs of `repo init`.
+type InitOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+
+	ChunkSize int64 // 0 means the engine's default
+}
+
+// NewCmdInit returns `repo init`.
+func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Command {
+	opts := &InitOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	var chunkSize string
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create a repository",
+		Long: `Create an empty repository. The chunk size is fixed for the repository's life;
+the default is 1 MiB.`,
+		Example: `  dropback repo init
+  dropback --repo /srv/backups repo init --chunk-size 4MiB`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if chunkSize != "" {
+				n, err := ParseSize(chunkSize)
+				if err != nil {
+					return cmdutil.FlagErrorf("invalid --chunk-size: %v", err)
+				}
+				opts.ChunkSize = n
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runInit(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB or 4MiB (default: the engine's, 1MiB)")
+	return cmd
+}
+
+func runInit(ctx context.Context, opts *InitOptions) error {
+	pr := opts.Printer()
+	if err := pr.Check(output.Infos(display.RepoStatsColumns)); err != nil {
+		return err
+	}
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	stats, err := p.InitRepo(ctx, provider.RepoInitOptions{ChunkSize: opts.ChunkSize})
+	if err != nil {
+		return fmt.Errorf("initialise repository: %w", err)
+	}
+	return pr.Print(display.RepoStats(stats))
+}
+
+// ParseSize parses a byte size: a number with an optional unit B, K/KiB,
+// M/MiB or G/GiB (powers of 1024).
+func ParseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}}
+	upper := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(upper, u.suffix) {
+			upper, mult = strings.TrimSpace(strings.TrimSuffix(upper, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(upper, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size such as 1MiB", s)
+	}
+	return n * mult, nil
+}

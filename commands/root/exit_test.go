@@ -1,0 +1,113 @@
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(c *cli)
+		args  []string
+		code  int
+		parts []string
+	}{
+		{"ok", nil, []string{"hosts", "list"}, 0, nil},
+		{"unknown command", nil, []string{"hsts"}, 2, []string{`unknown command "hsts"`, `"hosts"`}},
+		{"unknown verb", nil, []string{"hosts", "lst"}, 2, []string{`unknown command "lst"`, `"list"`}},
+		{"unknown flag", nil, []string{"hosts", "list", "--bogus"}, 2, []string{"unknown flag: --bogus"}},
+		{"missing argument", nil, []string{"hosts", "get"}, 2, []string{"missing the host"}},
+		{"too many arguments", nil, []string{"hosts", "get", "a", "b"}, 2, []string{"too many arguments"}},
+		{"bad ID", nil, []string{"backups", "get", "abc"}, 2, []string{`invalid backup ID "abc"`}},
+		{"bad output", nil, []string{"hosts", "list", "-o", "yaml"}, 2, []string{`invalid --output "yaml"`}},
+		{"hosts add without disk", nil, []string{"hosts", "add", "x"}, 2, []string{"--disk"}},
+		{"invalid value from the provider", nil, []string{"policy", "set", "web-1", "--hour", "5"}, 2, []string{"hour 5", "valid hours"}},
+		{"not found", nil, []string{"hosts", "get", "nope"}, 1, []string{"get host nope", "not found"}},
+		{"auth", func(c *cli) { c.fake.Errs = map[string]error{"ListHosts": fmt.Errorf("401: %w", provider.ErrAuth)} },
+			[]string{"hosts", "list"}, 4, []string{"list hosts", "authentication failed"}},
+		{"corrupt", func(c *cli) { c.fake.Errs = map[string]error{"RestoreBackup": fmt.Errorf("chunk abc: %w", provider.ErrCorrupt)} },
+			[]string{"backups", "restore", "web-1", "101", "--to", "/tmp/x"}, 1, []string{"restore backup 101 of host web-1", "damaged"}},
+		{"unsupported", func(c *cli) {
+			c.fake.Errs = map[string]error{"CreateBackup": &provider.UnsupportedError{Verb: "backups create", Context: "digitalocean", Alternative: "take a snapshot"}}
+		}, []string{"backups", "create", "1"}, 1, []string{"not supported", "take a snapshot"}},
+		{"action errored", func(c *cli) { c.fake.ActionError = "disk full" }, []string{"backups", "convert", "101"}, 1, []string{"errored", "disk full"}},
+		{"partial run", func(c *cli) {
+			c.fake.RunReport.Backups = c.fake.Backups[:1]
+			c.fake.RunReport.Errors = []string{"host db-1: disk unreadable"}
+		}, []string{"run", "--due"}, 3, []string{"1 error", "db-1"}},
+		{"failed run", func(c *cli) { c.fake.RunReport.Errors = []string{"host db-1: disk unreadable"} }, []string{"run", "--due"}, 1, []string{"db-1"}},
+		{"run without --due", nil, []string{"run"}, 2, []string{"--due"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCLI(t)
+			if tt.setup != nil {
+				tt.setup(c)
+			}
+			r := c.run(t, tt.args...)
+			wantCode(t, r, tt.code)
+			if tt.code != 0 {
+				wantOneLineError(t, r, tt.parts...)
+			}
+		})
+	}
+}
+
+func TestNoUsageDumpOnErrors(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"hosts", "get", "nope"}, {"hosts", "list", "--bogus"}} {
+		r := c.run(t, args...)
+		if len(r.err) > 200 || r.out != "" {
+			t.Fatalf("%v printed more than one error line:\nstdout %q\nstderr %q", args, r.out, r.err)
+		}
+	}
+}
+
+func TestExitCodeMapping(t *testing.T) {
+	tests := []struct {
+		err  error
+		code int
+	}{
+		{nil, 0},
+		{errors.New("boom"), 1},
+		{fmt.Errorf("x: %w", provider.ErrActionFailed), 1},
+		{fmt.Errorf("x: %w", provider.ErrCorrupt), 1},
+		{fmt.Errorf("x: %w", provider.ErrNotFound), 1},
+		{cmdutil.FlagErrorf("bad flag"), 2},
+		{fmt.Errorf("x: %w", provider.ErrInvalid), 2},
+		{fmt.Errorf("x: %w", provider.ErrConfirm), 2},
+		{fmt.Errorf("x: %w", cmdutil.ErrPartial), 3},
+		{fmt.Errorf("x: %w", provider.ErrAuth), 4},
+		{fmt.Errorf("x: %w", provider.ErrTimeout), 5},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), 5},
+		{cmdutil.Interrupted(context.Canceled), 130},
+		{cmdutil.Interrupted(fmt.Errorf("x: %w", provider.ErrAuth)), 130},
+	}
+	for _, tt := range tests {
+		if got := cmdutil.ExitCode(tt.err); got != tt.code {
+			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.code)
+		}
+	}
+}
+
+func TestInterruptedWaitExits130AtOnce(t *testing.T) {
+	c := newCLI(t)
+	c.fake.ActionPolls = -1
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c.ctx = ctx
+	time.AfterFunc(30*time.Millisecond, func() { cancel(cmdutil.ErrInterrupted) })
+	start := time.Now()
+	r := c.run(t, "backups", "convert", "101", "--wait", "--wait-timeout", "1h")
+	wantCode(t, r, 130)
+	wantOneLineError(t, r, "interrupted")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("interrupt took %s", d)
+	}
+}

@@ -1,0 +1,107 @@
+// Package run holds `run --due`: one scheduling pass, for cron, systemd
+// timers and CI.
+package run
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/display"
+	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
+)
+
+// RunOptions are the inputs of `run`.
+type RunOptions struct {
+	IO       *output.IOStreams
+	Provider func(context.Context) (provider.Provider, error)
+	Printer  func() *output.Printer
+
+	Due bool
+}
+
+// NewCmdRun returns `run`.
+func NewCmdRun(f *cmdutil.Factory, runF func(*RunOptions) error) *cobra.Command {
+	opts := &RunOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	cmd := &cobra.Command{
+		Use:   "run --due",
+		Short: "Take the backups that are due, apply retention, collect garbage",
+		Long: `Make one scheduling pass: take every backup whose window has come (a window
+missed while the machine was off is made up once), delete the backups that
+retention no longer keeps, and collect garbage when it is worthwhile. This is
+what a cron job, a systemd timer or a CI job calls; ` + "`dropback agent`" + ` does the same
+in a loop.
+
+Exits with code 3 when some hosts were backed up and others failed.`,
+		Example: `  dropback run --due
+  dropback run --due -o json
+  # crontab: every 15 minutes
+  */15 * * * * dropback run --due -q`,
+		Args: cmdutil.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !opts.Due {
+				return cmdutil.FlagErrorf("run: pass --due to run the backups that are due")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Due, "due", false, "run what is due now (required)")
+	return cmd
+}
+
+func runRun(ctx context.Context, opts *RunOptions) error {
+	pr := opts.Printer()
+	if err := pr.Check(output.Infos(display.BackupColumns)); err != nil {
+		return err
+	}
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return err
+	}
+	bar := pr.Progress()
+	report, err := p.RunDue(ctx, provider.RunOptions{Progress: cmdutil.ProgressFunc(bar)})
+	bar.Finish()
+	if err != nil {
+		return fmt.Errorf("run due backups: %w", err)
+	}
+	if err := pr.Print(display.Run(report)); err != nil {
+		return err
+	}
+	pr.Noticef("%s", Summary(report))
+	for _, e := range report.Errors {
+		fmt.Fprintf(opts.IO.ErrOut, "error: %s\n", e)
+	}
+	return Outcome(report)
+}
+
+// Summary is a one-line account of a pass.
+func Summary(r *provider.RunReport) string {
+	s := fmt.Sprintf("%s taken, %s expired",
+		cmdutil.Plural(len(r.Backups), "backup", "backups"), cmdutil.Plural(len(r.Expired), "backup", "backups"))
+	if r.GC != nil {
+		s += fmt.Sprintf(", gc reclaimed %s", output.Bytes(r.GC.ReclaimedBytes))
+	}
+	if len(r.Errors) > 0 {
+		s += ", " + cmdutil.Plural(len(r.Errors), "error", "errors")
+	}
+	return s
+}
+
+// Outcome is the error of a pass: nil when all went well, ErrPartial when
+// some work was done and some failed, a plain error when nothing was done.
+func Outcome(r *provider.RunReport) error {
+	if len(r.Errors) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("run: %s; first: %s", cmdutil.Plural(len(r.Errors), "error", "errors"), r.Errors[0])
+	if len(r.Backups) > 0 || len(r.Expired) > 0 || r.GC != nil {
+		return fmt.Errorf("%s: %w", msg, cmdutil.ErrPartial)
+	}
+	return fmt.Errorf("%s", msg)
+}
