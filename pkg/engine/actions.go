@@ -38,7 +38,7 @@ func actionObject(id, n int) string { return fmt.Sprintf("actions/%010d/%010d", 
 
 // StartAction records a job as in progress and returns it.
 func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resourceID int) (*ActionRecord, error) {
-	a := &ActionRecord{N: 1, Type: typ, Status: ActionInProgress, StartedAt: r.now().UTC(),
+	a := &ActionRecord{N: 1, Type: typ, Status: ActionInProgress, StartedAt: r.now().UTC().Truncate(time.Second),
 		ResourceType: resourceType, ResourceID: resourceID}
 	id, err := r.allocate(ctx, []string{"actions"},
 		func(id int) string { return actionObject(id, 1) },
@@ -57,7 +57,7 @@ func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resour
 // errored otherwise. resourceID, when not 0, replaces the resource (a backup
 // learns its ID only at the end).
 func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int, jobErr error) error {
-	now := r.now().UTC()
+	now := r.now().UTC().Truncate(time.Second)
 	a.N++
 	a.CompletedAt = &now
 	a.Status = ActionCompleted

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // BackupRequest describes one backup of a host's disks.
@@ -26,7 +27,7 @@ type BackupRequest struct {
 // last. On any error nothing visible is left: only unreferenced objects that
 // gc collects.
 func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error) {
-	started := r.now().UTC()
+	started := r.now().UTC().Truncate(time.Second)
 	files := make([]*os.File, len(req.Disks))
 	sizes := make([]int64, len(req.Disks))
 	defer func() {
@@ -85,7 +86,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		}
 		m.Disks[i].Image = id.String()
 	}
-	m.CompletedAt = r.now().UTC()
+	m.CompletedAt = r.now().UTC().Truncate(time.Second)
 	id, err := r.allocate(ctx, []string{"backups", "deleted"},
 		func(id int) string { return objectName("backups", id) },
 		func(id int) ([]byte, error) {

@@ -97,7 +97,9 @@ func codec() (*zstd.Encoder, *zstd.Decoder) {
 			zstd.WithEncoderLevel(zstd.SpeedFastest),
 			zstd.WithEncoderConcurrency(n),
 			zstd.WithEncoderCRC(false),
-			zstd.WithZeroFrames(true))
+			// Disk data often has no repeats but a skewed byte
+			// distribution (text, code, tables): entropy-code it anyway.
+			zstd.WithAllLitEntropyCompression(true))
 		if err != nil {
 			panic(err)
 		}
