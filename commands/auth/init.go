@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -92,7 +94,7 @@ func readToken(opts *InitOptions) (string, error) {
 		if opts.IO.IsStdinTTY() {
 			fmt.Fprintln(opts.IO.ErrOut)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("read token: %w", err)
 		}
 	}

@@ -1,0 +1,95 @@
+package root
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropback/dropback/commands/cmdutil"
+)
+
+func TestAgentLoopsUntilTheContextEnds(t *testing.T) {
+	c := newCLI(t)
+	c.fake.RunReport.Backups = c.fake.Backups[:1]
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c.ctx = ctx
+	time.AfterFunc(50*time.Millisecond, func() { cancel(cmdutil.ErrInterrupted) })
+	r := c.run(t, "agent", "--interval", "5ms", "-o", "json")
+	wantCode(t, r, 0)
+	passes := len(c.calls("RunDue"))
+	if passes < 2 {
+		t.Fatalf("%d passes, want several", passes)
+	}
+	lines := strings.Split(strings.TrimSpace(r.out), "\n")
+	for _, l := range lines {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatalf("not one JSON report per line: %q", l)
+		}
+	}
+	if !strings.Contains(r.err, "agent stopped") || !strings.Contains(r.err, "1 backup taken") {
+		t.Fatalf("stderr = %q", r.err)
+	}
+}
+
+func TestAgentKeepsGoingAfterAFailedPass(t *testing.T) {
+	c := newCLI(t)
+	c.fake.Errs = map[string]error{"RunDue": context.DeadlineExceeded}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	c.ctx = ctx
+	r := c.run(t, "agent", "--interval", "5ms")
+	wantCode(t, r, 0)
+	if n := strings.Count(r.err, "pass failed"); n < 2 {
+		t.Fatalf("%d failed passes logged, want several: %q", n, r.err)
+	}
+}
+
+func TestAgentRejectsABadInterval(t *testing.T) {
+	c := newCLI(t)
+	wantCode(t, c.run(t, "agent", "--interval", "0s"), 2)
+}
+
+func TestVersion(t *testing.T) {
+	c := newCLI(t)
+	r := c.run(t, "version", "-o", "json")
+	wantCode(t, r, 0)
+	var v map[string]string
+	if err := json.Unmarshal([]byte(r.out), &v); err != nil || v["version"] != "1.2.3" || v["go_version"] == "" {
+		t.Fatalf("version = %s (%v)", r.out, err)
+	}
+	r = c.run(t, "version")
+	if !strings.HasPrefix(r.out, "Version     1.2.3\n") {
+		t.Fatalf("version text = %q", r.out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	c := newCLI(t)
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		r := c.run(t, "completion", sh)
+		wantCode(t, r, 0)
+		if !strings.Contains(r.out, "dropback") {
+			t.Fatalf("%s completion looks empty", sh)
+		}
+	}
+	wantCode(t, c.run(t, "completion", "tcsh"), 2)
+}
+
+func TestEveryCommandHasExampleAndArgs(t *testing.T) {
+	f := cmdutil.New("test", nil, func(string) string { return "" }, nil)
+	root := NewCmdRoot(f)
+	for _, cmd := range allCommands(root) {
+		if cmd.Example == "" {
+			t.Errorf("%s has no Example", cmd.CommandPath())
+		}
+		if cmd.Args == nil {
+			t.Errorf("%s has no Args validation", cmd.CommandPath())
+		}
+		if cmd.Short == "" {
+			t.Errorf("%s has no Short", cmd.CommandPath())
+		}
+	}
+}
