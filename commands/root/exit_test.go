@@ -2,7 +2,6 @@ package root
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -32,7 +31,9 @@ func TestExitCodes(t *testing.T) {
 		{"not found", nil, []string{"hosts", "get", "nope"}, 1, []string{"get host nope", "not found"}},
 		{"auth", func(c *cli) { c.fake.Errs = map[string]error{"ListHosts": fmt.Errorf("401: %w", provider.ErrAuth)} },
 			[]string{"hosts", "list"}, 4, []string{"list hosts", "authentication failed"}},
-		{"corrupt", func(c *cli) { c.fake.Errs = map[string]error{"RestoreBackup": fmt.Errorf("chunk abc: %w", provider.ErrCorrupt)} },
+		{"corrupt", func(c *cli) {
+			c.fake.Errs = map[string]error{"RestoreBackup": fmt.Errorf("chunk abc: %w", provider.ErrCorrupt)}
+		},
 			[]string{"backups", "restore", "web-1", "101", "--to", "/tmp/x"}, 1, []string{"restore backup 101 of host web-1", "damaged"}},
 		{"unsupported", func(c *cli) {
 			c.fake.Errs = map[string]error{"CreateBackup": &provider.UnsupportedError{Verb: "backups create", Context: "digitalocean", Alternative: "take a snapshot"}}
@@ -66,33 +67,6 @@ func TestNoUsageDumpOnErrors(t *testing.T) {
 		r := c.run(t, args...)
 		if len(r.err) > 200 || r.out != "" {
 			t.Fatalf("%v printed more than one error line:\nstdout %q\nstderr %q", args, r.out, r.err)
-		}
-	}
-}
-
-func TestExitCodeMapping(t *testing.T) {
-	tests := []struct {
-		err  error
-		code int
-	}{
-		{nil, 0},
-		{errors.New("boom"), 1},
-		{fmt.Errorf("x: %w", provider.ErrActionFailed), 1},
-		{fmt.Errorf("x: %w", provider.ErrCorrupt), 1},
-		{fmt.Errorf("x: %w", provider.ErrNotFound), 1},
-		{cmdutil.FlagErrorf("bad flag"), 2},
-		{fmt.Errorf("x: %w", provider.ErrInvalid), 2},
-		{fmt.Errorf("x: %w", provider.ErrConfirm), 2},
-		{fmt.Errorf("x: %w", cmdutil.ErrPartial), 3},
-		{fmt.Errorf("x: %w", provider.ErrAuth), 4},
-		{fmt.Errorf("x: %w", provider.ErrTimeout), 5},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), 5},
-		{cmdutil.Interrupted(context.Canceled), 130},
-		{cmdutil.Interrupted(fmt.Errorf("x: %w", provider.ErrAuth)), 130},
-	}
-	for _, tt := range tests {
-		if got := cmdutil.ExitCode(tt.err); got != tt.code {
-			t.Errorf("ExitCode(%v) = %d, want %d", tt.err, got, tt.code)
 		}
 	}
 }

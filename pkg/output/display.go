@@ -69,13 +69,7 @@ type table[T any] struct {
 	vertical bool
 }
 
-func (t *table[T]) Columns() []ColumnInfo {
-	info := make([]ColumnInfo, len(t.cols))
-	for i, c := range t.cols {
-		info[i] = ColumnInfo{Key: c.Key, Header: c.Header, Extra: c.Extra}
-	}
-	return info
-}
+func (t *table[T]) Columns() []ColumnInfo { return Infos(t.cols) }
 
 func (t *table[T]) Rows(cols []int) [][]string {
 	rows := make([][]string, 0, len(t.items))
@@ -100,3 +94,12 @@ func (t *table[T]) JSON() any {
 }
 
 func (t *table[T]) Vertical() bool { return t.vertical }
+
+// Infos describes columns without their getters, for Printer.Check.
+func Infos[T any](cols []Column[T]) []ColumnInfo {
+	info := make([]ColumnInfo, len(cols))
+	for i, c := range cols {
+		info[i] = ColumnInfo{Key: c.Key, Header: c.Header, Extra: c.Extra}
+	}
+	return info
+}
