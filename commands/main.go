@@ -4,7 +4,6 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -49,7 +48,7 @@ func NewProvider(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provi
 		if err != nil {
 			return nil, err
 		}
-		return asProvider(p)
+		return p, nil
 	}
 	p, err := digitalocean.New(ctx, digitalocean.Options{
 		Context:   pc.Context,
@@ -61,13 +60,5 @@ func NewProvider(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provi
 	if err != nil {
 		return nil, err
 	}
-	return asProvider(p)
-}
-
-func asProvider(p any) (provider.Provider, error) {
-	pp, ok := p.(provider.Provider)
-	if !ok {
-		return nil, fmt.Errorf("%T does not implement the provider interface yet", p)
-	}
-	return pp, nil
+	return p, nil
 }
