@@ -36,7 +36,9 @@ func Main() int {
 	}()
 	defer signal.Stop(sigs)
 
-	f := cmdutil.New(Version, output.System(), nil, NewProvider)
+	ios := output.System()
+	ios.SetInterrupt(ctx.Done())
+	f := cmdutil.New(Version, ios, nil, NewProvider)
 	return root.Execute(ctx, f, os.Args[1:])
 }
 

@@ -95,11 +95,11 @@ func New(appVersion string, ios *output.IOStreams, env config.Env, newProvider P
 			Quiet:    f.Flags.Quiet,
 		}
 	}
-	var once sync.Mutex
+	var mu sync.Mutex
 	var built provider.Provider
 	f.Provider = func(ctx context.Context) (provider.Provider, error) {
-		once.Lock()
-		defer once.Unlock()
+		mu.Lock()
+		defer mu.Unlock()
 		if built != nil {
 			return built, nil
 		}

@@ -2,7 +2,6 @@ package cmdutil
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -96,9 +95,6 @@ func CheckAction(a *provider.Action) error {
 	}
 	return nil
 }
-
-// IsCanceled reports whether err is a context cancellation.
-func IsCanceled(err error) bool { return errors.Is(err, context.Canceled) }
 
 // ProgressFunc adapts a progress bar to the provider's progress callback. It
 // returns nil for a nil bar, so that providers skip the work.

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -32,6 +33,11 @@ type IOStreams struct {
 	// readSecret reads one line without echo. Nil means read a plain line
 	// from In (tests, and stdin that is not a terminal).
 	readSecret func() ([]byte, error)
+	// saveTerminal saves the terminal's state and returns the function that
+	// restores it, for a secret read that is interrupted.
+	saveTerminal func() (restore func())
+	// interrupt, when closed, makes a waiting prompt give up.
+	interrupt <-chan struct{}
 
 	mu     sync.Mutex
 	reader *bufio.Reader
@@ -50,6 +56,13 @@ func System() *IOStreams {
 	if s.stdinTTY {
 		fd := int(os.Stdin.Fd())
 		s.readSecret = func() ([]byte, error) { return term.ReadPassword(fd) }
+		s.saveTerminal = func() func() {
+			state, err := term.GetState(fd)
+			if err != nil {
+				return func() {}
+			}
+			return func() { _ = term.Restore(fd, state) }
+		}
 	}
 	return s
 }
@@ -111,11 +124,47 @@ func (s *IOStreams) ReadLine() (string, error) {
 // a plain line otherwise.
 func (s *IOStreams) ReadSecret() (string, error) {
 	if s.readSecret == nil {
-		return s.ReadLine()
+		return s.readInterruptible(s.ReadLine, nil)
 	}
-	b, err := s.readSecret()
-	if err != nil {
-		return "", err
+	restore := s.saveTerminal()
+	return s.readInterruptible(func() (string, error) {
+		b, err := s.readSecret()
+		return strings.TrimRight(string(b), "\r\n"), err
+	}, restore)
+}
+
+// ErrInterrupted is returned by a prompt that gave up because of SetInterrupt.
+var ErrInterrupted = errors.New("interrupted")
+
+// SetInterrupt makes prompts give up at once, with ErrInterrupted, when done
+// is closed; dropback's main passes the Done channel of the context that
+// SIGINT cancels.
+func (s *IOStreams) SetInterrupt(done <-chan struct{}) { s.interrupt = done }
+
+// readInterruptible runs read, and returns early when the interrupt channel
+// closes, after calling onInterrupt (which restores the terminal). The
+// abandoned read ends with the process.
+func (s *IOStreams) readInterruptible(read func() (string, error), onInterrupt func()) (string, error) {
+	if s.interrupt == nil {
+		return read()
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	type result struct {
+		line string
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		line, err := read()
+		ch <- result{line, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.line, r.err
+	case <-s.interrupt:
+		if onInterrupt != nil {
+			onInterrupt()
+		}
+		fmt.Fprintln(s.ErrOut)
+		return "", ErrInterrupted
+	}
 }

@@ -166,3 +166,18 @@ func TestSpinnerWithoutAFileIsOneLine(t *testing.T) {
 		t.Fatalf("stderr %q stdout %q", errOut.String(), out.String())
 	}
 }
+
+func TestPromptGivesUpWhenInterrupted(t *testing.T) {
+	ios := &IOStreams{In: blockingReader{}, Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}
+	ios.SetTTY(true)
+	done := make(chan struct{})
+	ios.SetInterrupt(done)
+	time.AfterFunc(10*time.Millisecond, func() { close(done) })
+	if _, err := ios.Confirm("Go?"); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+}
+
+type blockingReader struct{}
+
+func (blockingReader) Read([]byte) (int, error) { select {} }

@@ -33,7 +33,7 @@ func (s *IOStreams) Prompt(prompt string) (string, error) {
 		return "", ErrNoTerminal
 	}
 	fmt.Fprint(s.ErrOut, prompt)
-	line, err := s.ReadLine()
+	line, err := s.readInterruptible(s.ReadLine, nil)
 	if errors.Is(err, io.EOF) {
 		fmt.Fprintln(s.ErrOut)
 		return "", nil
