@@ -207,6 +207,25 @@ func (s *Server) FailActions(types ...string) {
 	}
 }
 
+// AddAction adds an action as it is (an ID of 0 means the next free one; a
+// zero StartedAt means the fake's clock) and returns it.
+func (s *Server) AddAction(a Action) Action {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.ID = s.st.id(a.ID)
+	if a.Status == "" {
+		a.Status = "in-progress"
+	}
+	if a.Region == "" {
+		a.Region = "nyc3"
+	}
+	if a.StartedAt.IsZero() {
+		a.StartedAt = s.st.now()
+	}
+	s.st.actions[a.ID] = &a
+	return a
+}
+
 // Droplet returns a copy of a Droplet, and whether it exists.
 func (s *Server) Droplet(id int) (Droplet, bool) {
 	s.mu.Lock()

@@ -13,11 +13,11 @@ import (
 // is data, not an error; see ActionErr.
 func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, error) {
 	if id < 1 {
-		return nil, fmt.Errorf("get action %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+		return nil, fmt.Errorf("action %d: %w: IDs are positive integers", id, provider.ErrInvalid)
 	}
 	a, _, err := p.client.Actions.Get(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get action %d: %w", id, p.apiErr(err))
+		return nil, p.apiErr(err)
 	}
 	return toAction(a), nil
 }
@@ -27,7 +27,7 @@ func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, err
 func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	as, err := listAll(ctx, p.client.Actions.List)
 	if err != nil {
-		return nil, fmt.Errorf("list actions: %w", p.apiErr(err))
+		return nil, p.apiErr(err)
 	}
 	out := make([]provider.Action, 0, len(as))
 	for i := range as {

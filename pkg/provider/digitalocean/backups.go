@@ -31,13 +31,13 @@ func (p *Provider) listImages(ctx context.Context, host, what string, list image
 	if host == "" {
 		all, err := p.droplets(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", what, err)
+			return nil, err
 		}
 		droplets = all
 	} else {
 		d, err := p.resolve(ctx, host)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", what, err)
+			return nil, err
 		}
 		droplets = []godo.Droplet{*d}
 	}
@@ -54,7 +54,7 @@ func (p *Provider) imagesOf(ctx context.Context, droplets []godo.Droplet, what s
 			return list(ctx, d.ID, opt)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("list %s of %s: %w", what, dropletName(d), p.apiErr(err))
+			return nil, fmt.Errorf("%s of %s: %w", what, dropletName(d), p.apiErr(err))
 		}
 		for j := range images {
 			out = append(out, toBackup(&images[j], d))
@@ -78,18 +78,18 @@ func sortBackups(bs []provider.Backup) {
 // belongs to when that Droplet still exists.
 func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
 	if id < 1 {
-		return nil, fmt.Errorf("get backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+		return nil, fmt.Errorf("backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
 	}
 	img, _, err := p.client.Images.GetByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get backup %d: %w", id, p.apiErr(err))
+		return nil, p.apiErr(err)
 	}
 	if img.Type != provider.TypeBackup && img.Type != provider.TypeSnapshot {
-		return nil, fmt.Errorf("get backup %d: %w: image %d is a %s image, not a backup", id, provider.ErrNotFound, id, img.Type)
+		return nil, fmt.Errorf("image %d is a %s image, not a backup: %w", id, img.Type, provider.ErrNotFound)
 	}
 	droplets, err := p.droplets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("get backup %d: find its droplet: %w", id, err)
+		return nil, fmt.Errorf("find the droplet of backup %d: %w", id, err)
 	}
 	var owner *godo.Droplet
 	for i := range droplets {
@@ -118,11 +118,11 @@ func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.V
 // `convert`. It returns the action in progress.
 func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
 	if id < 1 {
-		return nil, fmt.Errorf("convert backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+		return nil, fmt.Errorf("backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
 	}
 	a, _, err := p.client.ImageActions.Convert(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("convert backup %d: %w", id, p.apiErr(err))
+		return nil, p.apiErr(err)
 	}
 	return toAction(a), nil
 }
@@ -131,10 +131,10 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 // this way (an error wrapping ErrInvalid).
 func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 	if id < 1 {
-		return fmt.Errorf("delete snapshot %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+		return fmt.Errorf("snapshot %d: %w: IDs are positive integers", id, provider.ErrInvalid)
 	}
 	if _, err := p.client.Snapshots.Delete(ctx, strconv.Itoa(id)); err != nil {
-		return fmt.Errorf("delete snapshot %d: %w", id, p.apiErr(err))
+		return p.apiErr(err)
 	}
 	return nil
 }

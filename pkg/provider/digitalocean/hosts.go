@@ -60,11 +60,11 @@ func nextPage(resp *godo.Response) int {
 func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	droplets, err := p.droplets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list droplets: %w", err)
+		return nil, err
 	}
 	policies, err := p.policies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list droplets: %w", err)
+		return nil, fmt.Errorf("backup policies: %w", err)
 	}
 	hosts := make([]provider.Host, 0, len(droplets))
 	for i := range droplets {
@@ -87,7 +87,7 @@ func (p *Provider) GetHost(ctx context.Context, host string) (*provider.Host, er
 	h := toHost(d)
 	pol, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
-		return nil, fmt.Errorf("get backup policy of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("backup policy of %s: %w", dropletName(d), p.apiErr(err))
 	}
 	if pol != nil {
 		h.BackupEnabled = pol.BackupEnabled
@@ -125,7 +125,7 @@ func (p *Provider) resolve(ctx context.Context, host string) (*godo.Droplet, err
 	if id, err := strconv.Atoi(host); err == nil && id > 0 {
 		d, _, err := p.client.Droplets.Get(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("get droplet %d: %w", id, p.apiErr(err))
+			return nil, fmt.Errorf("droplet %d: %w", id, p.apiErr(err))
 		}
 		return d, nil
 	}
@@ -133,7 +133,7 @@ func (p *Provider) resolve(ctx context.Context, host string) (*godo.Droplet, err
 		return p.client.Droplets.ListByName(ctx, host, opt)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find droplet %q: %w", host, p.apiErr(err))
+		return nil, fmt.Errorf("droplet %q: %w", host, p.apiErr(err))
 	}
 	return pickByName(host, matches)
 }

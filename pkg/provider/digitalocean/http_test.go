@@ -41,7 +41,7 @@ func TestPersistent500sEndInAClearError(t *testing.T) {
 	_, err := e.p.ListHosts(context.Background())
 	require.Error(t, err)
 	msg := err.Error()
-	assert.Contains(t, msg, "list droplets")
+	assert.Contains(t, msg, "GET /v2/droplets")
 	assert.Contains(t, msg, "500 Internal Server Error")
 	assert.Contains(t, msg, "Server was unable to give you a response.")
 	assert.Contains(t, msg, "request_id fake-req-")

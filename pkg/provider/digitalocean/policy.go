@@ -27,26 +27,26 @@ var (
 // API never accepts without any request, plans against supported_policies.
 func (p *Provider) EnableBackups(ctx context.Context, host string, req provider.PolicyRequest) (*provider.Action, error) {
 	if err := checkStatic(req); err != nil {
-		return nil, fmt.Errorf("enable backups of %s: %w", host, err)
+		return nil, err
 	}
 	var policy *godo.DropletBackupPolicyRequest
 	if req.Plan != nil || req.Weekday != nil || req.Hour != nil {
 		supported, err := p.supported(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("enable backups of %s: %w", host, err)
+			return nil, err
 		}
 		if req.Plan == nil {
-			return nil, fmt.Errorf("enable backups of %s: %w: --plan is required with --weekday or --hour (one of %s)",
-				host, provider.ErrInvalid, planNames(supported))
+			return nil, fmt.Errorf("%w: --plan is required with --weekday or --hour (one of %s)",
+				provider.ErrInvalid, planNames(supported))
 		}
 		policy = &godo.DropletBackupPolicyRequest{Plan: *req.Plan, Weekday: upper(req.Weekday), Hour: req.Hour}
 		if err := checkSupported(supported, policy); err != nil {
-			return nil, fmt.Errorf("enable backups of %s: %w", host, err)
+			return nil, err
 		}
 	}
 	d, err := p.resolve(ctx, host)
 	if err != nil {
-		return nil, fmt.Errorf("enable backups: %w", err)
+		return nil, err
 	}
 	var a *godo.Action
 	if policy == nil {
@@ -55,7 +55,7 @@ func (p *Provider) EnableBackups(ctx context.Context, host string, req provider.
 		a, _, err = p.client.DropletActions.EnableBackupsWithPolicy(ctx, d.ID, policy)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("enable backups of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	return toAction(a), nil
 }
@@ -72,15 +72,15 @@ func (p *Provider) DisableBackups(ctx context.Context, host string, opts provide
 	}
 	d, err := p.resolve(ctx, host)
 	if err != nil {
-		return nil, fmt.Errorf("disable backups: %w", err)
+		return nil, err
 	}
 	if n := len(d.BackupIDs); n > 0 && !opts.DeleteBackups {
-		return nil, fmt.Errorf("disable backups of %s: %w: DigitalOcean deletes its %d backup(s); convert any you want to keep with `dropback backups convert <id>`, then disable with --force",
+		return nil, fmt.Errorf("%s: %w: DigitalOcean deletes its %d backup(s); convert any you want to keep with `dropback backups convert <id>`, then disable with --force",
 			dropletName(d), provider.ErrConfirm, n)
 	}
 	a, _, err := p.client.DropletActions.DisableBackups(ctx, d.ID)
 	if err != nil {
-		return nil, fmt.Errorf("disable backups of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	return toAction(a), nil
 }
@@ -90,37 +90,37 @@ func (p *Provider) DisableBackups(ctx context.Context, host string, opts provide
 // current value.
 func (p *Provider) SetPolicy(ctx context.Context, host string, req provider.PolicyRequest) (*provider.Action, error) {
 	if err := checkStatic(req); err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", host, err)
+		return nil, err
 	}
 	if req.Plan == nil && req.Weekday == nil && req.Hour == nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w: nothing to change; give --plan, --weekday or --hour", host, provider.ErrInvalid)
+		return nil, fmt.Errorf("%w: nothing to change; give --plan, --weekday or --hour", provider.ErrInvalid)
 	}
 	supported, err := p.supported(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", host, err)
+		return nil, err
 	}
 	if err := checkGiven(supported, req); err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", host, err)
+		return nil, err
 	}
 	d, err := p.resolve(ctx, host)
 	if err != nil {
-		return nil, fmt.Errorf("set backup policy: %w", err)
+		return nil, err
 	}
 	cur, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	if cur == nil || !cur.BackupEnabled {
-		return nil, fmt.Errorf("set backup policy of %s: %w: its backups are not enabled; enable them with `dropback backups enable %d --plan ...`",
+		return nil, fmt.Errorf("%s: %w: its backups are not enabled; enable them with `dropback backups enable %d --plan ...`",
 			dropletName(d), provider.ErrInvalid, d.ID)
 	}
 	policy := merge(supported, cur.BackupPolicy, req)
 	if err := checkSupported(supported, policy); err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", dropletName(d), err)
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
 	a, _, err := p.client.DropletActions.ChangeBackupPolicy(ctx, d.ID, policy)
 	if err != nil {
-		return nil, fmt.Errorf("set backup policy of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	return toAction(a), nil
 }
@@ -151,11 +151,11 @@ func merge(supported []*godo.SupportedBackupPolicy, cur *godo.DropletBackupPolic
 func (p *Provider) GetPolicy(ctx context.Context, host string) (*provider.HostPolicy, error) {
 	d, err := p.resolve(ctx, host)
 	if err != nil {
-		return nil, fmt.Errorf("get backup policy: %w", err)
+		return nil, err
 	}
 	pol, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
-		return nil, fmt.Errorf("get backup policy of %s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	hp := toHostPolicy(d.ID, pol)
 	hp.HostName = d.Name
@@ -166,11 +166,11 @@ func (p *Provider) GetPolicy(ctx context.Context, host string) (*provider.HostPo
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
 	pols, err := p.policies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list backup policies: %w", err)
+		return nil, err
 	}
 	droplets, err := p.droplets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list backup policies: %w", err)
+		return nil, err
 	}
 	names := make(map[int]string, len(droplets))
 	for _, d := range droplets {
@@ -208,7 +208,7 @@ func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedP
 func (p *Provider) supported(ctx context.Context) ([]*godo.SupportedBackupPolicy, error) {
 	sps, _, err := p.client.Droplets.ListSupportedBackupPolicies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list supported backup policies: %w", p.apiErr(err))
+		return nil, fmt.Errorf("supported backup policies: %w", p.apiErr(err))
 	}
 	out := make([]*godo.SupportedBackupPolicy, 0, len(sps))
 	for _, sp := range sps {
@@ -237,7 +237,7 @@ func (p *Provider) policies(ctx context.Context) (map[int]*godo.DropletBackupPol
 		}
 		opt.Page = next
 	}
-	return nil, fmt.Errorf("list backup policies: more than %d pages", maxPages)
+	return nil, fmt.Errorf("backup policies: more than %d pages", maxPages)
 }
 
 func toHostPolicy(id int, pol *godo.DropletBackupPolicy) provider.HostPolicy {

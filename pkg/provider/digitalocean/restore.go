@@ -25,31 +25,31 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 			"DigitalOcean backups cannot be downloaded; restore in place, or to a new Droplet with --to-new NAME --size SIZE --region REGION")
 	}
 	if req.ToNew == "" && !req.Force {
-		return nil, fmt.Errorf("restore %s in place: %w: it overwrites the Droplet's disk; pass --force, or restore to a new Droplet with --to-new",
-			req.Host, provider.ErrConfirm)
+		return nil, fmt.Errorf("%w: an in-place restore overwrites the Droplet's disk; pass --force, or restore to a new Droplet with --to-new",
+			provider.ErrConfirm)
 	}
 	if req.ToNew != "" && (req.Size == "" || req.Region == "") {
-		return nil, fmt.Errorf("restore %s to a new Droplet: %w: --size and --region are required (e.g. --size s-1vcpu-1gb --region nyc3)",
-			req.Host, provider.ErrInvalid)
+		return nil, fmt.Errorf("%w: a new Droplet needs --size and --region (e.g. --size s-1vcpu-1gb --region nyc3)",
+			provider.ErrInvalid)
 	}
 	sshKeys, err := sshKeys(req.SSHKeys)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s: %w", req.Host, err)
+		return nil, err
 	}
 	d, err := p.resolve(ctx, req.Host)
 	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
+		return nil, err
 	}
 	imageID, err := p.pickBackup(ctx, d, req.Backup)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s: %w", dropletName(d), err)
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
 	if req.ToNew != "" {
-		return p.restoreToNew(ctx, d, imageID, req, sshKeys)
+		return p.restoreToNew(ctx, imageID, req, sshKeys)
 	}
 	a, _, err := p.client.DropletActions.Restore(ctx, d.ID, imageID)
 	if err != nil {
-		return nil, fmt.Errorf("restore %s from backup %d: %w", dropletName(d), imageID, p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
 	return &provider.RestoreResult{Action: *toAction(a), BackupID: imageID, HostID: d.ID}, nil
 }
@@ -81,7 +81,7 @@ func (p *Provider) pickBackup(ctx context.Context, d *godo.Droplet, arg string) 
 
 // restoreToNew creates a Droplet from image imageID and returns its create
 // action.
-func (p *Provider) restoreToNew(ctx context.Context, src *godo.Droplet, imageID int, req provider.RestoreRequest, keys []godo.DropletCreateSSHKey) (*provider.RestoreResult, error) {
+func (p *Provider) restoreToNew(ctx context.Context, imageID int, req provider.RestoreRequest, keys []godo.DropletCreateSSHKey) (*provider.RestoreResult, error) {
 	tags := req.Tags
 	if tags == nil {
 		tags = []string{}
@@ -97,7 +97,7 @@ func (p *Provider) restoreToNew(ctx context.Context, src *godo.Droplet, imageID 
 	}
 	d, resp, err := p.client.Droplets.Create(ctx, create)
 	if err != nil {
-		return nil, fmt.Errorf("create droplet %s from backup %d of %s: %w", req.ToNew, imageID, dropletName(src), p.apiErr(err))
+		return nil, fmt.Errorf("create droplet %s from backup %d: %w", req.ToNew, imageID, p.apiErr(err))
 	}
 	res := &provider.RestoreResult{BackupID: imageID, HostID: d.ID}
 	actionID := 0
