@@ -63,7 +63,7 @@ type Fault struct {
 	Status     int
 	RetryAfter string // the Retry-After header, if any
 	Message    string // "" means the status text
-	Times      int    // how many requests it answers; < 0 means all of them
+	Times      int    // how many requests it answers; 0 means 1, < 0 means all of them
 }
 
 // Server is a running fake. Its methods are safe for concurrent use.
@@ -152,6 +152,9 @@ func (s *Server) SetToken(token string) {
 
 // Inject adds a fault; faults are tried in the order they were added.
 func (s *Server) Inject(f Fault) {
+	if f.Times == 0 {
+		f.Times = 1
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = append(s.faults, &f)
