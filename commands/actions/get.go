@@ -44,6 +44,7 @@ func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command 
 		},
 	}
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	cmdutil.DescribeColumns(cmd, output.Infos(display.ActionColumns))
 	return cmd
 }
 

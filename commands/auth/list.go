@@ -57,6 +57,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 			return runList(opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(ContextColumns))
 	return cmd
 }
 

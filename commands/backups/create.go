@@ -44,6 +44,7 @@ Droplet instead.`,
 			return runCreate(cmd.Context(), opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
 

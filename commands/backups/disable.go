@@ -52,6 +52,7 @@ them or --force to delete them. Snapshots are always kept.`,
 	cmd.Flags().BoolVar(&opts.KeepBackups, "keep-backups", false, "keep the host's existing backups")
 	cmdutil.AddForceFlag(cmd, &opts.Force, "delete the host's existing backups without asking")
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	cmdutil.DescribeColumns(cmd, output.Infos(display.ActionColumns))
 	return cmd
 }
 

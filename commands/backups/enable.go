@@ -48,6 +48,7 @@ days). Only the flags given are sent; see ` + "`dropback policy supported`" + ` 
 	}
 	cmdutil.AddPolicyFlags(cmd, &pf)
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	cmdutil.DescribeColumns(cmd, output.Infos(display.ActionColumns))
 	return cmd
 }
 

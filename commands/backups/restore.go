@@ -81,6 +81,7 @@ several disks); engine only. --to-new NAME creates a new host from the backup
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "tag of the new Droplet (with --to-new, repeatable)")
 	cmdutil.AddForceFlag(cmd, &opts.Force, "restore in place without asking")
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	cmdutil.DescribeColumns(cmd, output.Infos(display.RestoreColumns))
 	return cmd
 }
 

@@ -48,6 +48,7 @@ Engine only: DigitalOcean verifies its images itself.`,
 			return runVerify(cmd.Context(), opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(display.VerifyColumns))
 	return cmd
 }
 

@@ -1,10 +1,12 @@
 package cmdutil
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
 )
 
@@ -66,4 +68,26 @@ func AddWaitFlags(cmd *cobra.Command, f *Factory, w *WaitFlags) {
 // AddForceFlag registers -f/--force on a destructive verb.
 func AddForceFlag(cmd *cobra.Command, force *bool, usage string) {
 	cmd.Flags().BoolVarP(force, "force", "f", false, usage)
+}
+
+// DescribeColumns adds the --format column keys of what cmd prints to its
+// long help.
+func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
+	var def, extra []string
+	for _, c := range cols {
+		if c.Extra {
+			extra = append(extra, c.Key)
+		} else {
+			def = append(def, c.Key)
+		}
+	}
+	long := cmd.Long
+	if long == "" {
+		long = cmd.Short + "."
+	}
+	long += "\n\nColumns for --format: " + strings.Join(def, ", ")
+	if len(extra) > 0 {
+		long += "; also " + strings.Join(extra, ", ")
+	}
+	cmd.Long = long + "."
 }

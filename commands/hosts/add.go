@@ -49,6 +49,7 @@ DigitalOcean, Droplets are hosts already.`,
 		},
 	}
 	cmd.Flags().StringArrayVar(&opts.Disks, "disk", nil, "disk image file or block device (repeatable)")
+	cmdutil.DescribeColumns(cmd, output.Infos(display.HostColumns))
 	return cmd
 }
 

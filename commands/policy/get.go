@@ -38,6 +38,7 @@ func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command 
 			return runGet(cmd.Context(), opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(display.PolicyColumns))
 	return cmd
 }
 

@@ -50,6 +50,7 @@ func NewCmdSet(f *cmdutil.Factory, runF func(*SetOptions) error) *cobra.Command 
 	}
 	cmdutil.AddPolicyFlags(cmd, &pf)
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
+	cmdutil.DescribeColumns(cmd, output.Infos(display.ActionColumns))
 	return cmd
 }
 

@@ -35,6 +35,7 @@ func NewCmdSupported(f *cmdutil.Factory, runF func(*SupportedOptions) error) *co
 			return runSupported(cmd.Context(), opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(display.SupportedColumns))
 	return cmd
 }
 

@@ -47,6 +47,7 @@ Engine only: DigitalOcean reclaims space itself.`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep unreferenced data this long before deleting it (default: the engine's)")
+	cmdutil.DescribeColumns(cmd, output.Infos(display.GCColumns))
 	return cmd
 }
 

@@ -50,6 +50,7 @@ the default is 1 MiB.`,
 		},
 	}
 	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB or 4MiB (default: the engine's, 1MiB)")
+	cmdutil.DescribeColumns(cmd, output.Infos(display.RepoStatsColumns))
 	return cmd
 }
 

@@ -39,6 +39,7 @@ has reclaimed.`,
 			return runStats(cmd.Context(), opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(display.RepoStatsColumns))
 	return cmd
 }
 

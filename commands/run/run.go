@@ -52,6 +52,7 @@ Exits with code 3 when some hosts were backed up and others failed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Due, "due", false, "run what is due now (required)")
+	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
 

@@ -52,6 +52,7 @@ func NewCmdVersion(f *cmdutil.Factory, runF func(*VersionOptions) error) *cobra.
 			return runVersion(opts)
 		},
 	}
+	cmdutil.DescribeColumns(cmd, output.Infos(Columns))
 	return cmd
 }
 
