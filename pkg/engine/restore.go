@@ -143,7 +143,7 @@ func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index
 		}
 	}()
 	var wg sync.WaitGroup
-	for range max(4, 2*runtime.GOMAXPROCS(0)) {
+	for range max(diskReaders, 2*runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

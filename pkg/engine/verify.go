@@ -155,7 +155,7 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 	var mu sync.Mutex
 	jobs := make(chan uint32)
 	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
+	for range max(4, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
