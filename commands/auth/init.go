@@ -73,7 +73,7 @@ func runInit(opts *InitOptions) error {
 	}
 	file.SetToken(opts.Context, token)
 	if err := file.Save(path); err != nil {
-		return fmt.Errorf("save token of context %s: %w", opts.Context, err)
+		return fmt.Errorf("save token of context %s: %w", cmdutil.Short(opts.Context), err)
 	}
 	pr := opts.Printer()
 	pr.Noticef("Token saved for context %s in %s", opts.Context, path)

@@ -61,11 +61,11 @@ func runSwitch(opts *SwitchOptions) error {
 	}
 	if _, ok := file.AuthContexts[opts.Context]; !ok && opts.Context != provider.ContextLocal {
 		return fmt.Errorf("switch to context %s: no token stored for it; run `dropback auth init --context %s` first: %w",
-			opts.Context, opts.Context, provider.ErrNotFound)
+			cmdutil.Short(opts.Context), cmdutil.Short(opts.Context), provider.ErrNotFound)
 	}
 	file.Context = opts.Context
 	if err := file.Save(path); err != nil {
-		return fmt.Errorf("switch to context %s: %w", opts.Context, err)
+		return fmt.Errorf("switch to context %s: %w", cmdutil.Short(opts.Context), err)
 	}
 	opts.Printer().Noticef("Now using context %s", opts.Context)
 	return nil

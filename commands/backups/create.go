@@ -61,7 +61,7 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: cmdutil.ProgressFunc(bar)})
 	bar.Finish()
 	if err != nil {
-		return fmt.Errorf("back up host %s: %w", opts.Host, err)
+		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	if err := pr.Print(display.Create(res)); err != nil {
 		return err

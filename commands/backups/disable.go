@@ -71,7 +71,7 @@ func runDisable(ctx context.Context, opts *DisableOptions) error {
 	}
 	a, err := p.DisableBackups(ctx, opts.Host, dopts)
 	if err != nil {
-		return fmt.Errorf("disable backups of host %s: %w", opts.Host, err)
+		return fmt.Errorf("disable backups of host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	return cmdutil.FinishAction(ctx, p, pr, a, opts.Wait)
 }
@@ -101,5 +101,5 @@ func disableChoice(opts *DisableOptions) (provider.DisableOptions, error) {
 		return provider.DisableOptions{DeleteBackups: true}, nil
 	}
 	return provider.DisableOptions{}, fmt.Errorf("disable backups of host %s: cancelled, nothing changed: %w",
-		opts.Host, provider.ErrConfirm)
+		cmdutil.Short(opts.Host), provider.ErrConfirm)
 }

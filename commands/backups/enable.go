@@ -63,7 +63,7 @@ func runEnable(ctx context.Context, opts *EnableOptions) error {
 	}
 	a, err := p.EnableBackups(ctx, opts.Host, opts.Request)
 	if err != nil {
-		return fmt.Errorf("enable backups of host %s: %w", opts.Host, err)
+		return fmt.Errorf("enable backups of host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	return cmdutil.FinishAction(ctx, p, pr, a, opts.Wait)
 }

@@ -55,7 +55,7 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	bs, err := p.ListBackups(ctx, opts.Host)
 	if err != nil {
 		if opts.Host != "" {
-			return fmt.Errorf("list backups of host %s: %w", opts.Host, err)
+			return fmt.Errorf("list backups of host %s: %w", cmdutil.Short(opts.Host), err)
 		}
 		return fmt.Errorf("list backups: %w", err)
 	}

@@ -88,7 +88,7 @@ several disks); engine only. --to-new NAME creates a new host from the backup
 func validateRestore(cmd *cobra.Command, opts *RestoreOptions) error {
 	if opts.Backup != "latest" {
 		if _, err := strconv.Atoi(opts.Backup); err != nil {
-			return cmdutil.FlagErrorf("invalid backup %q: give a backup ID or latest", opts.Backup)
+			return cmdutil.FlagErrorf("invalid backup %q: give a backup ID or latest", cmdutil.Short(opts.Backup))
 		}
 	}
 	if err := cmdutil.MutuallyExclusive(cmd, "to", "to-new"); err != nil {
@@ -106,10 +106,10 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("restore backup %s of host %s", opts.Backup, opts.Host)
+	what := fmt.Sprintf("restore backup %s of host %s", cmdutil.Short(opts.Backup), opts.Host)
 	req := restoreRequest(opts)
 	if opts.To == "" && opts.ToNew == "" {
-		question := fmt.Sprintf("Overwrite the disks of host %s with backup %s?", opts.Host, opts.Backup)
+		question := fmt.Sprintf("Overwrite the disks of host %s with backup %s?", cmdutil.Short(opts.Host), opts.Backup)
 		if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what+" in place"); err != nil {
 			return err
 		}

@@ -132,3 +132,16 @@ func Plural(n int, one, many string) string {
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
+
+// maxArgInMessage bounds how much of a user-given value an error message
+// repeats, so that the error stays one readable line.
+const maxArgInMessage = 64
+
+// Short returns s for use in a message: cut to 64 characters with "…".
+func Short(s string) string {
+	r := []rune(s)
+	if len(r) <= maxArgInMessage {
+		return s
+	}
+	return string(r[:maxArgInMessage]) + "…"
+}

@@ -64,7 +64,7 @@ func runAdd(ctx context.Context, opts *AddOptions) error {
 	}
 	h, err := p.AddHost(ctx, provider.HostSpec{Name: opts.Name, Disks: opts.Disks})
 	if err != nil {
-		return fmt.Errorf("add host %s: %w", opts.Name, err)
+		return fmt.Errorf("add host %s: %w", cmdutil.Short(opts.Name), err)
 	}
 	return pr.Print(display.Host(h))
 }

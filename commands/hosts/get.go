@@ -50,7 +50,7 @@ func runGet(ctx context.Context, opts *GetOptions) error {
 	}
 	h, err := p.GetHost(ctx, opts.Host)
 	if err != nil {
-		return fmt.Errorf("get host %s: %w", opts.Host, err)
+		return fmt.Errorf("get host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	return opts.Printer().Print(display.Host(h))
 }

@@ -54,11 +54,11 @@ func runRemove(ctx context.Context, opts *RemoveOptions) error {
 	if err != nil {
 		return err
 	}
-	question := fmt.Sprintf("Remove host %s? Its backups are kept.", opts.Host)
+	question := fmt.Sprintf("Remove host %s? Its backups are kept.", cmdutil.Short(opts.Host))
 	if opts.DeleteBackups {
-		question = fmt.Sprintf("Remove host %s and delete its backups? Snapshots are kept.", opts.Host)
+		question = fmt.Sprintf("Remove host %s and delete its backups? Snapshots are kept.", cmdutil.Short(opts.Host))
 	}
-	what := "remove host " + opts.Host
+	what := "remove host " + cmdutil.Short(opts.Host)
 	if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what); err != nil {
 		return err
 	}

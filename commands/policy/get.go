@@ -49,7 +49,7 @@ func runGet(ctx context.Context, opts *GetOptions) error {
 	}
 	hp, err := p.GetPolicy(ctx, opts.Host)
 	if err != nil {
-		return fmt.Errorf("get the backup policy of host %s: %w", opts.Host, err)
+		return fmt.Errorf("get the backup policy of host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	return opts.Printer().Print(display.Policy(hp))
 }

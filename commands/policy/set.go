@@ -65,7 +65,7 @@ func runSet(ctx context.Context, opts *SetOptions) error {
 	}
 	a, err := p.SetPolicy(ctx, opts.Host, opts.Request)
 	if err != nil {
-		return fmt.Errorf("set the backup policy of host %s: %w", opts.Host, err)
+		return fmt.Errorf("set the backup policy of host %s: %w", cmdutil.Short(opts.Host), err)
 	}
 	return cmdutil.FinishAction(ctx, p, pr, a, opts.Wait)
 }

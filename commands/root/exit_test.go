@@ -3,6 +3,7 @@ package root
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +84,15 @@ func TestInterruptedWaitExits130AtOnce(t *testing.T) {
 	wantOneLineError(t, r, "interrupted")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("interrupt took %s", d)
+	}
+}
+
+func TestLongArgumentsAreShortenedInErrors(t *testing.T) {
+	c := newCLI(t)
+	long := strings.Repeat("x", 5000)
+	r := c.run(t, "backups", "restore", "web-1", long)
+	wantCode(t, r, 2)
+	if len(r.err) > 300 {
+		t.Fatalf("error line is %d bytes long", len(r.err))
 	}
 }

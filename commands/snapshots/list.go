@@ -53,7 +53,7 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	ss, err := p.ListSnapshots(ctx, opts.Host)
 	if err != nil {
 		if opts.Host != "" {
-			return fmt.Errorf("list snapshots of host %s: %w", opts.Host, err)
+			return fmt.Errorf("list snapshots of host %s: %w", cmdutil.Short(opts.Host), err)
 		}
 		return fmt.Errorf("list snapshots: %w", err)
 	}
