@@ -95,7 +95,7 @@ func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 		a = &next
 	}
 	if a == nil {
-		return nil, fmt.Errorf("action %d: %w", id, ErrNotFound)
+		return nil, errorf(ErrNotFound, "no action with ID %d", id)
 	}
 	return a, nil
 }

@@ -20,19 +20,19 @@ type DiskSource struct {
 func OpenDisk(path string) (*os.File, int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: disk %s: %v", ErrInvalid, path, unwrapPathError(err))
+		return nil, 0, errorf(ErrInvalid, "disk %s: %v", path, unwrapPathError(err))
 	}
 	mode := fi.Mode()
 	switch {
 	case mode.IsDir():
-		return nil, 0, fmt.Errorf("%w: disk %s is a directory, not a disk image or block device", ErrInvalid, path)
+		return nil, 0, errorf(ErrInvalid, "disk %s is a directory, not a disk image or block device", path)
 	case mode.IsRegular(), mode&os.ModeDevice != 0 && mode&os.ModeCharDevice == 0:
 	default:
-		return nil, 0, fmt.Errorf("%w: disk %s is not a regular file or block device", ErrInvalid, path)
+		return nil, 0, errorf(ErrInvalid, "disk %s is not a regular file or block device", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: disk %s: %v", ErrInvalid, path, unwrapPathError(err))
+		return nil, 0, errorf(ErrInvalid, "disk %s: %v", path, unwrapPathError(err))
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {

@@ -120,7 +120,7 @@ func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 	}
 	for _, o := range hosts {
 		if o.Name == h.Name {
-			return HostRecord{}, fmt.Errorf("%w: a host named %q exists already (ID %d)", ErrInvalid, h.Name, o.ID)
+			return HostRecord{}, errorf(ErrInvalid, "a host named %q exists already (ID %d)", h.Name, o.ID)
 		}
 	}
 	h.Rev = 1

@@ -129,7 +129,7 @@ func (r *Repo) Manifests(ctx context.Context) ([]*Manifest, error) {
 func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
 	data, err := r.st.Get(ctx, objectName("backups", id), 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("backup %d: %w", id, ErrNotFound)
+		return nil, errorf(ErrNotFound, "no backup with ID %d", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read backup %d: %w", id, err)
@@ -139,7 +139,7 @@ func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable", ErrCorrupt, id)
 	}
 	if m.Version > FormatVersion {
-		return nil, fmt.Errorf("%w: backup %d has manifest version %d; upgrade dropback", ErrFormat, id, m.Version)
+		return nil, errorf(ErrFormat, "backup %d has manifest version %d; upgrade dropback", id, m.Version)
 	}
 	if _, err := r.st.Stat(ctx, objectName("snapshots", id)); err == nil {
 		m.Snapshot = true

@@ -82,8 +82,8 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 		cs = DefaultChunkSize
 	}
 	if cs < MinChunkSize || cs > MaxChunkSize || cs%4096 != 0 {
-		return nil, fmt.Errorf("%w: chunk size %d: must be a multiple of 4096 from %d to %d",
-			ErrInvalid, cs, MinChunkSize, MaxChunkSize)
+		return nil, errorf(ErrInvalid, "chunk size %d: must be a multiple of 4096 from %d to %d",
+			cs, MinChunkSize, MaxChunkSize)
 	}
 	var key [32]byte
 	var id [16]byte
@@ -124,14 +124,14 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	}
 	var cfg Config
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("%w: %s/config is not a dropback repository config", ErrFormat, st.Location())
+		return nil, errorf(ErrFormat, "%s/config is not a dropback repository config", st.Location())
 	}
 	if cfg.Format != FormatName {
-		return nil, fmt.Errorf("%w: %s is not a dropback repository (format %q)", ErrFormat, st.Location(), cfg.Format)
+		return nil, errorf(ErrFormat, "%s is not a dropback repository (format %q)", st.Location(), cfg.Format)
 	}
 	if cfg.Version > FormatVersion {
-		return nil, fmt.Errorf("%w: repository format version %d is newer than this dropback supports (%d); upgrade dropback",
-			ErrFormat, cfg.Version, FormatVersion)
+		return nil, errorf(ErrFormat, "repository format version %d is newer than this dropback supports (%d); upgrade dropback",
+			cfg.Version, FormatVersion)
 	}
 	if cfg.Version < 1 || cfg.ChunkSize < MinChunkSize || cfg.ChunkSize > MaxChunkSize ||
 		cfg.Encryption != "none" || cfg.ChunkHash != "blake3-keyed" {
@@ -161,3 +161,17 @@ func clock(now func() time.Time) func() time.Time {
 	}
 	return now
 }
+
+// errorf formats an error that reads as its message alone and matches
+// sentinel with errors.Is.
+func errorf(sentinel error, format string, args ...any) error {
+	return &sentinelError{msg: fmt.Sprintf(format, args...), sentinel: sentinel}
+}
+
+type sentinelError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }

@@ -36,7 +36,7 @@ type RestoreStats struct {
 // the restore with ErrCorrupt.
 func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget, progressFn func(done, total int64)) ([]RestoreStats, error) {
 	if len(targets) != len(m.Disks) {
-		return nil, fmt.Errorf("%w: backup %d has %d disks, %d targets given", ErrInvalid, m.ID, len(m.Disks), len(targets))
+		return nil, errorf(ErrInvalid, "backup %d has %d disks, %d targets given", m.ID, len(m.Disks), len(targets))
 	}
 	imageIDs, err := m.Images()
 	if err != nil {

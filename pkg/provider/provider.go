@@ -361,3 +361,25 @@ type Provider interface {
 	GC(ctx context.Context, opts GCOptions) (*GCResult, error)
 	RunDue(ctx context.Context, opts RunOptions) (*RunReport, error)
 }
+
+// Errorf formats an error that says only its message but matches sentinel
+// with errors.Is, so a message reads "no host named x" rather than
+// "not found: no host named x".
+func Errorf(sentinel error, format string, args ...any) error {
+	return &sentinelError{msg: fmt.Sprintf(format, args...), sentinel: sentinel, wrapped: errors.Unwrap(fmt.Errorf(format, args...))}
+}
+
+type sentinelError struct {
+	msg      string
+	sentinel error
+	wrapped  error
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+
+func (e *sentinelError) Unwrap() []error {
+	if e.wrapped != nil {
+		return []error{e.sentinel, e.wrapped}
+	}
+	return []error{e.sentinel}
+}

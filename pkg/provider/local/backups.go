@@ -150,14 +150,14 @@ func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.Host
 			}
 		}
 		if len(mine) == 0 {
-			return nil, fmt.Errorf("%w: host %s has no backups", provider.ErrNotFound, h.Name)
+			return nil, provider.Errorf(provider.ErrNotFound, "host %s has no backups", h.Name)
 		}
 		sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
 		return mine[len(mine)-1], nil
 	}
 	id, err := strconv.Atoi(ref)
 	if err != nil || id <= 0 {
-		return nil, fmt.Errorf("%w: invalid backup %q: give a backup ID or \"latest\"", provider.ErrInvalid, printable(ref))
+		return nil, provider.Errorf(provider.ErrInvalid, "invalid backup %q: give a backup ID or \"latest\"", printable(ref))
 	}
 	m, err := r.Manifest(ctx, id)
 	if err != nil {
@@ -214,10 +214,10 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
 	if req.To == "" {
 		if m.HostID != h.ID {
-			return nil, fmt.Errorf("%w: backup %d is of host %s, not %s; restore it elsewhere with --to", provider.ErrInvalid, m.ID, m.HostName, h.Name)
+			return nil, provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not %s; restore it elsewhere with --to", m.ID, m.HostName, h.Name)
 		}
 		if !req.Force {
-			return nil, fmt.Errorf("%w: restoring backup %d in place overwrites the disks of host %s; pass --force", provider.ErrConfirm, m.ID, h.Name)
+			return nil, provider.Errorf(provider.ErrConfirm, "restoring backup %d in place overwrites the disks of host %s; pass --force", m.ID, h.Name)
 		}
 		var targets []engine.RestoreTarget
 		for _, d := range m.Disks {
@@ -228,7 +228,7 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 				}
 			}
 			if path == "" {
-				return nil, fmt.Errorf("%w: host %s has no disk %s any more; restore it with --to", provider.ErrInvalid, h.Name, d.Name)
+				return nil, provider.Errorf(provider.ErrInvalid, "host %s has no disk %s any more; restore it with --to", h.Name, d.Name)
 			}
 			targets = append(targets, engine.RestoreTarget{Path: path, InPlace: true})
 		}
@@ -245,16 +245,16 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 	targets := make([]engine.RestoreTarget, len(paths))
 	for i, path := range paths {
 		if owner := diskOwner(hosts, path); owner != "" {
-			return nil, fmt.Errorf("%w: %s is a disk of host %s; restore in place with `dropback backups restore %s %d`", provider.ErrInvalid, path, owner, owner, m.ID)
+			return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
 		}
 		fi, err := os.Stat(path)
 		switch {
 		case err == nil && fi.IsDir():
-			return nil, fmt.Errorf("%w: %s is a directory", provider.ErrInvalid, path)
+			return nil, provider.Errorf(provider.ErrInvalid, "%s is a directory", path)
 		case err == nil && fi.Mode().IsRegular() && !req.Force:
-			return nil, fmt.Errorf("%w: %s exists; pass --force to overwrite it", provider.ErrConfirm, path)
+			return nil, provider.Errorf(provider.ErrConfirm, "%s exists; pass --force to overwrite it", path)
 		case err != nil && !errors.Is(err, os.ErrNotExist):
-			return nil, fmt.Errorf("%w: %s: %v", provider.ErrInvalid, path, err)
+			return nil, provider.Errorf(provider.ErrInvalid, "%s: %v", path, err)
 		}
 		targets[i] = engine.RestoreTarget{Path: path}
 	}
@@ -267,19 +267,19 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 func targetPaths(to string, m *engine.Manifest) ([]string, error) {
 	abs, err := filepath.Abs(to)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --to %s: %v", provider.ErrInvalid, printable(to), err)
+		return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", printable(to), err)
 	}
 	fi, statErr := os.Stat(abs)
 	isDir := statErr == nil && fi.IsDir()
 	if len(m.Disks) == 1 && !isDir {
 		if _, err := os.Stat(filepath.Dir(abs)); err != nil {
-			return nil, fmt.Errorf("%w: --to %s: the directory does not exist", provider.ErrInvalid, abs)
+			return nil, provider.Errorf(provider.ErrInvalid, "--to %s: the directory does not exist", abs)
 		}
 		return []string{abs}, nil
 	}
 	if statErr != nil {
 		if !errors.Is(statErr, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: --to %s: %v", provider.ErrInvalid, abs, statErr)
+			return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", abs, statErr)
 		}
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", abs, err)

@@ -18,11 +18,11 @@ var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 // checkHostName accepts names a DNS label or a Droplet name would accept.
 func checkHostName(name string) error {
 	if !hostNameRE.MatchString(name) {
-		return fmt.Errorf("%w: invalid host name %q: use 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit",
-			provider.ErrInvalid, printable(name))
+		return provider.Errorf(provider.ErrInvalid, "invalid host name %q: use 1 to 63 letters, digits, '.', '-' or '_', starting with a letter or digit",
+			printable(name))
 	}
 	if _, err := strconv.Atoi(name); err == nil {
-		return fmt.Errorf("%w: invalid host name %q: a name cannot be all digits, as hosts are also named by ID", provider.ErrInvalid, name)
+		return provider.Errorf(provider.ErrInvalid, "invalid host name %q: a name cannot be all digits, as hosts are also named by ID", name)
 	}
 	return nil
 }
@@ -78,14 +78,14 @@ func (p *Provider) findHost(ctx context.Context, ref string) (engine.HostRecord,
 				return h, nil
 			}
 		}
-		return engine.HostRecord{}, fmt.Errorf("%w: no host with ID %d", provider.ErrNotFound, id)
+		return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host with ID %d", id)
 	}
 	for _, h := range recs {
 		if h.Name == ref {
 			return h, nil
 		}
 	}
-	return engine.HostRecord{}, fmt.Errorf("%w: no host named %q; see `dropback hosts list`", provider.ErrNotFound, printable(ref))
+	return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host named %q; see `dropback hosts list`", printable(ref))
 }
 
 func (p *Provider) hostView(h engine.HostRecord) provider.Host {
@@ -113,7 +113,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		return nil, err
 	}
 	if len(spec.Disks) == 0 {
-		return nil, fmt.Errorf("%w: host %s needs at least one --disk", provider.ErrInvalid, spec.Name)
+		return nil, provider.Errorf(provider.ErrInvalid, "host %s needs at least one --disk", spec.Name)
 	}
 	r, err := p.open(ctx)
 	if err != nil {
@@ -128,7 +128,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 	for _, path := range spec.Disks {
 		abs, err := filepath.Abs(path)
 		if err != nil {
-			return nil, fmt.Errorf("%w: disk %s: %v", provider.ErrInvalid, printable(path), err)
+			return nil, provider.Errorf(provider.ErrInvalid, "disk %s: %v", printable(path), err)
 		}
 		f, _, err := engine.OpenDisk(abs)
 		if err != nil {
@@ -136,11 +136,11 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		}
 		f.Close()
 		if owner := diskOwner(others, abs); owner != "" {
-			return nil, fmt.Errorf("%w: disk %s is already a disk of host %s", provider.ErrInvalid, abs, owner)
+			return nil, provider.Errorf(provider.ErrInvalid, "disk %s is already a disk of host %s", abs, owner)
 		}
 		name := diskName(abs, used)
 		if used[abs] {
-			return nil, fmt.Errorf("%w: disk %s is given twice", provider.ErrInvalid, abs)
+			return nil, provider.Errorf(provider.ErrInvalid, "disk %s is given twice", abs)
 		}
 		used[abs], used[name] = true, true
 		rec.Disks = append(rec.Disks, engine.DiskSource{Name: name, Path: abs})

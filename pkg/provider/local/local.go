@@ -51,14 +51,14 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 
 func openStore(repo string) (store.Store, error) {
 	if repo == "" {
-		return nil, fmt.Errorf("%w: no repository given", provider.ErrInvalid)
+		return nil, provider.Errorf(provider.ErrInvalid, "no repository given")
 	}
 	if strings.Contains(repo, "://") {
-		return nil, fmt.Errorf("%w: repository %s: only local paths are supported", provider.ErrInvalid, repo)
+		return nil, provider.Errorf(provider.ErrInvalid, "repository %s: only local paths are supported", repo)
 	}
 	st, err := localstore.Open(repo)
 	if err != nil {
-		return nil, fmt.Errorf("%w: repository %s: %v", provider.ErrInvalid, repo, err)
+		return nil, provider.Errorf(provider.ErrInvalid, "repository %s: %v", repo, err)
 	}
 	return st, nil
 }

@@ -111,7 +111,7 @@ func (p *Provider) EnableBackups(ctx context.Context, ref string, req provider.P
 // DisableBackups implements provider.Provider.
 func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider.DisableOptions) (*provider.Action, error) {
 	if opts.KeepBackups == opts.DeleteBackups {
-		return nil, fmt.Errorf("%w: say what to do with the existing backups: --keep-backups or --force (delete them)", provider.ErrConfirm)
+		return nil, provider.Errorf(provider.ErrConfirm, "say what to do with the existing backups: --keep-backups or --force (delete them)")
 	}
 	act, err := p.updateHost(ctx, ref, "disable_backups", func(h *engine.HostRecord) error {
 		h.BackupEnabled = false
@@ -132,7 +132,7 @@ func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider
 func (p *Provider) SetPolicy(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
 	change := toChange(req)
 	if change.Empty() {
-		return nil, fmt.Errorf("%w: nothing to change: give --plan, --weekday, --hour or --retention-days", provider.ErrInvalid)
+		return nil, provider.Errorf(provider.ErrInvalid, "nothing to change: give --plan, --weekday, --hour or --retention-days")
 	}
 	return p.updateHost(ctx, ref, "change_backup_policy", func(h *engine.HostRecord) error {
 		var sp schedule.Policy
@@ -216,7 +216,7 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 		return mapErr(err)
 	}
 	if !m.Snapshot {
-		return fmt.Errorf("%w: %d is a backup, not a snapshot; retention deletes backups", provider.ErrInvalid, id)
+		return provider.Errorf(provider.ErrInvalid, "%d is a backup, not a snapshot; retention deletes backups", id)
 	}
 	return mapErr(r.DeleteBackup(ctx, id))
 }
