@@ -80,15 +80,6 @@ func (p *packBuilder) finish() ([]byte, ID) {
 	return p.buf, contentID(p.buf[start:])
 }
 
-// packID is the ID a pack's bytes should have: the hash of its trailer.
-func packID(pack []byte) (ID, error) {
-	entries, err := parsePackTrailer(pack)
-	if err != nil {
-		return ID{}, err
-	}
-	return contentID(pack[len(pack)-12-len(entries)*entrySize:]), nil
-}
-
 // parsePackTrailer reads the entries a pack lists for itself.
 func parsePackTrailer(pack []byte) ([]Entry, error) {
 	if len(pack) < len(packMagic)+4+len(packEndMagic) || string(pack[:8]) != packMagic ||

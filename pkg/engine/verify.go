@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -188,10 +189,16 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 	return bad
 }
 
+// verifyRead is the most a verify reads from a pack at once, so that its
+// memory stays small whatever the pack size.
+const verifyRead = 4 << 20
+
 // checkPack verifies the given chunks of one pack and returns those that are
-// damaged, with a line describing the damage.
+// damaged, with a line describing the damage. It reads the pack in runs of
+// neighbouring blobs of at most verifyRead bytes.
 func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, h chunkHasher) (bad []ID, problem string, n, size int64) {
-	data, err := r.st.Get(ctx, packName(pack), 0, -1)
+	name := packName(pack)
+	info, err := r.st.Stat(ctx, name)
 	if err != nil {
 		what := "unreadable"
 		if errors.Is(err, store.ErrNotFound) {
@@ -199,29 +206,59 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 		}
 		return chunks, fmt.Sprintf("pack %s is %s: %d chunks lost", pack, what, len(chunks)), 0, 0
 	}
+	sort.Slice(chunks, func(i, j int) bool { return idx.chunks[chunks[i]].offset < idx.chunks[chunks[j]].offset })
 	var plain []byte
-	for _, c := range chunks {
-		l := idx.chunks[c]
-		end := int64(l.offset) + int64(l.length)
-		n++
-		size += int64(l.length)
-		if end > int64(len(data)) {
-			bad = append(bad, c)
-			continue
+	for i := 0; i < len(chunks); {
+		first := idx.chunks[chunks[i]]
+		start, end := int64(first.offset), int64(first.offset)+int64(first.length)
+		j := i + 1
+		for ; j < len(chunks); j++ {
+			l := idx.chunks[chunks[j]]
+			if int64(l.offset)+int64(l.length)-start > verifyRead {
+				break
+			}
+			end = max(end, int64(l.offset)+int64(l.length))
 		}
-		var err error
-		plain, err = decompress(data[l.offset:end], l.flags, int(l.raw), plain[:0])
-		if err != nil || h.sum(plain) != c {
-			bad = append(bad, c)
+		data, err := r.st.Get(ctx, name, start, end-start)
+		for _, c := range chunks[i:j] {
+			l := idx.chunks[c]
+			n++
+			size += int64(l.length)
+			lo, hi := int64(l.offset)-start, int64(l.offset)+int64(l.length)-start
+			if err != nil || hi > int64(len(data)) {
+				bad = append(bad, c)
+				continue
+			}
+			var derr error
+			plain, derr = decompress(data[lo:hi], l.flags, int(l.raw), plain[:0])
+			if derr != nil || h.sum(plain) != c {
+				bad = append(bad, c)
+			}
+			if l.flags == 0 {
+				plain = nil // do not reuse a slice of the pack
+			}
 		}
-		if l.flags == 0 {
-			plain = nil // do not reuse a slice of the pack
-		}
+		i = j
 	}
 	if len(bad) > 0 {
 		problem = fmt.Sprintf("pack %s: %d of %d chunks damaged", pack, len(bad), len(chunks))
-	} else if id, err := packID(data); err != nil || id != pack {
+	} else if !r.trailerIntact(ctx, name, info.Size, pack) {
 		problem = fmt.Sprintf("pack %s: its trailer is damaged (its chunks are intact)", pack)
 	}
 	return bad, problem, n, size
+}
+
+// trailerIntact reports whether a pack's trailer matches the pack's name.
+func (r *Repo) trailerIntact(ctx context.Context, name string, size int64, pack ID) bool {
+	tail, err := r.st.Get(ctx, name, max(0, size-12), 12)
+	if err != nil || len(tail) != 12 || string(tail[4:]) != packEndMagic {
+		return false
+	}
+	count := int64(binary.LittleEndian.Uint32(tail))
+	tlen := count*entrySize + 12
+	if tlen > size-8 {
+		return false
+	}
+	trailer, err := r.st.Get(ctx, name, size-tlen, tlen)
+	return err == nil && contentID(trailer) == pack
 }
