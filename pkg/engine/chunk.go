@@ -114,8 +114,12 @@ func codec() (*zstd.Encoder, *zstd.Decoder) {
 }
 
 // compress returns the blob for chunk data and its flags: zstd when that is
-// smaller, else data itself.
+// smaller, else data itself. Data that looks random is stored raw without
+// trying: zstd would spend as long on it as on text, for nothing.
 func compress(data, dst []byte) ([]byte, uint8) {
+	if looksRandom(data) {
+		return data, 0
+	}
 	enc, _ := codec()
 	out := enc.EncodeAll(data, dst[:0])
 	if len(out) >= len(data) {
@@ -145,4 +149,31 @@ func decompress(blob []byte, flags uint8, rawLen int, dst []byte) ([]byte, error
 	default:
 		return nil, fmt.Errorf("%w: unknown blob flags %#x", ErrCorrupt, flags)
 	}
+}
+
+// looksRandom estimates from a sample whether data is incompressible: every
+// byte value about equally frequent, as in ciphertext, media or archives.
+func looksRandom(data []byte) bool {
+	const sample, parts = 4096, 4
+	if len(data) < sample*parts {
+		return false
+	}
+	var hist [256]int
+	step := len(data) / parts
+	for p := range parts {
+		for _, c := range data[p*step : p*step+sample] {
+			hist[c]++
+		}
+	}
+	// For uniformly random bytes each of the 256 values is expected 64
+	// times in 16 KiB; a skewed distribution (text, code, zero-padded
+	// tables) puts far more weight on a few.
+	var sq int
+	for _, n := range hist {
+		sq += n * n
+	}
+	const n = sample * parts
+	// sq*256/n^2 is 1 for a flat distribution plus sampling noise of about
+	// 256/n; data whose Huffman coding could save 2% or more sits well above.
+	return float64(sq)*256/float64(n*n) < 1.03
 }
