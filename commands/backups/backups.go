@@ -29,6 +29,7 @@ something new, and convertible to snapshots that are kept until deleted.`,
 		NewCmdList(f, nil), NewCmdGet(f, nil),
 		NewCmdCreate(f, nil), NewCmdRestore(f, nil),
 		NewCmdConvert(f, nil), NewCmdVerify(f, nil),
+		NewCmdPrune(f, nil),
 	)
 	return cmd
 }

@@ -3,6 +3,7 @@ package backups
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ type CreateOptions struct {
 	Printer  func() *output.Printer
 
 	Host string
+	Time string
 }
 
 // NewCmdCreate returns `backups create`.
@@ -34,7 +36,8 @@ on a terminal.
 Engine only: DigitalOcean has no on-demand backup; take a snapshot of the
 Droplet instead.`,
 		Example: `  dropback backups create web-1
-  dropback backups create web-1 -o json | jq .backup.id`,
+  dropback backups create web-1 -o json | jq .backup.id
+  dropback backups create web-1 --time 2026-11-01T04:00:00Z`,
 		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
@@ -44,6 +47,7 @@ Droplet instead.`,
 			return runCreate(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Time, "time", "", "date the backup at this RFC 3339 time instead of now, as when importing a history")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
@@ -53,12 +57,19 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	if err := pr.Check(output.Infos(display.BackupColumns)); err != nil {
 		return err
 	}
+	var at time.Time
+	if opts.Time != "" {
+		var err error
+		if at, err = time.Parse(time.RFC3339, opts.Time); err != nil {
+			return cmdutil.FlagErrorf("invalid --time %q: give an RFC 3339 time such as 2026-11-01T04:00:00Z", cmdutil.Short(opts.Time))
+		}
+	}
 	p, err := opts.Provider(ctx)
 	if err != nil {
 		return err
 	}
 	bar := pr.Progress()
-	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: cmdutil.ProgressFunc(bar)})
+	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: cmdutil.ProgressFunc(bar), Time: at})
 	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)

@@ -18,6 +18,8 @@ type BackupRequest struct {
 	HostID   int
 	HostName string
 	Disks    []DiskSource
+	// Time, when set, is the backup's created_at instead of now.
+	Time time.Time
 	// Progress, if set, is called with bytes done and total, from one
 	// goroutine at a time.
 	Progress func(done, total int64)
@@ -28,6 +30,9 @@ type BackupRequest struct {
 // gc collects.
 func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error) {
 	started := r.now().UTC().Truncate(time.Second)
+	if !req.Time.IsZero() {
+		started = req.Time.UTC().Truncate(time.Second)
+	}
 	files := make([]*os.File, len(req.Disks))
 	sizes := make([]int64, len(req.Disks))
 	defer func() {

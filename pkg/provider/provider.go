@@ -163,6 +163,18 @@ type HostSpec struct {
 // CreateOptions are the options of an on-demand backup.
 type CreateOptions struct {
 	Progress ProgressFunc
+	// Time, when set, dates the backup (created_at) instead of now, as when
+	// importing a history; retention and prune go by it.
+	Time time.Time
+}
+
+// PruneOptions keep, of each host's backups, the newest of each of the last
+// KeepDaily days and of the last KeepWeekly ISO weeks that have backups.
+// Snapshots are always kept.
+type PruneOptions struct {
+	KeepDaily  int
+	KeepWeekly int
+	DryRun     bool
 }
 
 // CreateResult is the outcome of a backup.
@@ -346,6 +358,11 @@ type Provider interface {
 	GetPolicy(ctx context.Context, host string) (*HostPolicy, error)
 	ListPolicies(ctx context.Context) ([]HostPolicy, error)
 	SupportedPolicies(ctx context.Context) ([]SupportedPolicy, error)
+
+	// PruneBackups deletes the backups of a host (every host when host is
+	// "") that opts does not keep, and returns them. With DryRun it only
+	// returns them.
+	PruneBackups(ctx context.Context, host string, opts PruneOptions) ([]Backup, error)
 
 	// ConvertBackup turns a backup into a snapshot.
 	ConvertBackup(ctx context.Context, id int) (*Action, error)

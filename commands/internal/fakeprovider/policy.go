@@ -156,6 +156,18 @@ func (f *Fake) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 	return &s, nil
 }
 
+// PruneBackups returns the oldest backup of the host as pruned.
+func (f *Fake) PruneBackups(ctx context.Context, host string, opts provider.PruneOptions) ([]provider.Backup, error) {
+	if err := f.call("PruneBackups", "host=%s daily=%d weekly=%d dry=%v", host, opts.KeepDaily, opts.KeepWeekly, opts.DryRun); err != nil {
+		return nil, err
+	}
+	bs, err := f.ListBackups(ctx, host)
+	if err != nil || len(bs) == 0 {
+		return []provider.Backup{}, err
+	}
+	return bs[:1], nil
+}
+
 // GC pretends to collect garbage.
 func (f *Fake) GC(ctx context.Context, opts provider.GCOptions) (*provider.GCResult, error) {
 	if err := f.call("GC", "grace=%s", opts.Grace); err != nil {

@@ -73,6 +73,12 @@ func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 		"DigitalOcean has no repository; list backups with `dropback backups list` and their sizes, or use `--context local`")
 }
 
+// PruneBackups is engine-only: DigitalOcean keeps backups by the plan.
+func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.PruneOptions) ([]provider.Backup, error) {
+	return nil, p.unsupported("backups prune",
+		"DigitalOcean keeps backups for the retention of the plan; choose another with `dropback policy set <droplet> --plan`")
+}
+
 // GC is engine-only.
 func (p *Provider) GC(ctx context.Context, opts provider.GCOptions) (*provider.GCResult, error) {
 	return nil, p.unsupported("repo gc",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dropback/dropback/pkg/engine"
 	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/schedule"
 )
 
 func backupView(m *engine.Manifest) provider.Backup {
@@ -106,16 +107,16 @@ func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.C
 	if err != nil {
 		return nil, err
 	}
-	return p.backupHost(ctx, r, h, opts.Progress)
+	return p.backupHost(ctx, r, h, opts)
 }
 
-func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, fn provider.ProgressFunc) (*provider.CreateResult, error) {
+func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions) (*provider.CreateResult, error) {
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	m, err := r.Backup(ctx, engine.BackupRequest{
-		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Progress: progressFunc("backup", fn),
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: progressFunc("backup", opts.Progress),
 	})
 	if err != nil {
 		err = fmt.Errorf("back up host %s: %w", h.Name, mapErr(err))
@@ -330,4 +331,38 @@ func (p *Provider) deleteBackups(ctx context.Context, r *engine.Repo, hostID int
 		}
 	}
 	return nil
+}
+
+// PruneBackups implements provider.Provider.
+func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.PruneOptions) ([]provider.Backup, error) {
+	if opts.KeepDaily < 0 || opts.KeepWeekly < 0 || opts.KeepDaily+opts.KeepWeekly == 0 {
+		return nil, provider.Errorf(provider.ErrInvalid, "say what to keep: --keep-daily and --keep-weekly take counts of 1 or more")
+	}
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := p.manifests(ctx, host, false)
+	if err != nil {
+		return nil, err
+	}
+	byHost := map[int][]schedule.Item{}
+	byID := map[int]*engine.Manifest{}
+	for _, m := range ms {
+		byHost[m.HostID] = append(byHost[m.HostID], schedule.Item{ID: m.ID, Time: m.CreatedAt})
+		byID[m.ID] = m
+	}
+	removed := []provider.Backup{}
+	for _, items := range byHost {
+		for _, id := range schedule.KeepDailyWeekly(items, opts.KeepDaily, opts.KeepWeekly) {
+			if !opts.DryRun {
+				if err := r.DeleteBackup(ctx, id); err != nil {
+					return removed, mapErr(err)
+				}
+			}
+			removed = append(removed, backupView(byID[id]))
+		}
+	}
+	sort.Slice(removed, func(i, j int) bool { return removed[i].ID < removed[j].ID })
+	return removed, nil
 }

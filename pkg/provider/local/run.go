@@ -86,7 +86,7 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 			return err
 		}
 		if mine {
-			res, err := p.backupHost(ctx, r, h, opts.Progress)
+			res, err := p.backupHost(ctx, r, h, provider.CreateOptions{Progress: opts.Progress})
 			if err != nil {
 				return err
 			}
