@@ -44,7 +44,7 @@ func hostObject(id, rev int) string { return fmt.Sprintf("hosts/%010d/%010d", id
 
 // Hosts returns the latest record of every host that is not removed, by ID.
 func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
-	all, err := r.hostRecords(ctx)
+	all, err := r.AllHosts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +57,8 @@ func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
 	return out, nil
 }
 
-// hostRecords returns the latest record of every host, removed ones too.
-func (r *Repo) hostRecords(ctx context.Context) ([]HostRecord, error) {
+// AllHosts returns the latest record of every host, removed ones too.
+func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
 	latest := map[int]int{}
 	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
 		parts := strings.Split(info.Name, "/")

@@ -177,7 +177,8 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	if err != nil {
 		return nil, err
 	}
-	h, err := p.findHost(ctx, req.Host)
+	// A removed host's snapshots can still be restored elsewhere.
+	h, err := p.lookupHost(ctx, req.Host, req.To != "")
 	if err != nil {
 		return nil, err
 	}

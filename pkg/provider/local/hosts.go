@@ -64,11 +64,21 @@ func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, err
 
 // findHost resolves a host by ID or name.
 func (p *Provider) findHost(ctx context.Context, ref string) (engine.HostRecord, error) {
+	return p.lookupHost(ctx, ref, false)
+}
+
+// lookupHost resolves a host by ID or name, among removed hosts too when
+// removed is set (their snapshots outlive them).
+func (p *Provider) lookupHost(ctx context.Context, ref string, removed bool) (engine.HostRecord, error) {
 	r, err := p.open(ctx)
 	if err != nil {
 		return engine.HostRecord{}, err
 	}
-	recs, err := r.Hosts(ctx)
+	list := r.Hosts
+	if removed {
+		list = r.AllHosts
+	}
+	recs, err := list(ctx)
 	if err != nil {
 		return engine.HostRecord{}, mapErr(err)
 	}
@@ -80,10 +90,17 @@ func (p *Provider) findHost(ctx context.Context, ref string) (engine.HostRecord,
 		}
 		return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host with ID %d", id)
 	}
+	var gone *engine.HostRecord // a removed host of that name, if no live one
 	for _, h := range recs {
-		if h.Name == ref {
+		if h.Name == ref && !h.Removed {
 			return h, nil
 		}
+		if h.Name == ref {
+			gone = &h
+		}
+	}
+	if gone != nil {
+		return *gone, nil
 	}
 	return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host named %q; see `dropback hosts list`", printable(ref))
 }
