@@ -79,7 +79,7 @@ several disks); engine only. --to-new NAME creates a new host from the backup
 	fl.StringSliceVar(&opts.SSHKeys, "ssh-keys", nil, "SSH key IDs or fingerprints for the new Droplet (with --to-new)")
 	fl.StringVar(&opts.VPCUUID, "vpc-uuid", "", "VPC of the new Droplet (with --to-new)")
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "tag of the new Droplet (with --to-new, repeatable)")
-	cmdutil.AddForceFlag(cmd, &opts.Force, "restore in place without asking")
+	cmdutil.AddForceFlag(cmd, &opts.Force, "restore in place without asking, or over an existing --to file")
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
 	cmdutil.DescribeColumns(cmd, output.Infos(display.RestoreColumns))
 	return cmd
@@ -108,6 +108,7 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	}
 	what := fmt.Sprintf("restore backup %s of host %s", cmdutil.Short(opts.Backup), opts.Host)
 	req := restoreRequest(opts)
+	req.Force = opts.Force // with --to: overwrite an existing file
 	if opts.To == "" && opts.ToNew == "" {
 		question := fmt.Sprintf("Overwrite the disks of host %s with backup %s?", cmdutil.Short(opts.Host), opts.Backup)
 		if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what+" in place"); err != nil {
