@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -102,21 +100,9 @@ func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 
 // Actions lists every action, newest first.
 func (r *Repo) Actions(ctx context.Context) ([]ActionRecord, error) {
-	latest := map[int]int{}
-	err := r.st.List(ctx, "actions/", func(info store.Info) error {
-		parts := strings.Split(info.Name, "/")
-		if len(parts) != 3 {
-			return nil
-		}
-		id, err1 := strconv.Atoi(parts[1])
-		n, err2 := strconv.Atoi(parts[2])
-		if err1 == nil && err2 == nil && n > latest[id] {
-			latest[id] = n
-		}
-		return nil
-	})
+	latest, err := r.latestRevisions(ctx, "actions")
 	if err != nil {
-		return nil, fmt.Errorf("list actions: %w", err)
+		return nil, err
 	}
 	out := make([]ActionRecord, 0, len(latest))
 	for id := range latest {

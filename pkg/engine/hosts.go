@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -59,21 +57,9 @@ func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
 
 // AllHosts returns the latest record of every host, removed ones too.
 func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
-	latest := map[int]int{}
-	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
-		parts := strings.Split(info.Name, "/")
-		if len(parts) != 3 {
-			return nil
-		}
-		id, err1 := strconv.Atoi(parts[1])
-		rev, err2 := strconv.Atoi(parts[2])
-		if err1 == nil && err2 == nil && rev > latest[id] {
-			latest[id] = rev
-		}
-		return nil
-	})
+	latest, err := r.latestRevisions(ctx, "hosts")
 	if err != nil {
-		return nil, fmt.Errorf("list hosts: %w", err)
+		return nil, err
 	}
 	out := make([]HostRecord, 0, len(latest))
 	for id, rev := range latest {

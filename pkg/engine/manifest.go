@@ -70,6 +70,28 @@ func (r *Repo) listIDs(ctx context.Context, prefix string) (map[int]bool, error)
 	return ids, nil
 }
 
+// latestRevisions lists objects named prefix/<id>/<rev> and returns the
+// highest revision of each ID.
+func (r *Repo) latestRevisions(ctx context.Context, prefix string) (map[int]int, error) {
+	latest := map[int]int{}
+	err := r.st.List(ctx, prefix+"/", func(info store.Info) error {
+		parts := strings.Split(info.Name, "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		id, err1 := strconv.Atoi(parts[1])
+		rev, err2 := strconv.Atoi(parts[2])
+		if err1 == nil && err2 == nil && rev > latest[id] {
+			latest[id] = rev
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return latest, nil
+}
+
 // allocate writes the object name(id) with the lowest ID above every ID it
 // can see under the given prefixes, retrying with the next ID when another
 // writer took one first. It returns the ID used.
