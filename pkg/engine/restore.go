@@ -10,8 +10,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // RestoreTarget says where one disk of a backup goes.
@@ -270,11 +268,8 @@ var zeroBlock = make([]byte, MaxChunkSize)
 // zeroRange makes [off, off+n) read as zeros: a punched hole in a file,
 // written zeros on a device.
 func zeroRange(f *os.File, off, n int64, canPunch bool) (int64, error) {
-	if canPunch {
-		err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
-		if err == nil {
-			return n, nil
-		}
+	if canPunch && punchHole(f, off, n) == nil {
+		return n, nil
 	}
 	_, err := f.WriteAt(zeroBlock[:n], off)
 	return n, err
