@@ -1,0 +1,99 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// Sentinel errors, wrapped with the details.
+var (
+	// ErrNoBucket means the bucket does not exist.
+	ErrNoBucket = errors.New("bucket does not exist")
+	// ErrAccessDenied means the server refused the credentials or their
+	// rights.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrUnconditional means the server does not honour conditional writes
+	// and Options.RequireConditional was set.
+	ErrUnconditional = errors.New("server does not honour conditional writes")
+)
+
+// mapErr turns a minio-go error into a store sentinel, or into a one-line
+// error saying what the server answered.
+func (s *Store) mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err
+		}
+		return err
+	}
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		return s.mapResponse(resp)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("cannot reach %s: %w", s.endpoint, ue.Err)
+	}
+	return err
+}
+
+func (s *Store) mapResponse(resp minio.ErrorResponse) error {
+	switch {
+	case resp.Code == minio.NoSuchKey || resp.Code == "NoSuchObject":
+		return store.ErrNotFound
+	case resp.Code == minio.NoSuchBucket:
+		return fmt.Errorf("%w: bucket %q at %s (create it, or run `dropback repo init --create-bucket`)", ErrNoBucket, s.bucket, s.endpoint)
+	case resp.Code == minio.PreconditionFailed || resp.StatusCode == http.StatusPreconditionFailed:
+		return store.ErrExists
+	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return errPastEnd
+	case resp.Code == minio.AccessDenied || resp.Code == "InvalidAccessKeyId" ||
+		resp.Code == "SignatureDoesNotMatch" || resp.StatusCode == http.StatusForbidden:
+		return fmt.Errorf("%w by %s: %s (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrAccessDenied, s.endpoint, describe(resp))
+	case resp.StatusCode == http.StatusNotFound && resp.Code == "":
+		return store.ErrNotFound
+	}
+	return fmt.Errorf("%s answered: %s", s.endpoint, describe(resp))
+}
+
+// describe renders a server's error answer on one line.
+func describe(resp minio.ErrorResponse) string {
+	msg := strings.Join(strings.Fields(resp.Error()), " ")
+	msg = strings.TrimSuffix(msg, ".")
+	if resp.Code != "" && !strings.Contains(msg, resp.Code) {
+		msg += " (" + resp.Code + ")"
+	}
+	if resp.StatusCode != 0 {
+		msg += fmt.Sprintf(", HTTP %d", resp.StatusCode)
+	}
+	return msg
+}
+
+// redact replaces the secret key in err's message, should it ever appear
+// there, keeping err's chain for errors.Is.
+func (s *Store) redact(err error) error {
+	if err == nil || len(s.secret) < 4 || !strings.Contains(err.Error(), s.secret) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), s.secret, "[redacted]"), err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
