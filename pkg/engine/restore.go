@@ -63,8 +63,10 @@ func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 }
 
 func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t RestoreTarget, prog *progress) (RestoreStats, error) {
+	// Any known place will do, also in a pack gc condemned: the sweep keeps
+	// what a backup needs, and every chunk read is checked against its hash.
 	for _, id := range im.Chunks {
-		if !id.IsZero() && !idx.Has(id) {
+		if _, _, ok := idx.lookup(id); !id.IsZero() && !ok {
 			return RestoreStats{}, fmt.Errorf("%w: chunk %s is missing from the repository", ErrCorrupt, id)
 		}
 	}
@@ -118,76 +120,157 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 	return st, syncDir(dir)
 }
 
+// restoreRun is neighbouring chunks of an image whose blobs lie back to back
+// in one pack, read with one ranged get. A run of an in-place restore holds
+// one chunk, so that chunks the target already has are never fetched.
+type restoreRun struct {
+	pack       ID
+	start, end int64 // byte range in the pack
+	chunks     []int // image chunk indexes
+}
+
+// restoreRead is the most a restore reads from a pack at once.
+const restoreRead = 4 << 20
+
+// planRuns sends the runs of im to jobs; zero chunks of a new file need
+// nothing and are only counted.
+func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *progress, jobs chan<- restoreRun) {
+	defer close(jobs)
+	var run *restoreRun
+	emit := func() bool {
+		if run == nil {
+			return true
+		}
+		select {
+		case jobs <- *run:
+			run = nil
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for i, id := range im.Chunks {
+		if id.IsZero() && !inPlace {
+			prog.add(int64(im.chunkLen(i)))
+			continue
+		}
+		var pack ID
+		var s, e int64
+		if !id.IsZero() {
+			var loc location
+			pack, loc, _ = idx.lookup(id)
+			s, e = int64(loc.offset), int64(loc.offset)+int64(loc.length)
+		}
+		if run != nil && !inPlace && !id.IsZero() && run.pack == pack && s == run.end && e-run.start <= restoreRead {
+			run.end = e
+			run.chunks = append(run.chunks, i)
+			continue
+		}
+		if !emit() {
+			return
+		}
+		run = &restoreRun{pack: pack, start: s, end: e, chunks: []int{i}}
+	}
+	emit()
+}
+
 // writeImage writes im's chunks into f. With inPlace, f's current content is
 // read first and only differing chunks are written; otherwise f is a new,
 // all-hole file and zero runs are skipped so it stays sparse.
 func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index, inPlace, canPunch bool, prog *progress) (RestoreStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var written, chunksWritten, chunksRead atomic.Int64
-	jobs := make(chan int, 16)
-	go func() {
-		defer close(jobs)
-		for i, id := range im.Chunks {
-			if id.IsZero() && !inPlace {
-				prog.add(int64(im.chunkLen(i)))
-				continue
-			}
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	var st restoreCounters
+	jobs := make(chan restoreRun, 16)
+	go planRuns(ctx, im, idx, inPlace, prog, jobs)
 	var wg sync.WaitGroup
 	for range max(diskReaders, 2*runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := newChunkHasher(r.key)
-			cur := make([]byte, im.ChunkSize)
-			var blobBuf, plainBuf []byte
-			for i := range jobs {
-				n := im.chunkLen(i)
-				off := int64(i) * int64(im.ChunkSize)
-				id := im.Chunks[i]
-				if inPlace {
-					same, err := chunkMatches(f, cur[:n], off, id, h)
-					if err != nil {
-						cancel(err)
-						return
-					}
-					if same {
-						prog.add(int64(n))
-						continue
-					}
-				}
-				var w int64
-				var err error
-				if id.IsZero() {
-					w, err = zeroRange(f, off, int64(n), canPunch)
-				} else {
-					var plain []byte
-					plain, blobBuf, plainBuf, err = r.readChunk(ctx, idx, id, h, blobBuf, plainBuf)
-					if err == nil {
-						chunksRead.Add(1)
-						w, err = writeSparse(f, plain, off, inPlace)
-					}
-				}
-				if err != nil {
+			w := restoreWorker{r: r, f: f, im: im, idx: idx, inPlace: inPlace, canPunch: canPunch,
+				h: newChunkHasher(r.key), cur: make([]byte, im.ChunkSize), prog: prog, st: &st}
+			for run := range jobs {
+				if err := w.do(ctx, run); err != nil {
 					cancel(err)
 					return
 				}
-				written.Add(w)
-				chunksWritten.Add(1)
-				prog.add(int64(n))
 			}
 		}()
 	}
 	wg.Wait()
-	st := RestoreStats{BytesWritten: written.Load(), ChunksWritten: chunksWritten.Load(), ChunksRead: chunksRead.Load()}
-	return st, context.Cause(ctx)
+	out := RestoreStats{BytesWritten: st.written.Load(), ChunksWritten: st.chunksWritten.Load(), ChunksRead: st.chunksRead.Load()}
+	return out, context.Cause(ctx)
+}
+
+type restoreCounters struct {
+	written, chunksWritten, chunksRead atomic.Int64
+}
+
+// restoreWorker restores runs of chunks; each worker goroutine has one.
+type restoreWorker struct {
+	r                 *Repo
+	f                 *os.File
+	im                *Image
+	idx               *Index
+	inPlace, canPunch bool
+	h                 chunkHasher
+	cur, plain        []byte
+	prog              *progress
+	st                *restoreCounters
+}
+
+func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
+	first := run.chunks[0]
+	if w.inPlace {
+		n := w.im.chunkLen(first)
+		same, err := chunkMatches(w.f, w.cur[:n], int64(first)*int64(w.im.ChunkSize), w.im.Chunks[first], w.h)
+		if err != nil {
+			return err
+		}
+		if same {
+			w.prog.add(int64(n))
+			return nil
+		}
+	}
+	if w.im.Chunks[first].IsZero() {
+		n := int64(w.im.chunkLen(first))
+		written, err := zeroRange(w.f, int64(first)*int64(w.im.ChunkSize), n, w.canPunch)
+		w.count(written, n)
+		return err
+	}
+	data, err := w.r.st.Get(ctx, packName(run.pack), run.start, run.end-run.start)
+	if err != nil {
+		return fmt.Errorf("%w: read pack %s: %v", ErrCorrupt, run.pack, err)
+	}
+	for _, i := range run.chunks {
+		id := w.im.Chunks[i]
+		_, loc, _ := w.idx.lookup(id)
+		lo, hi := int64(loc.offset)-run.start, int64(loc.offset)+int64(loc.length)-run.start
+		if hi > int64(len(data)) {
+			return fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, run.pack)
+		}
+		plain, err := w.r.openBlob(data[lo:hi], loc, id, w.h, w.plain)
+		if err != nil {
+			return fmt.Errorf("chunk %s in pack %s: %w", id, run.pack, err)
+		}
+		if loc.flags != 0 {
+			w.plain = plain
+		}
+		w.st.chunksRead.Add(1)
+		written, err := writeSparse(w.f, plain, int64(i)*int64(w.im.ChunkSize), w.inPlace)
+		if err != nil {
+			return err
+		}
+		w.count(written, int64(len(plain)))
+	}
+	return nil
+}
+
+func (w *restoreWorker) count(written, n int64) {
+	w.st.written.Add(written)
+	w.st.chunksWritten.Add(1)
+	w.prog.add(n)
 }
 
 // chunkMatches reads the target's chunk at off into buf and reports whether
@@ -206,30 +289,16 @@ func chunkMatches(f *os.File, buf []byte, off int64, id ID, h chunkHasher) (bool
 	return h.sum(buf) == id, nil
 }
 
-// readChunk fetches, decompresses and checks one chunk.
-func (r *Repo) readChunk(ctx context.Context, idx *Index, id ID, h chunkHasher, blobBuf, plainBuf []byte) (plain, blob, pbuf []byte, err error) {
-	pack, loc, ok := idx.lookup(id)
-	if !ok {
-		return nil, blobBuf, plainBuf, fmt.Errorf("%w: chunk %s is missing from the repository", ErrCorrupt, id)
-	}
-	blob, err = r.st.Get(ctx, packName(pack), int64(loc.offset), int64(loc.length))
+// openBlob decompresses a blob and checks it against its chunk ID.
+func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf []byte) ([]byte, error) {
+	plain, err := decompress(blob, loc.flags, int(loc.raw), buf)
 	if err != nil {
-		return nil, blobBuf, plainBuf, fmt.Errorf("%w: read chunk %s from pack %s: %v", ErrCorrupt, id, pack, err)
-	}
-	if len(blob) != int(loc.length) {
-		return nil, blob, plainBuf, fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, pack)
-	}
-	plain, err = decompress(blob, loc.flags, int(loc.raw), plainBuf)
-	if err != nil {
-		return nil, blob, plainBuf, fmt.Errorf("chunk %s in pack %s: %w", id, pack, err)
-	}
-	if loc.flags != 0 {
-		plainBuf = plain
+		return nil, err
 	}
 	if h.sum(plain) != id {
-		return nil, blob, plainBuf, fmt.Errorf("%w: chunk %s in pack %s does not match its hash", ErrCorrupt, id, pack)
+		return nil, fmt.Errorf("%w: the chunk does not match its hash", ErrCorrupt)
 	}
-	return plain, blob, plainBuf, nil
+	return plain, nil
 }
 
 const blockSize = 4096
