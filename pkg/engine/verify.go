@@ -101,8 +101,13 @@ func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, tota
 		}
 	}
 	if len(ids) == 0 {
-		for c := range idx.chunks {
-			wanted[c] = true
+		// Every chunk stored, but not those only in packs gc condemned: a
+		// sweep may have deleted them already. A backup that needs one has
+		// it in uses, and gc keeps it.
+		for c, l := range idx.chunks {
+			if !idx.condemned[idx.packs[l.pack]] {
+				wanted[c] = true
+			}
 		}
 	}
 	bad := r.checkChunks(ctx, idx, wanted, res, progressFn)
