@@ -361,8 +361,8 @@ func TestEngineRestoreReadsInParallel(t *testing.T) {
 	}
 	gets, most := p.count("GET range"), p.maxInflight.Load()
 	t.Logf("restore of 48 MiB: %d ranged GETs, at most %d in flight at once; all requests: %v", gets, most, p.snapshot())
-	if gets < 48 {
-		t.Fatalf("%d ranged GETs for 48 chunks", gets)
+	if gets < 12 { // runs of neighbouring chunks, up to 4 MiB a GET
+		t.Fatalf("%d ranged GETs for 48 MiB of chunks, want at least 12", gets)
 	}
 	if most < 4 {
 		t.Fatalf("at most %d ranged GETs in flight at once, want several (the engine restores with 6 workers)", most)
