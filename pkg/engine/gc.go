@@ -450,8 +450,12 @@ func (r *Repo) sweep(ctx context.Context, opts GCOptions, res *GCResult) error {
 	return nil
 }
 
+// replacedName is the marker gc leaves for an index segment it replaced.
+func replacedName(seg ID) string { return "index-replaced/" + seg.String() }
+
 // dropFromSegments rewrites every index segment that lists a deleted pack
-// without it: the new segment first, then the old one goes.
+// without it: the new segment first, then an index-replaced/ marker, then
+// the old one goes.
 func (r *Repo) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]bool) error {
 	for seg, packs := range idx.segments {
 		touched := false
@@ -476,6 +480,11 @@ func (r *Repo) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]
 			if err := r.putObject(ctx, "index/"+contentID(data).String(), data); err != nil {
 				return fmt.Errorf("gc: %w", err)
 			}
+		}
+		// A manifest may name the old segment: leave word that it was
+		// replaced, not lost.
+		if err := r.st.Put(ctx, replacedName(seg), nil); err != nil && !errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("gc: %w", err)
 		}
 		if err := r.st.Delete(ctx, "index/"+seg.String()); err != nil {
 			return fmt.Errorf("gc: delete index segment %s: %w", seg, err)

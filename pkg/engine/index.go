@@ -138,6 +138,9 @@ func (r *Repo) readSegment(ctx context.Context, id ID) ([]PackIndex, error) {
 	data, err := r.st.Get(ctx, name, 0, -1)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			if _, serr := r.st.Stat(ctx, replacedName(id)); serr == nil {
+				return nil, nil // gc replaced it; the listing has the new one
+			}
 			return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
 		}
 		return nil, fmt.Errorf("read index segment %s: %w", id, err)
