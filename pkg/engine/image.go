@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -72,11 +73,28 @@ func decodeImage(data []byte) (*Image, error) {
 
 func imageName(id ID) string { return "images/" + id.String() }
 
-// putObject writes a content-addressed object; one that exists is fine.
+// putObject writes a content-addressed object. One that exists holds the
+// same bytes, unless it was damaged since: then it is written again, so that
+// a backup storing lost chunks anew never takes a damaged pack of the same
+// name for its own.
 func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 	err := r.st.Put(ctx, name, data)
-	if err != nil && !errors.Is(err, store.ErrExists) {
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if old, err := r.st.Get(ctx, name, 0, -1); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	// Delete and Put are not one step, but a reader of the damaged object
+	// fails either way.
+	if err := r.st.Delete(ctx, name); err != nil {
+		return fmt.Errorf("replace damaged %s: %w", name, err)
+	}
+	if err := r.st.Put(ctx, name, data); err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("replace damaged %s: %w", name, err)
 	}
 	return nil
 }
