@@ -27,6 +27,7 @@ type Index struct {
 	chunks    map[ID]location
 	segments  map[ID][]ID // segment -> packs it lists
 	condemned map[ID]bool // packs gc has marked for deletion
+	damaged   damage      // places verify found damaged (damaged.go)
 }
 
 func newIndex(condemned map[ID]bool) *Index {
@@ -41,18 +42,31 @@ func (x *Index) add(p PackIndex) {
 		x.packNum[p.Pack] = n
 	}
 	for _, e := range p.Entries {
-		if old, dup := x.chunks[e.Chunk]; dup && !(x.condemned[x.packs[old.pack]] && !x.condemned[p.Pack]) {
-			continue // keep the first place, unless it is condemned and this one is not
+		if old, dup := x.chunks[e.Chunk]; dup && x.rank(x.packs[old.pack], e.Chunk) <= x.rank(p.Pack, e.Chunk) {
+			continue // keep the first place, unless this one is better
 		}
 		x.chunks[e.Chunk] = location{pack: n, offset: e.Offset, length: e.Length, raw: e.Raw, flags: e.Flags}
 	}
 }
 
+// rank orders the places of a chunk: 0 intact, 1 in a pack gc condemned,
+// 2 recorded damaged.
+func (x *Index) rank(pack, chunk ID) int {
+	switch {
+	case x.damaged.has(pack, chunk):
+		return 2
+	case x.condemned[pack]:
+		return 1
+	}
+	return 0
+}
+
 // Has reports whether the chunk is stored in a pack that gc has not
-// condemned: a backup may refer to it instead of storing it again.
+// condemned, at a place verify did not find damaged: a backup may refer to
+// it instead of storing it again.
 func (x *Index) Has(id ID) bool {
 	l, ok := x.chunks[id]
-	return ok && !x.condemned[x.packs[l.pack]]
+	return ok && x.rank(x.packs[l.pack], id) == 0
 }
 
 // Len is the number of unique chunks.
@@ -75,7 +89,12 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	if err != nil {
 		return nil, nil, err
 	}
+	dmg, _, dmgProblems, err := r.loadDamage(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	x := newIndex(condemned)
+	x.damaged = dmg
 	var names []ID
 	err = r.st.List(ctx, "index/", func(info store.Info) error {
 		id, err := ParseID(strings.TrimPrefix(info.Name, "index/"))
@@ -90,7 +109,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	names = append(names, extra...)
 	var (
 		mu       sync.Mutex
-		problems []error
+		problems = dmgProblems
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, 8)
 		segs     = make([][]PackIndex, len(names))

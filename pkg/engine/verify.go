@@ -114,6 +114,9 @@ func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, tota
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := r.noteDamage(ctx, idx, wanted, bad); err != nil {
+		res.Problems = append(res.Problems, err.Error())
+	}
 	for i := range verdicts {
 		if !verdicts[i].OK {
 			continue
