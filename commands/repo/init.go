@@ -20,7 +20,8 @@ type InitOptions struct {
 	Provider func(context.Context) (provider.Provider, error)
 	Printer  func() *output.Printer
 
-	ChunkSize int64 // 0 means the engine's default
+	ChunkSize    int64 // 0 means the engine's default
+	CreateBucket bool
 }
 
 // NewCmdInit returns `repo init`.
@@ -31,9 +32,14 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Comman
 		Use:   "init",
 		Short: "Create a repository",
 		Long: `Create an empty repository. The chunk size is fixed for the repository's life;
-the default is 1 MiB.`,
+the default is 1 MiB.
+
+An s3://bucket/prefix repository takes its endpoint and credentials from
+AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;
+--create-bucket creates the bucket first (see docs/s3.md).`,
 		Example: `  dropback repo init
-  dropback --repo /srv/backups repo init --chunk-size 4MiB`,
+  dropback --repo /srv/backups repo init --chunk-size 4MiB
+  dropback --repo s3://backups/fleet repo init --create-bucket`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if chunkSize != "" {
@@ -50,6 +56,7 @@ the default is 1 MiB.`,
 		},
 	}
 	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB or 4MiB (default: the engine's, 1MiB)")
+	cmd.Flags().BoolVar(&opts.CreateBucket, "create-bucket", false, "create the bucket of an s3:// repository if it does not exist")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.RepoStatsColumns))
 	return cmd
 }
@@ -63,7 +70,7 @@ func runInit(ctx context.Context, opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	stats, err := p.InitRepo(ctx, provider.RepoInitOptions{ChunkSize: opts.ChunkSize})
+	stats, err := p.InitRepo(ctx, provider.RepoInitOptions{ChunkSize: opts.ChunkSize, CreateBucket: opts.CreateBucket})
 	if err != nil {
 		return fmt.Errorf("initialise repository: %w", err)
 	}

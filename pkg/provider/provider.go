@@ -277,6 +277,8 @@ type SupportedPolicy struct {
 // RepoInitOptions are the options of `repo init`.
 type RepoInitOptions struct {
 	ChunkSize int64
+	// CreateBucket creates the bucket of an s3:// repository first.
+	CreateBucket bool
 }
 
 // RepoStats describes the engine repository.

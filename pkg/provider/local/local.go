@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/dropback/dropback/pkg/provider"
 	"github.com/dropback/dropback/pkg/store"
 	localstore "github.com/dropback/dropback/pkg/store/local"
+	s3store "github.com/dropback/dropback/pkg/store/s3"
 )
 
 // Options configure the engine-backed provider.
@@ -42,26 +44,72 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st, err := openStore(opts.Repo)
+	st, err := openStore(ctx, opts.Repo)
 	if err != nil {
 		return nil, err
 	}
 	return &Provider{opts: opts, st: st}, nil
 }
 
-func openStore(repo string) (store.Store, error) {
+// ---- S3 repositories -------------------------------------------------------
+
+// singleWriterEnv lifts the need for conditional writes on an S3 server
+// that ignores them, for a user who vouches that one dropback writes at a
+// time.
+const singleWriterEnv = "DROPBACK_S3_SINGLE_WRITER"
+
+// openStore opens the repository's store: s3://bucket/prefix, with the
+// endpoint and credentials of the AWS_* variables, or a local path. Any
+// verb may write and other hosts may write at the same time, so an S3
+// server must honour conditional writes unless singleWriterEnv is 1.
+func openStore(ctx context.Context, repo string) (store.Store, error) {
 	if repo == "" {
-		return nil, provider.Errorf(provider.ErrInvalid, "no repository given")
+		return nil, fmt.Errorf("%w: no repository given", provider.ErrInvalid)
+	}
+	if strings.HasPrefix(repo, "s3://") {
+		st, err := s3store.Open(ctx, repo, s3store.Options{RequireConditional: os.Getenv(singleWriterEnv) != "1"})
+		switch {
+		case err == nil:
+			return st, nil
+		case errors.Is(err, s3store.ErrAccessDenied) || errors.Is(err, s3store.ErrNoCredentials):
+			return nil, wrapAs(err, provider.ErrAuth)
+		case errors.Is(err, s3store.ErrInvalidURL):
+			return nil, wrapAs(err, provider.ErrInvalid)
+		case errors.Is(err, s3store.ErrUnconditional):
+			return nil, fmt.Errorf("%w; set %s=1 only if a single dropback ever writes to this repository at a time", err, singleWriterEnv)
+		}
+		return nil, err
 	}
 	if strings.Contains(repo, "://") {
-		return nil, provider.Errorf(provider.ErrInvalid, "repository %s: only local paths are supported", repo)
+		return nil, fmt.Errorf("%w: repository %s: only local paths and s3://bucket/prefix are supported", provider.ErrInvalid, repo)
 	}
 	st, err := localstore.Open(repo)
 	if err != nil {
-		return nil, provider.Errorf(provider.ErrInvalid, "repository %s: %v", repo, err)
+		return nil, fmt.Errorf("%w: repository %s: %v", provider.ErrInvalid, repo, err)
 	}
 	return st, nil
 }
+
+// createBucket creates the bucket of an S3 repository, for
+// `repo init --create-bucket`.
+func (p *Provider) createBucket(ctx context.Context, create bool) error {
+	if !create {
+		return nil
+	}
+	st, ok := p.st.(*s3store.Store)
+	if !ok {
+		return fmt.Errorf("%w: --create-bucket needs an s3://bucket/prefix repository, not %s", provider.ErrInvalid, p.st.Location())
+	}
+	if err := st.CreateBucket(ctx); err != nil {
+		if errors.Is(err, s3store.ErrAccessDenied) {
+			return wrapAs(err, provider.ErrAuth)
+		}
+		return err
+	}
+	return nil
+}
+
+// ---- end of S3 repositories -----------------------------------------------
 
 // Context implements provider.Provider.
 func (p *Provider) Context() string { return provider.ContextLocal }

@@ -9,6 +9,9 @@ import (
 
 // InitRepo implements provider.Provider.
 func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
+	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
+		return nil, err
+	}
 	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Options: engine.Options{Now: p.opts.Now}})
 	if err != nil {
 		return nil, mapErr(err)

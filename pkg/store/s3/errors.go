@@ -20,6 +20,10 @@ var (
 	// ErrAccessDenied means the server refused the credentials or their
 	// rights.
 	ErrAccessDenied = errors.New("access denied")
+	// ErrNoCredentials means no access key or secret key was given.
+	ErrNoCredentials = errors.New("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	// ErrInvalidURL means the repository URL or the endpoint is malformed.
+	ErrInvalidURL = errors.New("invalid URL")
 	// ErrUnconditional means the server does not honour conditional writes
 	// and Options.RequireConditional was set.
 	ErrUnconditional = errors.New("server does not honour conditional writes")

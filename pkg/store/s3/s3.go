@@ -143,19 +143,19 @@ var _ store.Store = (*Store)(nil)
 func ParseURL(rawURL string) (bucket, prefix string, err error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "s3" || u.Opaque != "" {
-		return "", "", fmt.Errorf("invalid repository URL %q: want s3://bucket/prefix", rawURL)
+		return "", "", fmt.Errorf("%w: repository %q: want s3://bucket/prefix", ErrInvalidURL, rawURL)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
-		return "", "", fmt.Errorf("invalid repository URL %q: want s3://bucket/prefix, with no user, port, query or fragment", rawURL)
+		return "", "", fmt.Errorf("%w: repository %q: want s3://bucket/prefix, with no user, port, query or fragment", ErrInvalidURL, rawURL)
 	}
 	bucket = u.Host
 	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
-		return "", "", fmt.Errorf("invalid repository URL %q: bucket name %q: %v", rawURL, bucket, err)
+		return "", "", fmt.Errorf("%w: repository %q: bucket name %q: %v", ErrInvalidURL, rawURL, bucket, err)
 	}
 	prefix = strings.Trim(u.Path, "/")
 	if prefix != "" {
 		if err := store.CheckName(prefix); err != nil {
-			return "", "", fmt.Errorf("invalid repository URL %q: prefix: %v", rawURL, err)
+			return "", "", fmt.Errorf("%w: repository %q: prefix: %v", ErrInvalidURL, rawURL, err)
 		}
 	}
 	return bucket, prefix, nil
@@ -205,14 +205,14 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("invalid endpoint %q: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL", endpoint)
+		return nil, fmt.Errorf("%w: endpoint %q: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL", ErrInvalidURL, endpoint)
 	}
 	access, secret, token := opts.AccessKey, opts.SecretKey, opts.SessionToken
 	if access == "" {
 		access, secret, token = getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")
 	}
 	if access == "" || secret == "" {
-		return nil, errors.New("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		return nil, ErrNoCredentials
 	}
 	region := first(opts.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
 	if region == "" && !s3utils.IsAmazonEndpoint(*u) {

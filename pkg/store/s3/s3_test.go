@@ -119,8 +119,8 @@ func TestOpenReadsTheEnvironment(t *testing.T) {
 
 	for _, tc := range []struct{ key, val, want string }{
 		{"AWS_SECRET_ACCESS_KEY", "", "AWS_SECRET_ACCESS_KEY"},
-		{"AWS_ENDPOINT_URL_S3", "ftp://127.0.0.1", "invalid endpoint"},
-		{"AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000/path", "invalid endpoint"},
+		{"AWS_ENDPOINT_URL_S3", "ftp://127.0.0.1", "invalid URL: endpoint"},
+		{"AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000/path", "invalid URL: endpoint"},
 	} {
 		saved := env[tc.key]
 		env[tc.key] = tc.val
