@@ -65,6 +65,10 @@ type Rule struct {
 	Written bool
 	// ListAfter, for List, fails after this many objects were listed.
 	ListAfter int
+	// Hook, if set, runs when the rule selects a call, before it. A rule
+	// with a Hook and no Err then lets the call through: a test uses it to
+	// do something at an exact point of an operation.
+	Hook func()
 }
 
 // matches reports whether the rule selects a call of op on name.
@@ -146,8 +150,16 @@ func (s *Store) fault(op Op, name string) *Rule {
 			continue
 		}
 		r.failed++
-		s.injected = append(s.injected, string(op)+" "+name)
 		rule := r.Rule
+		if rule.Hook != nil {
+			s.mu.Unlock()
+			rule.Hook()
+			s.mu.Lock()
+			if rule.Err == nil {
+				return nil
+			}
+		}
+		s.injected = append(s.injected, string(op)+" "+name)
 		return &rule
 	}
 	return nil
