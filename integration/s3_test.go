@@ -1,0 +1,343 @@
+package integration
+
+// The S3 tests run the binary with --repo s3://bucket/prefix and the AWS_*
+// variables against a real MinIO with four drive folders (erasure-coded),
+// started by scripts/minio.sh through internal/miniotest: round trips,
+// four hosts backing up into one repository at once while gc runs, a
+// backup killed midway, MinIO stopped midway, and a drive folder removed.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dropback/dropback/internal/miniotest"
+)
+
+// s3Env is a repository in a bucket of a MinIO, and a scratch directory.
+type s3Env struct {
+	t      *testing.T
+	srv    *miniotest.Server
+	dir    string
+	home   string
+	bucket string
+	repo   string
+}
+
+// newS3 makes a repository in a new bucket of srv, with repo init
+// --create-bucket; the bucket goes when t ends.
+func newS3(t *testing.T, srv *miniotest.Server) *s3Env {
+	t.Helper()
+	dir := t.TempDir()
+	bucket := miniotest.BucketName(t)
+	srv.RemoveAtEnd(t, bucket)
+	e := &s3Env{t: t, srv: srv, dir: dir, home: filepath.Join(dir, "home"),
+		bucket: bucket, repo: "s3://" + bucket + "/fleet"}
+	e.ok("repo", "init", "--create-bucket")
+	return e
+}
+
+func (e *s3Env) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + e.home,
+		"XDG_CONFIG_HOME=" + filepath.Join(e.home, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(e.home, "data"),
+		"DROPBACK_REPO=" + e.repo,
+	}, e.srv.Env()...)
+	return cmd
+}
+
+// wait finishes a started command and returns its result. It may run on
+// another goroutine than the test's.
+func (e *s3Env) wait(cmd *exec.Cmd, args []string, stdout, stderr *bytes.Buffer) result {
+	err := cmd.Wait()
+	res := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		res.code = exit.ExitCode()
+	case err != nil:
+		e.t.Errorf("run dropback %v: %v", args, err)
+		res.code = -1
+	}
+	assert.NotContains(e.t, res.stderr, "panic", "dropback %v panicked", args)
+	assert.NotContains(e.t, res.stderr+res.stdout, e.srv.SecretKey, "dropback %v printed the secret key", args)
+	return res
+}
+
+// start starts dropback; its result arrives on the channel when it ends.
+func (e *s3Env) start(args ...string) (*exec.Cmd, <-chan result) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(e.t, cmd.Start())
+	done := make(chan result, 1)
+	go func() { done <- e.wait(cmd, args, &stdout, &stderr) }()
+	return cmd, done
+}
+
+func (e *s3Env) run(args ...string) result {
+	e.t.Helper()
+	_, done := e.start(args...)
+	return <-done
+}
+
+func (e *s3Env) ok(args ...string) string {
+	e.t.Helper()
+	r := e.run(args...)
+	require.Equal(e.t, 0, r.code, "dropback %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.stdout, r.stderr)
+	return r.stdout
+}
+
+func (e *s3Env) json(v any, args ...string) {
+	e.t.Helper()
+	out := e.ok(append(args, "-o", "json")...)
+	require.NoError(e.t, json.Unmarshal([]byte(out), v), "output of %v: %s", args, out)
+}
+
+func (e *s3Env) create(host string) backupJSON {
+	e.t.Helper()
+	var out struct {
+		Backup backupJSON `json:"backup"`
+	}
+	e.json(&out, "backups", "create", host)
+	require.NotZero(e.t, out.Backup.ID)
+	return out.Backup
+}
+
+// restoresIdentical restores a backup of host to a new file and compares
+// it with disk.
+func (e *s3Env) restoresIdentical(host, id, disk string) {
+	e.t.Helper()
+	out := filepath.Join(e.dir, "restored-"+host+"-"+id+".img")
+	e.ok("backups", "restore", host, id, "--to", out)
+	assert.Equal(e.t, sha(e.t, disk), sha(e.t, out), "backup %s of %s does not restore byte-identical", id, host)
+	os.Remove(out)
+}
+
+// verifyClean runs a full verify and requires every backup to be intact.
+func (e *s3Env) verifyClean() {
+	e.t.Helper()
+	var v verifyJSON
+	e.json(&v, "backups", "verify")
+	require.Empty(e.t, v.Problems)
+	for _, b := range v.Backups {
+		require.NotEqual(e.t, "damaged", b.Status, "backup %d", b.ID)
+	}
+}
+
+// packCount is the number of packs in the repository.
+func (e *s3Env) packCount() int {
+	e.t.Helper()
+	n := 0
+	for obj := range e.srv.Client(e.t).ListObjects(context.Background(), e.bucket, minio.ListObjectsOptions{Prefix: "fleet/packs/", Recursive: true}) {
+		require.NoError(e.t, obj.Err)
+		n++
+	}
+	return n
+}
+
+// waitForPack waits until the repository holds more than before packs, so
+// that the backup whose result arrives on done is known to be midway.
+func (e *s3Env) waitForPack(done <-chan result, before int) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case r := <-done:
+			e.t.Fatalf("the backup ended before writing a pack: %+v", r)
+		default:
+		}
+		if e.packCount() > before {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	e.t.Fatal("no pack appeared within 30s")
+}
+
+type repoStatsJSON struct {
+	Location    string `json:"location"`
+	Backups     int    `json:"backups"`
+	DataBytes   int64  `json:"data_bytes"`
+	UniqueBytes int64  `json:"unique_bytes"`
+	StoredBytes int64  `json:"stored_bytes"`
+}
+
+func TestS3RoundTrip(t *testing.T) {
+	e := newS3(t, miniotest.Start(t))
+	src := filepath.Join(e.dir, "web-1.img")
+	makeDisk(t, src, 64*mib, 11, part{0, 3 * mib, "random"}, part{5 * mib, 4 * mib, "zero"},
+		part{10*mib + 333, 70000, "text"}, part{30 * mib, 20 * mib, "random"}, part{63 * mib, mib, "text"})
+	e.ok("hosts", "add", "web-1", "--disk", src)
+	b := e.create("web-1")
+	e.restoresIdentical("web-1", "latest", src)
+
+	// An incremental backup stores only the changed chunk.
+	makeDisk(t, src, 64*mib, 12, part{40 * mib, mib, "random"})
+	second := e.create("web-1")
+	assert.LessOrEqual(t, second.NewBytes, int64(mib+4096))
+	e.restoresIdentical("web-1", fmt.Sprint(second.ID), src)
+
+	var st repoStatsJSON
+	e.json(&st, "repo", "stats")
+	assert.Equal(t, e.repo, st.Location)
+	assert.Equal(t, 2, st.Backups)
+	e.verifyClean()
+
+	// repo init again refuses: the repository exists.
+	r := e.run("repo", "init", "--create-bucket")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "already")
+	assert.Equal(t, b.ID+1, second.ID)
+}
+
+// TestS3FourHostsAtOnce backs up four hosts into one repository from four
+// processes at once while a gc runs; each disk shares half its content
+// with the others.
+func TestS3FourHostsAtOnce(t *testing.T) {
+	e := newS3(t, miniotest.Start(t))
+	const size, half, hosts = 32 * mib, 16 * mib, 4
+	disks := make([]string, hosts)
+	for i := range disks {
+		disks[i] = filepath.Join(e.dir, fmt.Sprintf("host-%d.img", i+1))
+		makeDisk(t, disks[i], size, 500, part{0, half, "random"})                     // shared
+		makeDisk(t, disks[i], size, uint64(600+i), part{half, size - half, "random"}) // its own
+		e.ok("hosts", "add", fmt.Sprintf("host-%d", i+1), "--disk", disks[i])
+	}
+
+	var wg sync.WaitGroup
+	results := make([]result, hosts)
+	for i := range hosts {
+		wg.Go(func() { results[i] = e.run("backups", "create", fmt.Sprintf("host-%d", i+1), "-o", "json") })
+	}
+	gcs := make([]result, 2)
+	wg.Go(func() {
+		for i := range gcs {
+			gcs[i] = e.run("repo", "gc", "-o", "json")
+		}
+	})
+	wg.Wait()
+	for i, r := range results {
+		require.Equal(t, 0, r.code, "backup of host-%d: %s", i+1, r.stderr)
+	}
+	for _, r := range gcs {
+		require.Equal(t, 0, r.code, "gc during the backups: %s", r.stderr)
+	}
+	for i, d := range disks {
+		e.restoresIdentical(fmt.Sprintf("host-%d", i+1), "latest", d)
+	}
+	e.ok("repo", "gc")
+	var st repoStatsJSON
+	e.json(&st, "repo", "stats")
+	assert.Equal(t, 4, st.Backups)
+	assert.Equal(t, int64(hosts*size), st.DataBytes)
+	assert.Equal(t, int64(half+hosts*(size-half)), st.UniqueBytes, "the shared half is stored once")
+	t.Logf("stats after gc: %+v", st)
+	e.verifyClean()
+	for i, d := range disks {
+		e.restoresIdentical(fmt.Sprintf("host-%d", i+1), "latest", d)
+	}
+}
+
+// TestS3KilledBackupBlocksNothing kills a backup midway with SIGKILL: the
+// next backup, a gc and a verify run without any manual step.
+func TestS3KilledBackupBlocksNothing(t *testing.T) {
+	e := newS3(t, miniotest.Start(t))
+	src := filepath.Join(e.dir, "web-1.img")
+	makeDisk(t, src, 64*mib, 21, part{0, 64 * mib, "random"})
+	e.ok("hosts", "add", "web-1", "--disk", src)
+
+	cmd, done := e.start("backups", "create", "web-1")
+	e.waitForPack(done, 0)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	r := <-done
+	require.Equal(t, -1, r.code, "killed: %+v", r)
+
+	var list []backupJSON
+	e.json(&list, "backups", "list")
+	assert.Empty(t, list, "a killed backup is never visible")
+	b := e.create("web-1")
+	var gc struct {
+		DeletedPacks int `json:"deleted_packs"`
+	}
+	e.json(&gc, "repo", "gc")
+	e.verifyClean()
+	e.restoresIdentical("web-1", fmt.Sprint(b.ID), src)
+}
+
+// TestS3MinIOStoppedMidBackup stops MinIO in the middle of a backup and
+// starts it again: the backup fails with one line, the repository stays
+// valid, and the next backup succeeds.
+func TestS3MinIOStoppedMidBackup(t *testing.T) {
+	srv := miniotest.StartPrivate(t)
+	e := newS3(t, srv)
+	src := filepath.Join(e.dir, "web-1.img")
+	makeDisk(t, src, 64*mib, 31, part{0, 64 * mib, "random"})
+	e.ok("hosts", "add", "web-1", "--disk", src)
+	first := e.create("web-1")
+	makeDisk(t, src, 64*mib, 32, part{0, 64 * mib, "random"}) // all new
+
+	before := e.packCount()
+	_, done := e.start("backups", "create", "web-1")
+	e.waitForPack(done, before)
+	require.NoError(t, srv.Stop())
+	started := time.Now()
+	r := <-done
+	t.Logf("the backup failed %v after MinIO stopped: %s", time.Since(started).Round(time.Millisecond), strings.TrimSpace(r.stderr))
+	assert.NotEqual(t, 0, r.code, "a backup whose store went away fails")
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line on stderr: %q", r.stderr)
+	assert.True(t, strings.HasPrefix(r.stderr, "Error: "), r.stderr)
+
+	require.NoError(t, srv.Restart())
+	var list []backupJSON
+	e.json(&list, "backups", "list")
+	require.Len(t, list, 1, "only the first backup is visible")
+	assert.Equal(t, first.ID, list[0].ID)
+	e.verifyClean()
+	second := e.create("web-1")
+	e.restoresIdentical("web-1", fmt.Sprint(second.ID), src)
+	e.ok("repo", "gc")
+	e.verifyClean()
+}
+
+// TestS3DriveRemoved removes one of MinIO's four drive folders while it
+// runs: backups and restores go on working from the other three.
+func TestS3DriveRemoved(t *testing.T) {
+	srv := miniotest.StartPrivate(t)
+	e := newS3(t, srv)
+	src := filepath.Join(e.dir, "web-1.img")
+	makeDisk(t, src, 48*mib, 41, part{0, 24 * mib, "random"}, part{30 * mib, 8 * mib, "text"})
+	e.ok("hosts", "add", "web-1", "--disk", src)
+	first := e.create("web-1")
+	firstSum := sha(t, src)
+
+	require.NoError(t, os.RemoveAll(srv.Drive(3)))
+
+	e.restoresIdentical("web-1", fmt.Sprint(first.ID), src)
+	makeDisk(t, src, 48*mib, 42, part{10 * mib, 4 * mib, "random"})
+	second := e.create("web-1")
+	e.restoresIdentical("web-1", fmt.Sprint(second.ID), src)
+	e.verifyClean()
+
+	out := filepath.Join(e.dir, "first.img")
+	e.ok("backups", "restore", "web-1", fmt.Sprint(first.ID), "--to", out)
+	assert.Equal(t, firstSum, sha(t, out))
+}
