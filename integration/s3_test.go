@@ -12,6 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,4 +344,40 @@ func TestS3DriveRemoved(t *testing.T) {
 	out := filepath.Join(e.dir, "first.img")
 	e.ok("backups", "restore", "web-1", fmt.Sprint(first.ID), "--to", out)
 	assert.Equal(t, firstSum, sha(t, out))
+}
+
+// TestS3RefusesAServerThatIgnoresConditionalWrites puts a proxy in front of
+// MinIO that makes it overwrite despite If-None-Match: * (it deletes the
+// key before forwarding a conditional PUT): dropback refuses the
+// repository, unless DROPBACK_S3_SINGLE_WRITER=1.
+func TestS3RefusesAServerThatIgnoresConditionalWrites(t *testing.T) {
+	srv := miniotest.Start(t)
+	e := newS3(t, srv)
+	target, err := url.Parse(srv.Endpoint)
+	require.NoError(t, err)
+	c := srv.Client(t)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*" {
+			bucket, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+			_ = c.RemoveObject(r.Context(), bucket, key, minio.RemoveObjectOptions{})
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	overwriting := *srv
+	overwriting.Endpoint = proxy.URL
+	e.srv = &overwriting
+
+	r := e.run("hosts", "list")
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "concurrent writers")
+	assert.Contains(t, r.stderr, "DROPBACK_S3_SINGLE_WRITER=1")
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line: %q", r.stderr)
+
+	cmd := e.command("hosts", "list", "-o", "json")
+	cmd.Env = append(cmd.Env, "DROPBACK_S3_SINGLE_WRITER=1")
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, "[]", strings.TrimSpace(string(out)))
 }
