@@ -16,7 +16,7 @@ import (
 // Sentinel errors, wrapped with the details.
 var (
 	// ErrNoBucket means the bucket does not exist.
-	ErrNoBucket = errors.New("bucket does not exist")
+	ErrNoBucket = errors.New("no such bucket")
 	// ErrAccessDenied means the server refused the credentials or their
 	// rights.
 	ErrAccessDenied = errors.New("access denied")
@@ -58,7 +58,7 @@ func (s *Store) mapResponse(resp minio.ErrorResponse) error {
 	case resp.Code == minio.NoSuchKey || resp.Code == "NoSuchObject":
 		return store.ErrNotFound
 	case resp.Code == minio.NoSuchBucket:
-		return fmt.Errorf("%w: bucket %q at %s (create it, or run `dropback repo init --create-bucket`)", ErrNoBucket, s.bucket, s.endpoint)
+		return fmt.Errorf("%w: %q at %s (create it, or run `dropback repo init --create-bucket`)", ErrNoBucket, s.bucket, s.endpoint)
 	case resp.Code == minio.PreconditionFailed || resp.StatusCode == http.StatusPreconditionFailed:
 		return store.ErrExists
 	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
