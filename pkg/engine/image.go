@@ -60,8 +60,10 @@ func decodeImage(data []byte) (*Image, error) {
 	}
 	n := binary.LittleEndian.Uint64(body[12:])
 	body = body[20:]
-	if im.Size < 0 || im.ChunkSize <= 0 || uint64(len(body)) != n*32 ||
-		int(n) != chunkCount(im.Size, im.ChunkSize) {
+	// n is checked against the bytes there are before anything trusts it:
+	// n*32 can wrap around, and make([]ID, n) must not see a wild count.
+	if im.Size < 0 || im.ChunkSize < MinChunkSize || im.ChunkSize > MaxChunkSize ||
+		len(body)%32 != 0 || n != uint64(len(body)/32) || int(n) != chunkCount(im.Size, im.ChunkSize) {
 		return nil, fmt.Errorf("%w: image index sizes do not agree", ErrCorrupt)
 	}
 	im.Chunks = make([]ID, n)
