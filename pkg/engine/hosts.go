@@ -73,28 +73,50 @@ func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
 	return out, nil
 }
 
+// readHost returns the record of host id at its latest revision, rev or a
+// later one the listing missed. The object's name, not its content, says
+// which revision it is. A latest revision that is damaged gives way to the
+// newest readable one before it (verify reports the damage), carrying the
+// latest revision number so that the next update goes above it.
 func (r *Repo) readHost(ctx context.Context, id, rev int) (HostRecord, error) {
+	for {
+		_, err := r.st.Stat(ctx, hostObject(id, rev+1))
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
+		}
+		rev++
+	}
+	for older := rev; older >= max(1, rev-hostFallback); older-- {
+		h, err := r.readHostRev(ctx, id, older)
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return HostRecord{}, err
+		}
+		h.Rev = rev
+		return h, nil
+	}
+	return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
+}
+
+// hostFallback is how many revisions before a damaged one readHost tries.
+const hostFallback = 64
+
+// readHostRev reads one revision of a host record.
+func (r *Repo) readHostRev(ctx context.Context, id, rev int) (HostRecord, error) {
 	data, err := r.st.Get(ctx, hostObject(id, rev), 0, -1)
 	if err != nil {
 		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
 	}
 	var h HostRecord
 	if err := json.Unmarshal(data, &h); err != nil || h.ID != id {
-		return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
+		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable", ErrCorrupt, id, rev)
 	}
-	// A newer revision may exist that the listing missed; follow it.
-	for {
-		next, err := r.st.Get(ctx, hostObject(id, h.Rev+1), 0, -1)
-		if errors.Is(err, store.ErrNotFound) {
-			return h, nil
-		}
-		if err != nil {
-			return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
-		}
-		if err := json.Unmarshal(next, &h); err != nil || h.ID != id {
-			return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
-		}
-	}
+	return h, nil
 }
 
 // AddHost registers a new host and returns it with its ID. Names must be
