@@ -365,8 +365,8 @@ func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChun
 				continue
 			}
 			blob := data[l.offset:end]
-			p, err := decompress(blob, l.flags, int(l.raw), plain)
-			if err != nil || h.sum(p) != c {
+			p, err := r.openBlob(blob, l, c, h, plain)
+			if err != nil {
 				continue
 			}
 			if l.flags != 0 {

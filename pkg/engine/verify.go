@@ -237,13 +237,11 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 				bad = append(bad, c)
 				continue
 			}
-			var derr error
-			plain, derr = decompress(data[lo:hi], l.flags, int(l.raw), plain[:0])
-			if derr != nil || h.sum(plain) != c {
+			p, derr := r.openBlob(data[lo:hi], l, c, h, plain)
+			if derr != nil {
 				bad = append(bad, c)
-			}
-			if l.flags == 0 {
-				plain = nil // do not reuse a slice of the pack
+			} else if l.flags != 0 {
+				plain = p // reuse the buffer; never a slice of the pack
 			}
 		}
 		i = j
