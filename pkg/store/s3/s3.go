@@ -432,21 +432,29 @@ func (s *Store) getObject(ctx context.Context, key string, off, length int64) ([
 		return nil, err
 	}
 	defer body.Close()
-	n := info.Size
-	if n < 0 || (length > 0 && n > length) {
-		n = max(length, 0)
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, n))
-	if _, err := buf.ReadFrom(body); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	if info.Size < 0 { // no length given
+		data, err := io.ReadAll(body)
+		if err != nil {
+			return nil, s.cut(ctx, err)
 		}
-		return nil, errBodyCut{err}
+		return data, nil
 	}
-	if info.Size >= 0 && int64(buf.Len()) != info.Size {
-		return nil, errBodyCut{io.ErrUnexpectedEOF}
+	if length > 0 && info.Size > length {
+		return nil, fmt.Errorf("%s answered %d bytes for a range of %d", s.endpoint, info.Size, length)
 	}
-	return buf.Bytes(), nil
+	data := make([]byte, info.Size)
+	if _, err := io.ReadFull(body, data); err != nil {
+		return nil, s.cut(ctx, err)
+	}
+	return data, nil
+}
+
+// cut explains a failure to read a response's body.
+func (s *Store) cut(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errBodyCut{err}
 }
 
 // Stat implements store.Store.

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Benchmark dropback against restic on S3: one MinIO on loopback, four drive
+# folders (erasure-coded), both tools in the same run.
+#
+# Steps, for each tool: (1) first backup of a fresh image made by
+# ../shared/bench/mkimage.py, (2) second backup after a day of churn,
+# (3) restore of the latest backup to a new file, compared byte for byte with
+# the image. dropback also backs the fresh image up to a local path, to
+# compare its S3 throughput with its local one. Wall time and peak RSS come
+# from GNU time; the S3 requests of each step, by type, from MinIO's own
+# request counters (its v3 metrics, made public for this server only). It
+# prints a table, the requests, and the targets of the S3 issue with PASS or
+# MISS, and writes the figures to $BENCH_DIR/results.tsv and requests.tsv.
+#
+#   make build && scripts/bench-s3.sh
+#   SIZE=512M scripts/bench-s3.sh                  # a quick run
+#
+# Environment:
+#   SIZE       image size, as mkimage.py takes it (default 2G)
+#   BENCH_DIR  work directory, emptied at start (default /tmp/dropback-bench-s3)
+#   SHARED     the shared folder holding bench/mkimage.py (default: beside the
+#              repository)
+#   TOOLS      tools to run (default "dropback restic")
+#   DROPBACK   the dropback binary (default bin/dropback)
+#
+# MinIO runs from $BENCH_DIR/minio through scripts/minio.sh (built once if
+# missing) and is stopped at the end. It exits non-zero if a step fails or a
+# restore differs from the image; a missed target is a finding, not a
+# failure.
+set -euo pipefail
+
+say() { echo "bench-s3: $*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) ||
+	root=$(cd "$(dirname "$0")/.." && pwd)
+SHARED=${SHARED:-$root/../shared}
+SIZE=${SIZE:-2G}
+BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench-s3}
+TOOLS=${TOOLS:-dropback restic}
+DROPBACK=${DROPBACK:-$root/bin/dropback}
+mkimage=$SHARED/bench/mkimage.py
+gnutime=/usr/bin/time
+steps=(local1 backup1 backup2 restore)
+declare -A step_title=(
+	[local1]="first backup, local path"
+	[backup1]="first backup"
+	[backup2]="second backup"
+	[restore]="restore"
+)
+
+# ---- preflight -------------------------------------------------------------
+
+preflight() {
+	[ -f "$mkimage" ] || die "no $mkimage; set SHARED to the folder holding bench/mkimage.py"
+	command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh installs it)"
+	command -v curl >/dev/null || die "curl is missing"
+	"$gnutime" --version 2>&1 | grep -q GNU ||
+		die "GNU time is missing at $gnutime (scripts/deps.sh installs it)"
+	local tool
+	for tool in $TOOLS; do
+		case $tool in
+		dropback) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
+		restic) command -v restic >/dev/null || die "restic is missing (scripts/deps.sh installs it)" ;;
+		*) die "unknown tool $tool in TOOLS (dropback, restic)" ;;
+		esac
+	done
+	size_bytes=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import mkimage; print(mkimage.parse_size(sys.argv[2]))' \
+		"$SHARED/bench" "$SIZE") || die "bad SIZE $SIZE"
+	[ "$size_bytes" -gt 0 ] || die "bad SIZE $SIZE"
+}
+
+workdir() {
+	if [ -e "$BENCH_DIR" ]; then
+		if [ ! -f "$BENCH_DIR/.dropback-bench-s3" ] && [ -n "$(ls -A "$BENCH_DIR")" ]; then
+			die "$BENCH_DIR holds files this script did not make; remove it or set BENCH_DIR"
+		fi
+		MINIO_STATE_DIR=$BENCH_DIR/minio "$root/scripts/minio.sh" stop
+		rm -rf "$BENCH_DIR"
+	fi
+	mkdir -p "$BENCH_DIR/logs"
+	BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+	touch "$BENCH_DIR/.dropback-bench-s3"
+	# The image, a local repository, MinIO's drives holding both S3
+	# repositories twice over (two parity shards), one restored copy.
+	local need avail
+	need=$((size_bytes * 7))
+	avail=$(df -PB1 "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
+	[ "$avail" -ge "$need" ] ||
+		die "$BENCH_DIR has $((avail >> 20)) MiB free, the run needs about $((need >> 20)) MiB; set BENCH_DIR or SIZE"
+}
+
+# ---- MinIO and its request counters ----------------------------------------
+
+port=
+start_minio() {
+	export MINIO_STATE_DIR=$BENCH_DIR/minio MINIO_PROMETHEUS_AUTH_TYPE=public
+	"$root/scripts/minio.sh" start
+	trap stop_minio EXIT
+	eval "$("$root/scripts/minio.sh" env)"
+	port=${AWS_ENDPOINT_URL##*:}
+	export RESTIC_PASSWORD=dropback-bench RESTIC_CACHE_DIR=$BENCH_DIR/restic-cache
+	unset RESTIC_REPOSITORY DROPBACK_REPO DROPBACK_CONTEXT
+}
+
+stop_minio() { MINIO_STATE_DIR=$BENCH_DIR/minio "$root/scripts/minio.sh" stop || true; }
+
+# counters prints "API count" lines of MinIO's S3 request counters.
+counters() {
+	curl -fsS "http://127.0.0.1:$port/minio/metrics/v3/api/requests" |
+		sed -n 's/^minio_api_requests_total{name="\([^"]*\)".*type="s3"} \([0-9.e+]*\)$/\1 \2/p' |
+		awk '{ printf "%s %d\n", $1, $2 }' | sort
+}
+
+declare -A requests
+# count_requests STEP TOOL BEFORE: the requests since BEFORE (a counters
+# snapshot), as "API=n API=n …".
+count_requests() {
+	local after
+	after=$(counters)
+	requests[$1/$2]=$(join -a 2 -e 0 -o 0,1.2,2.2 <(echo "$3") <(echo "$after") |
+		awk '$3 - $2 > 0 { printf "%s%s=%d", sep, $1, $3 - $2; sep = " " }')
+}
+
+# ---- running and measuring -------------------------------------------------
+
+declare -A secs rss identical failed
+
+drop_caches() {
+	sync
+	{ echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true
+}
+
+# run STEP TOOL CMD...: time CMD with stdin from $STDIN, log its output, and
+# count the S3 requests it made.
+run() {
+	local step=$1 tool=$2
+	shift 2
+	local log=$BENCH_DIR/logs/$tool-$step.log tf=$BENCH_DIR/logs/$tool-$step.time before
+	drop_caches
+	before=$(counters)
+	say "${step_title[$step]}: $tool"
+	if ! "$gnutime" -f '%e %M' -o "$tf" "$@" <"${STDIN:-/dev/null}" >>"$log" 2>&1; then
+		failed[$tool]=$step
+		say "$tool failed in ${step_title[$step]}; last lines of $log:"
+		tail -n 15 "$log" | sed 's/^/    /' >&2
+		return 1
+	fi
+	local e m
+	read -r e m < <(tail -n 1 "$tf")
+	secs[$step/$tool]=$e
+	rss[$step/$tool]=$((m / 1024))
+	count_requests "$step" "$tool" "$before"
+}
+
+setup() {
+	local tool=$1
+	shift
+	"$@" </dev/null >>"$BENCH_DIR/logs/$tool-setup.log" 2>&1 || {
+		failed[$tool]=setup
+		say "$tool setup failed: $*"
+		tail -n 15 "$BENCH_DIR/logs/$tool-setup.log" | sed 's/^/    /' >&2
+		return 1
+	}
+}
+
+active() { [ -z "${failed[$1]-}" ]; }
+
+img=
+s3repo=s3://dropback-bench/repo
+resticrepo=
+
+backup() {
+	local step=$1 tool=$2
+	case $tool in
+	dropback)
+		if [ "$step" = backup1 ]; then
+			setup dropback "$DROPBACK" --repo "$BENCH_DIR/local-repo" repo init &&
+				setup dropback "$DROPBACK" --repo "$BENCH_DIR/local-repo" hosts add bench --disk "$img" &&
+				run local1 dropback "$DROPBACK" --repo "$BENCH_DIR/local-repo" backups create bench &&
+				setup dropback rm -rf "$BENCH_DIR/local-repo" &&
+				setup dropback "$DROPBACK" --repo "$s3repo" repo init --create-bucket &&
+				setup dropback "$DROPBACK" --repo "$s3repo" hosts add bench --disk "$img" || return 0
+		fi
+		run "$step" dropback "$DROPBACK" --repo "$s3repo" backups create bench || return 0
+		;;
+	restic)
+		if [ "$step" = backup1 ]; then setup restic restic -r "$resticrepo" init || return 0; fi
+		STDIN=$img run "$step" restic restic -r "$resticrepo" backup --stdin --stdin-filename disk.img || return 0
+		;;
+	esac
+}
+
+restore() {
+	local tool=$1 out=$BENCH_DIR/out-$1
+	mkdir -p "$out"
+	case $tool in
+	dropback) run restore dropback "$DROPBACK" --repo "$s3repo" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
+	restic) run restore restic restic -r "$resticrepo" restore latest --target "$out" || return 0 ;;
+	esac
+	if cmp -s "$img" "$out/disk.img"; then
+		identical[$tool]=yes
+	else
+		identical[$tool]=no
+		say "$tool restored an image that differs from the source"
+	fi
+	rm -rf "$out"
+}
+
+# ---- report ----------------------------------------------------------------
+
+ratio() {
+	if [ -n "$1" ] && [ -n "$2" ]; then
+		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+	else
+		echo n/a
+	fi
+}
+
+# check WHAT VALUE LIMIT OP: one target line; OP is <= or >=.
+check() {
+	local verdict=n/a
+	if [ "$2" != n/a ]; then
+		verdict=$(awk -v v="$2" -v l="$3" -v op="$4" 'BEGIN { ok = (op == "<=") ? v <= l : v >= l; print ok ? "PASS" : "MISS" }')
+	fi
+	printf '  %-52s %6s  %4s\n' "$1" "$2" "$verdict"
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$verdict" >>"$BENCH_DIR/targets.tsv"
+}
+
+report() {
+	local step tool tsv=$BENCH_DIR/results.tsv
+	printf 'step\ttool\tseconds\tgb_per_s\tpeak_rss_mb\trestored_identical\ttime_vs_restic\n' >"$tsv"
+	printf 'step\ttool\trequests\n' >"$BENCH_DIR/requests.tsv"
+	printf 'target\tvalue\tlimit\tresult\n' >"$BENCH_DIR/targets.tsv"
+	echo
+	echo "dropback S3 benchmark: $SIZE image ($((alloc_bytes >> 20)) MiB allocated), one day of churn"
+	echo "MinIO on 127.0.0.1:$port, four drive folders (erasure-coded); $(restic version 2>/dev/null | cut -d' ' -f1-2), dropback $("$DROPBACK" version 2>/dev/null | awk 'NR == 1 { print $2 }')"
+	echo "GB/s is the image's logical size over the step's wall time; /restic is the time ratio"
+	echo
+	printf '%-26s %-9s %9s %6s %12s %9s %8s\n' step tool seconds GB/s "peak RSS MB" identical /restic
+	for step in "${steps[@]}"; do
+		for tool in $TOOLS; do
+			[ "$step" = local1 ] && [ "$tool" != dropback ] && continue
+			local s=${secs[$step/$tool]-} m=${rss[$step/$tool]-} same=- vr=- gbs=-
+			[ "$step" = restore ] && same=${identical[$tool]-n/a}
+			[ "$tool" = dropback ] && [ "$step" != local1 ] && vr=$(ratio "$s" "${secs[$step/restic]-}")
+			[ -n "$s" ] && gbs=$(awk -v b="$size_bytes" -v s="$s" 'BEGIN { if (s > 0) printf "%.2f", b / s / 1e9; else print "-" }')
+			[ -z "$s" ] && s=skipped
+			printf '%-26s %-9s %9s %6s %12s %9s %8s\n' "${step_title[$step]}" "$tool" "$s" "$gbs" "${m:--}" "$same" "$vr"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$tool" "$s" "$gbs" "${m:--}" "$same" "$vr" >>"$tsv"
+		done
+	done
+	echo
+	echo "S3 requests by type:"
+	for step in backup1 backup2 restore; do
+		for tool in $TOOLS; do
+			local req=${requests[$step/$tool]-}
+			[ -n "$req" ] || continue
+			local total
+			total=$(echo "$req" | tr ' ' '\n' | awk -F= '{ n += $2 } END { print n }')
+			printf '  %-14s %-9s %6d  %s\n' "${step_title[$step]}" "$tool" "$total" "$req"
+			printf '%s\t%s\t%s\n' "$step" "$tool" "$req" >>"$BENCH_DIR/requests.tsv"
+		done
+	done
+	echo
+	echo "targets:"
+	check "first backup time <= 0.3x restic's" "$(ratio "${secs[backup1/dropback]-}" "${secs[backup1/restic]-}")" 0.3 "<="
+	check "restore time <= 0.5x restic's" "$(ratio "${secs[restore/dropback]-}" "${secs[restore/restic]-}")" 0.5 "<="
+	check "S3 first backup throughput >= 0.7x local path's" "$(ratio "${secs[local1/dropback]-}" "${secs[backup1/dropback]-}")" 0.7 ">="
+	echo
+	echo "results: $tsv, requests: $BENCH_DIR/requests.tsv, targets: $BENCH_DIR/targets.tsv, logs: $BENCH_DIR/logs/"
+}
+
+# ---- main --------------------------------------------------------------------
+
+main() {
+	preflight
+	workdir
+	start_minio
+	resticrepo=s3:http://127.0.0.1:$port/restic-bench
+	local start=$SECONDS tool
+	img=$BENCH_DIR/image/disk.img
+	mkdir -p "$(dirname "$img")"
+	say "making a $SIZE image with mkimage.py"
+	python3 "$mkimage" create "$img" --size "$SIZE"
+	alloc_bytes=$(($(du -sB1 "$img" | cut -f1)))
+
+	for tool in $TOOLS; do backup backup1 "$tool"; done
+	say "ageing the image by one day (mkimage.py churn --day 1)"
+	python3 "$mkimage" churn "$img" --day 1
+	for tool in $TOOLS; do if active "$tool"; then backup backup2 "$tool"; fi; done
+	for tool in $TOOLS; do if active "$tool"; then restore "$tool"; fi; done
+
+	report
+	say "done in $((SECONDS - start)) s"
+	local bad=0
+	for tool in $TOOLS; do
+		if ! active "$tool"; then
+			say "$tool failed in ${failed[$tool]}"
+			bad=1
+		elif [ "${identical[$tool]-}" != yes ]; then
+			say "$tool: restored image not byte-identical"
+			bad=1
+		fi
+	done
+	return $bad
+}
+
+main "$@"
