@@ -19,7 +19,8 @@
 # Environment:
 #   MINIO_STATE_DIR   state dir: pid, port, credentials, log, data
 #                     (default /tmp/dropback-minio)
-#   MINIO_BIN         the minio binary (default: on PATH, else GOPATH/bin)
+#   MINIO_BIN         the minio binary (default: $(go env GOPATH)/bin/minio,
+#                     built with go install if missing)
 #   MINIO_IDLE_STOP   seconds: stop the server once `start` has not been run
 #                     for that long (default 0: never). The tests set it, so
 #                     a server they started does not outlive them for long.
@@ -70,11 +71,11 @@ free_port() {
 	die "found no free port"
 }
 
+# find_bin: $MINIO_BIN, else the pinned build in GOPATH/bin (a minio found
+# on PATH could be any release).
 find_bin() {
 	if [ -n "${MINIO_BIN:-}" ]; then
 		echo "$MINIO_BIN"
-	elif command -v minio >/dev/null 2>&1; then
-		command -v minio
 	else
 		echo "$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin/minio"
 	fi
