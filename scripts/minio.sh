@@ -19,8 +19,8 @@
 # Environment:
 #   MINIO_STATE_DIR   state dir: pid, port, credentials, log, data
 #                     (default /tmp/dropback-minio)
-#   MINIO_BIN         the minio binary (default: $(go env GOPATH)/bin/minio,
-#                     built with go install if missing)
+#   MINIO_BIN         the minio binary (default: the one go install puts in
+#                     GOBIN or GOPATH/bin, built if missing)
 #   MINIO_IDLE_STOP   seconds: stop the server once `start` has not been run
 #                     for that long (default 0: never). The tests set it, so
 #                     a server they started does not outlive them for long.
@@ -71,20 +71,24 @@ free_port() {
 	die "found no free port"
 }
 
-# find_bin: $MINIO_BIN, else the pinned build in GOPATH/bin (a minio found
-# on PATH could be any release).
+# find_bin: $MINIO_BIN, else the pinned build where go install puts it
+# (a minio found on PATH could be any release).
 find_bin() {
 	if [ -n "${MINIO_BIN:-}" ]; then
 		echo "$MINIO_BIN"
-	else
-		echo "$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin/minio"
+		return
 	fi
+	command -v go >/dev/null || die "go is missing: it builds MinIO (or set MINIO_BIN)"
+	local dir
+	dir=$(go env GOBIN)
+	[ -n "$dir" ] || dir=$(go env GOPATH | cut -d: -f1)/bin
+	echo "$dir/minio"
 }
 
 build() {
 	local bin=$1
 	[ -x "$bin" ] && return
-	command -v go >/dev/null || die "minio is not at $bin and go is missing to build it"
+	[ -z "${MINIO_BIN:-}" ] || die "no minio at MINIO_BIN=$MINIO_BIN"
 	say "building MinIO $MINIO_VERSION (about two minutes; log in $STATE/build.log)"
 	if ! (cd / && GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION") >"$STATE/build.log" 2>&1; then
 		tail -n 5 "$STATE/build.log" >&2
