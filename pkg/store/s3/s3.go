@@ -42,15 +42,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
-	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -80,38 +76,6 @@ const (
 	putTokenKey = "Dropback-Put"
 )
 
-// Options configure a store. Empty fields fall back to the environment.
-type Options struct {
-	// Endpoint is the server's URL, http:// or https://. Empty means
-	// AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS S3.
-	Endpoint string
-	// AccessKey, SecretKey and SessionToken are the credentials. Empty
-	// AccessKey means AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-	// AWS_SESSION_TOKEN.
-	AccessKey, SecretKey, SessionToken string
-	// Region is the bucket's region. Empty means AWS_REGION, else
-	// AWS_DEFAULT_REGION, else us-east-1 for a server other than AWS (AWS
-	// itself is asked).
-	Region string
-
-	// RequireConditional makes Open fail when the server does not honour
-	// conditional writes (If-None-Match: *). Writers that may run
-	// concurrently with others set it.
-	RequireConditional bool
-
-	// PartSize is the least size of a part of a multipart upload: objects
-	// of at least twice this size are uploaded in parts. 0 means
-	// DefaultPartSize; at least 5 MiB.
-	PartSize int64
-
-	// MaxRetries is the number of attempts of each request; 0 means
-	// minio-go's default (10).
-	MaxRetries int
-
-	// Getenv reads the environment; nil means os.Getenv. Tests replace it.
-	Getenv func(string) string
-}
-
 // Store is a store.Store on a bucket of an S3-compatible server. It is safe
 // for concurrent use, also by many processes and machines.
 type Store struct {
@@ -133,130 +97,9 @@ type Store struct {
 	mu          sync.Mutex
 	probed      bool // the probe ran to an answer
 	conditional bool
-	probeErr    error // why the probe could not run, while !probed
 }
 
 var _ store.Store = (*Store)(nil)
-
-// ParseURL splits s3://bucket/prefix into the bucket and the prefix, which
-// has no leading or trailing slash and may be empty.
-func ParseURL(rawURL string) (bucket, prefix string, err error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "s3" || u.Opaque != "" {
-		return "", "", fmt.Errorf("%w: repository %q: want s3://bucket/prefix", ErrInvalidURL, rawURL)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Port() != "" {
-		return "", "", fmt.Errorf("%w: repository %q: want s3://bucket/prefix, with no user, port, query or fragment", ErrInvalidURL, rawURL)
-	}
-	bucket = u.Host
-	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil {
-		return "", "", fmt.Errorf("%w: repository %q: bucket name %q: %v", ErrInvalidURL, rawURL, bucket, err)
-	}
-	prefix = strings.Trim(u.Path, "/")
-	if prefix != "" {
-		if err := store.CheckName(prefix); err != nil {
-			return "", "", fmt.Errorf("%w: repository %q: prefix: %v", ErrInvalidURL, rawURL, err)
-		}
-	}
-	return bucket, prefix, nil
-}
-
-// Open returns the store named by rawURL, s3://bucket/prefix, and probes
-// whether the server honours conditional writes. A bucket that does not
-// exist yet is not an error: every operation then fails saying so, until
-// CreateBucket makes it, and the probe runs then.
-func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
-	bucket, prefix, err := ParseURL(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	s, err := newStore(bucket, prefix, opts)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", s3Location(bucket, prefix), err)
-	}
-	if err := s.probe(ctx); err != nil && !errors.Is(err, ErrNoBucket) {
-		return nil, s.redact(fmt.Errorf("open %s: %w", s.location, err))
-	}
-	return s, nil
-}
-
-func s3Location(bucket, prefix string) string {
-	if prefix == "" {
-		return "s3://" + bucket
-	}
-	return "s3://" + bucket + "/" + prefix
-}
-
-// newStore builds the client from opts and the environment.
-func newStore(bucket, prefix string, opts Options) (*Store, error) {
-	getenv := opts.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	first := func(vals ...string) string {
-		for _, v := range vals {
-			if v != "" {
-				return v
-			}
-		}
-		return ""
-	}
-	endpoint := first(opts.Endpoint, getenv("AWS_ENDPOINT_URL_S3"), getenv("AWS_ENDPOINT_URL"), "https://s3.amazonaws.com")
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: endpoint %q: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL", ErrInvalidURL, endpoint)
-	}
-	access, secret, token := opts.AccessKey, opts.SecretKey, opts.SessionToken
-	if access == "" {
-		access, secret, token = getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")
-	}
-	if access == "" || secret == "" {
-		return nil, ErrNoCredentials
-	}
-	region := first(opts.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
-	if region == "" && !s3utils.IsAmazonEndpoint(*u) {
-		region = "us-east-1" // spares a bucket-location request
-	}
-	partSize := opts.PartSize
-	if partSize == 0 {
-		partSize = DefaultPartSize
-	}
-	if partSize < minPartSize {
-		return nil, fmt.Errorf("part size %d is below the minimum of 5 MiB", partSize)
-	}
-	newClient := func(trailer bool) (*minio.Client, error) {
-		c, err := minio.New(u.Host, &minio.Options{
-			Creds:           credentials.NewStaticV4(access, secret, token),
-			Secure:          u.Scheme == "https",
-			Region:          region,
-			MaxRetries:      opts.MaxRetries,
-			TrailingHeaders: trailer,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("s3 client for %s: %v", u.Host, err)
-		}
-		return c, nil
-	}
-	client, err := newClient(true)
-	if err != nil {
-		return nil, err
-	}
-	plain, err := newClient(false)
-	if err != nil {
-		return nil, err
-	}
-	s := &Store{
-		client: client, core: minio.Core{Client: client}, plain: plain,
-		bucket: bucket, location: s3Location(bucket, prefix),
-		endpoint: u.Scheme + "://" + u.Host, region: region, secret: secret,
-		partSize: partSize, require: opts.RequireConditional,
-	}
-	if prefix != "" {
-		s.prefix = prefix + "/"
-	}
-	return s, nil
-}
 
 // Location returns s3://bucket/prefix.
 func (s *Store) Location() string { return s.location }
