@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
 
-.PHONY: all build test bench demo clean
+.PHONY: all build test bench bench-retention demo clean
 
 all: build
 
@@ -19,9 +19,15 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 
-## bench: compare dropback with restic and borg (SIZE=4G by default)
+## bench: compare dropback with restic and borg (SIZE=4G by default), then
+## their retention and gc (see bench-retention)
 bench: build
-	scripts/bench.sh
+	scripts/bench.sh && scripts/bench-retention.sh
+
+## bench-retention: 30 daily backups of a 2 GiB image, then retention and gc,
+## against restic and borg (SIZE=2G, DAYS=30 by default)
+bench-retention: build
+	scripts/bench-retention.sh
 
 ## demo: back up, change, back up, list and restore a sample disk
 demo: build

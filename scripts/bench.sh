@@ -26,140 +26,20 @@
 # missed target is a finding, not a failure.
 set -euo pipefail
 
-say() { echo "bench: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
-
-root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) ||
-	root=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${SHARED:-$root/../shared}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIZE=${SIZE:-4G}
-BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench}
-TOOLS=${TOOLS:-dropback restic borg}
-DROPBACK=${DROPBACK:-$root/bin/dropback}
-KEEP=${KEEP:-0}
-mkimage=$SHARED/bench/mkimage.py
-gnutime=/usr/bin/time
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
 steps=(backup1 backup2 restore verify)
-declare -A step_title=(
+step_title=(
 	[backup1]="first backup"
 	[backup2]="second backup"
 	[restore]="restore"
 	[verify]="full verify"
 )
-
-# ---- preflight -------------------------------------------------------------
-
-preflight() {
-	[ -f "$mkimage" ] || die "no $mkimage; set SHARED to the folder holding bench/mkimage.py"
-	command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh installs it)"
-	"$gnutime" --version 2>&1 | grep -q GNU ||
-		die "GNU time is missing at $gnutime (scripts/deps.sh installs it)"
-	local tool
-	for tool in $TOOLS; do
-		case $tool in
-		dropback) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
-		restic) command -v restic >/dev/null || die "restic is missing (scripts/deps.sh installs it)" ;;
-		borg) command -v borg >/dev/null || die "borg is missing (scripts/deps.sh installs it)" ;;
-		*) die "unknown tool $tool in TOOLS (dropback, restic, borg)" ;;
-		esac
-	done
-	size_bytes=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import mkimage; print(mkimage.parse_size(sys.argv[2]))' \
-		"$SHARED/bench" "$SIZE") || die "bad SIZE $SIZE"
-	[ $((size_bytes % 1048576)) -eq 0 ] && [ "$size_bytes" -gt 0 ] ||
-		die "SIZE must be a positive whole number of MiB, not $SIZE"
-}
-
-# workdir empties BENCH_DIR, refusing a directory this script did not make,
-# and checks that the run fits.
-workdir() {
-	if [ -e "$BENCH_DIR" ]; then
-		if [ ! -f "$BENCH_DIR/.dropback-bench" ] && [ -n "$(ls -A "$BENCH_DIR")" ]; then
-			die "$BENCH_DIR holds files this script did not make; remove it or set BENCH_DIR"
-		fi
-		rm -rf "$BENCH_DIR"
-	fi
-	mkdir -p "$BENCH_DIR/logs"
-	BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-	touch "$BENCH_DIR/.dropback-bench"
-	# The image, three repositories and one restored copy at a time.
-	local need avail
-	need=$((size_bytes * 4))
-	avail=$(df -PB1 "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
-	[ "$avail" -ge "$need" ] ||
-		die "$BENCH_DIR has $((avail >> 20)) MiB free, the run needs about $((need >> 20)) MiB; set BENCH_DIR or SIZE"
-}
-
-cache_dropped=unknown
-# drop_caches empties the page cache so that every step reads from disk.
-drop_caches() {
-	sync
-	if [ "$cache_dropped" != no ] && { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
-		cache_dropped=yes
-	else
-		cache_dropped=no
-	fi
-}
-
-# ---- running and measuring -------------------------------------------------
-
-declare -A secs rss repo_mb identical failed
-
-# run STEP TOOL CMD...: time CMD (with stdin from $STDIN and in directory
-# $CWD if set), logging its output; record its seconds and peak RSS.
-run() {
-	local step=$1 tool=$2
-	shift 2
-	local log=$BENCH_DIR/logs/$tool-$step.log
-	local tf=$BENCH_DIR/logs/$tool-$step.time
-	drop_caches
-	say "${step_title[$step]}: $tool"
-	if ! (cd "${CWD:-.}" && exec "$gnutime" -f '%e %M' -o "$tf" "$@" <"${STDIN:-/dev/null}" >>"$log" 2>&1); then
-		fail "$step" "$tool" "$*"
-		return 1
-	fi
-	local e m
-	read -r e m < <(tail -n 1 "$tf")
-	secs[$step/$tool]=$e
-	rss[$step/$tool]=$((m / 1024))
-}
-
-# setup STEP TOOL CMD...: run an untimed command, logging its output.
-setup() {
-	local step=$1 tool=$2
-	shift 2
-	if ! (cd "${CWD:-.}" && exec "$@" </dev/null >>"$BENCH_DIR/logs/$tool-$step.log" 2>&1); then
-		fail "$step" "$tool" "$*"
-		return 1
-	fi
-}
-
-fail() {
-	failed[$2]=$1
-	say "$2 failed in ${step_title[$1]}: $3"
-	say "last lines of $BENCH_DIR/logs/$2-$1.log:"
-	tail -n 15 "$BENCH_DIR/logs/$2-$1.log" | sed 's/^/    /' >&2
-}
-
-active() { [ -z "${failed[$1]-}" ]; }
-
-repo_size() { repo_mb[$1/$2]=$(($(du -sb "$BENCH_DIR/$2/repo" | cut -f1) >> 20)); }
+declare -A identical
 
 # ---- the tools ---------------------------------------------------------------
-
-img=
-setup_env() {
-	img=$BENCH_DIR/image/disk.img
-	export RESTIC_PASSWORD=dropback-bench
-	export RESTIC_CACHE_DIR=$BENCH_DIR/restic/cache
-	export BORG_BASE_DIR=$BENCH_DIR/borg/home
-	export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
-	export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-	export BORG_DELETE_I_KNOW_WHAT_I_AM_DOING=NO
-	unset RESTIC_REPOSITORY BORG_REPO BORG_PASSPHRASE DROPBACK_REPO DROPBACK_CONTEXT
-}
 
 backup() {
 	local step=$1 tool=$2 r=$BENCH_DIR/$2/repo
@@ -211,44 +91,13 @@ verify() {
 	esac
 }
 
-versions() {
-	local tool
-	for tool in $TOOLS; do
-		case $tool in
-		dropback) echo "dropback $("$DROPBACK" version 2>/dev/null | head -n 1 || echo unknown)" ;;
-		restic) restic version | cut -d' ' -f1-2 ;;
-		borg) borg --version ;;
-		esac
-	done | paste -sd, - | sed 's/,/, /g'
-}
-
 # ---- report ----------------------------------------------------------------
-
-# ratio A B: A/B to two places, or n/a.
-ratio() {
-	if [ -n "$1" ] && [ -n "$2" ]; then
-		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-	else
-		echo n/a
-	fi
-}
-
-# check WHAT VALUE LIMIT UNIT: one target line, PASS when VALUE <= LIMIT.
-check() {
-	local verdict=n/a unit=$4
-	if [ "$2" != n/a ]; then
-		verdict=$(awk -v v="$2" -v l="$3" 'BEGIN { print (v <= l) ? "PASS" : "MISS" }')
-	else
-		unit=
-	fi
-	printf '  %-42s %9s%-3s %4s\n' "$1" "$2" "$unit" "$verdict"
-	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$verdict" >>"$BENCH_DIR/targets.tsv"
-}
 
 report() {
 	local tsv=$BENCH_DIR/results.tsv step tool
 	printf 'step\ttool\tseconds\tpeak_rss_mb\trepo_mb\trestored_identical\ttime_vs_restic\ttime_vs_borg\n' >"$tsv"
-	printf 'target\tvalue\tlimit\tresult\n' >"$BENCH_DIR/targets.tsv"
+	targets_tsv=$BENCH_DIR/targets.tsv
+	printf 'target\tvalue\tlimit\tresult\n' >"$targets_tsv"
 	echo
 	echo "dropback benchmark: $SIZE image ($((alloc_bytes >> 20)) MiB allocated), one day of churn"
 	echo "tools: $(versions)"
@@ -299,7 +148,8 @@ report() {
 
 main() {
 	preflight
-	workdir
+	# The image, three repositories and one restored copy at a time.
+	workdir "" $((size_bytes * 4))
 	setup_env
 	local tool start=$SECONDS
 	mkdir -p "$(dirname "$img")"
