@@ -60,8 +60,8 @@ running() { alive "$(readstate pid)" && healthy; }
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 free_port() {
-	local i port
-	for i in $(seq 1 200); do
+	local port
+	for _ in $(seq 1 200); do
 		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
 		if port_free "$port"; then
 			echo "$port"
@@ -98,10 +98,10 @@ build() {
 }
 
 stop_pid() {
-	local pid=$1 i
+	local pid=$1
 	alive "$pid" || return 0
 	kill -TERM "$pid" 2>/dev/null || true
-	for i in $(seq 1 50); do
+	for _ in $(seq 1 50); do
 		alive "$pid" || return 0
 		sleep 0.2
 	done
