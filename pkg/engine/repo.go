@@ -104,6 +104,15 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 	if err != nil {
 		return nil, err
 	}
+	if _, err := st.Stat(ctx, "config"); errors.Is(err, store.ErrNotFound) {
+		if other, err := anyObject(ctx, st); err != nil || other != "" {
+			if err != nil {
+				return nil, fmt.Errorf("look for objects at %s: %w", st.Location(), err)
+			}
+			return nil, errorf(ErrInvalid, "%s is not empty (%s): a new repository goes in an empty place, and one whose config was lost needs that config back",
+				st.Location(), other)
+		}
+	}
 	if err := st.Put(ctx, "config", append(data, '\n')); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil, fmt.Errorf("%w at %s", ErrInitialised, st.Location())
@@ -117,6 +126,11 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	data, err := st.Get(ctx, "config", 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
+		if other, err := anyObject(ctx, st); err == nil && other != "" {
+			// `repo init` here would orphan every backup: say so instead.
+			return nil, errorf(ErrCorrupt, "%s has no config but holds repository objects (%s): the config is lost; put back a copy of it, and do not run `repo init` here",
+				st.Location(), other)
+		}
 		return nil, fmt.Errorf("%w at %s", ErrNotInitialised, st.Location())
 	}
 	if err != nil {
@@ -124,7 +138,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	}
 	var cfg Config
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, errorf(ErrFormat, "%s/config is not a dropback repository config", st.Location())
+		return nil, errorf(ErrFormat, "%s/config is damaged or not a dropback repository config", st.Location())
 	}
 	if cfg.Format != FormatName {
 		return nil, errorf(ErrFormat, "%s is not a dropback repository (format %q)", st.Location(), cfg.Format)
@@ -154,6 +168,20 @@ func (r *Repo) Store() store.Store { return r.st }
 
 // ChunkSize is the repository's chunk size in bytes.
 func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
+
+// anyObject returns the name of some object in st, or "" when st is empty.
+func anyObject(ctx context.Context, st store.Store) (string, error) {
+	found := ""
+	stop := errors.New("found")
+	err := st.List(ctx, "", func(info store.Info) error {
+		found = info.Name
+		return stop
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return "", err
+	}
+	return found, nil
+}
 
 func clock(now func() time.Time) func() time.Time {
 	if now == nil {
