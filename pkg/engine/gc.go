@@ -127,7 +127,9 @@ func (r *Repo) marks(ctx context.Context) (map[string]gcMark, error) {
 		}
 		var m gcMark
 		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("%w: gc mark %s is unreadable", ErrCorrupt, info.Name)
+			// A damaged mark condemns nothing, so nothing is deleted on
+			// its account; failing here would stop every backup.
+			return nil
 		}
 		out[info.Name] = m
 		return nil
