@@ -2,10 +2,12 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -172,4 +174,190 @@ func (r *Repo) noteDamage(ctx context.Context, idx *Index, checked, bad map[ID]b
 		}
 	}
 	return nil
+}
+
+// Index repair.
+//
+// A pack names every chunk it holds in its own trailer, so a lost or
+// damaged index segment can be rebuilt. When verify finds one, it first
+// checks the backups against the index as it is (and names those the damage
+// affects), then calls repairIndex: every pack that no readable segment
+// lists gets an entry in a new segment, read from its trailer, and each
+// damaged or missing segment gets an index-replaced/ marker (a damaged one
+// is deleted), so that it no longer reads as damage and gc can go on.
+
+// repairIndex rebuilds the index of the packs idx does not list, and
+// retires the damaged and missing segments. named are the segments the
+// manifests name. It returns a line saying what it did, or "".
+func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string, error) {
+	var bad, missing []ID
+	err := r.st.List(ctx, "index/", func(info store.Info) error {
+		id, err := ParseID(info.Name[len("index/"):])
+		if err != nil {
+			return nil
+		}
+		if _, err := r.readSegment(ctx, id); errors.Is(err, ErrCorrupt) {
+			bad = append(bad, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("repair the index: %w", err)
+	}
+	seen := map[ID]bool{}
+	for _, id := range named {
+		if _, ok := idx.segments[id]; ok || seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, err := r.readSegment(ctx, id); errors.Is(err, ErrCorrupt) && !containsID(bad, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(bad) == 0 && len(missing) == 0 {
+		return "", nil
+	}
+	var rebuilt []PackIndex
+	unreadable := 0
+	err = r.st.List(ctx, "packs/", func(info store.Info) error {
+		id, err := ParseID(info.Name[strings.LastIndexByte(info.Name, '/')+1:])
+		if err != nil {
+			return nil
+		}
+		if _, ok := idx.packNum[id]; ok {
+			return nil
+		}
+		entries, err := r.packTrailer(ctx, info.Name, info.Size, id)
+		if err != nil {
+			unreadable++
+			return nil
+		}
+		rebuilt = append(rebuilt, PackIndex{Pack: id, Entries: entries})
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("repair the index: %w", err)
+	}
+	if len(rebuilt) > 0 {
+		data := encodeIndexSegment(rebuilt)
+		if err := r.putObject(ctx, "index/"+contentID(data).String(), data); err != nil {
+			return "", fmt.Errorf("repair the index: %w", err)
+		}
+	}
+	for _, id := range append(bad, missing...) {
+		if err := r.st.Put(ctx, replacedName(id), nil); err != nil && !errors.Is(err, store.ErrExists) {
+			return "", fmt.Errorf("repair the index: %w", err)
+		}
+	}
+	for _, id := range bad {
+		if err := r.st.Delete(ctx, "index/"+id.String()); err != nil {
+			return "", fmt.Errorf("repair the index: %w", err)
+		}
+	}
+	msg := fmt.Sprintf("index repaired: %d damaged or missing segments replaced by one rebuilt from the trailers of %d packs",
+		len(bad)+len(missing), len(rebuilt))
+	if unreadable > 0 {
+		msg += fmt.Sprintf("; %d packs have no readable trailer", unreadable)
+	}
+	return msg, nil
+}
+
+func containsID(ids []ID, id ID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// packTrailer reads the entries a pack of the given size lists in its
+// trailer, checked against the pack's name and its size.
+func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID) ([]Entry, error) {
+	tail, err := r.st.Get(ctx, name, max(0, size-12), 12)
+	if err != nil {
+		return nil, err
+	}
+	if len(tail) != 12 || string(tail[4:]) != packEndMagic {
+		return nil, errorf(ErrCorrupt, "pack %s has no trailer", pack)
+	}
+	count := int64(binary.LittleEndian.Uint32(tail))
+	tlen := count*entrySize + 12
+	if tlen > size-int64(len(packMagic)) {
+		return nil, errorf(ErrCorrupt, "pack %s has no trailer", pack)
+	}
+	trailer, err := r.st.Get(ctx, name, size-tlen, tlen)
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(trailer)) != tlen || contentID(trailer) != pack {
+		return nil, errorf(ErrCorrupt, "the trailer of pack %s does not match its name", pack)
+	}
+	entries := make([]Entry, count)
+	for i := range entries {
+		e := readEntry(trailer[i*entrySize:])
+		if int64(e.Offset) < int64(len(packMagic)) || int64(e.Offset)+int64(e.Length) > size-tlen {
+			return nil, errorf(ErrCorrupt, "pack %s: entry %d out of range", pack, i)
+		}
+		entries[i] = e
+	}
+	return entries, nil
+}
+
+// hostProblems reports damaged host records: a latest revision that cannot
+// be read (the newest readable one before it is in use instead), and
+// backups whose host has no record at all in a repository that has host
+// records. Only a whole-repository verify asks.
+func (r *Repo) hostProblems(ctx context.Context, manifests []*Manifest) ([]string, error) {
+	latest, err := r.latestRevisions(ctx, "hosts")
+	if err != nil {
+		return nil, err
+	}
+	var problems []string
+	for id, rev := range latest {
+		if _, err := r.readHostRev(ctx, id, rev); errors.Is(err, ErrCorrupt) {
+			problems = append(problems, err.Error()+"; the newest readable revision before it is in use")
+		}
+	}
+	orphans := map[int][]int{}
+	for _, m := range manifests {
+		// A repository used through the engine alone has no host records
+		// at all; one that has some should have every backup's.
+		if _, ok := latest[m.HostID]; !ok && len(latest) > 0 {
+			orphans[m.HostID] = append(orphans[m.HostID], m.ID)
+		}
+	}
+	for host, ids := range orphans {
+		problems = append(problems, fmt.Sprintf("backups %v belong to host %d, which has no record", ids, host))
+	}
+	return problems, nil
+}
+
+// LostBackups returns the IDs of backups whose manifest is gone although
+// no deletion was recorded. IDs are taken one above the highest in use and a
+// deletion writes deleted/<id> before it removes the manifest, so an ID
+// below the highest with neither object was a backup whose manifest was lost.
+func (r *Repo) LostBackups(ctx context.Context) ([]int, error) {
+	live, err := r.listIDs(ctx, "backups")
+	if err != nil {
+		return nil, err
+	}
+	gone, err := r.listIDs(ctx, "deleted")
+	if err != nil {
+		return nil, err
+	}
+	top := 0
+	for id := range live {
+		top = max(top, id)
+	}
+	for id := range gone {
+		top = max(top, id)
+	}
+	var lost []int
+	for id := 1; id < top; id++ {
+		if !live[id] && !gone[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost, nil
 }

@@ -71,6 +71,13 @@ func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, tota
 	for _, p := range segProblems {
 		res.Problems = append(res.Problems, p.Error())
 	}
+	if len(ids) == 0 {
+		hp, err := r.hostProblems(ctx, manifests)
+		if err != nil {
+			return nil, err
+		}
+		res.Problems = append(res.Problems, hp...)
+	}
 
 	// The chunks of each backup; a backup whose image index is unreadable
 	// is damaged outright.
@@ -116,6 +123,15 @@ func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, tota
 	}
 	if err := r.noteDamage(ctx, idx, wanted, bad); err != nil {
 		res.Problems = append(res.Problems, err.Error())
+	}
+	if len(segProblems) > 0 {
+		// The backups were checked against the index as it was; now
+		// rebuild it from the packs for what comes next.
+		if msg, err := r.repairIndex(ctx, idx, extra); err != nil {
+			res.Problems = append(res.Problems, err.Error())
+		} else if msg != "" {
+			res.Problems = append(res.Problems, msg)
+		}
 	}
 	for i := range verdicts {
 		if !verdicts[i].OK {
