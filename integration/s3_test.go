@@ -266,7 +266,7 @@ func TestS3FourHostsAtOnce(t *testing.T) {
 func TestS3KilledBackupBlocksNothing(t *testing.T) {
 	e := newS3(t, miniotest.Start(t))
 	src := filepath.Join(e.dir, "web-1.img")
-	makeDisk(t, src, 64*mib, 21, part{0, 64 * mib, "random"})
+	makeDisk(t, src, 96*mib, 21, part{0, 96 * mib, "random"})
 	e.ok("hosts", "add", "web-1", "--disk", src)
 
 	cmd, done := e.start("backups", "create", "web-1")
@@ -294,10 +294,10 @@ func TestS3MinIOStoppedMidBackup(t *testing.T) {
 	srv := miniotest.StartPrivate(t)
 	e := newS3(t, srv)
 	src := filepath.Join(e.dir, "web-1.img")
-	makeDisk(t, src, 64*mib, 31, part{0, 64 * mib, "random"})
+	makeDisk(t, src, 128*mib, 31, part{0, 16 * mib, "random"})
 	e.ok("hosts", "add", "web-1", "--disk", src)
 	first := e.create("web-1")
-	makeDisk(t, src, 64*mib, 32, part{0, 64 * mib, "random"}) // all new
+	makeDisk(t, src, 128*mib, 32, part{0, 128 * mib, "random"}) // all new
 
 	before := e.packCount()
 	_, done := e.start("backups", "create", "web-1")
