@@ -233,9 +233,12 @@ type liveState struct {
 // survey reads every manifest, image and index segment. Any damage stops gc:
 // it never deletes on incomplete knowledge.
 func (r *Repo) survey(ctx context.Context) (*liveState, error) {
-	ms, err := r.Manifests(ctx)
+	ms, damaged, err := r.readManifests(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for id, err := range damaged { // any one will do
+		return nil, fmt.Errorf("gc stopped: %w; delete backup %d with `dropback snapshots delete %d --force` to go on", err, id, id)
 	}
 	s := &liveState{live: map[ID]bool{}, images: map[ID]bool{}, sizes: map[ID]int64{}}
 	var extra []ID

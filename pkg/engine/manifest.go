@@ -121,30 +121,44 @@ func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int
 	}
 }
 
-// Manifests lists every backup and snapshot, oldest first.
+// Manifests lists every backup and snapshot, oldest first. A backup whose
+// manifest is damaged is left out, so that one damaged manifest does not hide
+// every other backup; verify reports it, and gc stops for it.
 func (r *Repo) Manifests(ctx context.Context) ([]*Manifest, error) {
+	out, _, err := r.readManifests(ctx)
+	return out, err
+}
+
+// readManifests lists every backup and snapshot, oldest first, and the
+// errors of those whose manifest is damaged, by ID.
+func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
 	ids, err := r.listIDs(ctx, "backups")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	snaps, err := r.listIDs(ctx, "snapshots")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]*Manifest, 0, len(ids))
+	damaged := map[int]error{}
 	for id := range ids {
 		m, err := r.Manifest(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted since the listing
 		}
+		if errors.Is(err, ErrCorrupt) {
+			damaged[id] = err
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m.Snapshot = snaps[id]
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out, damaged, nil
 }
 
 // Manifest reads one backup's manifest.

@@ -44,15 +44,27 @@ func (v *VerifyResult) Damaged() bool {
 // result; the error is for failing to run at all (or an unknown ID).
 func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
 	var manifests []*Manifest
+	unreadable := map[int]error{}
 	if len(ids) == 0 {
-		all, err := r.Manifests(ctx)
+		all, damaged, err := r.readManifests(ctx)
 		if err != nil {
 			return nil, err
 		}
-		manifests = all
+		manifests, unreadable = all, damaged
+		lost, err := r.LostBackups(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range lost {
+			unreadable[id] = errorf(ErrCorrupt, "backup %d is missing: its manifest is gone, and no deletion was recorded", id)
+		}
 	} else {
 		for _, id := range ids {
 			m, err := r.Manifest(ctx, id)
+			if errors.Is(err, ErrCorrupt) {
+				unreadable[id] = err
+				continue
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -148,6 +160,12 @@ func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, tota
 			verdicts[i].Problem = fmt.Sprintf("%d chunks damaged or missing", n)
 		}
 	}
+	for id, err := range unreadable {
+		verdicts = append(verdicts, BackupVerdict{ID: id, Problem: err.Error()})
+		res.Problems = append(res.Problems, err.Error())
+	}
+	sort.Slice(verdicts, func(i, j int) bool { return verdicts[i].ID < verdicts[j].ID })
+	sort.Strings(res.Problems)
 	res.Backups = verdicts
 	return res, nil
 }

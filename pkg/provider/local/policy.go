@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -212,6 +213,16 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 		return err
 	}
 	m, err := r.Manifest(ctx, id)
+	if errors.Is(err, engine.ErrCorrupt) {
+		// A damaged manifest belongs to no schedule and stops gc: this is
+		// the way to remove it.
+		return mapErr(r.DeleteBackup(ctx, id))
+	}
+	if errors.Is(err, engine.ErrNotFound) {
+		if lost, lerr := r.LostBackups(ctx); lerr == nil && slices.Contains(lost, id) {
+			return mapErr(r.DeleteBackup(ctx, id)) // acknowledge a lost manifest
+		}
+	}
 	if err != nil {
 		return mapErr(err)
 	}
