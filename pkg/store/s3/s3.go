@@ -3,22 +3,23 @@
 //
 // A store is a bucket and a key prefix, named s3://bucket/prefix: the object
 // "packs/ab/abcdef" is the key "prefix/packs/ab/abcdef". The endpoint and
-// credentials come from the standard variables AWS_ENDPOINT_URL (or
-// AWS_ENDPOINT_URL_S3), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-// AWS_SESSION_TOKEN and AWS_REGION (or AWS_DEFAULT_REGION); Options override
-// them.
+// credentials come from the standard variables AWS_ENDPOINT_URL_S3 (else
+// AWS_ENDPOINT_URL), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN and AWS_REGION (else AWS_DEFAULT_REGION); Options
+// override them.
 //
 // Put is create-once through a conditional write: the request carries
 // If-None-Match: *, and the server answers 412 Precondition Failed when the
 // key exists, which Put returns as store.ErrExists. Objects under twice
 // PartSize (64 MiB by default) go in one PUT; larger ones in a multipart
 // upload of even parts sent in parallel, whose start and completion carry
-// the same condition (a server may check it at completion without
-// excluding a racing completion: MinIO does; see DefaultPartSize). Either way the
-// object appears whole or not at all. Every Put tags its object with a random
-// token in its metadata, so that a Put whose first attempt succeeded but
-// whose answer was lost, and which minio-go then retried into a 412, still
-// reports success rather than ErrExists.
+// the same condition (a server may check it at completion without excluding
+// a racing completion, as MinIO does; see DefaultPartSize). Either way the
+// object appears whole or not at all. Bodies carry a CRC32C trailer that the
+// server checks, unless the server refuses trailers. Every Put tags its
+// object with a random token in its metadata, so that a Put whose first
+// attempt succeeded but whose answer was lost, and which minio-go then
+// retried into a 412, still reports success rather than ErrExists.
 //
 // Not every S3-compatible server honours If-None-Match on PUT; one that
 // ignores it silently overwrites. Open therefore probes the server: it puts
@@ -29,9 +30,10 @@
 // other's manifests.
 //
 // minio-go retries failed requests with exponential backoff (ten attempts,
-// at most a second apart) and stops as soon as the context is done. Errors
-// name the operation, the object and what the server said; they never
-// contain the secret key.
+// at most a second apart) and stops as soon as the context is done; a
+// response body cut off midway is fetched once more. Errors name the
+// operation, the object and what the server said; they never contain the
+// secret key.
 package s3
 
 import (
