@@ -239,7 +239,7 @@ func newPackWriter(ctx context.Context, r *Repo) *packWriter {
 		queue: make(chan *packBuilder),
 	}
 	for range uploaders + 1 {
-		w.free <- newPackBuilder()
+		w.free <- newPackBuilder(r.cfg.ChunkSize)
 	}
 	w.cur = <-w.free
 	for range uploaders {

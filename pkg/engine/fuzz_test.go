@@ -147,7 +147,7 @@ func FuzzIndexSegment(f *testing.F) {
 }
 
 func FuzzPackTrailer(f *testing.F) {
-	b := newPackBuilder()
+	b := newPackBuilder(DefaultChunkSize)
 	b.add(fzID(1), []byte("hello, world"), 12, 0)
 	b.add(fzID(2), bytes.Repeat([]byte{7}, 100), 300, flagZstd)
 	pack, _ := b.finish()

@@ -49,8 +49,10 @@ type packBuilder struct {
 	entries []Entry
 }
 
-func newPackBuilder() *packBuilder {
-	b := &packBuilder{buf: make([]byte, 0, packTarget+MaxChunkSize+64<<10)}
+func newPackBuilder(chunkSize int) *packBuilder {
+	// Room for a full pack, one more chunk and the trailer: the buffer
+	// never grows.
+	b := &packBuilder{buf: make([]byte, 0, packTarget+chunkSize+chunkSize/8+64<<10)}
 	b.buf = append(b.buf, packMagic...)
 	return b
 }
