@@ -45,7 +45,7 @@ func (s *Store) probeLocked(ctx context.Context) error {
 	}
 	if s.require && !s.conditional {
 		return fmt.Errorf("%w: %s ignores If-None-Match: * on PUT, so concurrent writers could overwrite each other's backups; "+
-			"this server is unsafe for concurrent writers and dropback refuses to write to it", ErrUnconditional, s.endpoint)
+			"this server is unsafe for concurrent writers and dropback refuses to use it", ErrUnconditional, s.endpoint)
 	}
 	return nil
 }
