@@ -357,30 +357,30 @@ func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChun
 	w := newPackWriter(ctx, r)
 	h := newChunkHasher(r.key)
 	var plain []byte
+	var failed error
 	for _, n := range packs {
-		data, err := r.st.Get(ctx, packName(idx.packs[n]), 0, -1)
-		if err != nil {
-			w.abort()
-			return fmt.Errorf("gc: read pack %s: %w", idx.packs[n], err)
-		}
-		for _, c := range liveChunks[n] {
-			l := idx.chunks[c]
-			end := int(l.offset) + int(l.length)
-			if end > len(data) {
-				continue
+		r.readBlobs(ctx, idx, idx.packs[n], liveChunks[n], func(c ID, l location, blob []byte, err error) {
+			switch {
+			case failed != nil:
+				return
+			case err != nil && !errors.Is(err, ErrCorrupt):
+				failed = fmt.Errorf("gc: read pack %s: %w", idx.packs[n], err)
+				return
+			case err != nil:
+				return // a damaged chunk stays behind for verify to report
 			}
-			blob := data[l.offset:end]
 			p, err := r.openBlob(blob, l, c, h, plain)
 			if err != nil {
-				continue
+				return
 			}
 			if l.flags != 0 {
 				plain = p
 			}
-			if err := w.add(c, blob, int(l.raw), l.flags); err != nil {
-				w.abort()
-				return err
-			}
+			failed = w.add(c, blob, int(l.raw), l.flags)
+		})
+		if failed != nil {
+			w.abort()
+			return failed
 		}
 	}
 	_, err := w.finish()

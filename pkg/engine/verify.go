@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -231,13 +232,8 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 	return bad
 }
 
-// verifyRead is the most a verify reads from a pack at once, so that its
-// memory stays small whatever the pack size.
-const verifyRead = 4 << 20
-
 // checkPack verifies the given chunks of one pack and returns those that are
-// damaged, with a line describing the damage. It reads the pack in runs of
-// neighbouring blobs of at most verifyRead bytes.
+// damaged, with a line describing the damage.
 func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, h chunkHasher) (bad []ID, problem string, n, size int64) {
 	name := packName(pack)
 	info, err := r.st.Stat(ctx, name)
@@ -248,38 +244,20 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 		}
 		return chunks, fmt.Sprintf("pack %s is %s: %d chunks lost", pack, what, len(chunks)), 0, 0
 	}
-	sort.Slice(chunks, func(i, j int) bool { return idx.chunks[chunks[i]].offset < idx.chunks[chunks[j]].offset })
 	var plain []byte
-	for i := 0; i < len(chunks); {
-		first := idx.chunks[chunks[i]]
-		start, end := int64(first.offset), int64(first.offset)+int64(first.length)
-		j := i + 1
-		for ; j < len(chunks); j++ {
-			l := idx.chunks[chunks[j]]
-			if int64(l.offset)+int64(l.length)-start > verifyRead {
-				break
-			}
-			end = max(end, int64(l.offset)+int64(l.length))
-		}
-		data, err := r.st.Get(ctx, name, start, end-start)
-		for _, c := range chunks[i:j] {
-			l := idx.chunks[c]
-			n++
-			size += int64(l.length)
-			lo, hi := int64(l.offset)-start, int64(l.offset)+int64(l.length)-start
-			if err != nil || hi > int64(len(data)) {
-				bad = append(bad, c)
-				continue
-			}
-			p, derr := r.openBlob(data[lo:hi], l, c, h, plain)
-			if derr != nil {
-				bad = append(bad, c)
-			} else if l.flags != 0 {
+	r.readBlobs(ctx, idx, pack, chunks, func(c ID, l location, blob []byte, err error) {
+		n++
+		size += int64(l.length)
+		if err == nil {
+			var p []byte
+			if p, err = r.openBlob(blob, l, c, h, plain); err == nil && l.flags != 0 {
 				plain = p // reuse the buffer; never a slice of the pack
 			}
 		}
-		i = j
-	}
+		if err != nil {
+			bad = append(bad, c)
+		}
+	})
 	if len(bad) > 0 {
 		problem = fmt.Sprintf("pack %s: %d of %d chunks damaged", pack, len(bad), len(chunks))
 	} else if !r.trailerIntact(ctx, name, info.Size, pack) {
@@ -301,4 +279,43 @@ func (r *Repo) trailerIntact(ctx context.Context, name string, size int64, pack 
 	}
 	trailer, err := r.st.Get(ctx, name, size-tlen, tlen)
 	return err == nil && contentID(trailer) == pack
+}
+
+// blobRead is the most that is read from a pack at once, so that memory
+// stays small whatever the pack size.
+const blobRead = 4 << 20
+
+// readBlobs reads the blobs of the given chunks of one pack, in runs of
+// neighbouring blobs of at most blobRead bytes, and calls fn for each in
+// pack order with its bytes, or with the error that kept them from being
+// read. The blob is only valid during the call.
+func (r *Repo) readBlobs(ctx context.Context, idx *Index, pack ID, chunks []ID, fn func(c ID, l location, blob []byte, err error)) {
+	chunks = slices.Clone(chunks)
+	sort.Slice(chunks, func(i, j int) bool { return idx.chunks[chunks[i]].offset < idx.chunks[chunks[j]].offset })
+	for i := 0; i < len(chunks); {
+		first := idx.chunks[chunks[i]]
+		start, end := int64(first.offset), int64(first.offset)+int64(first.length)
+		j := i + 1
+		for ; j < len(chunks); j++ {
+			l := idx.chunks[chunks[j]]
+			if int64(l.offset)+int64(l.length)-start > blobRead {
+				break
+			}
+			end = max(end, int64(l.offset)+int64(l.length))
+		}
+		data, err := r.st.Get(ctx, packName(pack), start, end-start)
+		for _, c := range chunks[i:j] {
+			l := idx.chunks[c]
+			lo, hi := int64(l.offset)-start, int64(l.offset)+int64(l.length)-start
+			switch {
+			case err != nil:
+				fn(c, l, nil, err)
+			case hi > int64(len(data)):
+				fn(c, l, nil, fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, pack))
+			default:
+				fn(c, l, data[lo:hi], nil)
+			}
+		}
+		i = j
+	}
 }
