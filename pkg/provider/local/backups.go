@@ -119,8 +119,9 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: progressFunc("backup", opts.Progress),
 	})
 	if err != nil {
-		err = fmt.Errorf("back up host %s: %w", h.Name, mapErr(err))
-		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+		// The caller says which host; the action record says it itself.
+		err = mapErr(err)
+		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("back up host %s: %w", h.Name, err))
 		return nil, err
 	}
 	if err := r.FinishAction(ctx, act, 0, nil); err != nil {

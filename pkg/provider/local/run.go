@@ -88,7 +88,7 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		if mine {
 			res, err := p.backupHost(ctx, r, h, provider.CreateOptions{Progress: opts.Progress})
 			if err != nil {
-				return err
+				return fmt.Errorf("back up host %s: %w", h.Name, err)
 			}
 			rep.Backups = append(rep.Backups, res.Backup)
 			items = append(items, schedule.Item{ID: res.Backup.ID, Time: res.Backup.CreatedAt})
