@@ -62,7 +62,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	if err != nil {
 		return nil, err
 	}
-	w := newPackWriter(ctx, r)
+	w := newPackWriter(ctx, r, 2)
 	prog := &progress{fn: req.Progress, total: total}
 	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
 	images := make([]*Image, len(req.Disks))
@@ -229,9 +229,9 @@ type packWriter struct {
 	newBytes, newChunks int64
 }
 
-const uploaders = 2
-
-func newPackWriter(ctx context.Context, r *Repo) *packWriter {
+// newPackWriter returns a writer that uploads up to uploaders packs at once
+// while it fills the next: its memory is uploaders+1 packs.
+func newPackWriter(ctx context.Context, r *Repo, uploaders int) *packWriter {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &packWriter{
 		r: r, ctx: ctx, cancel: cancel, pending: map[ID]bool{},

@@ -310,7 +310,7 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 		switch live := liveBytes[uint32(n)]; {
 		case live == 0:
 			condemn = append(condemn, uint32(n))
-		case float64(live) < opts.RewriteBelow*float64(size):
+		case float64(live) <= opts.RewriteBelow*float64(size):
 			rewrite = append(rewrite, uint32(n))
 		}
 	}
@@ -354,7 +354,7 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 // rewrite copies the live chunks of the given packs into new packs and an
 // index segment. Damaged chunks are left behind for verify to report.
 func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChunks map[uint32][]ID) error {
-	w := newPackWriter(ctx, r)
+	w := newPackWriter(ctx, r, 1) // gc is not in a hurry; keep its memory small
 	h := newChunkHasher(r.key)
 	var plain []byte
 	var failed error

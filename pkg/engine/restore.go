@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/dropback/dropback/pkg/store"
 )
 
 // RestoreTarget says where one disk of a backup goes.
@@ -240,8 +242,11 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		return err
 	}
 	data, err := w.r.st.Get(ctx, packName(run.pack), run.start, run.end-run.start)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: pack %s is missing", ErrCorrupt, run.pack)
+	}
 	if err != nil {
-		return fmt.Errorf("%w: read pack %s: %v", ErrCorrupt, run.pack, err)
+		return fmt.Errorf("read pack %s: %w", run.pack, err)
 	}
 	for _, i := range run.chunks {
 		id := w.im.Chunks[i]
