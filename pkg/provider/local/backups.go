@@ -197,8 +197,8 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	}
 	stats, err := r.Restore(ctx, m, targets, progressFunc("restore", req.Progress))
 	if err != nil {
-		err = fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, mapErr(err))
-		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
+		err = mapErr(err) // the command says which backup
+		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, err))
 		return nil, err
 	}
 	if err := r.FinishAction(ctx, act, 0, nil); err != nil {

@@ -200,7 +200,7 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 	err = r.MarkSnapshot(ctx, id)
 	_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
 	if err != nil {
-		return nil, fmt.Errorf("convert backup %d: %w", id, mapErr(err))
+		return nil, mapErr(err) // the command says which backup
 	}
 	v := actionView(*act)
 	return &v, nil
