@@ -68,9 +68,16 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	images := make([]*Image, len(req.Disks))
 	for i, d := range req.Disks {
 		im, data, err := r.backupDisk(w.ctx, files[i], sizes[i], idx, w, prog)
+		if err == nil {
+			// A disk resized while it was read is not what any moment
+			// held: refuse it rather than keep a mix.
+			if now, serr := files[i].Seek(0, io.SeekEnd); serr == nil && now != sizes[i] {
+				err = fmt.Errorf("the disk changed size during the backup, from %d to %d bytes; back it up again", sizes[i], now)
+			}
+		}
 		if err != nil {
 			w.abort()
-			return nil, fmt.Errorf("back up disk %s: %w", d.Path, err)
+			return nil, fmt.Errorf("back up disk %s: %w", shortPath(d.Path), err)
 		}
 		images[i] = im
 		m.Disks = append(m.Disks, ManifestDisk{Name: d.Name, Path: d.Path, SizeBytes: sizes[i], DataBytes: data})

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,26 +23,39 @@ type DiskSource struct {
 func OpenDisk(path string) (*os.File, int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, 0, errorf(ErrInvalid, "disk %s: %v", path, unwrapPathError(err))
+		return nil, 0, errorf(ErrInvalid, "disk %s: %v", shortPath(path), unwrapPathError(err))
 	}
 	mode := fi.Mode()
 	switch {
 	case mode.IsDir():
-		return nil, 0, errorf(ErrInvalid, "disk %s is a directory, not a disk image or block device", path)
+		return nil, 0, errorf(ErrInvalid, "disk %s is a directory, not a disk image or block device", shortPath(path))
 	case mode.IsRegular(), mode&os.ModeDevice != 0 && mode&os.ModeCharDevice == 0:
 	default:
-		return nil, 0, errorf(ErrInvalid, "disk %s is not a regular file or block device", path)
+		return nil, 0, errorf(ErrInvalid, "disk %s is not a regular file or block device", shortPath(path))
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, 0, errorf(ErrInvalid, "disk %s: %v", path, unwrapPathError(err))
+		return nil, 0, errorf(ErrInvalid, "disk %s: %v", shortPath(path), unwrapPathError(err))
 	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		f.Close()
-		return nil, 0, fmt.Errorf("size of disk %s: %w", path, err)
+		return nil, 0, fmt.Errorf("size of disk %s: %w", shortPath(path), err)
 	}
 	return f, size, nil
+}
+
+// shortPath makes a user-given path fit a one-line message: control
+// characters escaped, and the middle of a very long path left out.
+func shortPath(p string) string {
+	if len(p) > 160 {
+		p = p[:80] + "…" + p[len(p)-60:]
+	}
+	if strings.ContainsFunc(p, unicode.IsControl) {
+		q := strconv.Quote(p)
+		p = q[1 : len(q)-1]
+	}
+	return p
 }
 
 func unwrapPathError(err error) error {
