@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
 	"github.com/dropback/dropback/pkg/provider"
@@ -99,6 +100,12 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 
 // CreateBackup implements provider.Provider.
 func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.CreateOptions) (*provider.CreateResult, error) {
+	// A backup dated in the future would be the newest for years, and
+	// retention, which counts back from the newest, would expire the rest.
+	if now := p.opts.Now(); opts.Time.After(now.Add(time.Minute)) {
+		return nil, provider.Errorf(provider.ErrInvalid, "--time %s is in the future (now is %s)",
+			opts.Time.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
 	r, err := p.open(ctx)
 	if err != nil {
 		return nil, err
@@ -111,6 +118,15 @@ func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.C
 }
 
 func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions) (*provider.CreateResult, error) {
+	// A disk that is gone or is no disk is refused before anything is
+	// written, as bad input is.
+	for _, d := range h.Disks {
+		f, _, err := engine.OpenDisk(d.Path)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		f.Close()
+	}
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
 	if err != nil {
 		return nil, mapErr(err)

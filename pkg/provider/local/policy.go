@@ -193,6 +193,9 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 	if err != nil {
 		return nil, err
 	}
+	if _, err := r.Manifest(ctx, id); err != nil {
+		return nil, mapErr(err) // refused before anything is recorded
+	}
 	act, err := r.StartAction(ctx, "convert", "backup", id)
 	if err != nil {
 		return nil, mapErr(err)
