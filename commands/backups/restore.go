@@ -106,7 +106,7 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("restore backup %s of host %s", cmdutil.Short(opts.Backup), opts.Host)
+	what := fmt.Sprintf("restore backup %s of host %s", cmdutil.Short(opts.Backup), cmdutil.Short(opts.Host))
 	req := restoreRequest(opts)
 	req.Force = opts.Force // with --to: overwrite an existing file
 	if opts.To == "" && opts.ToNew == "" {

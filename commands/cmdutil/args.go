@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 )
@@ -137,11 +138,22 @@ func Plural(n int, one, many string) string {
 // repeats, so that the error stays one readable line.
 const maxArgInMessage = 64
 
-// Short returns s for use in a message: cut to 64 characters with "…".
+// Short returns s for use in a message: cut to 64 characters with "…", and
+// with control and bidirectional-override characters escaped, so that a
+// hostile argument can neither break the line nor drive the terminal.
 func Short(s string) string {
 	r := []rune(s)
-	if len(r) <= maxArgInMessage {
-		return s
+	if len(r) > maxArgInMessage {
+		r = append(r[:maxArgInMessage], '…')
 	}
-	return string(r[:maxArgInMessage]) + "…"
+	var b strings.Builder
+	for _, c := range r {
+		if unicode.IsControl(c) || unicode.Is(unicode.Bidi_Control, c) {
+			q := strconv.QuoteRune(c)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

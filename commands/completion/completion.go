@@ -57,5 +57,5 @@ func runCompletion(root *cobra.Command, opts *CompletionOptions) error {
 	case "powershell":
 		return root.GenPowerShellCompletionWithDesc(w)
 	}
-	return cmdutil.FlagErrorf("unknown shell %q: use bash, zsh, fish or powershell", opts.Shell)
+	return cmdutil.FlagErrorf("unknown shell \"%s\": use bash, zsh, fish or powershell", cmdutil.Short(opts.Shell))
 }
