@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -62,7 +63,27 @@ type WaitFlags struct {
 func AddWaitFlags(cmd *cobra.Command, f *Factory, w *WaitFlags) {
 	w.Interval = f.PollInterval
 	cmd.Flags().BoolVar(&w.Wait, "wait", false, "wait for the action to complete or error")
-	cmd.Flags().DurationVar(&w.Timeout, "wait-timeout", DefaultWaitTimeout, "give up waiting after this long (exit code 5)")
+	w.Timeout = DefaultWaitTimeout
+	cmd.Flags().Var((*nonNegativeDuration)(&w.Timeout), "wait-timeout", "give up waiting after this long (exit code 5)")
+}
+
+// nonNegativeDuration is a duration flag that refuses a negative value,
+// which would otherwise mean "wait for ever" without saying so.
+type nonNegativeDuration time.Duration
+
+func (d *nonNegativeDuration) String() string { return time.Duration(*d).String() }
+func (d *nonNegativeDuration) Type() string   { return "duration" }
+
+func (d *nonNegativeDuration) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return errors.New("must not be negative")
+	}
+	*d = nonNegativeDuration(v)
+	return nil
 }
 
 // AddForceFlag registers -f/--force on a destructive verb.
