@@ -85,6 +85,25 @@ drop_caches() {
 	else
 		cache_dropped=no
 	fi
+	settle
+}
+
+# settle waits (up to 30 s) until the disks have been idle for a second, so
+# that one tool's writes still draining do not slow the next tool's step.
+settle() {
+	local before after i
+	before=$(awk '{r += $6; w += $10} END {print r + w}' /proc/diskstats 2>/dev/null) || return 0
+	for i in $(seq 60); do
+		sleep 0.5
+		after=$(awk '{r += $6; w += $10} END {print r + w}' /proc/diskstats)
+		if [ "$after" = "$before" ]; then
+			sleep 0.5
+			before=$after
+			after=$(awk '{r += $6; w += $10} END {print r + w}' /proc/diskstats)
+			[ "$after" = "$before" ] && return 0
+		fi
+		before=$after
+	done
 }
 
 # ---- running and measuring -------------------------------------------------
@@ -108,6 +127,21 @@ run() {
 	read -r e m < <(tail -n 1 "$tf")
 	secs[$step/$tool]=$e
 	rss[$step/$tool]=$((m / 1024))
+}
+
+# run_median N STEP TOOL CMD...: run CMD N times (calling $BEFORE, if set,
+# before each), and record the median time and the largest peak RSS.
+run_median() {
+	local n=$1 step=$2 tool=$3 i times=() peak=0
+	shift 3
+	for i in $(seq "$n"); do
+		[ -z "${BEFORE:-}" ] || eval "$BEFORE"
+		run "$step" "$tool" "$@" || return 1
+		times+=("${secs[$step/$tool]}")
+		[ "${rss[$step/$tool]}" -gt "$peak" ] && peak=${rss[$step/$tool]}
+	done
+	secs[$step/$tool]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+	rss[$step/$tool]=$peak
 }
 
 # setup STEP TOOL CMD...: run an untimed command, logging its output.

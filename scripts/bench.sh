@@ -21,6 +21,11 @@
 #   TOOLS      tools to run (default "dropback restic borg")
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
+#   REPEAT     restores and verifies run this many times; the median counts
+#              (default 3)
+#
+# Each timed step starts with the page cache dropped and the disks idle, so
+# one tool's writes still draining do not slow the next tool.
 #
 # It exits non-zero if a step fails or a restore differs from the image; a
 # missed target is a finding, not a failure.
@@ -28,6 +33,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIZE=${SIZE:-4G}
+REPEAT=${REPEAT:-3}
 # shellcheck source=scripts/bench-lib.sh
 . "$here/bench-lib.sh"
 steps=(backup1 backup2 restore verify)
@@ -66,11 +72,12 @@ backup() {
 
 restore() {
 	local tool=$1 r=$BENCH_DIR/$1/repo out=$BENCH_DIR/$1/out
+	local BEFORE="rm -rf '$out' && mkdir -p '$out'"
 	mkdir -p "$out"
 	case $tool in
-	dropback) run restore dropback "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
-	restic) run restore restic restic -r "$r" restore latest --target "$out" || return 0 ;;
-	borg) CWD=$out run restore borg borg extract --sparse "$r::backup2" || return 0 ;;
+	dropback) run_median "$REPEAT" restore dropback "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
+	restic) run_median "$REPEAT" restore restic restic -r "$r" restore latest --target "$out" || return 0 ;;
+	borg) CWD=$out run_median "$REPEAT" restore borg borg extract --sparse "$r::backup2" || return 0 ;;
 	esac
 	say "comparing the $tool restore with the image"
 	if cmp -s "$img" "$out/disk.img"; then
@@ -85,9 +92,9 @@ restore() {
 verify() {
 	local tool=$1 r=$BENCH_DIR/$1/repo
 	case $tool in
-	dropback) run verify dropback "$DROPBACK" --repo "$r" backups verify || true ;;
-	restic) run verify restic restic -r "$r" check --read-data || true ;;
-	borg) run verify borg borg check --verify-data "$r" || true ;;
+	dropback) run_median "$REPEAT" verify dropback "$DROPBACK" --repo "$r" backups verify || true ;;
+	restic) run_median "$REPEAT" verify restic restic -r "$r" check --read-data || true ;;
+	borg) run_median "$REPEAT" verify borg borg check --verify-data "$r" || true ;;
 	esac
 }
 
