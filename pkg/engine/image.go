@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -42,33 +45,50 @@ func encodeImage(im *Image) []byte {
 	return enc.EncodeAll(body, []byte(imageMagic))
 }
 
+// maxImageBody bounds a decoded image index: 32 bytes per chunk, so 2^32
+// bytes are 128 TiB of disk at 1 MiB chunks. The shared decoder's 64 MiB
+// limit, meant for chunks, stopped at 2 TiB.
+const maxImageBody = 1 << 32
+
 func decodeImage(data []byte) (*Image, error) {
 	if len(data) < len(imageMagic) || string(data[:len(imageMagic)]) != imageMagic {
 		return nil, fmt.Errorf("%w: not an image index", ErrCorrupt)
 	}
-	_, dec := codec()
-	body, err := dec.DecodeAll(data[len(imageMagic):], nil)
+	dec, err := zstd.NewReader(bytes.NewReader(data[len(imageMagic):]),
+		zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxImageBody))
 	if err != nil {
-		return nil, fmt.Errorf("%w: image index: %v", ErrCorrupt, err)
+		return nil, err
 	}
-	if len(body) < 20 {
-		return nil, fmt.Errorf("%w: image index truncated", ErrCorrupt)
+	defer dec.Close()
+	var hdr [20]byte
+	if _, err := io.ReadFull(dec, hdr[:]); err != nil {
+		return nil, fmt.Errorf("%w: image index truncated or unreadable: %v", ErrCorrupt, err)
 	}
 	im := &Image{
-		Size:      int64(binary.LittleEndian.Uint64(body)),
-		ChunkSize: int(binary.LittleEndian.Uint32(body[8:])),
+		Size:      int64(binary.LittleEndian.Uint64(hdr[:])),
+		ChunkSize: int(binary.LittleEndian.Uint32(hdr[8:])),
 	}
-	n := binary.LittleEndian.Uint64(body[12:])
-	body = body[20:]
-	// n is checked against the bytes there are before anything trusts it:
-	// n*32 can wrap around, and make([]ID, n) must not see a wild count.
+	n := binary.LittleEndian.Uint64(hdr[12:])
 	if im.Size < 0 || im.ChunkSize < MinChunkSize || im.ChunkSize > MaxChunkSize ||
-		len(body)%32 != 0 || n != uint64(len(body)/32) || int(n) != chunkCount(im.Size, im.ChunkSize) {
+		n > maxImageBody/32 || int(n) != chunkCount(im.Size, im.ChunkSize) {
 		return nil, fmt.Errorf("%w: image index sizes do not agree", ErrCorrupt)
 	}
-	im.Chunks = make([]ID, n)
-	for i := range im.Chunks {
-		copy(im.Chunks[i][:], body[i*32:])
+	// The IDs are read a block at a time, so that memory follows the bytes
+	// there are, never the count in the header alone.
+	im.Chunks = make([]ID, 0, min(n, 1<<16))
+	buf := make([]byte, 32<<12)
+	for left := n; left > 0; {
+		k := min(left, uint64(len(buf)/32))
+		if _, err := io.ReadFull(dec, buf[:k*32]); err != nil {
+			return nil, fmt.Errorf("%w: image index truncated or unreadable: %v", ErrCorrupt, err)
+		}
+		for i := range k {
+			im.Chunks = append(im.Chunks, ID(buf[i*32:(i+1)*32]))
+		}
+		left -= k
+	}
+	if k, _ := dec.Read(buf[:1]); k != 0 {
+		return nil, fmt.Errorf("%w: image index has trailing bytes", ErrCorrupt)
 	}
 	return im, nil
 }
