@@ -374,3 +374,21 @@ func FuzzBlob(f *testing.F) {
 		}
 	})
 }
+
+// The image index of a disk of 2.2 million chunks (2.2 TiB at 1 MiB) decodes:
+// it is bigger than the decoder limit meant for chunks.
+func TestImageOfAHugeDiskDecodes(t *testing.T) {
+	n := 2_200_000
+	im := &Image{Size: int64(n) << 20, ChunkSize: 1 << 20, Chunks: make([]ID, n)}
+	for i := range im.Chunks {
+		binary.LittleEndian.PutUint64(im.Chunks[i][:], uint64(i)*0x9e3779b97f4a7c15+1)
+		binary.LittleEndian.PutUint64(im.Chunks[i][8:], uint64(i))
+	}
+	got, err := decodeImage(encodeImage(im))
+	if err != nil {
+		t.Fatalf("decode the image of a %d-chunk disk: %v", n, err)
+	}
+	if len(got.Chunks) != n || got.Chunks[n-1] != im.Chunks[n-1] {
+		t.Fatal("the image decodes to other chunks")
+	}
+}
