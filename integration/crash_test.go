@@ -183,26 +183,28 @@ var crashOps = []crashOp{
 }
 
 // killAfter starts dropback and kills it with SIGKILL after delay; it
-// reports whether the kill landed before the command ended.
-func killAfter(t *testing.T, e *localEnv, delay time.Duration, args ...string) bool {
+// reports whether the kill landed before the command ended and, when it
+// did not, how long the command took.
+func killAfter(t *testing.T, e *localEnv, delay time.Duration, args ...string) (bool, time.Duration) {
 	t.Helper()
 	cmd := e.command(args...)
+	start := time.Now()
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
 		require.NoError(t, err, "dropback %v ended on its own with an error", args)
-		return false
+		return false, time.Since(start)
 	case <-time.After(delay):
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	err := <-done
 	if err == nil {
-		return false // it ended between the timer and the signal
+		return false, delay // it ended between the timer and the signal
 	}
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, 0
 }
 
 // duration times one uninterrupted run of op on a copy of the fixture.
@@ -228,10 +230,16 @@ func TestCrashSafety(t *testing.T) {
 		for _, op := range crashOps {
 			name := fmt.Sprintf("seed %d %s", seed, op.name)
 			e := f.env(t, fmt.Sprintf("s%d-%s", seed, strings.ReplaceAll(op.name, " ", "-")))
-			// Anywhere from the start to a little past the usual end.
+			// Anywhere from the start to a little past the usual end. The
+			// usual end follows the runs that ended before their kill, so
+			// that a first timing on a busy machine does not put every
+			// kill after the end.
 			delay := time.Duration(rng.Int64N(int64(durations[op.name]*3/2) + 1))
-			if killAfter(t, e, delay, op.args(f)...) {
+			landed, took := killAfter(t, e, delay, op.args(f)...)
+			if landed {
 				killed[op.name]++
+			} else {
+				durations[op.name] = (durations[op.name] + took) / 2
 			}
 			after := e.listed()
 			for id, b := range before {
