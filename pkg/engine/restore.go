@@ -183,6 +183,15 @@ func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var st restoreCounters
+	st.flush = make(chan struct{}, 1)
+	flushed := make(chan struct{})
+	go func() { // start writeback as data accumulates, so the final fsync is short
+		defer close(flushed)
+		for range st.flush {
+			startWriteback(f)
+		}
+	}()
+	defer func() { close(st.flush); <-flushed }()
 	jobs := make(chan restoreRun, 16)
 	go planRuns(ctx, im, idx, inPlace, prog, jobs)
 	var wg sync.WaitGroup
@@ -207,7 +216,12 @@ func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index
 
 type restoreCounters struct {
 	written, chunksWritten, chunksRead atomic.Int64
+	flush                              chan struct{}
 }
+
+// writebackEvery is how much a restore writes between two requests to the
+// kernel to start writing back.
+const writebackEvery = 64 << 20
 
 // restoreWorker restores runs of chunks; each worker goroutine has one.
 type restoreWorker struct {
@@ -273,7 +287,12 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 }
 
 func (w *restoreWorker) count(written, n int64) {
-	w.st.written.Add(written)
+	if total := w.st.written.Add(written); total/writebackEvery != (total-written)/writebackEvery {
+		select {
+		case w.st.flush <- struct{}{}:
+		default: // one is pending already
+		}
+	}
 	w.st.chunksWritten.Add(1)
 	w.prog.add(n)
 }
