@@ -231,7 +231,7 @@ type restoreWorker struct {
 	idx               *Index
 	inPlace, canPunch bool
 	h                 chunkHasher
-	cur, plain        []byte
+	cur, plain, buf   []byte
 	prog              *progress
 	st                *restoreCounters
 }
@@ -255,7 +255,11 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		w.count(written, n)
 		return err
 	}
-	data, err := w.r.st.Get(ctx, packName(run.pack), run.start, run.end-run.start)
+	if need := int(run.end - run.start); cap(w.buf) < need {
+		w.buf = make([]byte, need)
+	}
+	n, err := store.ReadAt(ctx, w.r.st, packName(run.pack), w.buf[:run.end-run.start], run.start)
+	data := w.buf[:n]
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: pack %s is missing", ErrCorrupt, run.pack)
 	}

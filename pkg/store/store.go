@@ -66,3 +66,21 @@ type Store interface {
 	// "s3://bucket/prefix".
 	Location() string
 }
+
+// ReaderAt is implemented by stores that can read into a buffer the caller
+// owns, sparing an allocation per read on hot paths. ReadAt reads up to
+// len(p) bytes of the object from offset off and returns how many it read:
+// fewer only at the object's end. A missing object gives ErrNotFound.
+type ReaderAt interface {
+	ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error)
+}
+
+// ReadAt reads into p through st's ReaderAt when it has one, else through
+// Get.
+func ReadAt(ctx context.Context, st Store, name string, p []byte, off int64) (int, error) {
+	if ra, ok := st.(ReaderAt); ok {
+		return ra.ReadAt(ctx, name, p, off)
+	}
+	data, err := st.Get(ctx, name, off, int64(len(p)))
+	return copy(p, data), err
+}

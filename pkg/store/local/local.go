@@ -328,6 +328,36 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 	return buf[:got], nil
 }
 
+var _ store.ReaderAt = (*Store)(nil)
+
+// ReadAt implements store.ReaderAt: open, pread, close, into the caller's
+// buffer.
+func (s *Store) ReadAt(ctx context.Context, name string, buf []byte, off int64) (int, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return 0, fmt.Errorf("get %s: %w", name, err)
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("get %s: invalid offset %d", name, off)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("get %s: %w", name, err)
+	}
+	fd, err := openRead(p)
+	if err != nil {
+		return 0, fmt.Errorf("get %s: %w", name, notFound(err))
+	}
+	defer syscall.Close(fd)
+	got, err := preadFull(fd, buf, off)
+	if err != nil {
+		if errors.Is(err, syscall.EISDIR) {
+			err = store.ErrNotFound
+		}
+		return got, fmt.Errorf("get %s: %w", name, err)
+	}
+	return got, nil
+}
+
 // openRead opens p for reading, retrying when a signal interrupts it.
 func openRead(p string) (int, error) {
 	for {

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Cancelled", testCancelled},
 		{"CancelledDuringList", testCancelledDuringList},
 		{"Location", testLocation},
+		{"ReadAt", testReadAt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -498,5 +499,27 @@ func testCancelledDuringList(t *testing.T, s store.Store) {
 func testLocation(t *testing.T, s store.Store) {
 	if s.Location() == "" {
 		t.Fatal("Location is empty")
+	}
+}
+
+// testReadAt checks store.ReadAt, which uses the store's ReaderAt when it
+// has one: a read inside, one across the end, and a missing object.
+func testReadAt(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	data := content(7, 1000)
+	if err := s.Put(ctx, "ra/obj", data); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 100)
+	n, err := store.ReadAt(ctx, s, "ra/obj", buf, 250)
+	if err != nil || n != 100 || !bytes.Equal(buf, data[250:350]) {
+		t.Fatalf("ReadAt inside: n %d, err %v", n, err)
+	}
+	n, err = store.ReadAt(ctx, s, "ra/obj", buf, 950)
+	if err != nil || n != 50 || !bytes.Equal(buf[:n], data[950:]) {
+		t.Fatalf("ReadAt across the end: n %d, err %v", n, err)
+	}
+	if _, err := store.ReadAt(ctx, s, "ra/missing", buf, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReadAt of a missing object: %v, want ErrNotFound", err)
 	}
 }
