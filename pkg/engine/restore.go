@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -122,9 +123,9 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 	return st, syncDir(dir)
 }
 
-// restoreRun is neighbouring chunks of an image whose blobs lie back to back
-// in one pack, read with one ranged get. A run of an in-place restore holds
-// one chunk, so that chunks the target already has are never fetched.
+// restoreRun is chunks of an image whose blobs lie within restoreRead bytes
+// of each other in one pack, read with one ranged get. A run of an in-place
+// restore holds one chunk, so that chunks the target has are never fetched.
 type restoreRun struct {
 	pack       ID
 	start, end int64 // byte range in the pack
@@ -134,46 +135,63 @@ type restoreRun struct {
 // restoreRead is the most a restore reads from a pack at once.
 const restoreRead = 4 << 20
 
-// planRuns sends the runs of im to jobs; zero chunks of a new file need
-// nothing and are only counted.
+// planRuns sends the runs of im to jobs. For a new file it visits the
+// chunks in pack order, so that blobs a pack holds near each other are read
+// together whatever their order in the image; zero chunks need nothing and
+// are only counted. In place, every chunk is a run of its own.
 func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *progress, jobs chan<- restoreRun) {
 	defer close(jobs)
-	var run *restoreRun
-	emit := func() bool {
-		if run == nil {
-			return true
-		}
+	send := func(run restoreRun) bool {
 		select {
-		case jobs <- *run:
-			run = nil
+		case jobs <- run:
 			return true
 		case <-ctx.Done():
 			return false
 		}
 	}
+	if inPlace {
+		for i, id := range im.Chunks {
+			run := restoreRun{chunks: []int{i}}
+			if !id.IsZero() {
+				pack, loc, _ := idx.lookup(id)
+				run.pack, run.start, run.end = pack, int64(loc.offset), int64(loc.offset)+int64(loc.length)
+			}
+			if !send(run) {
+				return
+			}
+		}
+		return
+	}
+	var order []int
 	for i, id := range im.Chunks {
-		if id.IsZero() && !inPlace {
+		if id.IsZero() {
 			prog.add(int64(im.chunkLen(i)))
-			continue
+		} else {
+			order = append(order, i)
 		}
-		var pack ID
-		var s, e int64
-		if !id.IsZero() {
-			var loc location
-			pack, loc, _ = idx.lookup(id)
-			s, e = int64(loc.offset), int64(loc.offset)+int64(loc.length)
-		}
-		if run != nil && !inPlace && !id.IsZero() && run.pack == pack && s == run.end && e-run.start <= restoreRead {
-			run.end = e
+	}
+	where := func(i int) location { return idx.chunks[im.Chunks[i]] }
+	sort.Slice(order, func(a, b int) bool {
+		la, lb := where(order[a]), where(order[b])
+		return la.pack < lb.pack || la.pack == lb.pack && la.offset < lb.offset
+	})
+	var run *restoreRun
+	for _, i := range order {
+		pack, loc, _ := idx.lookup(im.Chunks[i])
+		s, e := int64(loc.offset), int64(loc.offset)+int64(loc.length)
+		if run != nil && run.pack == pack && e-run.start <= restoreRead {
+			run.end = max(run.end, e)
 			run.chunks = append(run.chunks, i)
 			continue
 		}
-		if !emit() {
+		if run != nil && !send(*run) {
 			return
 		}
 		run = &restoreRun{pack: pack, start: s, end: e, chunks: []int{i}}
 	}
-	emit()
+	if run != nil {
+		send(*run)
+	}
 }
 
 // writeImage writes im's chunks into f. With inPlace, f's current content is
