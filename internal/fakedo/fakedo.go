@@ -88,15 +88,22 @@ type Server struct {
 // when the test ends.
 func New(t TB) *Server {
 	t.Helper()
+	// A fake that cannot start stops the test at once, rather than let it
+	// go on with a nil server.
+	fail := func(format string, args ...any) *Server {
+		t.Errorf(format, args...)
+		if f, ok := t.(interface{ FailNow() }); ok {
+			f.FailNow()
+		}
+		return nil
+	}
 	path, err := SpecPath()
 	if err != nil {
-		t.Errorf("fakedo: %v", err)
-		return nil
+		return fail("fakedo: %v", err)
 	}
 	doc, err := openapi3.NewLoader().LoadFromFile(path)
 	if err != nil {
-		t.Errorf("fakedo: load %s: %v", path, err)
-		return nil
+		return fail("fakedo: load %s: %v", path, err)
 	}
 	s := &Server{t: t, token: DefaultToken, st: newState()}
 	s.srv = httptest.NewServer(s)
@@ -104,8 +111,7 @@ func New(t TB) *Server {
 	doc.Servers = openapi3.Servers{{URL: s.URL}}
 	if s.router, err = gorillamux.NewRouter(doc); err != nil {
 		s.srv.Close()
-		t.Errorf("fakedo: route %s: %v", path, err)
-		return nil
+		return fail("fakedo: route %s: %v", path, err)
 	}
 	t.Cleanup(s.Close)
 	return s
