@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
 
-.PHONY: all build test bench bench-retention demo clean
+.PHONY: all build test bench bench-retention bench-s3 demo clean
 
 all: build
 
@@ -20,9 +20,10 @@ test:
 	$(GO) test -count=1 ./...
 
 ## bench: compare dropback with restic and borg (SIZE=4G by default), then
-## their retention and gc (see bench-retention)
+## their retention and gc (see bench-retention), then dropback and restic on
+## S3 (see bench-s3)
 bench: build
-	scripts/bench.sh && scripts/bench-retention.sh
+	scripts/bench.sh && scripts/bench-retention.sh && scripts/bench-s3.sh
 
 ## bench-retention: 30 daily backups of a 2 GiB image, then retention and gc,
 ## against restic and borg (SIZE=2G, DAYS=30 by default)
@@ -36,3 +37,8 @@ demo: build
 ## clean: remove build output
 clean:
 	rm -rf bin dist
+
+## bench-s3: dropback and restic on one MinIO on loopback (started by the
+## script), with request counts
+bench-s3: build
+	scripts/bench-s3.sh
