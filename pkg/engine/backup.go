@@ -273,6 +273,9 @@ func (w *packWriter) add(id ID, blob []byte, raw int, flags uint8) error {
 	if dup {
 		return nil
 	}
+	if w.cur == nil { // the last flush was cut short: the writer is stopping
+		return context.Cause(w.ctx)
+	}
 	w.cur.add(id, blob, raw, flags)
 	w.newBytes += int64(len(blob))
 	w.newChunks++
@@ -282,9 +285,13 @@ func (w *packWriter) add(id ID, blob []byte, raw int, flags uint8) error {
 	return nil
 }
 
+// flushPack hands the current pack to an uploader and takes a free one. Once
+// handed over, the pack belongs to the uploader: if no free one comes, cur
+// stays nil rather than point at a pack another goroutine owns.
 func (w *packWriter) flushPack() error {
 	select {
 	case w.queue <- w.cur:
+		w.cur = nil
 	case <-w.ctx.Done():
 		return context.Cause(w.ctx)
 	}
@@ -318,7 +325,7 @@ func (w *packWriter) upload() {
 func (w *packWriter) finish() (*ID, error) {
 	defer w.cancel(nil)
 	var err error
-	if !w.cur.empty() {
+	if w.cur != nil && !w.cur.empty() {
 		err = w.flushPack()
 	}
 	close(w.queue)
