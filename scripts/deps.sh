@@ -11,12 +11,10 @@ set -euo pipefail
 deps=(
 	"mkfs.ext4    e2fsprogs   ext4 round-trip tests"
 	"e2fsck       e2fsprogs   ext4 round-trip tests"
-	"qemu-img     qemu-utils  qcow2 tests"
 	"python3      python3     benchmark image generator"
 	"restic       restic      benchmark"
 	"borg         borgbackup  benchmark"
 	"/usr/bin/time time       benchmark"
-	"xxd          xxd         corruption tests"
 )
 
 have() {
