@@ -210,6 +210,20 @@ func (s *Store) createdBy(ctx context.Context, key, token string) bool {
 
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte, error) {
+	return s.get(ctx, name, off, length, nil)
+}
+
+var _ store.ReaderAt = (*Store)(nil)
+
+// ReadAt implements store.ReaderAt: one ranged GET read into p.
+func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
+	data, err := s.get(ctx, name, off, int64(len(p)), p)
+	return len(data), err
+}
+
+// get reads length bytes at off (-1: to the end), into buf when it is big
+// enough.
+func (s *Store) get(ctx context.Context, name string, off, length int64, buf []byte) ([]byte, error) {
 	key, err := s.key(name)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", name, err)
@@ -231,7 +245,7 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 	// minio-go retries a request that fails before its answer; a body cut
 	// off midway is fetched once more here.
 	for attempt := 0; ; attempt++ {
-		data, err = s.getObject(ctx, key, off, length)
+		data, err = s.getObject(ctx, key, off, length, buf)
 		if err == nil || attempt == 1 || ctx.Err() != nil || !bodyCut(err) {
 			break
 		}
@@ -260,7 +274,7 @@ func bodyCut(err error) bool {
 	return errors.As(err, &cut)
 }
 
-func (s *Store) getObject(ctx context.Context, key string, off, length int64) ([]byte, error) {
+func (s *Store) getObject(ctx context.Context, key string, off, length int64, buf []byte) ([]byte, error) {
 	var opts minio.GetObjectOptions
 	switch {
 	case length > 0:
@@ -287,7 +301,11 @@ func (s *Store) getObject(ctx context.Context, key string, off, length int64) ([
 	if length > 0 && info.Size > length {
 		return nil, fmt.Errorf("%s answered %d bytes for a range of %d", s.endpoint, info.Size, length)
 	}
-	data := make([]byte, info.Size)
+	data := buf
+	if int64(cap(data)) < info.Size {
+		data = make([]byte, info.Size)
+	}
+	data = data[:info.Size]
 	if _, err := io.ReadFull(body, data); err != nil {
 		return nil, s.cut(ctx, err)
 	}
