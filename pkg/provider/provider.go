@@ -385,20 +385,16 @@ type Provider interface {
 // with errors.Is, so a message reads "no host named x" rather than
 // "not found: no host named x".
 func Errorf(sentinel error, format string, args ...any) error {
-	return &sentinelError{msg: fmt.Sprintf(format, args...), sentinel: sentinel, wrapped: errors.Unwrap(fmt.Errorf(format, args...))}
+	err := fmt.Errorf(format, args...)
+	return &sentinelError{err: err, sentinel: sentinel}
 }
 
+// sentinelError reads as err and matches both err (and what it wraps, as
+// with %w) and sentinel.
 type sentinelError struct {
-	msg      string
+	err      error
 	sentinel error
-	wrapped  error
 }
 
-func (e *sentinelError) Error() string { return e.msg }
-
-func (e *sentinelError) Unwrap() []error {
-	if e.wrapped != nil {
-		return []error{e.sentinel, e.wrapped}
-	}
-	return []error{e.sentinel}
-}
+func (e *sentinelError) Error() string   { return e.err.Error() }
+func (e *sentinelError) Unwrap() []error { return []error{e.sentinel, e.err} }

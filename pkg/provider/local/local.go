@@ -156,9 +156,4 @@ func mapErr(err error) error {
 }
 
 // wrapAs keeps err's message and makes errors.Is match both err and target.
-func wrapAs(err, target error) error { return &sentinelError{err: err, target: target} }
-
-type sentinelError struct{ err, target error }
-
-func (e *sentinelError) Error() string   { return e.err.Error() }
-func (e *sentinelError) Unwrap() []error { return []error{e.err, e.target} }
+func wrapAs(err, target error) error { return provider.Errorf(target, "%w", err) }
