@@ -143,7 +143,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	out := make([]*Manifest, 0, len(ids))
 	damaged := map[int]error{}
 	for id := range ids {
-		m, err := r.Manifest(ctx, id)
+		m, err := r.readManifest(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue // deleted since the listing
 		}
@@ -161,8 +161,21 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	return out, damaged, nil
 }
 
-// Manifest reads one backup's manifest.
+// Manifest reads one backup's manifest and whether it is a snapshot.
 func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
+	m, err := r.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.st.Stat(ctx, objectName("snapshots", id)); err == nil {
+		m.Snapshot = true
+	}
+	return m, nil
+}
+
+// readManifest reads a manifest object alone; a listing of snapshots/ says
+// which are snapshots.
+func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 	data, err := r.st.Get(ctx, objectName("backups", id), 0, -1)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(ErrNotFound, "no backup with ID %d", id)
@@ -176,9 +189,6 @@ func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
 	}
 	if m.Version > FormatVersion {
 		return nil, errorf(ErrFormat, "backup %d has manifest version %d; upgrade dropback", id, m.Version)
-	}
-	if _, err := r.st.Stat(ctx, objectName("snapshots", id)); err == nil {
-		m.Snapshot = true
 	}
 	return &m, nil
 }
