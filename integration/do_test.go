@@ -143,10 +143,6 @@ type doCase struct {
 	check func(t *testing.T, f *fakedo.Server, r result) // after the run
 }
 
-func actionBodies(f *fakedo.Server, droplet int) []string {
-	return f.Bodies(http.MethodPost, fmt.Sprintf("/v2/droplets/%d/actions", droplet))
-}
-
 func assertBody(want string) func(*testing.T, *fakedo.Server, result) {
 	return func(t *testing.T, f *fakedo.Server, r result) {
 		var got []string
