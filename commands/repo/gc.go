@@ -19,7 +19,7 @@ type GCOptions struct {
 	Provider func(context.Context) (provider.Provider, error)
 	Printer  func() *output.Printer
 
-	Grace time.Duration // 0 means the engine's default
+	Grace time.Duration
 }
 
 // NewCmdGC returns `repo gc`.
@@ -29,8 +29,9 @@ func NewCmdGC(f *cmdutil.Factory, runF func(*GCOptions) error) *cobra.Command {
 		Use:   "gc",
 		Short: "Reclaim the space of deleted backups",
 		Long: `Reclaim the space of data no backup or snapshot references, and rewrite packs
-that are mostly dead. Unreferenced data is deleted only after a grace period,
-so a backup running at the same time is never harmed; no lock is taken.
+that are at most half live. gc marks what nothing needs, and deletes it only
+once no backup that started before the mark is still running and the mark is
+older than --grace; no lock is taken (docs/format.md).
 
 Engine only: DigitalOcean reclaims space itself.`,
 		Example: `  dropback repo gc
@@ -46,7 +47,7 @@ Engine only: DigitalOcean reclaims space itself.`,
 			return runGC(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep unreferenced data this long before deleting it (default: the engine's)")
+	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep marked data at least this long before deleting it")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.GCColumns))
 	return cmd
 }
