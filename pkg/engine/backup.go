@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dropback/dropback/internal/directio"
 )
 
 // BackupRequest describes one backup of a host's disks.
@@ -33,7 +34,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	if !req.Time.IsZero() {
 		started = req.Time.UTC().Truncate(time.Second)
 	}
-	files := make([]*os.File, len(req.Disks))
+	files := make([]*directio.File, len(req.Disks))
 	sizes := make([]int64, len(req.Disks))
 	defer func() {
 		for _, f := range files {
@@ -48,7 +49,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		if err != nil {
 			return nil, err
 		}
-		files[i], sizes[i] = f, size
+		files[i], sizes[i] = directio.Wrap(f), size
 		total += size
 	}
 	// Announce the backup before reading the index, so that gc either sees
@@ -142,10 +143,10 @@ const diskReaders = 6
 
 // backupDisk chunks one disk. Workers read, hash and compress chunks in
 // parallel; this goroutine builds the image and feeds the packs.
-func (r *Repo) backupDisk(ctx context.Context, f *os.File, size int64, idx *Index, w *packWriter, prog *progress) (*Image, int64, error) {
+func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx *Index, w *packWriter, prog *progress) (*Image, int64, error) {
 	cs := r.cfg.ChunkSize
 	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
-	chunks := dataChunks(dataRegions(f, size), cs)
+	chunks := dataChunks(dataRegions(f.File, size), cs)
 	holes := size
 	for _, i := range chunks {
 		holes -= int64(im.chunkLen(i))
@@ -158,7 +159,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *os.File, size int64, idx *Inde
 	free := make(chan []byte, 2*workers)
 	cfree := make(chan []byte, 2*workers)
 	for range cap(free) {
-		free <- make([]byte, cs)
+		free <- directio.Alloc(cs)
 		cfree <- make([]byte, 0, cs+cs/8+1024)
 	}
 	jobs := make(chan int, workers)
@@ -357,7 +358,7 @@ func (w *packWriter) abort() {
 // readChunkOf reads chunk i of a disk and names it; a chunk the repository
 // lacks is compressed too. The result owns buffers from free and cfree that
 // the caller gives back.
-func (r *Repo) readChunkOf(f *os.File, size int64, i int, idx *Index, w *packWriter, h chunkHasher, free, cfree chan []byte) (chunkResult, error) {
+func (r *Repo) readChunkOf(f *directio.File, size int64, i int, idx *Index, w *packWriter, h chunkHasher, free, cfree chan []byte) (chunkResult, error) {
 	cs := r.cfg.ChunkSize
 	off := int64(i) * int64(cs)
 	n := int(min(int64(cs), size-off))

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/dropback/dropback/internal/directio"
 )
 
 const (
@@ -52,7 +54,9 @@ type packBuilder struct {
 func newPackBuilder(chunkSize int) *packBuilder {
 	// Room for a full pack, one more chunk and the trailer: the buffer
 	// never grows.
-	b := &packBuilder{buf: make([]byte, 0, packTarget+chunkSize+chunkSize/8+64<<10)}
+	// It is aligned so that a local store can write it around the page
+	// cache.
+	b := &packBuilder{buf: directio.Alloc(packTarget + chunkSize + chunkSize/8 + 64<<10)[:0]}
 	b.buf = append(b.buf, packMagic...)
 	return b
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/dropback/dropback/internal/directio"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -76,10 +77,11 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 	fi, err := os.Stat(t.Path)
 	isDev := err == nil && fi.Mode()&os.ModeDevice != 0
 	if t.InPlace || isDev {
-		f, err := os.OpenFile(t.Path, os.O_RDWR, 0)
+		of, err := os.OpenFile(t.Path, os.O_RDWR, 0)
 		if err != nil {
 			return RestoreStats{}, err
 		}
+		f := directio.Wrap(of)
 		defer f.Close()
 		st, err := r.writeImage(ctx, f, im, idx, true, !isDev, prog)
 		if err != nil {
@@ -96,10 +98,11 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".dropback-")
+	of, err := os.CreateTemp(dir, "."+base+".dropback-")
 	if err != nil {
 		return RestoreStats{}, err
 	}
+	f := directio.Wrap(of)
 	defer func() {
 		f.Close()
 		os.Remove(f.Name()) // harmless after the rename
@@ -197,7 +200,7 @@ func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *pr
 // writeImage writes im's chunks into f. With inPlace, f's current content is
 // read first and only differing chunks are written; otherwise f is a new,
 // all-hole file and zero runs are skipped so it stays sparse.
-func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index, inPlace, canPunch bool, prog *progress) (RestoreStats, error) {
+func (r *Repo) writeImage(ctx context.Context, f *directio.File, im *Image, idx *Index, inPlace, canPunch bool, prog *progress) (RestoreStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var st restoreCounters
@@ -206,7 +209,7 @@ func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index
 	go func() { // start writeback as data accumulates, so the final fsync is short
 		defer close(flushed)
 		for range st.flush {
-			startWriteback(f)
+			startWriteback(f.File)
 		}
 	}()
 	defer func() { close(st.flush); <-flushed }()
@@ -218,7 +221,8 @@ func (r *Repo) writeImage(ctx context.Context, f *os.File, im *Image, idx *Index
 		go func() {
 			defer wg.Done()
 			w := restoreWorker{r: r, f: f, im: im, idx: idx, inPlace: inPlace, canPunch: canPunch,
-				h: newChunkHasher(r.key), cur: make([]byte, im.ChunkSize), prog: prog, st: &st}
+				h: newChunkHasher(r.key), cur: directio.Alloc(im.ChunkSize), plain: directio.Alloc(im.ChunkSize),
+				prog: prog, st: &st}
 			for run := range jobs {
 				if err := w.do(ctx, run); err != nil {
 					cancel(err)
@@ -244,7 +248,7 @@ const writebackEvery = 64 << 20
 // restoreWorker restores runs of chunks; each worker goroutine has one.
 type restoreWorker struct {
 	r                 *Repo
-	f                 *os.File
+	f                 *directio.File
 	im                *Image
 	idx               *Index
 	inPlace, canPunch bool
@@ -273,10 +277,14 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		w.count(written, n)
 		return err
 	}
-	if need := int(run.end - run.start); cap(w.buf) < need {
-		w.buf = make([]byte, need)
+	// Read whole aligned blocks, so that a local pack can be read around
+	// the page cache.
+	start := directio.RoundDown(run.start)
+	need := directio.RoundUp(int(run.end - start))
+	if cap(w.buf) < need {
+		w.buf = directio.Alloc(need)
 	}
-	n, err := store.ReadAt(ctx, w.r.st, packName(run.pack), w.buf[:run.end-run.start], run.start)
+	n, err := store.ReadAt(ctx, w.r.st, packName(run.pack), w.buf[:need], start)
 	data := w.buf[:n]
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: pack %s is missing", ErrCorrupt, run.pack)
@@ -287,7 +295,7 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 	for _, i := range run.chunks {
 		id := w.im.Chunks[i]
 		_, loc, _ := w.idx.lookup(id)
-		lo, hi := int64(loc.offset)-run.start, int64(loc.offset)+int64(loc.length)-run.start
+		lo, hi := int64(loc.offset)-start, int64(loc.offset)+int64(loc.length)-start
 		if hi > int64(len(data)) {
 			return fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, run.pack)
 		}
@@ -297,6 +305,10 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		}
 		if loc.flags != 0 {
 			w.plain = plain
+		} else if w.f.Direct() {
+			// A stored blob sits unaligned in the pack; move it to where
+			// it can be written directly.
+			plain = append(w.plain[:0], plain...)
 		}
 		w.st.chunksRead.Add(1)
 		written, err := writeSparse(w.f, plain, int64(i)*int64(w.im.ChunkSize), w.inPlace)
@@ -321,7 +333,7 @@ func (w *restoreWorker) count(written, n int64) {
 
 // chunkMatches reads the target's chunk at off into buf and reports whether
 // it already holds the chunk id.
-func chunkMatches(f *os.File, buf []byte, off int64, id ID, h chunkHasher) (bool, error) {
+func chunkMatches(f *directio.File, buf []byte, off int64, id ID, h chunkHasher) (bool, error) {
 	n, err := f.ReadAt(buf, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, err
@@ -351,7 +363,7 @@ const blockSize = 4096
 
 // writeSparse writes data at off. Into a new file (all holes) it writes only
 // the runs of non-zero 4 KiB blocks; in place it writes everything.
-func writeSparse(f *os.File, data []byte, off int64, inPlace bool) (int64, error) {
+func writeSparse(f *directio.File, data []byte, off int64, inPlace bool) (int64, error) {
 	if inPlace {
 		_, err := f.WriteAt(data, off)
 		return int64(len(data)), err
@@ -378,12 +390,12 @@ func writeSparse(f *os.File, data []byte, off int64, inPlace bool) (int64, error
 	return written, nil
 }
 
-var zeroBlock = make([]byte, MaxChunkSize)
+var zeroBlock = directio.Alloc(MaxChunkSize)
 
 // zeroRange makes [off, off+n) read as zeros: a punched hole in a file,
 // written zeros on a device.
-func zeroRange(f *os.File, off, n int64, canPunch bool) (int64, error) {
-	if canPunch && punchHole(f, off, n) == nil {
+func zeroRange(f *directio.File, off, n int64, canPunch bool) (int64, error) {
+	if canPunch && punchHole(f.File, off, n) == nil {
 		return n, nil
 	}
 	_, err := f.WriteAt(zeroBlock[:n], off)

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dropback/dropback/internal/directio"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -165,11 +166,17 @@ func writeTemp(dir string, data []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create temporary file: %w", err)
 	}
-	_, err = f.Write(data)
+	// A pack is written once and read rarely: spare the page cache the copy
+	// when the writer's buffer allows.
+	w := &directio.File{File: f}
+	if len(data) >= directMin && directio.Aligned(data[:directio.Align], 0) {
+		w = directio.Wrap(f)
+	}
+	_, err = w.WriteAt(data, 0)
 	if err == nil {
 		err = f.Sync()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -178,6 +185,10 @@ func writeTemp(dir string, data []byte) (string, error) {
 	}
 	return f.Name(), nil
 }
+
+// directMin is the size from which an object is written and read around
+// the page cache.
+const directMin = 256 << 10
 
 // ensureDir makes sure dir, the root or a directory below it, exists and
 // that its entry is on disk in its parent, as are those of the directories
@@ -297,7 +308,7 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", name, err)
 	}
-	fd, err := openRead(p)
+	fd, err := openRead(p, 0)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", name, notFound(err))
 	}
@@ -318,7 +329,7 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 		}
 	}
 	buf := make([]byte, n)
-	got, err := preadFull(fd, buf, off)
+	got, err := directio.ReadFull(fd, buf, off, false)
 	if err != nil {
 		if errors.Is(err, syscall.EISDIR) {
 			err = store.ErrNotFound
@@ -331,7 +342,8 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 var _ store.ReaderAt = (*Store)(nil)
 
 // ReadAt implements store.ReaderAt: open, pread, close, into the caller's
-// buffer.
+// buffer. A large aligned request (see directio.Aligned) is read around the
+// page cache.
 func (s *Store) ReadAt(ctx context.Context, name string, buf []byte, off int64) (int, error) {
 	p, err := s.path(name)
 	if err != nil {
@@ -343,25 +355,40 @@ func (s *Store) ReadAt(ctx context.Context, name string, buf []byte, off int64) 
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("get %s: %w", name, err)
 	}
-	fd, err := openRead(p)
-	if err != nil {
-		return 0, fmt.Errorf("get %s: %w", name, notFound(err))
-	}
-	defer syscall.Close(fd)
-	got, err := preadFull(fd, buf, off)
-	if err != nil {
-		if errors.Is(err, syscall.EISDIR) {
-			err = store.ErrNotFound
+	direct := directio.Flag != 0 && len(buf) >= directMin && directio.Aligned(buf, off)
+	for {
+		flag := 0
+		if direct {
+			flag = directio.Flag
 		}
-		return got, fmt.Errorf("get %s: %w", name, err)
+		fd, err := openRead(p, flag)
+		if err != nil {
+			if direct && errors.Is(err, syscall.EINVAL) {
+				direct = false // the filesystem has no direct I/O
+				continue
+			}
+			return 0, fmt.Errorf("get %s: %w", name, notFound(err))
+		}
+		got, err := directio.ReadFull(fd, buf, off, direct)
+		syscall.Close(fd)
+		if direct && errors.Is(err, syscall.EINVAL) {
+			direct = false
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, syscall.EISDIR) {
+				err = store.ErrNotFound
+			}
+			return got, fmt.Errorf("get %s: %w", name, err)
+		}
+		return got, nil
 	}
-	return got, nil
 }
 
 // openRead opens p for reading, retrying when a signal interrupts it.
-func openRead(p string) (int, error) {
+func openRead(p string, flag int) (int, error) {
 	for {
-		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC|flag, 0)
 		if err != syscall.EINTR {
 			if err != nil {
 				return -1, &fs.PathError{Op: "open", Path: p, Err: err}
@@ -369,26 +396,6 @@ func openRead(p string) (int, error) {
 			return fd, nil
 		}
 	}
-}
-
-// preadFull reads into buf from offset off until buf is full or the file
-// ends, and returns how many bytes it read.
-func preadFull(fd int, buf []byte, off int64) (int, error) {
-	got := 0
-	for got < len(buf) {
-		n, err := syscall.Pread(fd, buf[got:], off+int64(got))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return got, err
-		}
-		if n == 0 {
-			break
-		}
-		got += n
-	}
-	return got, nil
 }
 
 // notFound makes a missing file, or a path through a file, ErrNotFound.
