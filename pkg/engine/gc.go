@@ -356,10 +356,10 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChunks map[uint32][]ID) error {
 	w := newPackWriter(ctx, r, 1) // gc is not in a hurry; keep its memory small
 	h := newChunkHasher(r.key)
-	var plain []byte
+	var plain, buf []byte
 	var failed error
 	for _, n := range packs {
-		r.readBlobs(ctx, idx, idx.packs[n], liveChunks[n], func(c ID, l location, blob []byte, err error) {
+		r.readBlobs(ctx, idx, idx.packs[n], liveChunks[n], &buf, func(c ID, l location, blob []byte, err error) {
 			switch {
 			case failed != nil:
 				return

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/dropback/dropback/internal/directio"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -204,8 +205,9 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 		go func() {
 			defer wg.Done()
 			h := newChunkHasher(r.key)
+			var buf []byte
 			for p := range jobs {
-				badHere, problem, n, size := r.checkPack(ctx, idx, idx.packs[p], byPack[p], h)
+				badHere, problem, n, size := r.checkPack(ctx, idx, idx.packs[p], byPack[p], h, &buf)
 				mu.Lock()
 				for _, c := range badHere {
 					bad[c] = true
@@ -234,7 +236,7 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 
 // checkPack verifies the given chunks of one pack and returns those that are
 // damaged, with a line describing the damage.
-func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, h chunkHasher) (bad []ID, problem string, n, size int64) {
+func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, h chunkHasher, buf *[]byte) (bad []ID, problem string, n, size int64) {
 	name := packName(pack)
 	info, err := r.st.Stat(ctx, name)
 	if err != nil {
@@ -245,7 +247,7 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 		return chunks, fmt.Sprintf("pack %s is %s: %d chunks lost", pack, what, len(chunks)), 0, 0
 	}
 	var plain []byte
-	r.readBlobs(ctx, idx, pack, chunks, func(c ID, l location, blob []byte, err error) {
+	r.readBlobs(ctx, idx, pack, chunks, buf, func(c ID, l location, blob []byte, err error) {
 		n++
 		size += int64(l.length)
 		if err == nil {
@@ -288,8 +290,10 @@ const blobRead = 4 << 20
 // readBlobs reads the blobs of the given chunks of one pack, in runs of
 // neighbouring blobs of at most blobRead bytes, and calls fn for each in
 // pack order with its bytes, or with the error that kept them from being
-// read. The blob is only valid during the call.
-func (r *Repo) readBlobs(ctx context.Context, idx *Index, pack ID, chunks []ID, fn func(c ID, l location, blob []byte, err error)) {
+// read. The blob is only valid during the call. Runs are read into *buf,
+// grown as needed, in whole aligned blocks so that a local pack can be read
+// around the page cache.
+func (r *Repo) readBlobs(ctx context.Context, idx *Index, pack ID, chunks []ID, buf *[]byte, fn func(c ID, l location, blob []byte, err error)) {
 	chunks = slices.Clone(chunks)
 	sort.Slice(chunks, func(i, j int) bool { return idx.chunks[chunks[i]].offset < idx.chunks[chunks[j]].offset })
 	for i := 0; i < len(chunks); {
@@ -303,7 +307,13 @@ func (r *Repo) readBlobs(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 			}
 			end = max(end, int64(l.offset)+int64(l.length))
 		}
-		data, err := r.st.Get(ctx, packName(pack), start, end-start)
+		start = directio.RoundDown(start)
+		need := directio.RoundUp(int(end - start))
+		if cap(*buf) < need {
+			*buf = directio.Alloc(max(need, blobRead+2*directio.Align))
+		}
+		n, err := store.ReadAt(ctx, r.st, packName(pack), (*buf)[:need], start)
+		data := (*buf)[:n]
 		for _, c := range chunks[i:j] {
 			l := idx.chunks[c]
 			lo, hi := int64(l.offset)-start, int64(l.offset)+int64(l.length)-start
