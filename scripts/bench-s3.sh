@@ -127,7 +127,12 @@ count_requests() {
 
 # ---- running and measuring -------------------------------------------------
 
-declare -A secs rss identical failed
+declare -A secs rss cpu minio_cpu identical failed
+
+# minio_ticks prints the CPU time MinIO has used so far, in clock ticks.
+minio_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$(cat "$BENCH_DIR/minio/pid")/stat" 2>/dev/null || echo 0
+}
 
 drop_caches() {
 	sync
@@ -139,20 +144,23 @@ drop_caches() {
 run() {
 	local step=$1 tool=$2
 	shift 2
-	local log=$BENCH_DIR/logs/$tool-$step.log tf=$BENCH_DIR/logs/$tool-$step.time before
+	local log=$BENCH_DIR/logs/$tool-$step.log tf=$BENCH_DIR/logs/$tool-$step.time before ticks
 	drop_caches
 	before=$(counters)
+	ticks=$(minio_ticks)
 	say "${step_title[$step]}: $tool"
-	if ! "$gnutime" -f '%e %M' -o "$tf" "$@" <"${STDIN:-/dev/null}" >>"$log" 2>&1; then
+	if ! "$gnutime" -f '%e %M %U %S' -o "$tf" "$@" <"${STDIN:-/dev/null}" >>"$log" 2>&1; then
 		failed[$tool]=$step
 		say "$tool failed in ${step_title[$step]}; last lines of $log:"
 		tail -n 15 "$log" | sed 's/^/    /' >&2
 		return 1
 	fi
-	local e m
-	read -r e m < <(tail -n 1 "$tf")
+	local e m u k
+	read -r e m u k < <(tail -n 1 "$tf")
 	secs[$step/$tool]=$e
 	rss[$step/$tool]=$((m / 1024))
+	cpu[$step/$tool]=$(awk -v u="$u" -v k="$k" 'BEGIN { printf "%.2f", u + k }')
+	minio_cpu[$step/$tool]=$(awk -v a="$ticks" -v b="$(minio_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
 	count_requests "$step" "$tool" "$before"
 }
 
@@ -232,15 +240,16 @@ check() {
 
 report() {
 	local step tool tsv=$BENCH_DIR/results.tsv
-	printf 'step\ttool\tseconds\tgb_per_s\tpeak_rss_mb\trestored_identical\ttime_vs_restic\n' >"$tsv"
+	printf 'step\ttool\tseconds\tgb_per_s\tpeak_rss_mb\tcpu_s\tminio_cpu_s\trestored_identical\ttime_vs_restic\n' >"$tsv"
 	printf 'step\ttool\trequests\n' >"$BENCH_DIR/requests.tsv"
 	printf 'target\tvalue\tlimit\tresult\n' >"$BENCH_DIR/targets.tsv"
 	echo
 	echo "dropback S3 benchmark: $SIZE image ($((alloc_bytes >> 20)) MiB allocated), one day of churn"
 	echo "MinIO on 127.0.0.1:$port, four drive folders (erasure-coded); $(restic version 2>/dev/null | cut -d' ' -f1-2), dropback $("$DROPBACK" version 2>/dev/null | awk 'NR == 1 { print $2 }')"
-	echo "GB/s is the image's logical size over the step's wall time; /restic is the time ratio"
+	echo "GB/s is the image's logical size over the step's wall time; /restic is the time ratio;"
+	echo "CPU s is the tool's user+system time, MinIO CPU s MinIO's during the step ($(nproc) CPUs in all)"
 	echo
-	printf '%-26s %-9s %9s %6s %12s %9s %8s\n' step tool seconds GB/s "peak RSS MB" identical /restic
+	printf '%-26s %-9s %9s %6s %12s %6s %11s %9s %8s\n' step tool seconds GB/s "peak RSS MB" "CPU s" "MinIO CPU s" identical /restic
 	for step in "${steps[@]}"; do
 		for tool in $TOOLS; do
 			[ "$step" = local1 ] && [ "$tool" != dropback ] && continue
@@ -249,8 +258,9 @@ report() {
 			[ "$tool" = dropback ] && [ "$step" != local1 ] && vr=$(ratio "$s" "${secs[$step/restic]-}")
 			[ -n "$s" ] && gbs=$(awk -v b="$size_bytes" -v s="$s" 'BEGIN { if (s > 0) printf "%.2f", b / s / 1e9; else print "-" }')
 			[ -z "$s" ] && s=skipped
-			printf '%-26s %-9s %9s %6s %12s %9s %8s\n' "${step_title[$step]}" "$tool" "$s" "$gbs" "${m:--}" "$same" "$vr"
-			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$tool" "$s" "$gbs" "${m:--}" "$same" "$vr" >>"$tsv"
+			local c=${cpu[$step/$tool]:--} mc=${minio_cpu[$step/$tool]:--}
+			printf '%-26s %-9s %9s %6s %12s %6s %11s %9s %8s\n' "${step_title[$step]}" "$tool" "$s" "$gbs" "${m:--}" "$c" "$mc" "$same" "$vr"
+			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$tool" "$s" "$gbs" "${m:--}" "$c" "$mc" "$same" "$vr" >>"$tsv"
 		done
 	done
 	echo
@@ -270,6 +280,15 @@ report() {
 	check "first backup time <= 0.3x restic's" "$(ratio "${secs[backup1/dropback]-}" "${secs[backup1/restic]-}")" 0.3 "<="
 	check "restore time <= 0.5x restic's" "$(ratio "${secs[restore/dropback]-}" "${secs[restore/restic]-}")" 0.5 "<="
 	check "S3 first backup throughput >= 0.7x local path's" "$(ratio "${secs[local1/dropback]-}" "${secs[backup1/dropback]-}")" 0.7 ">="
+	local c=${cpu[backup1/dropback]-} mc=${minio_cpu[backup1/dropback]-}
+	if [ -n "$c" ] && [ -n "$mc" ]; then
+		echo
+		awk -v c="$c" -v mc="$mc" -v n="$(nproc)" -v l="${secs[local1/dropback]-0}" 'BEGIN {
+			floor = (c + mc) / n
+			printf "the S3 first backup used %.2f s of dropback CPU and %.2f s of MinIO CPU on %d CPUs:\n", c, mc, n
+			printf "it cannot take less than %.2f s here, %.2fx the local path'"'"'s throughput\n", floor, (floor > 0 ? l / floor : 0)
+		}'
+	fi
 	echo
 	echo "results: $tsv, requests: $BENCH_DIR/requests.tsv, targets: $BENCH_DIR/targets.tsv, logs: $BENCH_DIR/logs/"
 }
