@@ -241,6 +241,12 @@ func TestCrashSafety(t *testing.T) {
 			} else {
 				durations[op.name] = (durations[op.name] + took) / 2
 			}
+			if landed {
+				// Nothing will finish the killed command's action: it must
+				// not wait forever as in progress.
+				acts := e.ok("actions", "list", "-o", "json")
+				require.NotContains(t, acts, `"in-progress"`, "%s: an action of the killed command is still in progress:\n%s", name, acts)
+			}
 			after := e.listed()
 			for id, b := range before {
 				if _, ok := after[id]; !ok {

@@ -23,6 +23,8 @@ type ActionRecord struct {
 	ResourceID   int        `json:"resource_id"`
 	ResourceType string     `json:"resource_type"`
 	Error        string     `json:"error,omitempty"`
+	// Runner is the process running the action, while it runs.
+	Runner *processID `json:"runner,omitempty"`
 }
 
 // Action statuses.
@@ -36,8 +38,9 @@ func actionObject(id, n int) string { return fmt.Sprintf("actions/%010d/%010d", 
 
 // StartAction records a job as in progress and returns it.
 func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resourceID int) (*ActionRecord, error) {
+	me := thisProcess()
 	a := &ActionRecord{N: 1, Type: typ, Status: ActionInProgress, StartedAt: r.now().UTC().Truncate(time.Second),
-		ResourceType: resourceType, ResourceID: resourceID}
+		ResourceType: resourceType, ResourceID: resourceID, Runner: &me}
 	id, err := r.allocate(ctx, []string{"actions"},
 		func(id int) string { return actionObject(id, 1) },
 		func(id int) ([]byte, error) {
@@ -58,6 +61,7 @@ func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int
 	now := r.now().UTC().Truncate(time.Second)
 	a.N++
 	a.CompletedAt = &now
+	a.Runner = nil
 	a.Status = ActionCompleted
 	if jobErr != nil {
 		a.Status, a.Error = ActionErrored, jobErr.Error()
@@ -75,7 +79,9 @@ func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int
 	return nil
 }
 
-// Action returns the latest state of one action.
+// Action returns the latest state of one action. An action still in
+// progress whose process has ended on this machine (killed, or the machine
+// restarted) is errored: nothing will finish it.
 func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 	var a *ActionRecord
 	for n := 1; ; n++ {
@@ -94,6 +100,10 @@ func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 	}
 	if a == nil {
 		return nil, errorf(ErrNotFound, "no action with ID %d", id)
+	}
+	if a.Status == ActionInProgress && a.Runner != nil && a.Runner.ended() {
+		a.Status = ActionErrored
+		a.Error = fmt.Sprintf("abandoned: the dropback process running it (PID %d) ended before it finished", a.Runner.PID)
 	}
 	return a, nil
 }

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -39,9 +37,8 @@ const clockSkew = time.Minute
 
 type runningMarker struct {
 	StartedAt time.Time `json:"started_at"`
-	Hostname  string    `json:"hostname"`
-	PID       int       `json:"pid"`
-	HostID    int       `json:"host_id"`
+	processID
+	HostID int `json:"host_id"`
 }
 
 type gcMark struct {
@@ -66,8 +63,7 @@ func randomName() string {
 // announce writes a running/ marker for a backup and returns a function that
 // removes it.
 func (r *Repo) announce(ctx context.Context, hostID int) (func(), error) {
-	host, _ := os.Hostname()
-	m := runningMarker{StartedAt: r.now().UTC(), Hostname: host, PID: os.Getpid(), HostID: hostID}
+	m := runningMarker{StartedAt: r.now().UTC(), processID: thisProcess(), HostID: hostID}
 	data, _ := json.Marshal(m)
 	name := "running/" + randomName()
 	if err := r.st.Put(ctx, name, data); err != nil {
@@ -78,7 +74,6 @@ func (r *Repo) announce(ctx context.Context, hostID int) (func(), error) {
 
 // runningSince returns the start of the oldest backup still running.
 func (r *Repo) runningSince(ctx context.Context) (time.Time, bool, error) {
-	host, _ := os.Hostname()
 	now := r.now()
 	var oldest time.Time
 	found := false
@@ -91,7 +86,7 @@ func (r *Repo) runningSince(ctx context.Context) (time.Time, bool, error) {
 		if json.Unmarshal(data, &m) != nil {
 			return nil
 		}
-		if m.Hostname == host && !processAlive(m.PID) {
+		if m.ended() {
 			_ = r.st.Delete(ctx, info.Name) // left by a crash here
 			return nil
 		}
@@ -104,14 +99,6 @@ func (r *Repo) runningSince(ctx context.Context) (time.Time, bool, error) {
 		return nil
 	})
 	return oldest, found, err
-}
-
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // marks reads every gc mark.
