@@ -19,9 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// damage flips a byte in, truncates or deletes the file p. A flip in a JSON
-// object hits its first byte, so that it is no longer JSON: a flip inside a
-// value can go unnoticed (see docs/reliability.md).
+// damage flips a bit in the middle of, truncates or deletes the file p. In
+// a JSON record the flip turns a digit into another, which leaves valid JSON
+// with one value changed: only the record's BLAKE3 seal tells.
 func damage(t *testing.T, p, how string) {
 	t.Helper()
 	data, err := os.ReadFile(p)
@@ -29,10 +29,15 @@ func damage(t *testing.T, p, how string) {
 	switch how {
 	case "flip":
 		at := len(data) / 2
-		if strings.HasPrefix(strings.TrimSpace(string(data)), "{") {
-			at = 0
+		if json.Valid(data) {
+			for at < len(data) && (data[at] < '0' || data[at] > '8') {
+				at++
+			}
+			require.Less(t, at, len(data), "no digit in the second half of %s", p)
+			data[at] ^= 0x01 // 0↔1, 2↔3, …
+		} else {
+			data[at] ^= 0x20
 		}
-		data[at] ^= 0x20
 	case "truncate":
 		data = data[:len(data)/2]
 	case "delete":
@@ -42,12 +47,16 @@ func damage(t *testing.T, p, how string) {
 	require.NoError(t, os.WriteFile(p, data, 0o600))
 }
 
+// manifestFile is what the test needs of a manifest, a sealed record
+// (docs/format.md).
 type manifestFile struct {
-	HostID int `json:"host_id"`
-	Disks  []struct {
-		Image string `json:"image"`
-	} `json:"disks"`
-	IndexSegments []string `json:"index_segments"`
+	Body struct {
+		HostID int `json:"host_id"`
+		Disks  []struct {
+			Image string `json:"image"`
+		} `json:"disks"`
+		IndexSegments []string `json:"index_segments"`
+	} `json:"body"`
 }
 
 // corruptEnv is a repository with a backup of web-1 (the one damaged) and
@@ -76,7 +85,7 @@ func newCorruptEnv(t *testing.T) *corruptEnv {
 	data, err := os.ReadFile(e.manifestPath())
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &e.manifest))
-	e.webHost = e.manifest.HostID
+	e.webHost = e.manifest.Body.HostID
 	return e
 }
 
@@ -99,9 +108,9 @@ func (e *corruptEnv) target(kind string) []string {
 	case "pack":
 		return e.webPacks[:1]
 	case "index segment":
-		return []string{filepath.Join(e.repo, "index", e.manifest.IndexSegments[0])}
+		return []string{filepath.Join(e.repo, "index", e.manifest.Body.IndexSegments[0])}
 	case "image index":
-		return []string{filepath.Join(e.repo, "images", e.manifest.Disks[0].Image)}
+		return []string{filepath.Join(e.repo, "images", e.manifest.Body.Disks[0].Image)}
 	case "manifest":
 		return []string{e.manifestPath()}
 	case "config":

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -104,7 +103,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		func(id int) string { return objectName("backups", id) },
 		func(id int) ([]byte, error) {
 			m.ID = id
-			return json.MarshalIndent(m, "", "  ")
+			return seal(m)
 		})
 	if err != nil {
 		return nil, err

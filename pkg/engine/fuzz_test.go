@@ -217,7 +217,7 @@ func fzManifest() []byte {
 	m := Manifest{Version: 1, ID: 1, HostID: 1, HostName: "web-1", CreatedAt: time.Unix(1e9, 0).UTC(),
 		Disks:         []ManifestDisk{{Name: "vda", Path: "/x.img", SizeBytes: 10, Image: fzID(1).String()}},
 		IndexSegments: []string{fzID(2).String()}}
-	data, _ := json.Marshal(m)
+	data, _ := seal(m)
 	return data
 }
 
@@ -225,6 +225,8 @@ func FuzzManifest(f *testing.F) {
 	good := fzManifest()
 	f.Add(good)
 	f.Add(good[:len(good)/2])
+	f.Add([]byte(`{"blake3":"00","body":{"version":1,"id":1}}`))
+	f.Add([]byte(`{"blake3":"","body":null}`))
 	f.Add([]byte(`{"version":99,"id":1}`))
 	f.Add([]byte(`{"version":1,"id":1,"disks":[{"image":"zz"}],"index_segments":["x"]}`))
 	f.Add([]byte(`{"id":1,"disks":null}`))
@@ -252,7 +254,7 @@ func FuzzManifest(f *testing.F) {
 func FuzzHostRecord(f *testing.F) {
 	h := HostRecord{ID: 1, Rev: 1, Name: "web-1", Disks: []DiskSource{{Name: "vda", Path: "/x.img"}},
 		Policy: &PolicyRecord{Plan: "daily", Hour: 4, RetentionDays: 7}}
-	good, _ := json.Marshal(h)
+	good, _ := seal(h)
 	f.Add(good, good)
 	f.Add(good, []byte(`{"id":1,"rev":1}`)) // revision 2 says it is revision 1
 	f.Add(good, []byte(`{"id":1,"rev":9223372036854775807}`))

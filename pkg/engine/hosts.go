@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -113,7 +112,7 @@ func (r *Repo) readHostRev(ctx context.Context, id, rev int) (HostRecord, error)
 		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
 	}
 	var h HostRecord
-	if err := json.Unmarshal(data, &h); err != nil || h.ID != id {
+	if err := unseal(data, &h); err != nil || h.ID != id {
 		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable", ErrCorrupt, id, rev)
 	}
 	return h, nil
@@ -139,7 +138,7 @@ func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 		func(id int) string { return hostObject(id, 1) },
 		func(id int) ([]byte, error) {
 			h.ID = id
-			return json.MarshalIndent(h, "", "  ")
+			return seal(h)
 		})
 	if err != nil {
 		return HostRecord{}, err
@@ -152,7 +151,7 @@ func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 // wrote that revision first it returns ErrConflict and changes nothing.
 func (r *Repo) UpdateHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 	h.Rev++
-	data, err := json.MarshalIndent(h, "", "  ")
+	data, err := seal(h)
 	if err != nil {
 		return HostRecord{}, err
 	}

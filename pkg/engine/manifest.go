@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -184,7 +183,7 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 		return nil, fmt.Errorf("read backup %d: %w", id, err)
 	}
 	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil || m.ID != id {
+	if err := unseal(data, &m); err != nil || m.ID != id {
 		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable", ErrCorrupt, id)
 	}
 	if m.Version > FormatVersion {

@@ -11,7 +11,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -100,7 +99,7 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 		ChunkHash: "blake3-keyed", ChunkKey: hex.EncodeToString(key[:]),
 		Compression: "zstd", Encryption: "none",
 	}
-	data, err := json.MarshalIndent(cfg, "", "  ")
+	data, err := seal(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +112,7 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 				st.Location(), other)
 		}
 	}
-	if err := st.Put(ctx, "config", append(data, '\n')); err != nil {
+	if err := st.Put(ctx, "config", data); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return nil, fmt.Errorf("%w at %s", ErrInitialised, st.Location())
 		}
@@ -137,7 +136,7 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("read repository config: %w", err)
 	}
 	var cfg Config
-	if err := json.Unmarshal(data, &cfg); err != nil {
+	if err := unseal(data, &cfg); err != nil {
 		return nil, errorf(ErrFormat, "%s/config is damaged or not a dropback repository config", st.Location())
 	}
 	if cfg.Format != FormatName {
