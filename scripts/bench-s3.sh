@@ -22,9 +22,18 @@
 #              repository)
 #   TOOLS      tools to run (default "dropback restic")
 #   DROPBACK   the dropback binary (default bin/dropback)
+#   BENCH_S3_ENDPOINT
+#              an S3 server to use instead of a MinIO on loopback, for
+#              example one on a machine of its own
+#              (http://10.0.0.5:9000); credentials from AWS_ACCESS_KEY_ID
+#              and AWS_SECRET_ACCESS_KEY. The run makes two buckets named
+#              after it. Request counts need that server's v3 metrics to be
+#              public (MINIO_PROMETHEUS_AUTH_TYPE=public); its CPU time is
+#              not measured.
 #
-# MinIO runs from $BENCH_DIR/minio through scripts/minio.sh (built once if
-# missing) and is stopped at the end. It exits non-zero if a step fails or a
+# Without BENCH_S3_ENDPOINT, MinIO runs from $BENCH_DIR/minio through
+# scripts/minio.sh (built once if missing) and is stopped at the end; it
+# shares this machine's CPUs and disk with the tools. It exits non-zero if a step fails or a
 # restore differs from the image; a missed target is a finding, not a
 # failure.
 set -euo pipefail
@@ -95,13 +104,19 @@ workdir() {
 
 # ---- MinIO and its request counters ----------------------------------------
 
-port=
+endpoint=
 start_minio() {
-	export MINIO_STATE_DIR=$BENCH_DIR/minio MINIO_PROMETHEUS_AUTH_TYPE=public
-	"$root/scripts/minio.sh" start
-	trap stop_minio EXIT
-	eval "$("$root/scripts/minio.sh" env)"
-	port=${AWS_ENDPOINT_URL##*:}
+	if [ -n "${BENCH_S3_ENDPOINT:-}" ]; then
+		[ -n "${AWS_ACCESS_KEY_ID:-}" ] && [ -n "${AWS_SECRET_ACCESS_KEY:-}" ] ||
+			die "BENCH_S3_ENDPOINT needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+		export AWS_ENDPOINT_URL=${BENCH_S3_ENDPOINT%/} AWS_REGION=${AWS_REGION:-us-east-1}
+	else
+		export MINIO_STATE_DIR=$BENCH_DIR/minio MINIO_PROMETHEUS_AUTH_TYPE=public
+		"$root/scripts/minio.sh" start
+		trap stop_minio EXIT
+		eval "$("$root/scripts/minio.sh" env)"
+	fi
+	endpoint=$AWS_ENDPOINT_URL
 	export RESTIC_PASSWORD=dropback-bench RESTIC_CACHE_DIR=$BENCH_DIR/restic-cache
 	unset RESTIC_REPOSITORY DROPBACK_REPO DROPBACK_CONTEXT
 }
@@ -110,7 +125,7 @@ stop_minio() { MINIO_STATE_DIR=$BENCH_DIR/minio "$root/scripts/minio.sh" stop ||
 
 # counters prints "API count" lines of MinIO's S3 request counters.
 counters() {
-	curl -fsS "http://127.0.0.1:$port/minio/metrics/v3/api/requests" |
+	{ curl -fsS --max-time 5 "$endpoint/minio/metrics/v3/api/requests" 2>/dev/null || true; } |
 		sed -n 's/^minio_api_requests_total{name="\([^"]*\)".*type="s3"} \([0-9.e+]*\)$/\1 \2/p' |
 		awk '{ printf "%s %d\n", $1, $2 }' | sort
 }
@@ -129,8 +144,10 @@ count_requests() {
 
 declare -A secs rss cpu minio_cpu identical failed
 
-# minio_ticks prints the CPU time MinIO has used so far, in clock ticks.
+# minio_ticks prints the CPU time the MinIO on this machine has used so far,
+# in clock ticks; nothing for a server elsewhere.
 minio_ticks() {
+	[ -z "${BENCH_S3_ENDPOINT:-}" ] || return 0
 	awk '{ print $14 + $15 }' "/proc/$(cat "$BENCH_DIR/minio/pid")/stat" 2>/dev/null || echo 0
 }
 
@@ -160,7 +177,9 @@ run() {
 	secs[$step/$tool]=$e
 	rss[$step/$tool]=$((m / 1024))
 	cpu[$step/$tool]=$(awk -v u="$u" -v k="$k" 'BEGIN { printf "%.2f", u + k }')
-	minio_cpu[$step/$tool]=$(awk -v a="$ticks" -v b="$(minio_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+	if [ -n "$ticks" ]; then
+		minio_cpu[$step/$tool]=$(awk -v a="$ticks" -v b="$(minio_ticks)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
+	fi
 	count_requests "$step" "$tool" "$before"
 }
 
@@ -178,8 +197,10 @@ setup() {
 active() { [ -z "${failed[$1]-}" ]; }
 
 img=
-s3repo=s3://dropback-bench/repo
+s3repo=
 resticrepo=
+bucket_dropback=
+bucket_restic=
 
 backup() {
 	local step=$1 tool=$2
@@ -245,7 +266,12 @@ report() {
 	printf 'target\tvalue\tlimit\tresult\n' >"$BENCH_DIR/targets.tsv"
 	echo
 	echo "dropback S3 benchmark: $SIZE image ($((alloc_bytes >> 20)) MiB allocated), one day of churn"
-	echo "MinIO on 127.0.0.1:$port, four drive folders (erasure-coded); $(restic version 2>/dev/null | cut -d' ' -f1-2), dropback $("$DROPBACK" version 2>/dev/null | awk 'NR == 1 { print $2 }')"
+	if [ -n "${BENCH_S3_ENDPOINT:-}" ]; then
+		echo "S3 server $endpoint, not on this machine; buckets $bucket_dropback and $bucket_restic"
+	else
+		echo "MinIO at $endpoint, four drive folders (erasure-coded), on this machine"
+	fi
+	echo "$(restic version 2>/dev/null | cut -d' ' -f1-2), dropback $("$DROPBACK" version 2>/dev/null | awk 'NR == 1 { print $2 }')"
 	echo "GB/s is the image's logical size over the step's wall time; /restic is the time ratio;"
 	echo "CPU s is the tool's user+system time, MinIO CPU s MinIO's during the step ($(nproc) CPUs in all)"
 	echo
@@ -265,6 +291,7 @@ report() {
 	done
 	echo
 	echo "S3 requests by type:"
+	[ ${#requests[@]} -gt 0 ] || echo "  not counted: $endpoint/minio/metrics/v3 did not answer (MINIO_PROMETHEUS_AUTH_TYPE=public makes it)"
 	for step in backup1 backup2 restore; do
 		for tool in $TOOLS; do
 			local req=${requests[$step/$tool]-}
@@ -299,7 +326,13 @@ main() {
 	preflight
 	workdir
 	start_minio
-	resticrepo=s3:http://127.0.0.1:$port/restic-bench
+	# The MinIO on this machine is emptied with each run; a server elsewhere
+	# keeps earlier runs, so each run has buckets of its own there.
+	local suffix=""
+	[ -z "${BENCH_S3_ENDPOINT:-}" ] || suffix=-$(date -u +%Y%m%d-%H%M%S)
+	bucket_dropback=dropback-bench$suffix bucket_restic=restic-bench$suffix
+	s3repo=s3://$bucket_dropback/repo
+	resticrepo=s3:$endpoint/$bucket_restic
 	local start=$SECONDS tool
 	img=$BENCH_DIR/image/disk.img
 	mkdir -p "$(dirname "$img")"
