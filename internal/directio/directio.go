@@ -14,6 +14,7 @@ package directio
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -51,46 +52,50 @@ func Aligned(p []byte, off int64) bool {
 // aligned reports whether p starts on an Align boundary and off is a
 // multiple of Align.
 func aligned(p []byte, off int64) bool {
-	return off&(Align-1) == 0 && len(p) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))&(Align-1) == 0
+	return off >= 0 && off&(Align-1) == 0 && len(p) > 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))&(Align-1) == 0
 }
 
 // File is an open file that reads and writes aligned requests directly and
 // the others through the page cache. Its embedded *os.File is the buffered
-// descriptor, for everything else (Sync, Truncate, Stat, …).
+// descriptor, for everything else (Sync, Truncate, Stat, …). Like os.File,
+// it is safe for concurrent reads and writes, but not concurrent with Close.
 type File struct {
 	*os.File
-	direct atomic.Pointer[os.File] // nil when direct I/O is unavailable
+	// direct is the direct descriptor, nil when the platform or filesystem
+	// has none. It stays open until Close even once refused is set, so that
+	// a concurrent ReadAt never reads from a descriptor number that was
+	// closed and perhaps reused for another file.
+	direct *os.File
+	// refused is set when the filesystem refused a direct request it had
+	// accepted at open; every request then goes through the page cache.
+	refused atomic.Bool
 }
 
 // Wrap returns f with a second, direct descriptor of the same file when the
 // platform and filesystem allow one. Close closes both.
 func Wrap(f *os.File) *File {
-	w := &File{File: f}
-	if d := reopenDirect(f); d != nil {
-		w.direct.Store(d)
-	}
-	return w
+	return &File{File: f, direct: reopenDirect(f)}
 }
 
 // Direct reports whether aligned requests bypass the page cache.
-func (f *File) Direct() bool { return f.direct.Load() != nil }
+func (f *File) Direct() bool { return f.direct != nil && !f.refused.Load() }
 
 // ReadAt reads len(p) bytes at off, like os.File.ReadAt. When p and off are
 // aligned and p's capacity holds len(p) rounded up to Align, it reads
 // directly, possibly into p's capacity beyond len(p).
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	if d := f.direct.Load(); d != nil && aligned(p, off) && RoundUp(len(p)) <= cap(p) {
-		got, err := ReadFull(int(d.Fd()), p[:RoundUp(len(p))], off, true)
+	if f.Direct() && aligned(p, off) && RoundUp(len(p)) <= cap(p) {
+		got, err := ReadFull(int(f.direct.Fd()), p[:RoundUp(len(p))], off, true)
 		if !errors.Is(err, syscall.EINVAL) {
 			if got >= len(p) {
 				return len(p), nil
 			}
 			if err == nil {
-				err = io.EOF
+				return got, io.EOF
 			}
-			return got, err
+			return got, &fs.PathError{Op: "read", Path: f.Name(), Err: err}
 		}
-		f.disable(d)
+		f.refused.Store(true)
 	}
 	return f.File.ReadAt(p, off)
 }
@@ -99,36 +104,25 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 // the largest multiple of Align at p's start is written directly and the
 // rest through the page cache.
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
-	if d := f.direct.Load(); d != nil && aligned(p, off) && len(p) >= Align {
+	if f.Direct() && aligned(p, off) && len(p) >= Align {
 		n := len(p) &^ (Align - 1)
-		got, err := d.WriteAt(p[:n], off)
-		if !errors.Is(err, syscall.EINVAL) {
-			if err != nil || n == len(p) {
-				return got, err
-			}
-			rest, err := f.File.WriteAt(p[n:], off+int64(n))
-			return got + rest, err
-		}
-		if got > 0 {
+		got, err := f.direct.WriteAt(p[:n], off)
+		if errors.Is(err, syscall.EINVAL) {
+			f.refused.Store(true)
+			n = got // the page cache takes what the direct write did not
+		} else if err != nil || n == len(p) {
 			return got, err
 		}
-		f.disable(d)
+		rest, err := f.File.WriteAt(p[n:], off+int64(n))
+		return n + rest, err
 	}
 	return f.File.WriteAt(p, off)
 }
 
-// disable falls back to the page cache for good: the filesystem refused a
-// direct request it had accepted at open.
-func (f *File) disable(d *os.File) {
-	if f.direct.CompareAndSwap(d, nil) {
-		d.Close()
-	}
-}
-
 // Close closes both descriptors.
 func (f *File) Close() error {
-	if d := f.direct.Swap(nil); d != nil {
-		d.Close()
+	if f.direct != nil {
+		f.direct.Close()
 	}
 	return f.File.Close()
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -19,6 +20,21 @@ func CheckName(name string) error {
 		if el == "" || el == "." || el == ".." {
 			return fmt.Errorf("invalid object name %q", name)
 		}
+	}
+	return nil
+}
+
+// CheckPrefix reports whether prefix can start a valid object name, as List
+// takes it: the part before its last slash, if any, is a valid name, and it
+// holds no NUL or backslash.
+func CheckPrefix(prefix string) error {
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		if err := CheckName(prefix[:i]); err != nil {
+			return fmt.Errorf("invalid prefix: %w", err)
+		}
+	}
+	if strings.ContainsAny(prefix, "\x00\\") {
+		return errors.New("invalid prefix: contains NUL or backslash")
 	}
 	return nil
 }

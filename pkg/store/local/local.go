@@ -315,7 +315,9 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 	defer syscall.Close(fd)
 
 	n := length
-	if length < 0 || length > maxBlindRead {
+	// A length of 0 reads nothing, so only fstat tells a directory, which
+	// is no object, from an empty file.
+	if length <= 0 || length > maxBlindRead {
 		var st syscall.Stat_t
 		if err := syscall.Fstat(fd, &st); err != nil {
 			return nil, fmt.Errorf("get %s: %w", name, err)
@@ -331,10 +333,7 @@ func (s *Store) Get(ctx context.Context, name string, off, length int64) ([]byte
 	buf := make([]byte, n)
 	got, err := directio.ReadFull(fd, buf, off, false)
 	if err != nil {
-		if errors.Is(err, syscall.EISDIR) {
-			err = store.ErrNotFound
-		}
-		return nil, fmt.Errorf("get %s: %w", name, err)
+		return nil, fmt.Errorf("get %s: %w", name, notFound(err))
 	}
 	return buf[:got], nil
 }
@@ -343,7 +342,7 @@ var _ store.ReaderAt = (*Store)(nil)
 
 // ReadAt implements store.ReaderAt: open, pread, close, into the caller's
 // buffer. A large aligned request (see directio.Aligned) is read around the
-// page cache.
+// page cache where the filesystem allows it.
 func (s *Store) ReadAt(ctx context.Context, name string, buf []byte, off int64) (int, error) {
 	p, err := s.path(name)
 	if err != nil {
@@ -356,33 +355,30 @@ func (s *Store) ReadAt(ctx context.Context, name string, buf []byte, off int64) 
 		return 0, fmt.Errorf("get %s: %w", name, err)
 	}
 	direct := directio.Flag != 0 && len(buf) >= directMin && directio.Aligned(buf, off)
-	for {
-		flag := 0
-		if direct {
-			flag = directio.Flag
-		}
-		fd, err := openRead(p, flag)
-		if err != nil {
-			if direct && errors.Is(err, syscall.EINVAL) {
-				direct = false // the filesystem has no direct I/O
-				continue
-			}
-			return 0, fmt.Errorf("get %s: %w", name, notFound(err))
-		}
-		got, err := directio.ReadFull(fd, buf, off, direct)
-		syscall.Close(fd)
-		if direct && errors.Is(err, syscall.EINVAL) {
-			direct = false
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, syscall.EISDIR) {
-				err = store.ErrNotFound
-			}
-			return got, fmt.Errorf("get %s: %w", name, err)
-		}
-		return got, nil
+	got, err := readFile(p, buf, off, direct)
+	if direct && errors.Is(err, syscall.EINVAL) {
+		// The filesystem has no direct I/O, at open or at read.
+		got, err = readFile(p, buf, off, false)
 	}
+	if err != nil {
+		return got, fmt.Errorf("get %s: %w", name, notFound(err))
+	}
+	return got, nil
+}
+
+// readFile reads the file p into buf from off, directly or not, until buf
+// is full or the file ends.
+func readFile(p string, buf []byte, off int64, direct bool) (int, error) {
+	flag := 0
+	if direct {
+		flag = directio.Flag
+	}
+	fd, err := openRead(p, flag)
+	if err != nil {
+		return 0, err
+	}
+	defer syscall.Close(fd)
+	return directio.ReadFull(fd, buf, off, direct)
 }
 
 // openRead opens p for reading, retrying when a signal interrupts it.
@@ -398,9 +394,10 @@ func openRead(p string, flag int) (int, error) {
 	}
 }
 
-// notFound makes a missing file, or a path through a file, ErrNotFound.
+// notFound makes a missing file, a path through a file, or a directory read
+// as a file ErrNotFound.
 func notFound(err error) error {
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) {
 		return store.ErrNotFound
 	}
 	return err
@@ -428,13 +425,8 @@ func (s *Store) Stat(ctx context.Context, name string) (store.Info, error) {
 // List implements store.Store. It walks only the directories that can hold
 // names starting with prefix.
 func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) error) error {
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		if err := store.CheckName(prefix[:i]); err != nil {
-			return fmt.Errorf("list %q: invalid prefix: %w", prefix, err)
-		}
-	}
-	if strings.ContainsAny(prefix, "\x00\\") {
-		return fmt.Errorf("list %q: invalid prefix: contains NUL or backslash", prefix)
+	if err := store.CheckPrefix(prefix); err != nil {
+		return fmt.Errorf("list %q: %w", prefix, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("list %q: %w", prefix, err)

@@ -20,10 +20,7 @@ func BenchmarkPutPack(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			opts := options(srv, srv.Endpoint)
 			opts.PartSize = tc.partSize
-			s, err := s3Open(srv.Bucket(b), opts)
-			if err != nil {
-				b.Fatal(err)
-			}
+			s := open(b, "s3://"+srv.Bucket(b)+"/bench", opts)
 			data := content(1, 16<<20+300<<10)
 			var n atomic.Int64
 			b.SetBytes(int64(len(data)))

@@ -218,6 +218,10 @@ var _ store.ReaderAt = (*Store)(nil)
 // ReadAt implements store.ReaderAt: one ranged GET read into p.
 func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) (int, error) {
 	data, err := s.get(ctx, name, off, int64(len(p)), p)
+	if len(data) > 0 && &data[0] != &p[0] {
+		// An answer of unknown length was read into a buffer of its own.
+		return copy(p, data), err
+	}
 	return len(data), err
 }
 
@@ -339,13 +343,8 @@ func (s *Store) Stat(ctx context.Context, name string) (store.Info, error) {
 // List implements store.Store. It is one recursive listing of the keys
 // under the prefix, a thousand to a request.
 func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) error) error {
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		if err := store.CheckName(prefix[:i]); err != nil {
-			return fmt.Errorf("list %q: invalid prefix: %w", prefix, err)
-		}
-	}
-	if strings.ContainsAny(prefix, "\x00\\") {
-		return fmt.Errorf("list %q: invalid prefix: contains NUL or backslash", prefix)
+	if err := store.CheckPrefix(prefix); err != nil {
+		return fmt.Errorf("list %q: %w", prefix, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("list %q: %w", prefix, err)

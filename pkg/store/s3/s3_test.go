@@ -30,11 +30,11 @@ func options(srv *miniotest.Server, endpoint string) s3.Options {
 	}
 }
 
-func open(t *testing.T, rawURL string, opts s3.Options) *s3.Store {
-	t.Helper()
+func open(tb testing.TB, rawURL string, opts s3.Options) *s3.Store {
+	tb.Helper()
 	s, err := s3.Open(context.Background(), rawURL, opts)
 	if err != nil {
-		t.Fatalf("Open(%s): %v", rawURL, err)
+		tb.Fatalf("Open(%s): %v", rawURL, err)
 	}
 	return s
 }
@@ -393,10 +393,6 @@ func TestNamesUnderTheProbeFolderAreReserved(t *testing.T) {
 	}
 }
 
-func s3Open(bucket string, opts s3.Options) (*s3.Store, error) {
-	return s3.Open(context.Background(), "s3://"+bucket+"/bench", opts)
-}
-
 func TestServerRefusingTrailingChecksums(t *testing.T) {
 	srv := miniotest.Start(t)
 	bucket := srv.Bucket(t)
@@ -427,5 +423,42 @@ func TestServerRefusingTrailingChecksums(t *testing.T) {
 		if got, err := s.Get(ctx, name, 0, -1); err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("Get of %d bytes: %v", n, err)
 		}
+	}
+}
+
+// A server (or proxy) may answer a GET in chunks, without Content-Length:
+// ReadAt must still fill the caller's buffer.
+func TestReadAtOfAnAnswerWithoutLength(t *testing.T) {
+	srv := miniotest.Start(t)
+	p := newProxy(t, srv.Endpoint)
+	s := open(t, "s3://"+srv.Bucket(t)+"/r", options(srv, p.URL))
+	ctx := context.Background()
+	data := content(4, 10000)
+	if err := s.Put(ctx, "obj", data); err != nil {
+		t.Fatal(err)
+	}
+	p.before = func(w http.ResponseWriter, r *http.Request) bool {
+		if requestKind(r) != "GET range" {
+			return true
+		}
+		rec := httptest.NewRecorder()
+		p.forward(rec, r)
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		w.(http.Flusher).Flush() // the length is unknown: chunked
+		w.Write(rec.Body.Bytes())
+		return false
+	}
+	buf := make([]byte, 1000)
+	n, err := store.ReadAt(ctx, s, "obj", buf, 300)
+	if err != nil || n != len(buf) || !bytes.Equal(buf, data[300:1300]) {
+		t.Fatalf("ReadAt of an answer without length: n %d, err %v, same bytes %v", n, err, bytes.Equal(buf, data[300:1300]))
+	}
+	if got := p.count("GET range"); got == 0 {
+		t.Fatal("the read did not go through the proxy")
 	}
 }

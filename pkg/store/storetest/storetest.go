@@ -323,8 +323,10 @@ func testNotFound(t *testing.T, s store.Store) {
 		if _, err := s.Get(ctx, name, 0, -1); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Get(%q): got %v, want ErrNotFound", name, err)
 		}
-		if _, err := s.Get(ctx, name, 0, 10); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("Get(%q, 0, 10): got %v, want ErrNotFound", name, err)
+		for _, length := range []int64{10, 0} {
+			if _, err := s.Get(ctx, name, 0, length); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Get(%q, 0, %d): got %v, want ErrNotFound", name, length, err)
+			}
 		}
 		if _, err := s.Stat(ctx, name); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("Stat(%q): got %v, want ErrNotFound", name, err)
