@@ -219,7 +219,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 }
 
 // packWriter collects new chunks into packs and uploads them in the
-// background, at most two at a time.
+// background, as many at a time as it has uploaders.
 type packWriter struct {
 	r      *Repo
 	ctx    context.Context

@@ -272,7 +272,8 @@ func containsID(ids []ID, id ID) bool {
 }
 
 // packTrailer reads the entries a pack of the given size lists in its
-// trailer, checked against the pack's name and its size.
+// trailer, checked against the pack's name and its size. Index repair
+// rebuilds from it; verify uses it to check a trailer.
 func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID) ([]Entry, error) {
 	tail, err := r.st.Get(ctx, name, max(0, size-12), 12)
 	if err != nil {
@@ -293,13 +294,9 @@ func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID
 	if int64(len(trailer)) != tlen || contentID(trailer) != pack {
 		return nil, errorf(ErrCorrupt, "the trailer of pack %s does not match its name", pack)
 	}
-	entries := make([]Entry, count)
-	for i := range entries {
-		e := readEntry(trailer[i*entrySize:])
-		if int64(e.Offset) < int64(len(packMagic)) || int64(e.Offset)+int64(e.Length) > size-tlen {
-			return nil, errorf(ErrCorrupt, "pack %s: entry %d out of range", pack, i)
-		}
-		entries[i] = e
+	entries, err := trailerEntries(trailer, int(count), size-tlen)
+	if err != nil {
+		return nil, fmt.Errorf("pack %s: %w", pack, err)
 	}
 	return entries, nil
 }

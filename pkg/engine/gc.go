@@ -356,12 +356,8 @@ func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChun
 			case err != nil:
 				return // a damaged chunk stays behind for verify to report
 			}
-			p, err := r.openBlob(blob, l, c, h, plain)
-			if err != nil {
+			if _, err := r.openBlob(blob, l, c, h, &plain); err != nil {
 				return
-			}
-			if l.flags != 0 {
-				plain = p
 			}
 			failed = w.add(c, blob, int(l.raw), l.flags)
 		})

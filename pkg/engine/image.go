@@ -121,17 +121,31 @@ func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-// LoadImage reads and checks an image index.
-func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
-	data, err := r.st.Get(ctx, imageName(id), 0, -1)
+// getContent reads a content-addressed object, what id (an image index or
+// index segment), and checks it against its name. A missing object is
+// store.ErrNotFound, for the caller to judge.
+func (r *Repo) getContent(ctx context.Context, name, what string, id ID) ([]byte, error) {
+	data, err := r.st.Get(ctx, name, 0, -1)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, store.ErrNotFound
+	}
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
-		}
-		return nil, fmt.Errorf("read image index %s: %w", id, err)
+		return nil, fmt.Errorf("read %s %s: %w", what, id, err)
 	}
 	if contentID(data) != id {
-		return nil, fmt.Errorf("%w: image index %s does not match its name", ErrCorrupt, id)
+		return nil, fmt.Errorf("%w: %s %s does not match its name", ErrCorrupt, what, id)
+	}
+	return data, nil
+}
+
+// LoadImage reads and checks an image index.
+func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
+	data, err := r.getContent(ctx, imageName(id), "image index", id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, err
 	}
 	im, err := decodeImage(data)
 	if err != nil {

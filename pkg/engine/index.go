@@ -153,19 +153,15 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 }
 
 func (r *Repo) readSegment(ctx context.Context, id ID) ([]PackIndex, error) {
-	name := "index/" + id.String()
-	data, err := r.st.Get(ctx, name, 0, -1)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			if _, serr := r.st.Stat(ctx, replacedName(id)); serr == nil {
-				return nil, nil // gc replaced it; the listing has the new one
-			}
-			return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
+	data, err := r.getContent(ctx, "index/"+id.String(), "index segment", id)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, serr := r.st.Stat(ctx, replacedName(id)); serr == nil {
+			return nil, nil // gc replaced it; the listing has the new one
 		}
-		return nil, fmt.Errorf("read index segment %s: %w", id, err)
+		return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
 	}
-	if contentID(data) != id {
-		return nil, fmt.Errorf("%w: index segment %s does not match its name", ErrCorrupt, id)
+	if err != nil {
+		return nil, err
 	}
 	packs, err := decodeIndexSegment(data)
 	if err != nil {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -97,13 +96,19 @@ func parsePackTrailer(pack []byte) ([]Entry, error) {
 	if n < 0 || start < 8 {
 		return nil, fmt.Errorf("%w: pack trailer of %d entries does not fit", ErrCorrupt, n)
 	}
+	return trailerEntries(pack[start:], n, int64(start))
+}
+
+// trailerEntries reads the n entries at the start of b, a pack's trailer,
+// each checked to lie among the pack's blobs, which end at end.
+func trailerEntries(b []byte, n int, end int64) ([]Entry, error) {
 	entries := make([]Entry, n)
 	for i := range entries {
-		entries[i] = readEntry(pack[start+i*entrySize:])
-		e := entries[i]
-		if int(e.Offset) < 8 || int(e.Offset)+int(e.Length) > start {
+		e := readEntry(b[i*entrySize:])
+		if int64(e.Offset) < int64(len(packMagic)) || int64(e.Offset)+int64(e.Length) > end {
 			return nil, fmt.Errorf("%w: pack entry %d out of range", ErrCorrupt, i)
 		}
+		entries[i] = e
 	}
 	return entries, nil
 }
@@ -116,9 +121,7 @@ type PackIndex struct {
 
 // encodeIndexSegment serialises an index segment.
 func encodeIndexSegment(packs []PackIndex) []byte {
-	var b bytes.Buffer
-	b.WriteString(indexMagic)
-	out := binary.LittleEndian.AppendUint32(b.Bytes(), uint32(len(packs)))
+	out := binary.LittleEndian.AppendUint32([]byte(indexMagic), uint32(len(packs)))
 	for _, p := range packs {
 		out = append(out, p.Pack[:]...)
 		out = binary.LittleEndian.AppendUint32(out, uint32(len(p.Entries)))

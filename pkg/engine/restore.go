@@ -165,32 +165,35 @@ func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *pr
 		}
 		return
 	}
-	var order []int
+	type placed struct {
+		i   int
+		loc location
+	}
+	var order []placed
 	for i, id := range im.Chunks {
 		if id.IsZero() {
 			prog.add(int64(im.chunkLen(i)))
 		} else {
-			order = append(order, i)
+			order = append(order, placed{i, idx.chunks[id]})
 		}
 	}
-	where := func(i int) location { return idx.chunks[im.Chunks[i]] }
 	sort.Slice(order, func(a, b int) bool {
-		la, lb := where(order[a]), where(order[b])
+		la, lb := order[a].loc, order[b].loc
 		return la.pack < lb.pack || la.pack == lb.pack && la.offset < lb.offset
 	})
 	var run *restoreRun
-	for _, i := range order {
-		pack, loc, _ := idx.lookup(im.Chunks[i])
-		s, e := int64(loc.offset), int64(loc.offset)+int64(loc.length)
+	for _, c := range order {
+		pack := idx.packs[c.loc.pack]
+		s, e := int64(c.loc.offset), int64(c.loc.offset)+int64(c.loc.length)
 		if run != nil && run.pack == pack && e-run.start <= restoreRead {
 			run.end = max(run.end, e)
-			run.chunks = append(run.chunks, i)
+			run.chunks = append(run.chunks, c.i)
 			continue
 		}
 		if run != nil && !send(*run) {
 			return
 		}
-		run = &restoreRun{pack: pack, start: s, end: e, chunks: []int{i}}
+		run = &restoreRun{pack: pack, start: s, end: e, chunks: []int{c.i}}
 	}
 	if run != nil {
 		send(*run)
@@ -206,7 +209,10 @@ func (r *Repo) writeImage(ctx context.Context, f *directio.File, im *Image, idx 
 	var st restoreCounters
 	st.flush = make(chan struct{}, 1)
 	flushed := make(chan struct{})
-	go func() { // start writeback as data accumulates, so the final fsync is short
+	// Start writeback as data accumulates, so that the final fsync is short.
+	// Most writes go around the page cache and need none; this is for those
+	// that cannot (no direct I/O here, unaligned tails).
+	go func() {
 		defer close(flushed)
 		for range st.flush {
 			startWriteback(f.File)
@@ -221,8 +227,10 @@ func (r *Repo) writeImage(ctx context.Context, f *directio.File, im *Image, idx 
 		go func() {
 			defer wg.Done()
 			w := restoreWorker{r: r, f: f, im: im, idx: idx, inPlace: inPlace, canPunch: canPunch,
-				h: newChunkHasher(r.key), cur: directio.Alloc(im.ChunkSize), plain: directio.Alloc(im.ChunkSize),
-				prog: prog, st: &st}
+				h: newChunkHasher(r.key), plain: directio.Alloc(im.ChunkSize), prog: prog, st: &st}
+			if inPlace {
+				w.cur = directio.Alloc(im.ChunkSize) // the target's own chunk
+			}
 			for run := range jobs {
 				if err := w.do(ctx, run); err != nil {
 					cancel(err)
@@ -299,13 +307,11 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		if hi > int64(len(data)) {
 			return fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, run.pack)
 		}
-		plain, err := w.r.openBlob(data[lo:hi], loc, id, w.h, w.plain)
+		plain, err := w.r.openBlob(data[lo:hi], loc, id, w.h, &w.plain)
 		if err != nil {
 			return fmt.Errorf("chunk %s in pack %s: %w", id, run.pack, err)
 		}
-		if loc.flags != 0 {
-			w.plain = plain
-		} else if w.f.Direct() {
+		if loc.flags == 0 && w.f.Direct() {
 			// A stored blob sits unaligned in the pack; move it to where
 			// it can be written directly.
 			plain = append(w.plain[:0], plain...)
@@ -347,11 +353,16 @@ func chunkMatches(f *directio.File, buf []byte, off int64, id ID, h chunkHasher)
 	return h.sum(buf) == id, nil
 }
 
-// openBlob decompresses a blob and checks it against its chunk ID.
-func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf []byte) ([]byte, error) {
-	plain, err := decompress(blob, loc.flags, int(loc.raw), buf)
+// openBlob decompresses a blob into *buf, kept for the next one, and checks
+// it against its chunk ID. A blob stored raw is returned as it is: a slice of
+// blob, not of *buf.
+func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]byte) ([]byte, error) {
+	plain, err := decompress(blob, loc.flags, int(loc.raw), *buf)
 	if err != nil {
 		return nil, err
+	}
+	if loc.flags != 0 {
+		*buf = plain
 	}
 	if h.sum(plain) != id {
 		return nil, fmt.Errorf("%w: the chunk does not match its hash", ErrCorrupt)

@@ -12,8 +12,9 @@ import (
 //
 //	{"blake3": "<64 hex digits>", "body": <the record, indented>}
 //
-// Manifests and host records are sealed; they are named by number, not by
-// their content, so nothing else would notice.
+// The config, manifests and host records are sealed; they are named by
+// number or by a fixed name, not by their content, so nothing else would
+// notice.
 type sealed struct {
 	Blake3 string          `json:"blake3"`
 	Body   json.RawMessage `json:"body"`

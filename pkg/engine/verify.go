@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -230,7 +229,6 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 	}
 	close(jobs)
 	wg.Wait()
-	sort.Strings(res.Problems)
 	return bad
 }
 
@@ -251,10 +249,7 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 		n++
 		size += int64(l.length)
 		if err == nil {
-			var p []byte
-			if p, err = r.openBlob(blob, l, c, h, plain); err == nil && l.flags != 0 {
-				plain = p // reuse the buffer; never a slice of the pack
-			}
+			_, err = r.openBlob(blob, l, c, h, &plain)
 		}
 		if err != nil {
 			bad = append(bad, c)
@@ -262,25 +257,10 @@ func (r *Repo) checkPack(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 	})
 	if len(bad) > 0 {
 		problem = fmt.Sprintf("pack %s: %d of %d chunks damaged", pack, len(bad), len(chunks))
-	} else if !r.trailerIntact(ctx, name, info.Size, pack) {
+	} else if _, err := r.packTrailer(ctx, name, info.Size, pack); err != nil {
 		problem = fmt.Sprintf("pack %s: its trailer is damaged (its chunks are intact)", pack)
 	}
 	return bad, problem, n, size
-}
-
-// trailerIntact reports whether a pack's trailer matches the pack's name.
-func (r *Repo) trailerIntact(ctx context.Context, name string, size int64, pack ID) bool {
-	tail, err := r.st.Get(ctx, name, max(0, size-12), 12)
-	if err != nil || len(tail) != 12 || string(tail[4:]) != packEndMagic {
-		return false
-	}
-	count := int64(binary.LittleEndian.Uint32(tail))
-	tlen := count*entrySize + 12
-	if tlen > size-8 {
-		return false
-	}
-	trailer, err := r.st.Get(ctx, name, size-tlen, tlen)
-	return err == nil && contentID(trailer) == pack
 }
 
 // blobRead is the most that is read from a pack at once, so that memory
