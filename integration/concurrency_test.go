@@ -91,6 +91,7 @@ func TestConcurrentBackupsBesideGC(t *testing.T) {
 			}
 		}()
 		var wg sync.WaitGroup
+		taken := map[int]string{} // this round's backups: ID -> host
 		for i := range hosts {
 			wg.Add(1)
 			go func() {
@@ -106,6 +107,7 @@ func TestConcurrentBackupsBesideGC(t *testing.T) {
 				if assert.NoError(t, json.Unmarshal([]byte(r.stdout), &out)) {
 					mu.Lock()
 					sums[out.Backup.ID] = want[host]
+					taken[out.Backup.ID] = host
 					mu.Unlock()
 				}
 			}()
@@ -114,9 +116,15 @@ func TestConcurrentBackupsBesideGC(t *testing.T) {
 		close(done)
 		gcWG.Wait()
 		require.False(t, t.Failed())
-		// Whatever gc marks still stand, every backup restores; and after
-		// one more gc, which sweeps them, verify is clean.
-		for id, b := range e.listed() {
+		// Every backup of the round is listed (gc took none away), and,
+		// whatever gc marks still stand, restores; after one more gc, which
+		// sweeps them, verify is clean.
+		listed := e.listed()
+		require.Len(t, taken, hosts, "round %d: backup IDs", round)
+		require.Len(t, listed, hosts, "round %d: listed backups", round)
+		for id, host := range taken {
+			b, ok := listed[id]
+			require.True(t, ok, "round %d: backup %d of %s is not listed", round, id, host)
 			e.restores(b, sums[id], fmt.Sprintf("round %d", round))
 		}
 		e.ok("repo", "gc")

@@ -43,23 +43,7 @@ func shmDir(t *testing.T) string {
 // newShmLocal is newLocal on tmpfs.
 func newShmLocal(t *testing.T) *localEnv {
 	t.Helper()
-	dir := shmDir(t)
-	e := &localEnv{t: t, dir: dir, repo: filepath.Join(dir, "repo"), home: filepath.Join(dir, "home")}
-	e.ok("repo", "init")
-	return e
-}
-
-// command is the exec.Cmd that localEnv.run would run.
-func (e *localEnv) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + e.home,
-		"XDG_CONFIG_HOME=" + filepath.Join(e.home, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(e.home, "data"),
-		"DROPBACK_REPO=" + e.repo,
-	}
-	return cmd
+	return initLocal(t, shmDir(t))
 }
 
 // listed returns every backup and snapshot of the repository by ID.
@@ -200,11 +184,12 @@ func killAfter(t *testing.T, e *localEnv, delay time.Duration, args ...string) (
 	}
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	err := <-done
-	if err == nil {
-		return false, delay // it ended between the timer and the signal
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return true, 0
 	}
-	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, 0
+	// It ended between the timer and the signal.
+	require.NoError(t, err, "dropback %v ended on its own with an error", args)
+	return false, delay
 }
 
 // duration times one uninterrupted run of op on a copy of the fixture.
@@ -219,6 +204,7 @@ func (f *crashFixture) duration(t *testing.T, op crashOp) time.Duration {
 func TestCrashSafety(t *testing.T) {
 	f := newCrashFixture(t)
 	before := f.env(t, "before").listed()
+	require.Len(t, before, len(f.sums), "the fixture's backups are listed")
 	durations := map[string]time.Duration{}
 	for _, op := range crashOps {
 		durations[op.name] = f.duration(t, op)

@@ -10,7 +10,6 @@ package integration
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -71,26 +70,14 @@ func runDO(t *testing.T, fake *fakedo.Server, args ...string) result {
 	t.Helper()
 	home := t.TempDir()
 	full := append([]string{"--context", "digitalocean", "-u", fake.URL, "-t", fakedo.DefaultToken}, args...)
-	cmd := exec.Command(binPath, full...)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + home,
-		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
-		"DROPBACK_DO_RETRY_WAIT_MIN=1ms",
-		"DROPBACK_DO_RETRY_WAIT_MAX=5ms",
-	}
+	cmd := dropbackCmd(home, []string{"DROPBACK_DO_RETRY_WAIT_MIN=1ms", "DROPBACK_DO_RETRY_WAIT_MAX=5ms"}, full...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
+	code, err := exitCode(cmd.Run())
+	if err != nil {
 		t.Fatalf("run dropback: %v", err)
 	}
+	res := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	assert.NotContains(t, res.stdout, fakedo.DefaultToken, "the token is never printed")
 	assert.NotContains(t, res.stderr, fakedo.DefaultToken, "the token is never printed")
 	res.stdout = strings.ReplaceAll(res.stdout, fake.URL, "FAKE_API")

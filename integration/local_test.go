@@ -36,33 +36,56 @@ type localEnv struct {
 
 func newLocal(t *testing.T) *localEnv {
 	t.Helper()
-	dir := t.TempDir()
+	return initLocal(t, t.TempDir())
+}
+
+// initLocal makes a repository under dir with repo init.
+func initLocal(t *testing.T, dir string) *localEnv {
+	t.Helper()
 	e := &localEnv{t: t, dir: dir, repo: filepath.Join(dir, "repo"), home: filepath.Join(dir, "home")}
 	e.ok("repo", "init")
 	return e
 }
 
+// dropbackCmd is the binary run with args, an empty home under home, and
+// the extra environment env.
+func dropbackCmd(home string, env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+	}, env...)
+	return cmd
+}
+
+// exitCode maps the error of cmd.Run or cmd.Wait to the exit code (-1 for
+// a process killed by a signal); the error is not nil when the binary did
+// not run.
+func exitCode(err error) (int, error) {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// command is the exec.Cmd that localEnv.run runs.
+func (e *localEnv) command(args ...string) *exec.Cmd {
+	return dropbackCmd(e.home, []string{"DROPBACK_REPO=" + e.repo}, args...)
+}
+
 func (e *localEnv) run(args ...string) result {
 	e.t.Helper()
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + e.home,
-		"XDG_CONFIG_HOME=" + filepath.Join(e.home, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(e.home, "data"),
-		"DROPBACK_REPO=" + e.repo,
-	}
+	cmd := e.command(args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	res := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
+	code, err := exitCode(cmd.Run())
+	if err != nil {
 		e.t.Fatalf("run dropback: %v", err)
 	}
+	res := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	assert.NotContains(e.t, res.stderr, "panic", "dropback %v panicked", args)
 	return res
 }
@@ -253,10 +276,11 @@ func TestLocalIncrementalBackupAndInPlaceRestore(t *testing.T) {
 	assert.LessOrEqual(t, second.NewBytes, int64(mib+4096), "second backup stores only the changed chunk")
 
 	// In place needs --force when nobody can be asked; nothing changes.
+	secondSum := sha(t, disk)
 	r := e.run("backups", "restore", "web-1", fmt.Sprint(first.ID))
 	assert.NotEqual(t, 0, r.code)
 	assert.Contains(t, r.stderr, "--force")
-	assert.NotEqual(t, firstSum, sha(t, disk), "a refused restore changed the disk")
+	assert.Equal(t, secondSum, sha(t, disk), "a refused restore changed the disk")
 
 	var res restoreJSON
 	e.json(&res, "backups", "restore", "web-1", fmt.Sprint(first.ID), "--force")

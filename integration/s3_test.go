@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -56,30 +55,18 @@ func newS3(t *testing.T, srv *miniotest.Server) *s3Env {
 }
 
 func (e *s3Env) command(args ...string) *exec.Cmd {
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + e.home,
-		"XDG_CONFIG_HOME=" + filepath.Join(e.home, "config"),
-		"XDG_DATA_HOME=" + filepath.Join(e.home, "data"),
-		"DROPBACK_REPO=" + e.repo,
-	}, e.srv.Env()...)
-	return cmd
+	return dropbackCmd(e.home, append([]string{"DROPBACK_REPO=" + e.repo}, e.srv.Env()...), args...)
 }
 
 // wait finishes a started command and returns its result. It may run on
 // another goroutine than the test's.
 func (e *s3Env) wait(cmd *exec.Cmd, args []string, stdout, stderr *bytes.Buffer) result {
-	err := cmd.Wait()
-	res := result{args: args, stdout: stdout.String(), stderr: stderr.String()}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		res.code = exit.ExitCode()
-	case err != nil:
+	code, err := exitCode(cmd.Wait())
+	if err != nil {
 		e.t.Errorf("run dropback %v: %v", args, err)
-		res.code = -1
+		code = -1
 	}
+	res := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	assert.NotContains(e.t, res.stderr, "panic", "dropback %v panicked", args)
 	assert.NotContains(e.t, res.stderr+res.stdout, e.srv.SecretKey, "dropback %v printed the secret key", args)
 	return res

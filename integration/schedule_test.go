@@ -7,12 +7,8 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -248,22 +244,13 @@ func TestLocalAgentStopsCleanlyOnSIGTERM(t *testing.T) {
 	makeDisk(t, disk, 4*mib, 1, part{0, mib, "text"})
 	e.ok("hosts", "add", "web-1", "--disk", disk)
 	e.ok("backups", "enable", "web-1")
-	cmd := exec.Command(binPath, "agent")
-	cmd.Env = append(os.Environ(), "DROPBACK_REPO="+e.repo, "HOME="+e.home)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	time.Sleep(500 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		assert.NoError(t, err, "agent exits 0 on SIGTERM: %s", stderr.String())
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("agent did not stop on SIGTERM")
+	// SIGTERM once the agent has made a pass, so that it is known to be
+	// in its loop rather than still starting.
+	a := startAgent(t, e)
+	for deadline := time.Now().Add(20 * time.Second); a.passes() == 0; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "the agent made no pass: %s", a.stderr.String())
 	}
+	a.stop(t)
 	var v verifyJSON
 	e.json(&v, "backups", "verify")
 	assert.Empty(t, v.Problems)

@@ -18,7 +18,13 @@ const testChunk = 64 << 10
 
 func newRepo(t *testing.T) (*Repo, store.Store) {
 	t.Helper()
-	st, err := local.Open(filepath.Join(t.TempDir(), "repo"))
+	return initRepo(t, t.TempDir())
+}
+
+// initRepo makes a repository of testChunk chunks in dir/repo.
+func initRepo(t *testing.T, dir string) (*Repo, *local.Store) {
+	t.Helper()
+	st, err := local.Open(filepath.Join(dir, "repo"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +72,21 @@ func makeDisk(t *testing.T, path string, size int64, regions ...region) {
 		if _, err := f.WriteAt(buf, r.off); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// writeAt writes data into the file at off.
+func writeAt(t *testing.T, path string, off int64, data []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(data, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -143,7 +164,10 @@ func TestRoundTrip(t *testing.T) {
 			if fileHash(t, src) != fileHash(t, dst) {
 				t.Fatal("restored image differs from the source")
 			}
-			fi, _ := os.Stat(dst)
+			fi, err := os.Stat(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if fi.Size() != tc.size {
 				t.Fatalf("restored size %d, want %d", fi.Size(), tc.size)
 			}
@@ -186,10 +210,8 @@ func TestIncrementalStoresOnlyChangedChunks(t *testing.T) {
 		t.Fatalf("first backup stored %d chunks, want 100", first.NewChunks)
 	}
 	// Change one byte in each of two chunks.
-	f, _ := os.OpenFile(src, os.O_RDWR, 0)
-	f.WriteAt([]byte{1}, 5*testChunk+17)
-	f.WriteAt([]byte{2}, 70*testChunk)
-	f.Close()
+	writeAt(t, src, 5*testChunk+17, []byte{1})
+	writeAt(t, src, 70*testChunk, []byte{2})
 	second := backup(t, r, src)
 	if second.NewChunks != 2 {
 		t.Fatalf("second backup stored %d chunks, want 2", second.NewChunks)
@@ -211,10 +233,8 @@ func TestInPlaceRestoreWritesOnlyChangedChunks(t *testing.T) {
 	m := backup(t, r, src)
 
 	// Change 1%: one chunk rewritten, plus data written into a hole.
-	f, _ := os.OpenFile(src, os.O_RDWR, 0)
-	f.WriteAt(bytes.Repeat([]byte{9}, 100), 3*testChunk)
-	f.WriteAt(bytes.Repeat([]byte{7}, 10), 95*testChunk)
-	f.Close()
+	writeAt(t, src, 3*testChunk, bytes.Repeat([]byte{9}, 100))
+	writeAt(t, src, 95*testChunk, bytes.Repeat([]byte{7}, 10))
 
 	st := restoreTo(t, r, m, true, src)
 	if fileHash(t, src) != want {
@@ -230,7 +250,7 @@ func TestInPlaceRestoreWritesOnlyChangedChunks(t *testing.T) {
 }
 
 func TestVerifyFindsFlippedByte(t *testing.T) {
-	r, st := newRepo(t)
+	r, _ := newRepo(t)
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
 	makeDisk(t, a, 10*testChunk, region{0, 10 * testChunk, "random"})
@@ -242,20 +262,8 @@ func TestVerifyFindsFlippedByte(t *testing.T) {
 	if err != nil || res.Damaged() {
 		t.Fatalf("clean repository: err %v, damaged %v %v", err, res.Damaged(), res.Problems)
 	}
-	// Flip one byte inside the first pack's blobs of backup a.
-	var packs []string
-	st.List(context.Background(), "packs/", func(i store.Info) error { packs = append(packs, i.Name); return nil })
-	idx, _, _ := r.LoadIndex(context.Background())
-	imA, _ := ma.Images()
-	im, _ := r.LoadImage(context.Background(), imA[0])
-	pack, loc, _ := idx.lookup(im.Chunks[3])
-	p := filepath.Join(st.Location(), packName(pack))
-	data, _ := os.ReadFile(p)
-	data[loc.offset+loc.length/2] ^= 0xff
-	os.Chmod(p, 0o644)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// Flip one byte inside a stored chunk of backup a.
+	pack := flipChunk(t, r, imageOf(t, r, ma).Chunks[3])
 
 	res, err = r.Verify(context.Background(), nil, nil)
 	if err != nil {
@@ -282,11 +290,27 @@ func TestVerifyFindsFlippedByte(t *testing.T) {
 	}
 }
 
+// imageOf loads the image index of the first disk of m.
+func imageOf(t *testing.T, r *Repo, m *Manifest) *Image {
+	t.Helper()
+	ids, err := m.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := r.LoadImage(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
 func sharesPack(t *testing.T, r *Repo, m *Manifest, pack ID) bool {
-	idx, _, _ := r.LoadIndex(context.Background())
-	ids, _ := m.Images()
-	im, _ := r.LoadImage(context.Background(), ids[0])
-	for _, c := range im.Chunks {
+	t.Helper()
+	idx, _, err := r.LoadIndex(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range imageOf(t, r, m).Chunks {
 		if p, _, ok := idx.lookup(c); ok && p == pack {
 			return true
 		}

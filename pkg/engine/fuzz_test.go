@@ -125,6 +125,11 @@ func FuzzIndexSegment(f *testing.F) {
 		{Pack: fzID(1), Entries: []Entry{{Chunk: fzID(2), Offset: 8, Length: 10, Raw: 20, Flags: 1}}},
 		{Pack: fzID(3), Entries: []Entry{{Chunk: fzID(4), Offset: 8, Length: 5, Raw: 5}, {Chunk: fzID(5), Offset: 13, Length: 7, Raw: 7}}},
 	})
+	// The targets return early on what does not decode: a decoder that
+	// rejected everything would pass them, so the good seed must decode.
+	if _, err := decodeIndexSegment(good); err != nil {
+		f.Fatalf("a good index segment does not decode: %v", err)
+	}
 	f.Add(good)
 	f.Add(encodeIndexSegment(nil))
 	f.Add(good[:len(good)-1])
@@ -151,6 +156,9 @@ func FuzzPackTrailer(f *testing.F) {
 	b.add(fzID(1), []byte("hello, world"), 12, 0)
 	b.add(fzID(2), bytes.Repeat([]byte{7}, 100), 300, flagZstd)
 	pack, _ := b.finish()
+	if entries, err := parsePackTrailer(pack); err != nil || len(entries) != 2 {
+		f.Fatalf("a good pack's trailer: %d entries, %v; want 2", len(entries), err)
+	}
 	f.Add(bytes.Clone(pack))
 	f.Add(bytes.Clone(pack[:len(pack)-1]))
 	f.Add([]byte(packMagic + "\x00\x00\x00\x00" + packEndMagic))
@@ -187,7 +195,11 @@ func fzImageBody(size int64, chunkSize uint32, count uint64, chunks []byte) []by
 }
 
 func FuzzImage(f *testing.F) {
-	f.Add(encodeImage(&Image{Size: 3*testChunk + 5, ChunkSize: testChunk, Chunks: []ID{fzID(1), ZeroID, fzID(2), fzID(3)}}))
+	good := encodeImage(&Image{Size: 3*testChunk + 5, ChunkSize: testChunk, Chunks: []ID{fzID(1), ZeroID, fzID(2), fzID(3)}})
+	if _, err := decodeImage(good); err != nil {
+		f.Fatalf("a good image index does not decode: %v", err)
+	}
+	f.Add(good)
 	f.Add(encodeImage(&Image{ChunkSize: testChunk}))
 	f.Add([]byte(imageMagic))
 	f.Add([]byte(imageMagic + "not zstd"))
@@ -223,6 +235,13 @@ func fzManifest() []byte {
 
 func FuzzManifest(f *testing.F) {
 	good := fzManifest()
+	{
+		r, st := fzRepo(f)
+		st.set("backups/0000000001", good)
+		if _, err := r.Manifest(context.Background(), 1); err != nil {
+			f.Fatalf("a good manifest does not read: %v", err)
+		}
+	}
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte(`{"blake3":"00","body":{"version":1,"id":1}}`))
@@ -323,7 +342,11 @@ func FuzzGCMark(f *testing.F) {
 func FuzzDamageRecord(f *testing.F) {
 	d := damage{}
 	d.add(fzID(1), fzID(2))
-	f.Add(encodeDamage(time.Unix(1e9, 0).UTC(), d))
+	good := encodeDamage(time.Unix(1e9, 0).UTC(), d)
+	if _, err := decodeDamage(good); err != nil {
+		f.Fatalf("a good damage record does not decode: %v", err)
+	}
+	f.Add(good)
 	f.Add([]byte(`{"packs":{"zz":["00"]}}`))
 	f.Add([]byte(`{"packs":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -342,7 +365,13 @@ func FuzzDamageRecord(f *testing.F) {
 
 func FuzzConfig(f *testing.F) {
 	_, st := fzRepo(f)
-	good, _ := st.Get(context.Background(), "config", 0, -1)
+	good, err := st.Get(context.Background(), "config", 0, -1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := Open(context.Background(), st, Options{}); err != nil {
+		f.Fatalf("a good config does not open: %v", err)
+	}
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte(`{"format":"dropback-repository","version":99}`))

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,7 +12,9 @@ import (
 func storedBytes(t *testing.T, st store.Store) int64 {
 	t.Helper()
 	var n int64
-	st.List(context.Background(), "packs/", func(i store.Info) error { n += i.Size; return nil })
+	if err := st.List(context.Background(), "packs/", func(i store.Info) error { n += i.Size; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -27,9 +28,7 @@ func TestGCReclaimsDeletedBackupsAndKeepsTheRest(t *testing.T) {
 	// Rewrite 30 of the 40 chunks: the first backup's pack becomes mostly
 	// dead once it is deleted.
 	makeDisk(t, src, 40*testChunk, region{0, 10 * testChunk, "random"}, region{10 * testChunk, 30 * testChunk, "text"})
-	f, _ := os.OpenFile(src, os.O_RDWR, 0)
-	f.WriteAt([]byte("keep the first ten chunks as they were"), 0)
-	f.Close()
+	writeAt(t, src, 0, []byte("keep the first ten chunks as they were"))
 	keep := backup(t, r, src)
 	want := fileHash(t, src)
 
@@ -45,8 +44,8 @@ func TestGCReclaimsDeletedBackupsAndKeepsTheRest(t *testing.T) {
 	if res.ReclaimedBytes == 0 || after >= before {
 		t.Fatalf("gc reclaimed %d bytes; packs %d -> %d bytes", res.ReclaimedBytes, before, after)
 	}
-	if s, _ := r.Stats(ctx); s.ReclaimedBytes != res.ReclaimedBytes {
-		t.Fatalf("stats show %d reclaimed, gc said %d", s.ReclaimedBytes, res.ReclaimedBytes)
+	if s, err := r.Stats(ctx); err != nil || s.ReclaimedBytes != res.ReclaimedBytes {
+		t.Fatalf("stats show %+v, %v; gc said %d reclaimed", s, err, res.ReclaimedBytes)
 	}
 	out := filepath.Join(dir, "out.img")
 	restoreTo(t, r, keep, false, out)
@@ -76,12 +75,14 @@ func TestGCWaitsForRunningBackupsAndGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A backup of another machine started before the gc and still runs.
-	st.Put(ctx, "running/other", []byte(`{"started_at":"2025-12-31T23:59:00Z","hostname":"elsewhere","pid":1}`))
+	putMarker(t, st, "running/other", "2025-12-31T23:59:00Z")
 	res, err := r.GC(ctx, GCOptions{})
 	if err != nil || res.DeletedPacks != 0 || !res.Deferred {
 		t.Fatalf("gc with a backup running: %+v, %v", res, err)
 	}
-	st.Delete(ctx, "running/other")
+	if err := st.Delete(ctx, "running/other"); err != nil {
+		t.Fatal(err)
+	}
 	res, err = r.GC(ctx, GCOptions{Grace: time.Hour})
 	if err != nil || res.DeletedPacks != 0 {
 		t.Fatalf("gc inside the grace period: %+v, %v", res, err)
@@ -92,10 +93,12 @@ func TestGCWaitsForRunningBackupsAndGrace(t *testing.T) {
 		t.Fatalf("gc after the grace period: %+v, %v", res, err)
 	}
 	// A stale marker of a crashed process does not block gc for ever.
-	st.Put(ctx, "running/crashed", []byte(`{"started_at":"2025-06-01T00:00:00Z","hostname":"elsewhere","pid":1}`))
+	putMarker(t, st, "running/crashed", "2025-06-01T00:00:00Z")
 	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "text"})
 	m = backup(t, r, src)
-	r.DeleteBackup(ctx, m.ID)
+	if err := r.DeleteBackup(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
 	res, err = r.GC(ctx, GCOptions{})
 	if err != nil || res.DeletedPacks != 1 {
 		t.Fatalf("gc with a stale marker: %+v, %v", res, err)
@@ -109,18 +112,22 @@ func TestBackupAfterMarkStoresCondemnedChunksAgain(t *testing.T) {
 	src := filepath.Join(dir, "src.img")
 	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
 	m := backup(t, r, src)
-	r.DeleteBackup(ctx, m.ID)
+	if err := r.DeleteBackup(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
 	// Mark only, as a gc that found a backup running would.
-	st.Put(ctx, "running/other", []byte(`{"started_at":"2025-12-31T23:59:00Z","hostname":"elsewhere","pid":1}`))
+	putMarker(t, st, "running/other", "2025-12-31T23:59:00Z")
 	r.now = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
-	if res, _ := r.GC(ctx, GCOptions{}); res.CondemnedPacks != 1 {
-		t.Fatalf("gc condemned %d packs, want 1", res.CondemnedPacks)
+	if res, err := r.GC(ctx, GCOptions{}); err != nil || res.CondemnedPacks != 1 || !res.Deferred {
+		t.Fatalf("gc with a backup running: %+v, %v; want 1 pack condemned, the sweep deferred", res, err)
 	}
 	again := backup(t, r, src)
 	if again.NewChunks != 8 {
 		t.Fatalf("backup after the mark stored %d chunks, want all 8 again", again.NewChunks)
 	}
-	st.Delete(ctx, "running/other")
+	if err := st.Delete(ctx, "running/other"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := r.GC(ctx, GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -128,5 +135,15 @@ func TestBackupAfterMarkStoresCondemnedChunksAgain(t *testing.T) {
 	restoreTo(t, r, again, false, out)
 	if fileHash(t, out) != fileHash(t, src) {
 		t.Fatal("restore after gc differs")
+	}
+}
+
+// putMarker writes the running/ marker of a backup of another machine
+// that started at the RFC 3339 time started.
+func putMarker(t *testing.T, st store.Store, name, started string) {
+	t.Helper()
+	data := []byte(`{"started_at":"` + started + `","hostname":"elsewhere","pid":1}`)
+	if err := st.Put(context.Background(), name, data); err != nil {
+		t.Fatal(err)
 	}
 }
