@@ -15,6 +15,8 @@ type call struct {
 	body   []byte
 }
 
+// intParam is a path parameter as an integer; one that is not reads as 0,
+// which is no object's ID.
 func (c *call) intParam(name string) int {
 	n, _ := strconv.Atoi(c.params[name])
 	return n
@@ -224,9 +226,8 @@ func (s *Server) getImageAction(c *call) reply {
 }
 
 func (s *Server) getImage(c *call) reply {
-	id, err := strconv.Atoi(c.params["image_id"])
-	img := s.st.images[id]
-	if err != nil || img == nil {
+	img := s.st.images[c.intParam("image_id")]
+	if img == nil {
 		return notFound()
 	}
 	return ok(http.StatusOK, obj{"image": s.st.imageJSON(img)})
@@ -242,9 +243,9 @@ func (s *Server) deleteImage(c *call) reply {
 }
 
 func (s *Server) deleteSnapshot(c *call) reply {
-	id, err := strconv.Atoi(c.params["snapshot_id"])
+	id := c.intParam("snapshot_id")
 	img := s.st.images[id]
-	if err != nil || img == nil {
+	if img == nil {
 		return notFound()
 	}
 	if img.Type != "snapshot" {

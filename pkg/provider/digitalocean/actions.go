@@ -2,7 +2,6 @@ package digitalocean
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/digitalocean/godo"
 
@@ -12,8 +11,8 @@ import (
 // GetAction returns an action as DigitalOcean reports it. An errored action
 // is data, not an error; see ActionErr.
 func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, error) {
-	if id < 1 {
-		return nil, fmt.Errorf("action %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	if err := checkID("action", id); err != nil {
+		return nil, err
 	}
 	a, _, err := p.client.Actions.Get(ctx, id)
 	if err != nil {

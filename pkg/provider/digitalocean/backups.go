@@ -77,8 +77,8 @@ func sortBackups(bs []provider.Backup) {
 // GetBackup returns a backup (or snapshot) image by ID, with the Droplet it
 // belongs to when that Droplet still exists.
 func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
-	if id < 1 {
-		return nil, fmt.Errorf("backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	if err := checkID("backup", id); err != nil {
+		return nil, err
 	}
 	img, _, err := p.client.Images.GetByID(ctx, id)
 	if err != nil {
@@ -117,8 +117,8 @@ func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.V
 // ConvertBackup turns a backup into a snapshot with the image action
 // `convert`. It returns the action in progress.
 func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
-	if id < 1 {
-		return nil, fmt.Errorf("backup %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	if err := checkID("backup", id); err != nil {
+		return nil, err
 	}
 	a, _, err := p.client.ImageActions.Convert(ctx, id)
 	if err != nil {
@@ -130,8 +130,8 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 // DeleteSnapshot deletes a snapshot. DigitalOcean refuses to delete a backup
 // this way (an error wrapping ErrInvalid).
 func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
-	if id < 1 {
-		return fmt.Errorf("snapshot %d: %w: IDs are positive integers", id, provider.ErrInvalid)
+	if err := checkID("snapshot", id); err != nil {
+		return err
 	}
 	if _, err := p.client.Snapshots.Delete(ctx, strconv.Itoa(id)); err != nil {
 		return p.apiErr(err)

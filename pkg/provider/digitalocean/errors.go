@@ -106,3 +106,12 @@ func ActionErr(a *provider.Action) error {
 func (p *Provider) unsupported(verb, alternative string) error {
 	return &provider.UnsupportedError{Verb: verb, Context: p.opts.Context, Alternative: alternative}
 }
+
+// checkID refuses, without a request, an ID the API cannot have: what names
+// the kind of object ("backup", "action") in the message.
+func checkID(what string, id int) error {
+	if id < 1 {
+		return fmt.Errorf("%s %d: %w: IDs are positive integers", what, id, provider.ErrInvalid)
+	}
+	return nil
+}

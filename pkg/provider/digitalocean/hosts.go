@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,12 +69,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	}
 	hosts := make([]provider.Host, 0, len(droplets))
 	for i := range droplets {
-		h := toHost(&droplets[i])
-		if pol := policies[h.ID]; pol != nil {
-			h.BackupEnabled = pol.BackupEnabled
-			h.BackupPolicy = toPolicy(pol.BackupPolicy)
-		}
-		hosts = append(hosts, h)
+		hosts = append(hosts, toHost(&droplets[i], policies[droplets[i].ID]))
 	}
 	return hosts, nil
 }
@@ -84,15 +80,11 @@ func (p *Provider) GetHost(ctx context.Context, host string) (*provider.Host, er
 	if err != nil {
 		return nil, err
 	}
-	h := toHost(d)
 	pol, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
 		return nil, fmt.Errorf("backup policy of %s: %w", dropletName(d), p.apiErr(err))
 	}
-	if pol != nil {
-		h.BackupEnabled = pol.BackupEnabled
-		h.BackupPolicy = toPolicy(pol.BackupPolicy)
-	}
+	h := toHost(d, pol)
 	return &h, nil
 }
 
@@ -173,29 +165,26 @@ func dropletName(d *godo.Droplet) string {
 	return fmt.Sprintf("droplet %s (%d)", d.Name, d.ID)
 }
 
-func toHost(d *godo.Droplet) provider.Host {
+// toHost converts a Droplet; pol, when known, is its backup policy and
+// overrides what the Droplet's features say about backups.
+func toHost(d *godo.Droplet, pol *godo.DropletBackupPolicy) provider.Host {
 	h := provider.Host{
 		ID:               d.ID,
 		Name:             d.Name,
 		Status:           d.Status,
 		Disks:            []provider.Disk{{Name: "vda", SizeBytes: int64(d.Disk) << 30}},
-		BackupEnabled:    hasFeature(d, "backups"),
+		BackupEnabled:    slices.Contains(d.Features, "backups"),
 		NextBackupWindow: toWindow(d.NextBackupWindow),
 		CreatedAt:        parseTime(d.Created),
 	}
 	if d.Region != nil {
 		h.Region = d.Region.Slug
 	}
-	return h
-}
-
-func hasFeature(d *godo.Droplet, f string) bool {
-	for _, x := range d.Features {
-		if x == f {
-			return true
-		}
+	if pol != nil {
+		h.BackupEnabled = pol.BackupEnabled
+		h.BackupPolicy = toPolicy(pol.BackupPolicy)
 	}
-	return false
+	return h
 }
 
 func toWindow(w *godo.BackupWindow) *provider.Window {

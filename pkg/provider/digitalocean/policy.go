@@ -221,23 +221,26 @@ func (p *Provider) supported(ctx context.Context) ([]*godo.SupportedBackupPolicy
 
 // policies lists every Droplet's backup policy, paged to the end.
 func (p *Provider) policies(ctx context.Context) (map[int]*godo.DropletBackupPolicy, error) {
-	all := map[int]*godo.DropletBackupPolicy{}
-	opt := &godo.ListOptions{Page: 1, PerPage: perPage}
-	for range maxPages {
-		page, resp, err := p.client.Droplets.ListBackupPolicies(ctx, opt)
-		if err != nil {
-			return nil, p.apiErr(err)
-		}
-		for id, pol := range page {
-			all[id] = pol
-		}
-		next := nextPage(resp)
-		if next <= opt.Page || len(page) == 0 {
-			return all, nil
-		}
-		opt.Page = next
+	type entry struct {
+		id  int
+		pol *godo.DropletBackupPolicy
 	}
-	return nil, fmt.Errorf("backup policies: more than %d pages", maxPages)
+	entries, err := listAll(ctx, func(ctx context.Context, opt *godo.ListOptions) ([]entry, *godo.Response, error) {
+		page, resp, err := p.client.Droplets.ListBackupPolicies(ctx, opt)
+		out := make([]entry, 0, len(page))
+		for id, pol := range page {
+			out = append(out, entry{id, pol})
+		}
+		return out, resp, err
+	})
+	if err != nil {
+		return nil, p.apiErr(err)
+	}
+	all := make(map[int]*godo.DropletBackupPolicy, len(entries))
+	for _, e := range entries {
+		all[e.id] = e.pol
+	}
+	return all, nil
 }
 
 func toHostPolicy(id int, pol *godo.DropletBackupPolicy) provider.HostPolicy {

@@ -35,15 +35,24 @@ func printable(s string) string {
 	return strings.Trim(strconv.Quote(s), `"`)
 }
 
-// ListHosts implements provider.Provider.
-func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
+// hosts opens the repository and reads its registered (not removed) hosts.
+func (p *Provider) hosts(ctx context.Context) (*engine.Repo, []engine.HostRecord, error) {
 	r, err := p.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	recs, err := r.Hosts(ctx)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, nil, mapErr(err)
+	}
+	return r, recs, nil
+}
+
+// ListHosts implements provider.Provider.
+func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
+	_, recs, err := p.hosts(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]provider.Host, 0, len(recs))
 	for _, h := range recs {
@@ -132,13 +141,9 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 	if len(spec.Disks) == 0 {
 		return nil, provider.Errorf(provider.ErrInvalid, "host %s needs at least one --disk", spec.Name)
 	}
-	r, err := p.open(ctx)
+	r, others, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
-	}
-	others, err := r.Hosts(ctx)
-	if err != nil {
-		return nil, mapErr(err)
 	}
 	rec := engine.HostRecord{Name: spec.Name}
 	used := map[string]bool{}

@@ -42,8 +42,10 @@ func (p *Provider) addPolicy(v *provider.Host, h engine.HostRecord) {
 	}
 }
 
+// hostPolicy is a host's policy view. It reads no disk, unlike hostView.
 func (p *Provider) hostPolicy(h engine.HostRecord) provider.HostPolicy {
-	v := p.hostView(h)
+	var v provider.Host
+	p.addPolicy(&v, h)
 	return provider.HostPolicy{HostID: h.ID, HostName: h.Name, BackupEnabled: h.BackupEnabled,
 		BackupPolicy: v.BackupPolicy, NextBackupWindow: v.NextBackupWindow}
 }
@@ -81,27 +83,35 @@ func (p *Provider) updateHost(ctx context.Context, ref, typ string, change func(
 	return nil, fmt.Errorf("update host %s: it keeps changing under us; try again", printable(ref))
 }
 
-func invalidPolicy(err error) error {
+// applyPolicy sets h's policy to its current one with change applied, or,
+// when it has none or fresh is set, to the defaults of the plan in change
+// with change applied.
+func applyPolicy(h *engine.HostRecord, change schedule.Change, fresh bool) error {
+	var sp schedule.Policy
+	var err error
+	if h.Policy == nil || fresh {
+		sp, err = schedule.New(change)
+	} else {
+		sp, err = toSchedule(h.Policy).Apply(change)
+	}
 	if errors.Is(err, schedule.ErrInvalid) {
 		return wrapAs(err, provider.ErrInvalid)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	h.Policy = toRecord(sp)
+	return nil
 }
 
 // EnableBackups implements provider.Provider.
 func (p *Provider) EnableBackups(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
+	// A plan given starts from that plan's defaults; else the host's
+	// policy, if it has one, is kept with the other flags applied.
 	return p.updateHost(ctx, ref, "enable_backups", func(h *engine.HostRecord) error {
-		var sp schedule.Policy
-		var err error
-		if h.Policy != nil && req.Plan == nil {
-			sp, err = toSchedule(h.Policy).Apply(toChange(req))
-		} else {
-			sp, err = schedule.New(toChange(req))
+		if err := applyPolicy(h, toChange(req), req.Plan != nil); err != nil {
+			return err
 		}
-		if err != nil {
-			return invalidPolicy(err)
-		}
-		h.Policy = toRecord(sp)
 		if !h.BackupEnabled {
 			h.BackupEnabled, h.EnabledAt = true, p.opts.Now().UTC()
 		}
@@ -114,19 +124,19 @@ func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider
 	if opts.KeepBackups == opts.DeleteBackups {
 		return nil, provider.Errorf(provider.ErrConfirm, "say what to do with the existing backups: --keep-backups or --force (delete them)")
 	}
+	var hostID int
 	act, err := p.updateHost(ctx, ref, "disable_backups", func(h *engine.HostRecord) error {
-		h.BackupEnabled = false
+		h.BackupEnabled, hostID = false, h.ID
 		return nil
 	})
 	if err != nil || !opts.DeleteBackups {
 		return act, err
 	}
-	r, _ := p.open(ctx)
-	h, err := p.findHost(ctx, ref)
+	r, err := p.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return act, p.deleteBackups(ctx, r, h.ID)
+	return act, p.deleteBackups(ctx, r, hostID)
 }
 
 // SetPolicy implements provider.Provider.
@@ -136,18 +146,7 @@ func (p *Provider) SetPolicy(ctx context.Context, ref string, req provider.Polic
 		return nil, provider.Errorf(provider.ErrInvalid, "nothing to change: give --plan, --weekday, --hour or --retention-days")
 	}
 	return p.updateHost(ctx, ref, "change_backup_policy", func(h *engine.HostRecord) error {
-		var sp schedule.Policy
-		var err error
-		if h.Policy == nil {
-			sp, err = schedule.New(change)
-		} else {
-			sp, err = toSchedule(h.Policy).Apply(change)
-		}
-		if err != nil {
-			return invalidPolicy(err)
-		}
-		h.Policy = toRecord(sp)
-		return nil
+		return applyPolicy(h, change, false)
 	})
 }
 
@@ -163,13 +162,9 @@ func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPol
 
 // ListPolicies implements provider.Provider.
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
-	r, err := p.open(ctx)
+	_, hosts, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
-	}
-	hosts, err := r.Hosts(ctx)
-	if err != nil {
-		return nil, mapErr(err)
 	}
 	out := make([]provider.HostPolicy, 0, len(hosts))
 	for _, h := range hosts {

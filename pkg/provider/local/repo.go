@@ -24,15 +24,11 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 
 // RepoStats implements provider.Provider.
 func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
-	r, err := p.open(ctx)
+	r, hosts, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
 	}
 	s, err := r.Stats(ctx)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	hosts, err := r.Hosts(ctx)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -38,13 +38,9 @@ func (p *Provider) gc(ctx context.Context, r *engine.Repo, opts provider.GCOptio
 // garbage when retention deleted something. A host that fails is reported in
 // the report and does not stop the others.
 func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
-	r, err := p.open(ctx)
+	r, hosts, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
-	}
-	hosts, err := r.Hosts(ctx)
-	if err != nil {
-		return nil, mapErr(err)
 	}
 	all, err := r.Manifests(ctx)
 	if err != nil {

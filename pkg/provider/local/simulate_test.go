@@ -123,8 +123,14 @@ func TestSimulate90Days(t *testing.T) {
 			continue // the weekly host reaches its count after four weeks
 		}
 		for _, h := range hosts {
-			bs, _ := p.ListBackups(ctx, h.name)
-			ss, _ := p.ListSnapshots(ctx, h.name)
+			bs, err := p.ListBackups(ctx, h.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, err := p.ListSnapshots(ctx, h.name)
+			if err != nil {
+				t.Fatal(err)
+			}
 			young := 0 // snapshots that still count among the kept windows
 			pol := policies[h.name]
 			for _, s := range ss {
@@ -138,12 +144,18 @@ func TestSimulate90Days(t *testing.T) {
 		}
 	}
 	for _, h := range hosts {
-		bs, _ := p.ListBackups(ctx, h.name)
+		bs, err := p.ListBackups(ctx, h.name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(bs) > h.keep {
 			t.Fatalf("%s keeps %d backups at the end, want at most %d", h.name, len(bs), h.keep)
 		}
 	}
-	ss, _ := p.ListSnapshots(ctx, "")
+	ss, err := p.ListSnapshots(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(ss) != len(snapshots) {
 		t.Fatalf("%d snapshots exist, %d were made", len(ss), len(snapshots))
 	}
@@ -152,11 +164,17 @@ func TestSimulate90Days(t *testing.T) {
 	if _, err := p.GC(ctx, provider.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	stats, _ := p.RepoStats(ctx)
+	stats, err := p.RepoStats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if stats.ReclaimedBytes == 0 {
 		t.Fatal("gc reclaimed nothing over 90 days of retention")
 	}
-	bs, _ := p.ListBackups(ctx, "")
+	bs, err := p.ListBackups(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range append(bs, ss...) {
 		out := filepath.Join(dir, "restore-"+strconv.Itoa(b.ID))
 		if _, err := p.RestoreBackup(ctx, provider.RestoreRequest{Host: b.HostName, Backup: strconv.Itoa(b.ID), To: out}); err != nil {
