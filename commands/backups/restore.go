@@ -123,14 +123,8 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if opts.Wait.Wait {
-		waiter := &cmdutil.Waiter{Provider: p, Printer: pr, Timeout: opts.Wait.Timeout, Interval: opts.Wait.Interval}
-		var a *provider.Action
-		a, err = waiter.Wait(ctx, &res.Action)
-		res.Action = *a
-	} else {
-		err = cmdutil.CheckAction(&res.Action)
-	}
+	a, err := cmdutil.Settle(ctx, p, pr, &res.Action, opts.Wait)
+	res.Action = *a
 	if perr := pr.Print(display.Restore(res)); perr != nil && err == nil {
 		err = perr
 	}

@@ -16,15 +16,9 @@ func FinishAction(ctx context.Context, p provider.Provider, pr *output.Printer, 
 	if a == nil {
 		return nil
 	}
-	var err error
-	if w.Wait {
-		waiter := &Waiter{Provider: p, Printer: pr, Timeout: w.Timeout, Interval: w.Interval}
-		a, err = waiter.Wait(ctx, a)
-	} else {
-		err = CheckAction(a)
-		if a.Status == provider.StatusInProgress {
-			pr.Noticef("Action %d (%s) is in progress: follow it with `dropback actions get %d`, or pass --wait", a.ID, a.Type, a.ID)
-		}
+	a, err := Settle(ctx, p, pr, a, w)
+	if !w.Wait && a.Status == provider.StatusInProgress {
+		pr.Noticef("Action %d (%s) is in progress: follow it with `dropback actions get %d`, or pass --wait", a.ID, a.Type, a.ID)
 	}
 	if perr := pr.Print(display.Action(a)); perr != nil && err == nil {
 		err = perr

@@ -10,19 +10,9 @@ import (
 )
 
 // ExactArgs requires exactly n arguments, named in the error by what.
-func ExactArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < n {
-			return FlagErrorf("%s: missing %s", cmd.CommandPath(), what)
-		}
-		if len(args) > n {
-			return FlagErrorf("%s: too many arguments (takes %s): %s", cmd.CommandPath(), what, strings.Join(args[n:], " "))
-		}
-		return nil
-	}
-}
+func ExactArgs(n int, what string) cobra.PositionalArgs { return RangeArgs(n, n, what) }
 
-// RangeArgs requires between lo and hi arguments.
+// RangeArgs requires between lo and hi arguments, named in the error by what.
 func RangeArgs(lo, hi int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < lo {
@@ -30,16 +20,6 @@ func RangeArgs(lo, hi int, what string) cobra.PositionalArgs {
 		}
 		if len(args) > hi {
 			return FlagErrorf("%s: too many arguments (takes %s): %s", cmd.CommandPath(), what, strings.Join(args[hi:], " "))
-		}
-		return nil
-	}
-}
-
-// MinimumArgs requires at least n arguments.
-func MinimumArgs(n int, what string) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) < n {
-			return FlagErrorf("%s: missing %s", cmd.CommandPath(), what)
 		}
 		return nil
 	}
@@ -91,8 +71,8 @@ func ParseIDs(what string, args []string) ([]int, error) {
 	return ids, nil
 }
 
-// NounRunE makes a grouping command print its help when run bare, and
-// refuse unknown verbs (see NounArgs).
+// NounRunE makes a grouping command print its help when run bare; NounArgs
+// refuses unknown verbs.
 func NounRunE(cmd *cobra.Command, args []string) error {
 	return cmd.Help()
 }

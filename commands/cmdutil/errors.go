@@ -36,9 +36,6 @@ func FlagErrorf(format string, args ...any) error {
 	return &FlagError{err: fmt.Errorf(format, args...)}
 }
 
-// FlagErrorWrap marks err as a usage error.
-func FlagErrorWrap(err error) error { return &FlagError{err: err} }
-
 func (e *FlagError) Error() string { return e.err.Error() }
 func (e *FlagError) Unwrap() error { return e.err }
 

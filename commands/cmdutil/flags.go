@@ -44,8 +44,8 @@ func PolicyRequest(cmd *cobra.Command, p *PolicyFlags) (provider.PolicyRequest, 
 	if fl.Changed("retention-days") {
 		req.RetentionDays = &p.RetentionDays
 	}
-	any := req.Plan != nil || req.Weekday != nil || req.Hour != nil || req.RetentionDays != nil
-	return req, any
+	set := req.Plan != nil || req.Weekday != nil || req.Hour != nil || req.RetentionDays != nil
+	return req, set
 }
 
 // DefaultWaitTimeout is --wait-timeout's default.

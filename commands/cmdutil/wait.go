@@ -43,21 +43,15 @@ func (w *Waiter) Wait(ctx context.Context, a *provider.Action) (*provider.Action
 	stop := w.Printer.StartSpinner(fmt.Sprintf("Waiting for action %d (%s)", a.ID, a.Type))
 	defer stop()
 
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	if !timer.Stop() {
-		<-timer.C
-	}
 	cur := a
 	for cur.Status != provider.StatusCompleted {
 		if cur.Status == provider.StatusErrored {
 			return cur, actionFailed(cur)
 		}
-		timer.Reset(interval)
 		select {
 		case <-wctx.Done():
 			return cur, w.stopped(ctx, cur)
-		case <-timer.C:
+		case <-time.After(interval):
 		}
 		next, err := w.Provider.GetAction(wctx, cur.ID)
 		if err != nil {
@@ -85,6 +79,17 @@ func actionFailed(a *provider.Action) error {
 		msg += ": " + a.Error
 	}
 	return fmt.Errorf("%s: %w", msg, provider.ErrActionFailed)
+}
+
+// Settle brings an action to the state a verb reports: with --wait it waits
+// for it (see Waiter.Wait); without, it returns it as it is, with an error if
+// it has already errored (see CheckAction).
+func Settle(ctx context.Context, p provider.Provider, pr *output.Printer, a *provider.Action, w WaitFlags) (*provider.Action, error) {
+	if !w.Wait {
+		return a, CheckAction(a)
+	}
+	waiter := &Waiter{Provider: p, Printer: pr, Timeout: w.Timeout, Interval: w.Interval}
+	return waiter.Wait(ctx, a)
 }
 
 // CheckAction returns the error of an action that has already errored, so

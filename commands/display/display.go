@@ -116,11 +116,14 @@ func Backups(bs []provider.Backup) output.Displayable { return output.List(Backu
 // Backup displays one backup or snapshot.
 func Backup(b *provider.Backup) output.Displayable { return output.One(BackupColumns, *b) }
 
-func backupHost(b provider.Backup) string {
-	if b.HostName != "" {
-		return b.HostName
+func backupHost(b provider.Backup) string { return nameOrID(b.HostName, b.HostID) }
+
+// nameOrID names a host by its name, or by its ID when the name is unknown.
+func nameOrID(name string, id int) string {
+	if name != "" {
+		return name
 	}
-	return strconv.Itoa(b.HostID)
+	return strconv.Itoa(id)
 }
 
 // gigabytes turns the API's size_gigabytes (binary gigabytes) into bytes.

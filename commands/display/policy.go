@@ -29,12 +29,7 @@ func Policies(ps []provider.HostPolicy) output.Displayable { return output.List(
 // Policy displays one host policy.
 func Policy(p *provider.HostPolicy) output.Displayable { return output.One(PolicyColumns, *p) }
 
-func policyHost(p provider.HostPolicy) string {
-	if p.HostName != "" {
-		return p.HostName
-	}
-	return strconv.Itoa(p.HostID)
-}
+func policyHost(p provider.HostPolicy) string { return nameOrID(p.HostName, p.HostID) }
 
 func policyWeekday(p provider.HostPolicy) string {
 	if p.BackupPolicy == nil {

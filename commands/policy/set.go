@@ -37,8 +37,8 @@ func NewCmdSet(f *cmdutil.Factory, runF func(*SetOptions) error) *cobra.Command 
 		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
-			req, any := cmdutil.PolicyRequest(cmd, &pf)
-			if !any {
+			req, set := cmdutil.PolicyRequest(cmd, &pf)
+			if !set {
 				return cmdutil.FlagErrorf("policy set: nothing to change: give --plan, --weekday, --hour or --retention-days")
 			}
 			opts.Request = req

@@ -38,8 +38,6 @@ func TestVerifyDamagedExits1(t *testing.T) {
 	r := c.run(t, "backups", "verify")
 	wantCode(t, r, 0)
 
-	c.fake.Errs = nil
-	c.fake.Verify = nil
 	c = newCLI(t)
 	c.fake.Verify = damagedReport()
 	r = c.run(t, "backups", "verify", "101", "102")

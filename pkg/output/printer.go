@@ -47,13 +47,14 @@ func (p *Printer) Print(d Displayable) error {
 	if p.JSON {
 		return WriteJSON(p.IO.Out, d.JSON())
 	}
-	cols, err := SelectColumns(d.Columns(), p.Format)
+	infos := d.Columns()
+	cols, err := SelectColumns(infos, p.Format)
 	if err != nil {
 		return err
 	}
 	headers := make([]string, len(cols))
 	for i, c := range cols {
-		headers[i] = d.Columns()[c].Header
+		headers[i] = infos[c].Header
 	}
 	rows := d.Rows(cols)
 	if d.Vertical() {
