@@ -30,6 +30,11 @@ bench: build
 bench-retention: build
 	scripts/bench-retention.sh
 
+## bench-s3: dropback and restic on one MinIO on loopback (started by the
+## script), with request counts
+bench-s3: build
+	scripts/bench-s3.sh
+
 ## demo: back up, change, back up, list and restore a sample disk
 demo: build
 	scripts/demo.sh
@@ -37,8 +42,3 @@ demo: build
 ## clean: remove build output
 clean:
 	rm -rf bin dist
-
-## bench-s3: dropback and restic on one MinIO on loopback (started by the
-## script), with request counts
-bench-s3: build
-	scripts/bench-s3.sh

@@ -1,9 +1,13 @@
-# Shared parts of the benchmarks against restic and borg: scripts/bench.sh
-# (backup, restore, verify) and scripts/bench-retention.sh (30 days of
-# backups, then retention and gc). Sourced, not run.
+# Shared parts of the benchmarks: scripts/bench.sh (backup, restore, verify
+# against restic and borg), scripts/bench-retention.sh (30 days of backups,
+# then retention and gc) and scripts/bench-s3.sh (dropback and restic on S3).
+# Sourced, not run. bench-s3.sh takes only the settings, say, die, ratio and
+# active from here, and defines its own preflight, workdir, drop_caches, run,
+# setup and check.
 #
-# The sourcing script sets SIZE's default and fills step_title; this file sets
-# the other defaults:
+# The sourcing script sets SIZE's default and fills step_title; it may set
+# bench_name (the prefix of say's lines, default "bench") and the defaults of
+# BENCH_DIR and TOOLS first. This file sets the other defaults:
 #   SHARED     the shared folder holding bench/mkimage.py (default: beside the
 #              repository)
 #   BENCH_DIR  work directory (default /tmp/dropback-bench)
@@ -14,7 +18,7 @@
 # After workdir, $work is the directory holding logs/, image/ and one
 # directory per tool with its repository in repo/.
 
-say() { echo "bench: $*" >&2; }
+say() { echo "${bench_name:-bench}: $*" >&2; }
 die() {
 	say "$*"
 	exit 1

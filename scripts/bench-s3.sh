@@ -38,23 +38,15 @@
 # failure.
 set -euo pipefail
 
-say() { echo "bench-s3: $*" >&2; }
-die() {
-	say "$*"
-	exit 1
-}
-
-root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) ||
-	root=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${SHARED:-$root/../shared}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bench_name=bench-s3
 SIZE=${SIZE:-2G}
 BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench-s3}
 TOOLS=${TOOLS:-dropback restic}
-DROPBACK=${DROPBACK:-$root/bin/dropback}
-mkimage=$SHARED/bench/mkimage.py
-gnutime=/usr/bin/time
+# shellcheck source=scripts/bench-lib.sh
+. "$here/bench-lib.sh"
 steps=(local1 backup1 backup2 restore)
-declare -A step_title=(
+step_title=(
 	[local1]="first backup, local path"
 	[backup1]="first backup"
 	[backup2]="second backup"
@@ -63,6 +55,7 @@ declare -A step_title=(
 
 # ---- preflight -------------------------------------------------------------
 
+# preflight, workdir, drop_caches, run, setup and check replace bench-lib.sh's.
 preflight() {
 	[ -f "$mkimage" ] || die "no $mkimage; set SHARED to the folder holding bench/mkimage.py"
 	command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh installs it)"
@@ -151,6 +144,8 @@ minio_ticks() {
 	awk '{ print $14 + $15 }' "/proc/$(cat "$BENCH_DIR/minio/pid")/stat" 2>/dev/null || echo 0
 }
 
+# drop_caches empties the page cache; unlike bench-lib.sh's it does not wait
+# for the disks to be idle.
 drop_caches() {
 	sync
 	{ echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true
@@ -193,8 +188,6 @@ setup() {
 		return 1
 	}
 }
-
-active() { [ -z "${failed[$1]-}" ]; }
 
 img=
 s3repo=
@@ -240,14 +233,6 @@ restore() {
 }
 
 # ---- report ----------------------------------------------------------------
-
-ratio() {
-	if [ -n "$1" ] && [ -n "$2" ]; then
-		awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
-	else
-		echo n/a
-	fi
-}
 
 # check WHAT VALUE LIMIT OP: one target line; OP is <= or >=.
 check() {

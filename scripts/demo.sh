@@ -42,7 +42,7 @@ step "$dropback" backups create web-1
 step "$dropback" backups list web-1
 step "$dropback" repo stats
 
-first=$("$dropback" backups list web-1 -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+first=$("$dropback" backups list web-1 --format ID --no-header | sed -n 1p)
 step "$dropback" backups restore web-1 "$first" --to "$dir/restored-day1.img"
 step "$dropback" backups restore web-1 latest --to "$dir/restored-latest.img"
 step "$dropback" backups verify
