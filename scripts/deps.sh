@@ -15,6 +15,7 @@ deps=(
 	"restic       restic      benchmark"
 	"borg         borgbackup  benchmark"
 	"/usr/bin/time time       benchmark"
+	"curl         curl        MinIO health checks and the S3 benchmark's request counts"
 )
 
 have() {
