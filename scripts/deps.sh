@@ -16,6 +16,10 @@ deps=(
 	"borg         borgbackup  benchmark"
 	"/usr/bin/time time       benchmark"
 	"curl         curl        MinIO health checks and the S3 benchmark's request counts"
+	"qemu-img     qemu-utils  qcow2 and NBD tests (qemu-img, qemu-nbd, qemu-io)"
+	"nbdinfo      libnbd-bin  NBD tests (nbdinfo, nbdcopy)"
+	"qemu-system-x86_64 qemu-system-x86 live VM backup tests"
+	"fusermount3  fuse3       backups mount tests"
 )
 
 have() {
