@@ -24,7 +24,16 @@ var HostColumns = []output.Column[provider.Host]{
 	{Key: "Region", Header: "Region", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Region) }},
 	{Key: "Plan", Header: "Plan", Extra: true, Value: func(h provider.Host) string { return planOf(h.BackupPolicy) }},
 	{Key: "NextWindow", Header: "Next Window", Extra: true, Value: func(h provider.Host) string { return windowStart(h.NextBackupWindow) }},
+	{Key: "LastError", Header: "Last Error", Value: lastError},
 	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
+}
+
+// lastError is a host's last scheduled backup that failed, with its time.
+func lastError(h provider.Host) string {
+	if h.LastErrorAt == nil {
+		return output.OrNone("")
+	}
+	return output.Time(*h.LastErrorAt) + " " + h.LastError
 }
 
 // Hosts displays a list of hosts.

@@ -99,5 +99,6 @@ func Run(r *provider.RunReport) output.Displayable {
 	v.Backups = nonNil(v.Backups)
 	v.Expired = nonNil(v.Expired)
 	v.Errors = nonNil(v.Errors)
+	v.Skipped = nonNil(v.Skipped)
 	return output.WithJSON(Backups(v.Backups), &v)
 }

@@ -19,7 +19,9 @@ type GCOptions struct {
 	Provider func(context.Context) (provider.Provider, error)
 	Printer  func() *output.Printer
 
-	Grace time.Duration
+	Grace    time.Duration
+	MinAge   time.Duration
+	WaitLock time.Duration
 }
 
 // NewCmdGC returns `repo gc`.
@@ -30,16 +32,25 @@ func NewCmdGC(f *cmdutil.Factory, runF func(*GCOptions) error) *cobra.Command {
 		Short: "Reclaim the space of deleted backups",
 		Long: `Reclaim the space of data no backup or snapshot references, and rewrite packs
 that are at most half live. gc marks what nothing needs, and deletes it only
-once no backup that started before the mark is still running and the mark is
-older than --grace; no lock is taken (docs/format.md).
+once no backup, restore or verify that started before the mark is still
+running and the mark is older than --grace. Data younger than --min-age, or
+than any operation still running, is not even marked.
+
+One gc runs at a time on a repository: a second one waits up to --wait-lock
+for the first, then exits with code 11 naming it. A gc whose process died
+lets go after 10 minutes; nothing needs unlocking by hand
+(docs/format.md, "Who may delete what").
 
 Engine only: DigitalOcean reclaims space itself.`,
 		Example: `  dropback repo gc
-  dropback repo gc --grace 2h`,
+  dropback repo gc --grace 2h
+  dropback repo gc --wait-lock 30m   # from cron, beside an agent`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if opts.Grace < 0 {
-				return cmdutil.FlagErrorf("invalid --grace %s: must not be negative", opts.Grace)
+			for name, d := range map[string]time.Duration{"grace": opts.Grace, "min-age": opts.MinAge, "wait-lock": opts.WaitLock} {
+				if d < 0 {
+					return cmdutil.FlagErrorf("invalid --%s %s: must not be negative", name, d)
+				}
 			}
 			if runF != nil {
 				return runF(opts)
@@ -48,6 +59,8 @@ Engine only: DigitalOcean reclaims space itself.`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep marked data at least this long before deleting it")
+	cmd.Flags().DurationVar(&opts.MinAge, "min-age", 10*time.Minute, "mark only data at least this old")
+	cmd.Flags().DurationVar(&opts.WaitLock, "wait-lock", 0, "wait this long for another gc to finish")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.GCColumns))
 	return cmd
 }
@@ -62,13 +75,20 @@ func runGC(ctx context.Context, opts *GCOptions) error {
 		return err
 	}
 	stop := pr.StartSpinner("Collecting garbage")
-	res, err := p.GC(ctx, provider.GCOptions{Grace: opts.Grace})
+	minAge := opts.MinAge
+	if minAge == 0 {
+		minAge = -1 // none, as asked
+	}
+	res, err := p.GC(ctx, provider.GCOptions{Grace: opts.Grace, MinAge: minAge, WaitLock: opts.WaitLock})
 	stop()
 	if err != nil {
 		return fmt.Errorf("collect garbage: %w", err)
 	}
 	if err := pr.Print(display.GC(res)); err != nil {
 		return err
+	}
+	if res.DeferredFor != "" {
+		pr.Noticef("some data is kept until this ends: %s", res.DeferredFor)
 	}
 	return cmdutil.CheckAction(&res.Action)
 }

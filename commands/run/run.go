@@ -75,10 +75,21 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 		return err
 	}
 	pr.Noticef("%s", Summary(report))
+	for _, sk := range report.Skipped {
+		pr.Noticef("%s", Skip(sk))
+	}
 	for _, e := range report.Errors {
 		fmt.Fprintf(opts.IO.ErrOut, "error: %s\n", e)
 	}
 	return Outcome(report)
+}
+
+// Skip says in one line why a pass left something alone.
+func Skip(s provider.Skipped) string {
+	if s.HostName == "" {
+		return s.Reason
+	}
+	return s.HostName + ": " + s.Reason
 }
 
 // Summary is a one-line account of a pass.

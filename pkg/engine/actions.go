@@ -38,7 +38,7 @@ func actionObject(id, n int) string { return fmt.Sprintf("actions/%010d/%010d", 
 
 // StartAction records a job as in progress and returns it.
 func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resourceID int) (*ActionRecord, error) {
-	me := thisProcess()
+	me := r.machine.Self()
 	a := &ActionRecord{N: 1, Type: typ, Status: ActionInProgress, StartedAt: r.now().UTC().Truncate(time.Second),
 		ResourceType: resourceType, ResourceID: resourceID, Runner: &me}
 	id, err := r.allocate(ctx, []string{"actions"},
@@ -101,7 +101,7 @@ func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 	if a == nil {
 		return nil, errorf(ErrNotFound, "no action with ID %d", id)
 	}
-	if a.Status == ActionInProgress && a.Runner != nil && a.Runner.ended() {
+	if a.Status == ActionInProgress && a.Runner != nil && ended(r.machine, *a.Runner) {
 		a.Status = ActionErrored
 		a.Error = fmt.Sprintf("abandoned: the dropback process running it (PID %d) ended before it finished", a.Runner.PID)
 	}

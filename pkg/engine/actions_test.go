@@ -23,7 +23,7 @@ func TestAbandonedActionIsErrored(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Skipf("cannot run true: %v", err)
 	}
-	dead := thisProcess()
+	dead := hostMachine{}.Self()
 	dead.PID = cmd.Process.Pid
 	data, _ := json.Marshal(ActionRecord{ID: 99, N: 1, Type: "backup", Status: ActionInProgress,
 		StartedAt: time.Now().UTC(), ResourceType: "host", ResourceID: 1, Runner: &dead})

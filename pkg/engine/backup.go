@@ -23,6 +23,10 @@ type BackupRequest struct {
 	// Progress, if set, is called with bytes done and total, from one
 	// goroutine at a time.
 	Progress func(done, total int64)
+	// Op, when set, is the operation the backup runs as (a scheduling pass
+	// begins it first, to name it in its claim); the caller ends it. When
+	// nil, the backup begins and ends its own.
+	Op *Op
 }
 
 // Backup reads the disks, stores their new chunks and writes the manifest
@@ -53,11 +57,20 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	}
 	// Announce the backup before reading the index, so that gc either sees
 	// it running or this backup sees gc's marks.
-	done, err := r.announce(ctx, req.HostID)
-	if err != nil {
-		return nil, err
+	op := req.Op
+	if op == nil {
+		var err error
+		if op, err = r.Begin(ctx, OpBackup, req.HostID); err != nil {
+			return nil, err
+		}
+		defer op.End()
 	}
-	defer done()
+	m, err := r.backup(op.Context(), op, req, files, sizes, total, started)
+	return m, lostOr(op.Context(), err)
+}
+
+// backup does the work of Backup under its operation op.
+func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*directio.File, sizes []int64, total int64, started time.Time) (*Manifest, error) {
 	idx, _, err := r.LoadIndex(ctx)
 	if err != nil {
 		return nil, err
@@ -99,6 +112,17 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		m.Disks[i].Image = id.String()
 	}
 	m.CompletedAt = r.now().UTC().Truncate(time.Second)
+	return m, r.commit(ctx, op, m)
+}
+
+// commit writes a backup's manifest, which makes it visible, if the backup
+// is still protected from gc before and after: a manifest written after gc
+// may have counted the backup as gone could name deleted data, so it is
+// deleted again and the backup fails.
+func (r *Repo) commit(ctx context.Context, op *Op, m *Manifest) error {
+	if err := op.Check(); err != nil {
+		return err
+	}
 	id, err := r.allocate(ctx, []string{"backups", "deleted"},
 		func(id int) string { return objectName("backups", id) },
 		func(id int) ([]byte, error) {
@@ -106,10 +130,16 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 			return seal(m)
 		})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.ID = id
-	return m, nil
+	if err := op.Check(); err != nil {
+		if derr := r.DeleteBackup(context.WithoutCancel(ctx), id); derr != nil {
+			return fmt.Errorf("%w; and backup %d, written too late, could not be deleted again: %v", err, id, derr)
+		}
+		return err
+	}
+	return nil
 }
 
 type progress struct {
@@ -307,12 +337,12 @@ func (w *packWriter) upload() {
 	defer w.wg.Done()
 	for p := range w.queue {
 		data, id := p.finish()
-		err := w.r.putObject(w.ctx, packName(id), data)
+		id, entries, err := w.r.putPack(w.ctx, data, id, p.entries)
 		if err != nil {
 			w.cancel(err)
 		} else {
 			w.mu.Lock()
-			w.written = append(w.written, PackIndex{Pack: id, Entries: append([]Entry(nil), p.entries...)})
+			w.written = append(w.written, PackIndex{Pack: id, Entries: append([]Entry(nil), entries...)})
 			w.mu.Unlock()
 		}
 		p.buf, p.entries = append(p.buf[:0], packMagic...), p.entries[:0]

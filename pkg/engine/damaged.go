@@ -149,6 +149,12 @@ func (r *Repo) noteDamage(ctx context.Context, idx *Index, checked, bad map[ID]b
 				changed = true // healed
 				continue
 			}
+			if _, listed := idx.packNum[p]; !listed {
+				if _, err := r.st.Stat(ctx, packName(p)); errors.Is(err, store.ErrNotFound) {
+					changed = true // gc deleted the damaged pack
+					continue
+				}
+			}
 			want.add(p, c)
 		}
 	}

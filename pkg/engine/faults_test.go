@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -292,7 +293,7 @@ func TestFaults(t *testing.T) {
 					t.Fatal("a failed restore left its target behind")
 				}
 			case "gc":
-				_, err = e.r.GC(e.ctx, GCOptions{})
+				_, err = e.r.GC(e.ctx, noMinAge)
 			case "delete":
 				err = e.r.DeleteBackup(e.ctx, kept.ID)
 			case "verify":
@@ -347,7 +348,7 @@ func TestFaults(t *testing.T) {
 			// The next backup and gc succeed, and the result is whole.
 			m := e.backup()
 			e.kept[m.ID] = fileHash(t, e.disk)
-			if _, err := e.r.GC(e.ctx, GCOptions{}); err != nil {
+			if _, err := e.r.GC(e.ctx, noMinAge); err != nil {
 				t.Fatalf("gc after the fault: %v", err)
 			}
 			e.valid()
@@ -366,6 +367,9 @@ func TestBackupRacingGCMarkRestores(t *testing.T) {
 	fltWrite(t, e.disk, fltChunks, 2, func(i int) bool { return i%3 != 0 })
 	fltWrite(t, e.disk, fltChunks, 3, func(i int) bool { return i%4 == 1 })
 	want := fileHash(t, e.disk)
+	// The kept backup was taken a day ago: its packs are older than the
+	// backup that now reuses them.
+	ageFiles(t, filepath.Join(e.dir, "repo"), 24*time.Hour)
 	e.fs.Set(faulty.Rule{Op: faulty.Put, Pattern: "images/", Times: 1, Hook: func() {
 		if err := e.r.DeleteBackup(e.ctx, kept.ID); err != nil {
 			t.Error(err)
@@ -390,6 +394,26 @@ func TestBackupRacingGCMarkRestores(t *testing.T) {
 	e.r.now = time.Now
 	e.kept[m.ID] = want
 	e.valid()
+}
+
+// ageFiles sets back the modification time of every file under dir by d,
+// as if a local store's objects had been written that long ago.
+func ageFiles(t *testing.T, dir string, d time.Duration) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {
+		if err != nil || !de.Type().IsRegular() {
+			return err
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		old := fi.ModTime().Add(-d)
+		return os.Chtimes(p, old, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // flipChunk damages the stored bytes of chunk c in a repository on local
@@ -511,7 +535,7 @@ func TestDamagedChunksAreStoredAgain(t *testing.T) {
 			e.restores(kept, want) // healed by the copy
 			e.kept[m.ID] = want
 			// gc drops what is left of the damaged pack: garbage now.
-			if _, err := e.r.GC(e.ctx, GCOptions{}); err != nil {
+			if _, err := e.r.GC(e.ctx, noMinAge); err != nil {
 				t.Fatal(err)
 			}
 			e.valid()
@@ -526,8 +550,11 @@ func TestDamagedChunksAreStoredAgain(t *testing.T) {
 }
 
 // A pack of one chunk that is damaged gets the same name when the chunk is
-// stored again: the backup must not take the damaged object for its own.
-func TestDamagedPackIsWrittenAgainUnderItsName(t *testing.T) {
+// stored again: the backup must neither take the damaged object for its
+// own nor delete it (a crash in between would lose what it still holds); it
+// writes the chunk as a pack of another name, and gc collects the damaged
+// one.
+func TestDamagedPackIsNeverReplaced(t *testing.T) {
 	ctx := context.Background()
 	dir := fltDir(t)
 	r, st := initRepo(t, dir)
@@ -539,8 +566,7 @@ func TestDamagedPackIsWrittenAgainUnderItsName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var packs []string
-	st.List(ctx, "packs/", func(i store.Info) error { packs = append(packs, i.Name); return nil })
+	packs := listNames(t, st, "packs/")
 	if len(packs) != 1 {
 		t.Fatalf("%d packs, want 1", len(packs))
 	}
@@ -560,20 +586,37 @@ func TestDamagedPackIsWrittenAgainUnderItsName(t *testing.T) {
 	if second.NewChunks != 1 {
 		t.Fatalf("the second backup stored %d chunks, want the damaged one again", second.NewChunks)
 	}
-	for _, m := range []*Manifest{second, first} {
-		out := filepath.Join(dir, "out.img")
-		if _, err := r.Restore(ctx, m, []RestoreTarget{{Path: out}}, nil); err != nil {
-			t.Fatalf("restore backup %d: %v", m.ID, err)
-		}
-		if fileHash(t, out) != want {
-			t.Fatalf("backup %d restores different bytes", m.ID)
-		}
-		os.Remove(out)
+	if now := listNames(t, st, "packs/"); len(now) != 2 || !slices.Contains(now, packs[0]) {
+		t.Fatalf("packs after the second backup: %v; want the damaged %s kept beside a new one", now, packs[0])
 	}
+	restoresBoth := func() {
+		t.Helper()
+		for _, m := range []*Manifest{second, first} {
+			out := filepath.Join(dir, "out.img")
+			if _, err := r.Restore(ctx, m, []RestoreTarget{{Path: out}}, nil); err != nil {
+				t.Fatalf("restore backup %d: %v", m.ID, err)
+			}
+			if fileHash(t, out) != want {
+				t.Fatalf("backup %d restores different bytes", m.ID)
+			}
+			os.Remove(out)
+		}
+	}
+	restoresBoth()
 	if res, err := r.Verify(ctx, nil, nil); err != nil || res.Damaged() {
 		t.Fatalf("verify after the chunk was stored again: %v %+v", err, res)
 	}
+	if _, err := r.GC(ctx, noMinAge); err != nil {
+		t.Fatal(err)
+	}
+	if now := listNames(t, st, "packs/"); len(now) != 1 || now[0] == packs[0] {
+		t.Fatalf("packs after gc: %v; want only the new one", now)
+	}
+	restoresBoth()
+	if res, err := r.Verify(ctx, nil, nil); err != nil || res.Damaged() {
+		t.Fatalf("verify after gc: %v %+v", err, res)
+	}
 	if recs := damageRecords(t, st); len(recs) != 0 {
-		t.Fatalf("verify kept the damage records %v of a pack written again intact", recs)
+		t.Fatalf("verify kept the damage records %v of a pack gc deleted", recs)
 	}
 }

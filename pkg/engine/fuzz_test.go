@@ -266,7 +266,7 @@ func FuzzManifest(f *testing.F) {
 			}
 		}
 		r.Verify(ctx, nil, nil)
-		r.GC(ctx, GCOptions{})
+		r.GC(ctx, noMinAge)
 	})
 }
 
@@ -334,7 +334,7 @@ func FuzzGCMark(f *testing.F) {
 		st.set("gc/done/00000000000000000001-00", data)
 		st.set("running/00", data)
 		r.LoadIndex(ctx)
-		r.GC(ctx, GCOptions{})
+		r.GC(ctx, noMinAge)
 		r.Stats(ctx)
 	})
 }

@@ -13,33 +13,24 @@ import (
 	"github.com/dropback/dropback/pkg/store"
 )
 
-// Garbage collection works in two phases and takes no lock.
+// Garbage collection works in two phases, under the exclusive gc lease
+// (lease.go), by the rule of docs/format.md, "Who may delete what".
 //
 // Mark: gc finds the packs that no backup needs (and rewrites the live chunks
 // of packs that are mostly dead into new packs), then writes a mark,
-// gc/condemned/<time>-<rand>, naming them. From then on a new backup treats a
-// condemned pack's chunks as absent and stores them again if it meets them.
+// gc/condemned/<time>-<rand>, naming them. It only condemns what is settled:
+// older than MinAge, and than every running operation. From then on a new
+// backup treats a condemned pack's chunks as absent and stores them again if
+// it meets them.
 //
 // Sweep: a later gc (or the same one, once nothing is in flight) deletes the
-// packs of a mark that is older than the grace period, provided no backup
-// that may have started before the mark is still running. Backups announce
-// themselves with running/<rand> objects; one whose process is gone (same
-// machine) or that is older than StaleAfter no longer counts, so a crash
-// never needs a manual unlock. A condemned pack that a backup has since come
-// to need is kept.
+// packs of a mark that is older than the grace period, provided no operation
+// that may have started before the mark is still running (ops.go), and that
+// no backup needs a chunk whose every other copy is missing or condemned.
 
-// StaleAfter is the age after which a running/ marker of another machine is
-// taken to be left behind by a crash.
-const StaleAfter = 12 * time.Hour
-
-// clockSkew is the margin allowed between the clocks of two machines.
-const clockSkew = time.Minute
-
-type runningMarker struct {
-	StartedAt time.Time `json:"started_at"`
-	processID
-	HostID int `json:"host_id"`
-}
+// DefaultMinAge is how old an object must be before gc condemns it, unless
+// GCOptions say otherwise.
+const DefaultMinAge = StaleAfter
 
 type gcMark struct {
 	At     time.Time `json:"at"`
@@ -60,50 +51,16 @@ func randomName() string {
 	return hex.EncodeToString(b[:])
 }
 
-// announce writes a running/ marker for a backup and returns a function that
-// removes it.
-func (r *Repo) announce(ctx context.Context, hostID int) (func(), error) {
-	m := runningMarker{StartedAt: r.now().UTC(), processID: thisProcess(), HostID: hostID}
-	data, _ := json.Marshal(m)
-	name := "running/" + randomName()
-	if err := r.st.Put(ctx, name, data); err != nil {
-		return nil, fmt.Errorf("announce backup: %w", err)
-	}
-	return func() { _ = r.st.Delete(context.WithoutCancel(ctx), name) }, nil
-}
-
-// runningSince returns the start of the oldest backup still running.
-func (r *Repo) runningSince(ctx context.Context) (time.Time, bool, error) {
-	now := r.now()
-	var oldest time.Time
-	found := false
-	err := r.st.List(ctx, "running/", func(info store.Info) error {
-		data, err := r.st.Get(ctx, info.Name, 0, -1)
-		if err != nil {
-			return nil // gone meanwhile
-		}
-		var m runningMarker
-		if json.Unmarshal(data, &m) != nil {
-			return nil
-		}
-		if m.ended() {
-			_ = r.st.Delete(ctx, info.Name) // left by a crash here
-			return nil
-		}
-		if now.Sub(m.StartedAt) > StaleAfter {
-			return nil
-		}
-		if !found || m.StartedAt.Before(oldest) {
-			oldest, found = m.StartedAt, true
-		}
-		return nil
-	})
-	return oldest, found, err
+// markState is a gc mark and when it was made: the later of its own time
+// and the store's time of the object.
+type markState struct {
+	gcMark
+	made time.Time
 }
 
 // marks reads every gc mark.
-func (r *Repo) marks(ctx context.Context) (map[string]gcMark, error) {
-	out := map[string]gcMark{}
+func (r *Repo) marks(ctx context.Context) (map[string]markState, error) {
+	out := map[string]markState{}
 	err := r.st.List(ctx, "gc/condemned/", func(info store.Info) error {
 		data, err := r.st.Get(ctx, info.Name, 0, -1)
 		if errors.Is(err, store.ErrNotFound) {
@@ -118,7 +75,11 @@ func (r *Repo) marks(ctx context.Context) (map[string]gcMark, error) {
 			// its account; failing here would stop every backup.
 			return nil
 		}
-		out[info.Name] = m
+		made := m.At
+		if info.ModTime.After(made) {
+			made = info.ModTime
+		}
+		out[info.Name] = markState{gcMark: m, made: made}
 		return nil
 	})
 	if err != nil {
@@ -165,6 +126,13 @@ func (r *Repo) reclaimed(ctx context.Context) (int64, error) {
 type GCOptions struct {
 	// Grace is how old a mark must be before its packs are deleted.
 	Grace time.Duration
+	// MinAge is how old an unneeded pack or image must be before it is
+	// condemned; 0 means DefaultMinAge, a negative value no minimum. It
+	// must also be older than every running operation, whatever MinAge.
+	MinAge time.Duration
+	// WaitLock is how long to wait for another gc to let go of the lease
+	// before failing with a *LockedError.
+	WaitLock time.Duration
 	// RewriteBelow rewrites packs whose live share of bytes is below it;
 	// 0 means 0.5.
 	RewriteBelow float64
@@ -176,36 +144,90 @@ type GCResult struct {
 	RewrittenPacks int
 	CondemnedPacks int
 	ReclaimedBytes int64
-	// Deferred is set when a sweep waited for a backup still running.
-	Deferred bool
+	// Deferred is set when a sweep waited for an operation still running;
+	// DeferredFor names it.
+	Deferred    bool
+	DeferredFor string
+}
+
+// gcRun is one garbage collection: its operation and what it did.
+type gcRun struct {
+	r    *Repo
+	op   *Op
+	opts GCOptions
+	res  *GCResult
 }
 
 // GC reclaims the space of data no backup or snapshot needs: it sweeps the
 // marks that are ripe, then marks what is newly garbage, then sweeps again if
-// the new mark is already ripe (grace 0 and nothing running).
+// the new mark is already ripe (grace 0 and nothing running). It holds the
+// gc lease throughout; another gc holding it gives a *LockedError.
 func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	if opts.RewriteBelow == 0 {
 		opts.RewriteBelow = 0.5
 	}
-	res := &GCResult{}
-	if err := r.sweep(ctx, opts, res); err != nil {
-		return res, err
+	if opts.MinAge == 0 {
+		opts.MinAge = DefaultMinAge
 	}
-	if err := r.mark(ctx, opts, res); err != nil {
-		return res, err
+	op, err := r.Begin(ctx, OpGC, 0)
+	if err != nil {
+		return nil, err
 	}
-	if err := r.sweep(ctx, opts, res); err != nil {
-		return res, err
+	defer op.End()
+	ctx = op.Context()
+	gen, err := r.acquireLease(ctx, op, opts.WaitLock)
+	if err != nil {
+		return nil, err
 	}
+	defer r.releaseLease(ctx, gen)
+	g := &gcRun{r: r, op: op, opts: opts, res: &GCResult{}}
+	if err := g.run(ctx); err != nil {
+		return g.res, lostOr(ctx, err)
+	}
+	return g.res, nil
+}
+
+// lostOr returns the cause of ctx's end when the operation lost its
+// protection, else err.
+func lostOr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrLostProtection) {
+		return cause
+	}
+	return err
+}
+
+func (g *gcRun) run(ctx context.Context) error {
+	if err := g.sweep(ctx); err != nil {
+		return err
+	}
+	if err := g.mark(ctx); err != nil {
+		return err
+	}
+	if err := g.sweep(ctx); err != nil {
+		return err
+	}
+	res := g.res
 	if res.DeletedPacks > 0 || res.RewrittenPacks > 0 {
-		d := gcDone{At: r.now().UTC(), DeletedPacks: res.DeletedPacks, RewrittenPacks: res.RewrittenPacks, ReclaimedBytes: res.ReclaimedBytes}
+		d := gcDone{At: g.r.now().UTC(), DeletedPacks: res.DeletedPacks, RewrittenPacks: res.RewrittenPacks, ReclaimedBytes: res.ReclaimedBytes}
 		data, _ := json.Marshal(d)
 		name := fmt.Sprintf("gc/done/%020d-%s", d.At.UnixNano(), randomName())
-		if err := r.st.Put(ctx, name, data); err != nil {
-			return res, fmt.Errorf("record gc: %w", err)
+		if err := g.r.st.Put(ctx, name, data); err != nil {
+			return fmt.Errorf("record gc: %w", err)
 		}
 	}
-	return res, nil
+	return nil
+}
+
+// delete deletes one object, after checking that this gc still holds its
+// lease.
+func (g *gcRun) delete(ctx context.Context, name string) error {
+	if err := g.op.Check(); err != nil {
+		return err
+	}
+	if err := g.r.st.Delete(ctx, name); err != nil {
+		return fmt.Errorf("gc: delete %s: %w", name, err)
+	}
+	return nil
 }
 
 // liveState is what gc learns of the repository before deciding anything.
@@ -213,7 +235,7 @@ type liveState struct {
 	idx    *Index
 	live   map[ID]bool // chunks some backup or snapshot needs
 	images map[ID]bool // images some backup or snapshot needs
-	sizes  map[ID]int64
+	packs  map[ID]store.Info
 	orphan []ID // packs no index segment lists
 }
 
@@ -227,7 +249,7 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 	for id, err := range damaged { // any one will do
 		return nil, fmt.Errorf("gc stopped: %w; delete backup %d with `dropback snapshots delete %d --force` to go on", err, id, id)
 	}
-	s := &liveState{live: map[ID]bool{}, images: map[ID]bool{}, sizes: map[ID]int64{}}
+	s := &liveState{live: map[ID]bool{}, images: map[ID]bool{}, packs: map[ID]store.Info{}}
 	var extra []ID
 	for _, m := range ms {
 		imgs, err := m.Images()
@@ -261,7 +283,7 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		if err != nil {
 			return nil
 		}
-		s.sizes[id] = info.Size
+		s.packs[id] = info
 		if _, ok := idx.packNum[id]; !ok {
 			s.orphan = append(s.orphan, id)
 		}
@@ -273,8 +295,31 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 	return s, nil
 }
 
+// settledFunc returns whether an object written at the given time may be
+// condemned: older than MinAge and than the start of every running
+// operation but this gc's own, less a margin for clock skew and listings.
+func (g *gcRun) settledFunc(ctx context.Context) (func(time.Time) bool, error) {
+	ops, err := g.r.runningOps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	oldest, _, running := oldestStart(ops, g.op.ID())
+	now := g.r.now()
+	return func(t time.Time) bool {
+		if g.opts.MinAge > 0 && now.Sub(t) < g.opts.MinAge {
+			return false
+		}
+		return !running || t.Before(oldest.Add(-opMargin))
+	}, nil
+}
+
 // mark condemns what no backup needs, rewriting mostly-dead packs first.
-func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
+func (g *gcRun) mark(ctx context.Context) error {
+	r := g.r
+	settled, err := g.settledFunc(ctx)
+	if err != nil {
+		return err
+	}
 	s, err := r.survey(ctx)
 	if err != nil {
 		return err
@@ -290,14 +335,14 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 	}
 	var condemn, rewrite []uint32
 	for n, pack := range idx.packs {
-		size, exists := s.sizes[pack]
-		if idx.condemned[pack] || !exists {
+		info, exists := s.packs[pack]
+		if idx.condemned[pack] || !exists || !settled(info.ModTime) {
 			continue
 		}
 		switch live := liveBytes[uint32(n)]; {
 		case live == 0:
 			condemn = append(condemn, uint32(n))
-		case float64(live) <= opts.RewriteBelow*float64(size):
+		case float64(live) <= g.opts.RewriteBelow*float64(info.Size):
 			rewrite = append(rewrite, uint32(n))
 		}
 	}
@@ -305,7 +350,7 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 		if err := r.rewrite(ctx, idx, rewrite, liveChunks); err != nil {
 			return err
 		}
-		res.RewrittenPacks += len(rewrite)
+		g.res.RewrittenPacks += len(rewrite)
 		condemn = append(condemn, rewrite...)
 	}
 	m := gcMark{At: r.now().UTC()}
@@ -313,12 +358,12 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 		m.Packs = append(m.Packs, idx.packs[n].String())
 	}
 	for _, id := range s.orphan {
-		if !idx.condemned[id] {
+		if !idx.condemned[id] && settled(s.packs[id].ModTime) {
 			m.Packs = append(m.Packs, id.String())
 		}
 	}
 	err = r.st.List(ctx, "images/", func(info store.Info) error {
-		if id, err := ParseID(strings.TrimPrefix(info.Name, "images/")); err == nil && !s.images[id] {
+		if id, err := ParseID(strings.TrimPrefix(info.Name, "images/")); err == nil && !s.images[id] && settled(info.ModTime) {
 			m.Images = append(m.Images, id.String())
 		}
 		return nil
@@ -329,7 +374,7 @@ func (r *Repo) mark(ctx context.Context, opts GCOptions, res *GCResult) error {
 	if len(m.Packs) == 0 && len(m.Images) == 0 {
 		return nil
 	}
-	res.CondemnedPacks += len(m.Packs)
+	g.res.CondemnedPacks += len(m.Packs)
 	data, _ := json.Marshal(m)
 	name := fmt.Sprintf("gc/condemned/%020d-%s", m.At.UnixNano(), randomName())
 	if err := r.st.Put(ctx, name, data); err != nil {
@@ -371,23 +416,25 @@ func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChun
 }
 
 // sweep deletes the packs and images of every ripe mark that no backup has
-// come to need, then drops them from the index segments.
-func (r *Repo) sweep(ctx context.Context, opts GCOptions, res *GCResult) error {
+// come to need, then drops them from the index segments, then the marks.
+func (g *gcRun) sweep(ctx context.Context) error {
+	r := g.r
 	marks, err := r.marks(ctx)
 	if err != nil || len(marks) == 0 {
 		return err
 	}
-	oldest, running, err := r.runningSince(ctx)
+	ops, err := r.runningOps(ctx)
 	if err != nil {
-		return fmt.Errorf("list running backups: %w", err)
+		return err
 	}
+	oldest, who, running := oldestStart(ops, g.op.ID())
 	now := r.now()
-	ripe := map[string]gcMark{}
+	ripe := map[string]markState{}
 	for name, m := range marks {
 		switch {
-		case now.Sub(m.At) < opts.Grace:
-		case running && oldest.Before(m.At.Add(clockSkew)):
-			res.Deferred = true
+		case now.Sub(m.made) < g.opts.Grace:
+		case running && oldest.Before(m.made.Add(opMargin)):
+			g.res.Deferred, g.res.DeferredFor = true, who
 		default:
 			ripe[name] = m
 		}
@@ -399,43 +446,104 @@ func (r *Repo) sweep(ctx context.Context, opts GCOptions, res *GCResult) error {
 	if err != nil {
 		return err
 	}
-	needed := map[ID]bool{}
-	for c := range s.live {
-		if p, _, ok := s.idx.lookup(c); ok {
-			needed[p] = true
-		}
-	}
-	deleted := map[ID]bool{}
+	cand := map[ID]bool{}
 	for _, m := range ripe {
 		for _, p := range m.Packs {
-			id, err := ParseID(p)
-			if err != nil || needed[id] || deleted[id] {
-				continue
+			if id, err := ParseID(p); err == nil {
+				cand[id] = true
 			}
-			if err := r.st.Delete(ctx, packName(id)); err != nil {
-				return fmt.Errorf("gc: delete pack %s: %w", id, err)
-			}
-			deleted[id] = true
-			res.DeletedPacks++
-			res.ReclaimedBytes += s.sizes[id]
 		}
+	}
+	keep, err := r.packsToKeep(ctx, s, cand)
+	if err != nil {
+		return err
+	}
+	deleted := map[ID]bool{}
+	for id := range cand {
+		if keep[id] {
+			continue
+		}
+		if err := g.delete(ctx, packName(id)); err != nil {
+			return err
+		}
+		deleted[id] = true
+		g.res.DeletedPacks++
+		g.res.ReclaimedBytes += s.packs[id].Size
+	}
+	for _, m := range ripe {
 		for _, im := range m.Images {
 			if id, err := ParseID(im); err == nil && !s.images[id] {
-				if err := r.st.Delete(ctx, imageName(id)); err != nil {
-					return fmt.Errorf("gc: delete image %s: %w", id, err)
+				if err := g.delete(ctx, imageName(id)); err != nil {
+					return err
 				}
 			}
 		}
 	}
-	if err := r.dropFromSegments(ctx, s.idx, deleted); err != nil {
+	if err := g.dropFromSegments(ctx, s.idx, deleted); err != nil {
 		return err
 	}
 	for name := range ripe {
-		if err := r.st.Delete(ctx, name); err != nil {
-			return fmt.Errorf("gc: delete mark %s: %w", name, err)
+		if err := g.delete(ctx, name); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// packsToKeep returns the candidates for deletion that may hold the last
+// copy of a chunk some backup needs. A needed chunk is safe when the index
+// places it in a pack that exists, is no candidate, and was not found
+// damaged; the candidates that hold any unsafe chunk are kept. Whatever
+// cannot be told is kept.
+func (r *Repo) packsToKeep(ctx context.Context, s *liveState, cand map[ID]bool) (map[ID]bool, error) {
+	keep := map[ID]bool{}
+	unsafe := map[ID]bool{}
+	unplaced := false
+	for c := range s.live {
+		p, _, ok := s.idx.lookup(c)
+		_, exists := s.packs[p]
+		switch {
+		case !ok:
+			unplaced = true
+		case cand[p] || !exists || s.idx.damaged.has(p, c):
+			unsafe[c] = true
+		}
+	}
+	if unplaced {
+		// A needed chunk the index does not place may be in a pack no
+		// segment lists: keep every such pack for verify to find.
+		for _, id := range s.orphan {
+			keep[id] = true
+		}
+	}
+	if len(unsafe) == 0 {
+		return keep, nil
+	}
+	for seg, packs := range s.idx.segments {
+		listsCand := false
+		for _, p := range packs {
+			listsCand = listsCand || cand[p]
+		}
+		if !listsCand {
+			continue
+		}
+		pis, err := r.readSegment(ctx, seg)
+		if err != nil {
+			for _, p := range packs {
+				keep[p] = true
+			}
+			continue
+		}
+		for _, pi := range pis {
+			for _, e := range pi.Entries {
+				if cand[pi.Pack] && unsafe[e.Chunk] {
+					keep[pi.Pack] = true
+					break
+				}
+			}
+		}
+	}
+	return keep, nil
 }
 
 // replacedName is the marker gc leaves for an index segment it replaced.
@@ -444,7 +552,8 @@ func replacedName(seg ID) string { return "index-replaced/" + seg.String() }
 // dropFromSegments rewrites every index segment that lists a deleted pack
 // without it: the new segment first, then an index-replaced/ marker, then
 // the old one goes.
-func (r *Repo) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]bool) error {
+func (g *gcRun) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]bool) error {
+	r := g.r
 	for seg, packs := range idx.segments {
 		touched := false
 		for _, p := range packs {
@@ -474,9 +583,25 @@ func (r *Repo) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]
 		if err := r.st.Put(ctx, replacedName(seg), nil); err != nil && !errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("gc: %w", err)
 		}
-		if err := r.st.Delete(ctx, "index/"+seg.String()); err != nil {
-			return fmt.Errorf("gc: delete index segment %s: %w", seg, err)
+		if err := g.delete(ctx, "index/"+seg.String()); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// RipeMarks reports whether a gc mark is older than grace: a gc would
+// delete something now, unless an operation still runs.
+func (r *Repo) RipeMarks(ctx context.Context, grace time.Duration) (bool, error) {
+	marks, err := r.marks(ctx)
+	if err != nil {
+		return false, err
+	}
+	now := r.now()
+	for _, m := range marks {
+		if now.Sub(m.made) >= grace {
+			return true, nil
+		}
+	}
+	return false, nil
 }

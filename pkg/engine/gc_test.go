@@ -2,12 +2,20 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/dropback/dropback/internal/fakeclock"
 	"github.com/dropback/dropback/pkg/store"
+	"github.com/dropback/dropback/pkg/store/mem"
 )
+
+// noMinAge condemns what is unneeded however young: for tests that make a
+// backup and collect it at once.
+var noMinAge = GCOptions{MinAge: -1}
 
 func storedBytes(t *testing.T, st store.Store) int64 {
 	t.Helper()
@@ -16,6 +24,19 @@ func storedBytes(t *testing.T, st store.Store) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// memRepo is a repository in memory whose objects and operations are timed
+// by a fake clock, so that a test can age them.
+func memRepo(t *testing.T) (*Repo, *mem.Store, *fakeclock.Clock) {
+	t.Helper()
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := mem.New(clk.Now)
+	r, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now, After: clk.After}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, st, clk
 }
 
 func TestGCReclaimsDeletedBackupsAndKeepsTheRest(t *testing.T) {
@@ -36,7 +57,7 @@ func TestGCReclaimsDeletedBackupsAndKeepsTheRest(t *testing.T) {
 	if err := r.DeleteBackup(ctx, old.ID); err != nil {
 		t.Fatal(err)
 	}
-	res, err := r.GC(ctx, GCOptions{})
+	res, err := r.GC(ctx, noMinAge)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,58 +77,138 @@ func TestGCReclaimsDeletedBackupsAndKeepsTheRest(t *testing.T) {
 		t.Fatalf("verify after gc: %v %v", err, v.Problems)
 	}
 	// A second gc finds nothing more to do.
-	res, err = r.GC(ctx, GCOptions{})
+	res, err = r.GC(ctx, noMinAge)
 	if err != nil || res.DeletedPacks != 0 || res.RewrittenPacks != 0 {
 		t.Fatalf("second gc: %+v, %v", res, err)
 	}
+	if n := len(listNames(t, st, "running/")); n != 0 {
+		t.Fatalf("%d operation markers left behind", n)
+	}
 }
 
-func TestGCWaitsForRunningBackupsAndGrace(t *testing.T) {
+// listNames returns the names of the objects under prefix.
+func listNames(t *testing.T, st store.Store, prefix string) []string {
+	t.Helper()
+	var out []string
+	if err := st.List(context.Background(), prefix, func(i store.Info) error { out = append(out, i.Name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A deleted backup's data outlives every operation that started before gc
+// marked it, and the grace period; it is only condemned once older than the
+// minimum age.
+func TestGCWaitsForOperationsGraceAndMinAge(t *testing.T) {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r, st := newRepo(t)
-	r.now = func() time.Time { return now }
-	dir := t.TempDir()
-	src := filepath.Join(dir, "src.img")
+	r, st, clk := memRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
 	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
 	m := backup(t, r, src)
 	if err := r.DeleteBackup(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	// A backup of another machine started before the gc and still runs.
-	putMarker(t, st, "running/other", "2025-12-31T23:59:00Z")
-	res, err := r.GC(ctx, GCOptions{})
-	if err != nil || res.DeletedPacks != 0 || !res.Deferred {
-		t.Fatalf("gc with a backup running: %+v, %v", res, err)
+	if res, err := r.GC(ctx, GCOptions{}); err != nil || res.CondemnedPacks != 0 {
+		t.Fatalf("gc of data younger than the minimum age: %+v, %v; want nothing condemned", res, err)
 	}
-	if err := st.Delete(ctx, "running/other"); err != nil {
+	clk.Advance(time.Hour)
+	// A restore started since and still runs: gc marks, but keeps.
+	op, err := r.Begin(ctx, OpRestore, 1)
+	if err != nil {
 		t.Fatal(err)
 	}
+	res, err := r.GC(ctx, GCOptions{})
+	if err != nil || res.CondemnedPacks != 1 || res.DeletedPacks != 0 || !strings.Contains(res.DeferredFor, "restore") {
+		t.Fatalf("gc with a restore running: %+v, %v; want 1 condemned, deferred for the restore", res, err)
+	}
+	op.End()
 	res, err = r.GC(ctx, GCOptions{Grace: time.Hour})
 	if err != nil || res.DeletedPacks != 0 {
 		t.Fatalf("gc inside the grace period: %+v, %v", res, err)
 	}
-	now = now.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	res, err = r.GC(ctx, GCOptions{Grace: time.Hour})
 	if err != nil || res.DeletedPacks != 1 {
 		t.Fatalf("gc after the grace period: %+v, %v", res, err)
 	}
-	// A stale marker of a crashed process does not block gc for ever.
-	putMarker(t, st, "running/crashed", "2025-06-01T00:00:00Z")
-	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "text"})
-	m = backup(t, r, src)
-	if err := r.DeleteBackup(ctx, m.ID); err != nil {
-		t.Fatal(err)
+	_ = st
+}
+
+// plantMarker writes revision seq of an operation marker of another
+// machine, refreshed at refreshed and written to the store then.
+func plantMarker(t *testing.T, st *mem.Store, op string, seq int, started, refreshed time.Time) {
+	t.Helper()
+	m := opMarker{Op: op, Kind: OpBackup, StartedAt: started, RefreshedAt: refreshed, Seq: seq,
+		processID: processID{Hostname: "elsewhere", PID: 1, BootID: "b", PIDNS: "pid:[1]"}}
+	data, _ := json.Marshal(m)
+	name := opObject(op, seq)
+	if seq == 0 {
+		name = "running/" + op
 	}
-	res, err = r.GC(ctx, GCOptions{})
-	if err != nil || res.DeletedPacks != 1 {
-		t.Fatalf("gc with a stale marker: %+v, %v", res, err)
+	st.Set(name, data, refreshed)
+}
+
+// Which markers hold gc back: one refreshed within StaleAfter does, however
+// old its operation; one that went unrefreshed for longer does not; a marker
+// of the first format (never refreshed) counts for 12 hours; one that cannot
+// be parsed counts until its object is StaleAfter old.
+func TestGCMarkerStaleness(t *testing.T) {
+	cases := []struct {
+		name  string
+		plant func(st *mem.Store, now time.Time)
+		holds bool
+	}{
+		{"refreshed a minute ago, started 12 hours ago", func(st *mem.Store, now time.Time) {
+			plantMarker(t, st, "aaaa", 720, now.Add(-12*time.Hour), now.Add(-time.Minute))
+		}, true},
+		{"unrefreshed for 20 minutes", func(st *mem.Store, now time.Time) {
+			plantMarker(t, st, "aaaa", 3, now.Add(-30*time.Minute), now.Add(-20*time.Minute))
+		}, false},
+		{"first format, 11 hours old", func(st *mem.Store, now time.Time) {
+			plantMarker(t, st, "legacy", 0, now.Add(-11*time.Hour), now.Add(-11*time.Hour))
+		}, true},
+		{"first format, 13 hours old", func(st *mem.Store, now time.Time) {
+			plantMarker(t, st, "legacy", 0, now.Add(-13*time.Hour), now.Add(-13*time.Hour))
+		}, false},
+		{"unparseable, written 5 minutes ago", func(st *mem.Store, now time.Time) {
+			st.Set(opObject("bbbb", 1), []byte("{not json"), now.Add(-5*time.Minute))
+		}, true},
+		{"unparseable, written an hour ago", func(st *mem.Store, now time.Time) {
+			st.Set(opObject("bbbb", 1), []byte("{not json"), now.Add(-time.Hour))
+		}, false},
+		{"its clock says stale, the store's says fresh", func(st *mem.Store, now time.Time) {
+			m := opMarker{Op: "cccc", Kind: OpBackup, StartedAt: now.Add(-2 * time.Hour), RefreshedAt: now.Add(-time.Hour), Seq: 60,
+				processID: processID{Hostname: "elsewhere", PID: 1}}
+			data, _ := json.Marshal(m)
+			st.Set(opObject("cccc", 60), data, now.Add(-time.Minute))
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r, st, clk := memRepo(t)
+			src := filepath.Join(t.TempDir(), "src.img")
+			makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
+			m := backup(t, r, src)
+			if err := r.DeleteBackup(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(24 * time.Hour)
+			tc.plant(st, clk.Now())
+			res, err := r.GC(ctx, GCOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if held := res.DeletedPacks == 0; held != tc.holds {
+				t.Fatalf("gc deleted %d packs; want held back: %v (%+v)", res.DeletedPacks, tc.holds, res)
+			}
+		})
 	}
 }
 
 func TestBackupAfterMarkStoresCondemnedChunksAgain(t *testing.T) {
 	ctx := context.Background()
-	r, st := newRepo(t)
+	r, _, clk := memRepo(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src.img")
 	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
@@ -115,19 +216,20 @@ func TestBackupAfterMarkStoresCondemnedChunksAgain(t *testing.T) {
 	if err := r.DeleteBackup(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	// Mark only, as a gc that found a backup running would.
-	putMarker(t, st, "running/other", "2025-12-31T23:59:00Z")
-	r.now = func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	clk.Advance(time.Hour)
+	// Mark only, as a gc that found a verify running would.
+	op, err := r.Begin(ctx, OpVerify, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if res, err := r.GC(ctx, GCOptions{}); err != nil || res.CondemnedPacks != 1 || !res.Deferred {
-		t.Fatalf("gc with a backup running: %+v, %v; want 1 pack condemned, the sweep deferred", res, err)
+		t.Fatalf("gc with a verify running: %+v, %v; want 1 pack condemned, the sweep deferred", res, err)
 	}
 	again := backup(t, r, src)
 	if again.NewChunks != 8 {
 		t.Fatalf("backup after the mark stored %d chunks, want all 8 again", again.NewChunks)
 	}
-	if err := st.Delete(ctx, "running/other"); err != nil {
-		t.Fatal(err)
-	}
+	op.End()
 	if _, err := r.GC(ctx, GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,15 +237,5 @@ func TestBackupAfterMarkStoresCondemnedChunksAgain(t *testing.T) {
 	restoreTo(t, r, again, false, out)
 	if fileHash(t, out) != fileHash(t, src) {
 		t.Fatal("restore after gc differs")
-	}
-}
-
-// putMarker writes the running/ marker of a backup of another machine
-// that started at the RFC 3339 time started.
-func putMarker(t *testing.T, st store.Store, name, started string) {
-	t.Helper()
-	data := []byte(`{"started_at":"` + started + `","hostname":"elsewhere","pid":1}`)
-	if err := st.Put(context.Background(), name, data); err != nil {
-		t.Fatal(err)
 	}
 }

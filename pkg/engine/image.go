@@ -95,10 +95,11 @@ func decodeImage(data []byte) (*Image, error) {
 
 func imageName(id ID) string { return "images/" + id.String() }
 
-// putObject writes a content-addressed object. One that exists holds the
-// same bytes, unless it was damaged since: then it is written again, so that
-// a backup storing lost chunks anew never takes a damaged pack of the same
-// name for its own.
+// putObject writes a content-addressed object, named by the hash of all its
+// bytes. One that exists holds the same bytes, unless it was damaged since:
+// it is replaced only when it was read whole, twice, and both times differed,
+// so that a backup storing lost chunks anew never takes a damaged object of
+// the same name for its own. A read that fails replaces nothing.
 func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 	err := r.st.Put(ctx, name, data)
 	if err == nil {
@@ -107,11 +108,17 @@ func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 	if !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
-	if old, err := r.st.Get(ctx, name, 0, -1); err == nil && bytes.Equal(old, data) {
-		return nil
+	for range 2 {
+		old, err := r.st.Get(ctx, name, 0, int64(len(data))+1)
+		if err != nil {
+			return fmt.Errorf("write %s: it exists and cannot be read back: %w", name, err)
+		}
+		if bytes.Equal(old, data) {
+			return nil
+		}
 	}
-	// Delete and Put are not one step, but a reader of the damaged object
-	// fails either way.
+	// Damaged for sure: it holds nothing of value that this write does
+	// not put back.
 	if err := r.st.Delete(ctx, name); err != nil {
 		return fmt.Errorf("replace damaged %s: %w", name, err)
 	}

@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+
+	"github.com/dropback/dropback/pkg/store"
 
 	"github.com/dropback/dropback/internal/directio"
 )
@@ -83,6 +88,27 @@ func (p *packBuilder) finish() ([]byte, ID) {
 	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(p.entries)))
 	p.buf = append(p.buf, packEndMagic...)
 	return p.buf, contentID(p.buf[start:])
+}
+
+// shifted returns a copy of the finished pack data, of entries, with pad
+// zero bytes between the magic and the first blob, its entries and its ID:
+// the same blobs under another name.
+func shifted(data []byte, entries []Entry, pad int) ([]byte, []Entry, ID) {
+	end := len(data) - 12 - len(entries)*entrySize
+	out := make([]byte, 0, len(data)+pad)
+	out = append(out, data[:len(packMagic)]...)
+	out = append(out, make([]byte, pad)...)
+	out = append(out, data[len(packMagic):end]...)
+	moved := make([]Entry, len(entries))
+	start := len(out)
+	for i, e := range entries {
+		e.Offset += uint32(pad)
+		moved[i] = e
+		out = appendEntry(out, e)
+	}
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(entries)))
+	out = append(out, packEndMagic...)
+	return out, moved, contentID(out[start:])
 }
 
 // parsePackTrailer reads the entries a pack lists for itself.
@@ -167,4 +193,55 @@ func decodeIndexSegment(data []byte) ([]PackIndex, error) {
 func packName(id ID) string {
 	s := id.String()
 	return "packs/" + s[:2] + "/" + s
+}
+
+// putPack writes a finished pack. A pack of that name that exists already
+// holds the same blobs, unless it was damaged since. It is never replaced:
+// when it cannot be read back, or any blob in it does not match its chunk,
+// the blobs are written again as a pack of another name (shifted), and the
+// old one is left for verify to report and gc to collect. It returns the
+// name and entries of the pack that holds the blobs.
+func (r *Repo) putPack(ctx context.Context, data []byte, id ID, entries []Entry) (ID, []Entry, error) {
+	for pad := 1; ; pad++ {
+		err := r.st.Put(ctx, packName(id), data)
+		if err == nil {
+			return id, entries, nil
+		}
+		if !errors.Is(err, store.ErrExists) {
+			return id, nil, fmt.Errorf("write pack %s: %w", id, err)
+		}
+		if r.packIntact(ctx, id, data) {
+			return id, entries, nil
+		}
+		if ctx.Err() != nil || pad > 16 {
+			return id, nil, fmt.Errorf("write pack %s: it exists and is damaged, and so are %d others of the same blobs", id, pad-1)
+		}
+		data, entries, id = shifted(data, entries, pad)
+	}
+}
+
+// packIntact reports whether the stored pack id holds exactly want, the
+// bytes of a pack of that name, or at least a trailer equal to want's and
+// every blob matching its chunk (a compressor may store a chunk otherwise).
+func (r *Repo) packIntact(ctx context.Context, id ID, want []byte) bool {
+	got, err := r.st.Get(ctx, packName(id), 0, int64(len(want))+1)
+	if err != nil {
+		return false
+	}
+	if bytes.Equal(got, want) {
+		return true
+	}
+	entries, err := parsePackTrailer(got)
+	if err != nil || contentID(got[len(got)-12-len(entries)*entrySize:]) != id {
+		return false
+	}
+	h := newChunkHasher(r.key)
+	var buf []byte
+	for _, e := range entries {
+		l := location{offset: e.Offset, length: e.Length, raw: e.Raw, flags: e.Flags}
+		if _, err := r.openBlob(got[e.Offset:e.Offset+e.Length], l, e.Chunk, h, &buf); err != nil {
+			return false
+		}
+	}
+	return true
 }

@@ -55,16 +55,36 @@ type Config struct {
 
 // Repo is an open repository. It is safe for concurrent use.
 type Repo struct {
-	st  store.Store
-	cfg Config
-	key [32]byte
-	now func() time.Time
+	st      store.Store
+	cfg     Config
+	key     [32]byte
+	now     func() time.Time
+	after   func(time.Duration) <-chan time.Time
+	machine Machine
 }
 
 // Options tune an open repository.
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// After waits on the clock, as time.After does (nil); a test with a
+	// fake clock gives its own, to drive heartbeats.
+	After func(time.Duration) <-chan time.Time
+	// Machine names this process and tells whether others of this machine
+	// have ended; nil means the real machine.
+	Machine Machine
+}
+
+// openedRepo returns a Repo on st with the clock and machine of opts.
+func openedRepo(st store.Store, cfg Config, key [32]byte, opts Options) *Repo {
+	r := &Repo{st: st, cfg: cfg, key: key, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
+	if r.after == nil {
+		r.after = time.After
+	}
+	if r.machine == nil {
+		r.machine = hostMachine{}
+	}
+	return r
 }
 
 // InitOptions are the settings of a new repository.
@@ -118,7 +138,7 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 		}
 		return nil, fmt.Errorf("write repository config: %w", err)
 	}
-	return &Repo{st: st, cfg: cfg, key: key, now: now}, nil
+	return openedRepo(st, cfg, key, opts.Options), nil
 }
 
 // Open opens the repository in st.
@@ -154,9 +174,9 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	if err != nil || len(key) != 32 {
 		return nil, fmt.Errorf("%w: %s/config has an invalid chunk key", ErrCorrupt, st.Location())
 	}
-	r := &Repo{st: st, cfg: cfg, now: clock(opts.Now)}
-	copy(r.key[:], key)
-	return r, nil
+	var k [32]byte
+	copy(k[:], key)
+	return openedRepo(st, cfg, k, opts), nil
 }
 
 // Config returns the repository settings.

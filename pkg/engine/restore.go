@@ -36,7 +36,17 @@ type RestoreStats struct {
 // Restore writes every disk of backup m to its target. Every chunk written is
 // re-hashed and checked against its ID first; a damaged or missing chunk fails
 // the restore with ErrCorrupt.
+//
+// It runs as the restore operation ctx carries (WithOp), or announces one of
+// its own, so that gc deletes nothing it reads.
 func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget, progressFn func(done, total int64)) ([]RestoreStats, error) {
+	op, end, _ := r.readerOp(ctx, OpRestore, m.HostID)
+	defer end()
+	stats, err := r.restore(op.Context(), m, targets, progressFn)
+	return stats, lostOr(op.Context(), err)
+}
+
+func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget, progressFn func(done, total int64)) ([]RestoreStats, error) {
 	if len(targets) != len(m.Disks) {
 		return nil, errorf(ErrInvalid, "backup %d has %d disks, %d targets given", m.ID, len(m.Disks), len(targets))
 	}

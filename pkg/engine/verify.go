@@ -27,6 +27,8 @@ type VerifyResult struct {
 	Chunks   int64
 	Bytes    int64
 	Problems []string
+	// Notices are things the user should know that are no damage.
+	Notices []string
 }
 
 // Damaged reports whether any backup or object is damaged.
@@ -43,7 +45,21 @@ func (v *VerifyResult) Damaged() bool {
 // use, or every chunk in the repository when ids is empty, and names the
 // backups that a damaged or missing object affects. Damage is reported in the
 // result; the error is for failing to run at all (or an unknown ID).
+//
+// It runs as the verify operation ctx carries (WithOp), or announces one of
+// its own, so that gc deletes nothing it reads; a notice says when it could
+// not.
 func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
+	op, end, notice := r.readerOp(ctx, OpVerify, 0)
+	defer end()
+	res, err := r.verify(op.Context(), ids, progressFn)
+	if res != nil && notice != "" {
+		res.Notices = append(res.Notices, notice)
+	}
+	return res, lostOr(op.Context(), err)
+}
+
+func (r *Repo) verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
 	var manifests []*Manifest
 	unreadable := map[int]error{}
 	if len(ids) == 0 {

@@ -67,6 +67,10 @@ type Host struct {
 	NextBackupWindow *Window   `json:"next_backup_window,omitempty"`
 	Region           string    `json:"region,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// LastError is why the host's last scheduled backup failed, when no
+	// backup was taken since (engine only).
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.
@@ -305,6 +309,11 @@ type GCOptions struct {
 	// Grace is how long an unreferenced object is kept before it is deleted,
 	// so that a backup running now can still use it.
 	Grace time.Duration
+	// MinAge is how old an unreferenced object must be before it is
+	// condemned at all; 0 is the engine's default, negative none.
+	MinAge time.Duration
+	// WaitLock is how long to wait for another gc to finish.
+	WaitLock time.Duration
 }
 
 // GCResult reports what a garbage collection did.
@@ -313,6 +322,9 @@ type GCResult struct {
 	DeletedPacks   int    `json:"deleted_packs"`
 	RewrittenPacks int    `json:"rewritten_packs"`
 	ReclaimedBytes int64  `json:"reclaimed_bytes"`
+	// DeferredFor names the running operation that kept gc from deleting
+	// what it condemned, if one did.
+	DeferredFor string `json:"deferred_for,omitempty"`
 }
 
 // RunOptions are the options of one scheduling pass.
@@ -325,7 +337,16 @@ type RunReport struct {
 	Backups []Backup  `json:"backups"`
 	Expired []int     `json:"expired"`
 	GC      *GCResult `json:"gc,omitempty"`
+	// Skipped says why each enabled host was not backed up.
+	Skipped []Skipped `json:"skipped"`
 	Errors  []string  `json:"errors"`
+}
+
+// Skipped is an enabled host a pass did not back up, and why.
+type Skipped struct {
+	HostID   int    `json:"host_id"`
+	HostName string `json:"host_name"`
+	Reason   string `json:"reason"`
 }
 
 // Provider is what every command talks to. Methods are safe for concurrent

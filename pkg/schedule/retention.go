@@ -14,35 +14,40 @@ type Item struct {
 }
 
 // Expired returns the IDs of the backups in items, all of one host, that
-// policy p no longer keeps at now, oldest first. Snapshots never expire.
+// policy p no longer keeps, oldest first. Snapshots never expire, and
+// neither does the host's newest backup: retention never empties a host.
 //
-// A backup expires by either of two rules, both over the retention period R:
-//   - by age: it was taken at or before now - R, so no backup is kept for R
-//     or longer;
+// Both rules count back from the host's newest backup or snapshot, not from
+// now, so a host that stops being backed up (its disk is gone, its
+// schedule paused) keeps what it has; over the retention period R:
+//   - by age: it was taken at or before the newest minus R;
 //   - by count: its window started at or before the window of the newest
-//     backup or snapshot minus R. Windows, not times, are compared, so a
-//     backup taken a few minutes later in its window than today's was does
-//     not outlive the day: after each scheduled backup exactly R/period
-//     backups remain (7 daily, 4 weekly, 42 every-4h).
+//     minus R. Windows, not times, are compared, so a backup taken a few
+//     minutes later in its window than today's was does not outlive the
+//     day: after each scheduled backup exactly R/period backups remain (7
+//     daily, 4 weekly, 42 every-4h).
 //
 // The window of a backup is the latest window that started at or before it
 // (LatestWindow), so a make-up taken after its window ages with that window.
-func Expired(p Policy, items []Item, now time.Time) []int {
+func Expired(p Policy, items []Item) []int {
 	if len(items) == 0 {
 		return nil
 	}
 	r := p.Retention()
-	cutoff := now.Add(-r)
-	newest := items[0].Time
-	for _, it := range items[1:] {
+	newest, last := items[0].Time, -1
+	for i, it := range items {
 		if it.Time.After(newest) {
 			newest = it.Time
 		}
+		if !it.Snapshot && (last < 0 || byTime(it, items[last]) > 0) {
+			last = i
+		}
 	}
+	cutoff := newest.Add(-r)
 	oldestKeptWindow := LatestWindow(p, newest).Start.Add(-r)
 	var out []Item
-	for _, it := range items {
-		if it.Snapshot {
+	for i, it := range items {
+		if it.Snapshot || i == last {
 			continue
 		}
 		if !it.Time.After(cutoff) || !LatestWindow(p, it.Time).Start.After(oldestKeptWindow) {

@@ -57,12 +57,15 @@ func TestExpired(t *testing.T) {
 		{"daily: right after the 10th backup, 7 remain", daily20, tenDays, at(t, "2025-01-10 21:45"), idRange(1, 3)},
 		{"daily: right before the 10th, 7 remain", daily20, tenDays[:9], at(t, "2025-01-10 21:44"), idRange(1, 2)},
 		{"daily: at the window start, 7 remain", daily20, tenDays[:9], at(t, "2025-01-10 20:00"), idRange(1, 2)},
-		{"daily: exactly 7 days old expires", daily20, tenDays[:1], at(t, "2025-01-08 21:45"), []int{1}},
-		{"daily: a second younger stays", daily20, tenDays[:1], at(t, "2025-01-08 21:44").Add(59 * time.Second), nil},
+		{"daily: 7 days older than the newest expires", daily20, []Item{tenDays[0], {ID: 2, Time: at(t, "2025-01-08 21:45")}}, at(t, "2025-01-08 21:45"), []int{1}},
+		{"daily: a lone backup never expires", daily20, tenDays[:1], at(t, "2025-03-08 21:45"), nil},
 		{"daily: taken late in its window still goes with its day", daily20, jitter, at(t, "2025-01-10 21:45"), idRange(1, 3)},
 		{"daily: a make-up ages with the window it made up", daily20, makeUp, at(t, "2025-01-10 21:45"), idRange(1, 3)},
-		{"daily: backups stopped, all expire by age", daily20, tenDays, at(t, "2025-01-30 00:00"), idRange(1, 10)},
-		{"snapshots never expire", daily20, withSnapshots, at(t, "2025-01-30 00:00"), []int{2, 3, 4, 5, 7, 8, 9, 10}},
+		{"daily: backups stopped, 7 stay however late", daily20, tenDays, at(t, "2025-01-30 00:00"), idRange(1, 3)},
+		{"daily: backups stopped after one, it stays", daily20, tenDays[:1], at(t, "2026-01-30 00:00"), nil},
+		{"snapshots never expire", daily20, withSnapshots, at(t, "2025-01-30 00:00"), []int{2, 3}},
+		{"the newest backup stays behind a newer snapshot", daily20,
+			[]Item{{ID: 1, Time: first}, {ID: 2, Time: first.Add(30 * day), Snapshot: true}}, at(t, "2025-03-01 00:00"), nil},
 		{"weekly: 4 remain", weeklySat, series(at(t, "2024-12-07 21:45"), 7*day, 5), at(t, "2025-01-04 21:45"), []int{1}},
 		{"weekly: before the 5th, 4 remain", weeklySat, series(at(t, "2024-12-07 21:45"), 7*day, 4), at(t, "2025-01-04 21:00"), nil},
 		{"every-4h: 42 remain", every4h, series(at(t, "2025-01-01 09:45"), 4*time.Hour, 50), at(t, "2025-01-09 13:45"), idRange(1, 8)},
@@ -70,7 +73,7 @@ func TestExpired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Expired(tt.p, tt.items, tt.now); !reflect.DeepEqual(got, tt.want) {
+			if got := Expired(tt.p, tt.items); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Expired() = %v, want %v", got, tt.want)
 			}
 		})
@@ -85,7 +88,7 @@ func TestExpiredOrderAndInput(t *testing.T) {
 		{ID: 4, Time: at(t, "2025-01-01 21:45")},
 	}
 	orig := append([]Item(nil), items...)
-	got := Expired(daily20, items, at(t, "2025-01-20 21:45"))
+	got := Expired(daily20, items)
 	if want := []int{3, 4, 9}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Expired() = %v, want %v (oldest first)", got, want)
 	}

@@ -114,10 +114,12 @@ func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.C
 	if err != nil {
 		return nil, err
 	}
-	return p.backupHost(ctx, r, h, opts)
+	return p.backupHost(ctx, r, h, opts, nil)
 }
 
-func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions) (*provider.CreateResult, error) {
+// backupHost backs up h as the operation op, or as one of its own when op
+// is nil.
+func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions, op *engine.Op) (*provider.CreateResult, error) {
 	// A disk that is gone or is no disk is refused before anything is
 	// written, as bad input is.
 	for _, d := range h.Disks {
@@ -132,7 +134,7 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 		return nil, mapErr(err)
 	}
 	m, err := r.Backup(ctx, engine.BackupRequest{
-		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: progressFunc("backup", opts.Progress),
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: progressFunc("backup", opts.Progress), Op: op,
 	})
 	if err != nil {
 		// The caller says which host; the action record says it itself.

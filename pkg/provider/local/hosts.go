@@ -50,7 +50,7 @@ func (p *Provider) hosts(ctx context.Context) (*engine.Repo, []engine.HostRecord
 
 // ListHosts implements provider.Provider.
 func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
-	_, recs, err := p.hosts(ctx)
+	r, recs, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	for _, h := range recs {
 		out = append(out, p.hostView(h))
 	}
-	return out, nil
+	return out, addLastErrors(ctx, r, out)
 }
 
 // GetHost implements provider.Provider.
@@ -67,8 +67,12 @@ func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, err
 	if err != nil {
 		return nil, err
 	}
-	v := p.hostView(h)
-	return &v, nil
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := []provider.Host{p.hostView(h)}
+	return &v[0], addLastErrors(ctx, r, v)
 }
 
 // findHost resolves a host by ID or name.

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,6 +10,10 @@ import (
 	"github.com/dropback/dropback/pkg/provider"
 	"github.com/dropback/dropback/pkg/schedule"
 )
+
+// runGrace is how long a scheduling pass keeps what gc condemned before it
+// deletes it.
+const runGrace = time.Hour
 
 // GC implements provider.Provider.
 func (p *Provider) GC(ctx context.Context, opts provider.GCOptions) (*provider.GCResult, error) {
@@ -24,19 +29,19 @@ func (p *Provider) gc(ctx context.Context, r *engine.Repo, opts provider.GCOptio
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	res, err := r.GC(ctx, engine.GCOptions{Grace: opts.Grace})
+	res, err := r.GC(ctx, engine.GCOptions{Grace: opts.Grace, MinAge: opts.MinAge, WaitLock: opts.WaitLock})
 	_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
 	if err != nil {
 		return nil, fmt.Errorf("repo gc: %w", mapErr(err))
 	}
 	return &provider.GCResult{Action: actionView(*act), DeletedPacks: res.DeletedPacks,
-		RewrittenPacks: res.RewrittenPacks, ReclaimedBytes: res.ReclaimedBytes}, nil
+		RewrittenPacks: res.RewrittenPacks, ReclaimedBytes: res.ReclaimedBytes, DeferredFor: res.DeferredFor}, nil
 }
 
 // RunDue implements provider.Provider: one pass of the schedule. It backs up
 // every enabled host whose window is due, applies retention, and collects
-// garbage when retention deleted something. A host that fails is reported in
-// the report and does not stop the others.
+// garbage when retention deleted something or a gc mark is ripe. A host that
+// fails is reported in the report and does not stop the others.
 func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
 	r, hosts, err := p.hosts(ctx)
 	if err != nil {
@@ -46,7 +51,7 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	rep := &provider.RunReport{Backups: []provider.Backup{}, Expired: []int{}, Errors: []string{}}
+	rep := &provider.RunReport{Backups: []provider.Backup{}, Expired: []int{}, Skipped: []provider.Skipped{}, Errors: []string{}}
 	for _, h := range hosts {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()
@@ -58,17 +63,34 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 			rep.Errors = append(rep.Errors, err.Error())
 		}
 	}
-	if len(rep.Expired) > 0 {
-		res, err := p.gc(ctx, r, provider.GCOptions{})
-		if err != nil {
-			rep.Errors = append(rep.Errors, err.Error())
-		}
-		rep.GC = res
-	}
+	p.runGC(ctx, r, rep)
 	if err := r.PruneClaims(ctx, p.opts.Now().Add(-30*24*time.Hour)); err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
 	}
 	return rep, nil
+}
+
+// runGC collects garbage when the pass expired backups or a gc mark is
+// ripe. Another gc holding the lease is no error: it does the work.
+func (p *Provider) runGC(ctx context.Context, r *engine.Repo, rep *provider.RunReport) {
+	ripe, err := r.RipeMarks(ctx, runGrace)
+	if err != nil {
+		rep.Errors = append(rep.Errors, err.Error())
+		return
+	}
+	if len(rep.Expired) == 0 && !ripe {
+		return
+	}
+	res, err := p.gc(ctx, r, provider.GCOptions{Grace: runGrace})
+	var locked *engine.LockedError
+	switch {
+	case errors.As(err, &locked):
+		rep.Skipped = append(rep.Skipped, provider.Skipped{Reason: "gc: " + locked.Error()})
+	case err != nil:
+		rep.Errors = append(rep.Errors, err.Error())
+	default:
+		rep.GC = res
+	}
 }
 
 // runHost takes a host's due backup, then applies its retention.
@@ -76,27 +98,60 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 	pol := toSchedule(h.Policy)
 	items, last := retentionItems(all, h.ID)
 	d := schedule.Due(pol, schedule.HostKey(h.ID, h.Name), last, h.EnabledAt, p.opts.Now())
-	if d.Due {
-		mine, err := r.Claim(ctx, h.ID, d.Window.Start)
-		if err != nil {
-			return err
-		}
-		if mine {
-			res, err := p.backupHost(ctx, r, h, provider.CreateOptions{Progress: opts.Progress})
-			if err != nil {
-				return fmt.Errorf("back up host %s: %w", h.Name, err)
-			}
-			rep.Backups = append(rep.Backups, res.Backup)
-			items = append(items, schedule.Item{ID: res.Backup.ID, Time: res.Backup.CreatedAt})
+	skip := func(reason string) {
+		rep.Skipped = append(rep.Skipped, provider.Skipped{HostID: h.ID, HostName: h.Name, Reason: reason})
+	}
+	if !d.Due {
+		skip(d.Reason)
+	} else {
+		m, wait, err := p.scheduledBackup(ctx, r, h, d, opts)
+		switch {
+		case err != nil:
+			return fmt.Errorf("back up host %s: %w", h.Name, err)
+		case wait != nil && wait.Failed:
+			// A host that keeps failing is an error of every pass until
+			// it is backed up, not only of the pass that tried.
+			return fmt.Errorf("back up host %s: %s", h.Name, wait.Reason)
+		case wait != nil:
+			skip(wait.Reason)
+		default:
+			rep.Backups = append(rep.Backups, *m)
+			items = append(items, schedule.Item{ID: m.ID, Time: m.CreatedAt})
 		}
 	}
-	for _, id := range schedule.Expired(pol, items, p.opts.Now()) {
+	for _, id := range schedule.Expired(pol, items) {
 		if err := r.DeleteBackup(ctx, id); err != nil {
 			return fmt.Errorf("expire backup %d of host %s: %w", id, h.Name, mapErr(err))
 		}
 		rep.Expired = append(rep.Expired, id)
 	}
 	return nil
+}
+
+// scheduledBackup claims and takes the backup of h that d says is due. It
+// returns the backup, or why this pass did not take it.
+func (p *Provider) scheduledBackup(ctx context.Context, r *engine.Repo, h engine.HostRecord, d schedule.Decision, opts provider.RunOptions) (*provider.Backup, *engine.Wait, error) {
+	op, err := r.Begin(ctx, engine.OpBackup, h.ID)
+	if err != nil {
+		return nil, nil, mapErr(err)
+	}
+	defer op.End()
+	claim, wait, err := r.ClaimBackup(ctx, op, h.ID, d.Window.Start)
+	if err != nil || claim == nil {
+		return nil, wait, mapErr(err)
+	}
+	res, err := p.backupHost(ctx, r, h, provider.CreateOptions{Progress: opts.Progress}, op)
+	id := 0
+	if res != nil {
+		id = res.Backup.ID
+	}
+	if ferr := r.Finish(context.WithoutCancel(ctx), claim, id, err); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return &res.Backup, nil, nil
 }
 
 // retentionItems returns a host's backups and snapshots as retention sees
@@ -114,4 +169,29 @@ func retentionItems(all []*engine.Manifest, hostID int) ([]schedule.Item, time.T
 		}
 	}
 	return items, last
+}
+
+// addLastErrors sets the last error of each host whose latest scheduled
+// backup failed and that has no backup taken since.
+func addLastErrors(ctx context.Context, r *engine.Repo, hosts []provider.Host) error {
+	errs, err := r.ScheduleErrors(ctx)
+	if err != nil || len(errs) == 0 {
+		return mapErr(err)
+	}
+	all, err := r.Manifests(ctx)
+	if err != nil {
+		return mapErr(err)
+	}
+	for i := range hosts {
+		e, ok := errs[hosts[i].ID]
+		if !ok {
+			continue
+		}
+		if _, last := retentionItems(all, hosts[i].ID); last.After(e.At) {
+			continue
+		}
+		at := e.At
+		hosts[i].LastError, hosts[i].LastErrorAt = e.Error, &at
+	}
+	return nil
 }
