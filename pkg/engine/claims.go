@@ -44,7 +44,9 @@ func claimPrefix(hostID int, window time.Time) string {
 	return fmt.Sprintf("claims/%010d/%d.", hostID, window.Unix())
 }
 
-func (c Claim) name() string        { return fmt.Sprintf("%s%04d", claimPrefix(c.HostID, c.Window), c.Attempt) }
+func (c Claim) name() string {
+	return fmt.Sprintf("%s%04d", claimPrefix(c.HostID, c.Window), c.Attempt)
+}
 func (c Claim) outcomeName() string { return c.name() + ".outcome" }
 
 // retryAfter is how long a pass waits after the nth failed attempt before
