@@ -228,11 +228,11 @@ func TestCorruption(t *testing.T) {
 					// deleted (a lost one has nothing left to keep); once
 					// it is, all is clean.
 					if how != "delete" {
-						r := e.fails("gc over a damaged manifest", "repo", "gc")
+						r := e.fails("gc over a damaged manifest", "repo", "gc", "--min-age", "0")
 						assert.Contains(t, r.stderr, "snapshots delete")
 					}
 					e.ok("snapshots", "delete", fmt.Sprint(e.bw.ID), "--force")
-					e.ok("repo", "gc")
+					e.ok("repo", "gc", "--min-age", "0")
 					e.verifyClean("the damaged backup deleted")
 				}
 			})

@@ -163,7 +163,7 @@ var crashOps = []crashOp{
 	{name: "backups convert", args: func(f *crashFixture) []string { return []string{"backups", "convert", fmt.Sprint(f.conv)} }},
 	{name: "retention", args: func(*crashFixture) []string { return []string{"run", "--due"} },
 		mayDelete: func(b backupJSON) bool { return b.HostName == "old-1" }},
-	{name: "repo gc", args: func(*crashFixture) []string { return []string{"repo", "gc"} }},
+	{name: "repo gc", args: func(*crashFixture) []string { return []string{"repo", "gc", "--min-age", "0"} }},
 }
 
 // killAfter starts dropback and kills it with SIGKILL after delay; it

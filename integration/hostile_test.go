@@ -324,7 +324,7 @@ func TestDiskChangesSizeDuringBackup(t *testing.T) {
 				assert.Equal(t, "web-1", b.HostName, "a backup of the resized disk appeared")
 			}
 			e.verifyClean("after the failed backup")
-			e.ok("repo", "gc")
+			e.ok("repo", "gc", "--min-age", "0")
 			e.verifyClean("after gc")
 			e.restores(first, webSum, "after the failed backup")
 		})

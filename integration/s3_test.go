@@ -222,7 +222,7 @@ func TestS3FourHostsAtOnce(t *testing.T) {
 	gcs := make([]result, 2)
 	wg.Go(func() {
 		for i := range gcs {
-			gcs[i] = e.run("repo", "gc", "-o", "json")
+			gcs[i] = e.run("repo", "gc", "--min-age", "0", "-o", "json")
 		}
 	})
 	wg.Wait()
@@ -235,7 +235,7 @@ func TestS3FourHostsAtOnce(t *testing.T) {
 	for i, d := range disks {
 		e.restoresIdentical(fmt.Sprintf("host-%d", i+1), "latest", d)
 	}
-	e.ok("repo", "gc")
+	e.ok("repo", "gc", "--min-age", "0")
 	var st repoStatsJSON
 	e.json(&st, "repo", "stats")
 	assert.Equal(t, 4, st.Backups)
@@ -269,7 +269,7 @@ func TestS3KilledBackupBlocksNothing(t *testing.T) {
 	var gc struct {
 		DeletedPacks int `json:"deleted_packs"`
 	}
-	e.json(&gc, "repo", "gc")
+	e.json(&gc, "repo", "gc", "--min-age", "0")
 	e.verifyClean()
 	e.restoresIdentical("web-1", fmt.Sprint(b.ID), src)
 }
@@ -305,7 +305,7 @@ func TestS3MinIOStoppedMidBackup(t *testing.T) {
 	e.verifyClean()
 	second := e.create("web-1")
 	e.restoresIdentical("web-1", fmt.Sprint(second.ID), src)
-	e.ok("repo", "gc")
+	e.ok("repo", "gc", "--min-age", "0")
 	e.verifyClean()
 }
 

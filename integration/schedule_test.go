@@ -174,7 +174,7 @@ func TestLocalPruneAndGC(t *testing.T) {
 	assert.Len(t, kept, 9)
 	assert.Len(t, removed, 21)
 
-	e.ok("repo", "gc")
+	e.ok("repo", "gc", "--min-age", "0")
 	var after statsJSON
 	e.json(&after, "repo", "stats")
 	assert.Less(t, after.StoredBytes, before.StoredBytes, "gc after prune frees space")
@@ -214,7 +214,7 @@ func TestLocalBackupAndGCAtOnce(t *testing.T) {
 		go func() { defer wg.Done(); backup = e.run("backups", "create", "web-1", "-o", "json") }()
 		go func() {
 			defer wg.Done()
-			gc = e.run("repo", "gc")
+			gc = e.run("repo", "gc", "--min-age", "0")
 		}()
 		wg.Wait()
 		require.Equal(t, 0, backup.code, backup.stderr)
@@ -227,7 +227,7 @@ func TestLocalBackupAndGCAtOnce(t *testing.T) {
 		// Delete the db-1 backup so the next gc has packs to reclaim.
 		e.ok("backups", "prune", "db-1", "--keep-daily", "1", "--force")
 	}
-	e.ok("repo", "gc")
+	e.ok("repo", "gc", "--min-age", "0")
 	for id, sum := range want {
 		out := filepath.Join(e.dir, "out.img")
 		e.ok("backups", "restore", "web-1", fmt.Sprint(id), "--to", out, "--force")

@@ -55,9 +55,17 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	bs, err := p.ListBackups(ctx, opts.Host)
 	if err != nil {
 		if opts.Host != "" {
-			return fmt.Errorf("list backups of host %s: %w", cmdutil.Short(opts.Host), err)
+			err = fmt.Errorf("list backups of host %s: %w", cmdutil.Short(opts.Host), err)
+		} else {
+			err = fmt.Errorf("list backups: %w", err)
 		}
-		return fmt.Errorf("list backups: %w", err)
+		if bs == nil {
+			return err
+		}
 	}
-	return opts.Printer().Print(display.Backups(bs))
+	// Damage that hides some backups still shows the rest, then fails.
+	if perr := opts.Printer().Print(display.Backups(bs)); perr != nil {
+		return perr
+	}
+	return err
 }

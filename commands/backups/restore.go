@@ -123,6 +123,9 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	for _, n := range res.Notices {
+		pr.Noticef("%s", n)
+	}
 	a, err := cmdutil.Settle(ctx, p, pr, &res.Action, opts.Wait)
 	res.Action = *a
 	if perr := pr.Print(display.Restore(res)); perr != nil && err == nil {

@@ -70,6 +70,9 @@ func runVerify(ctx context.Context, opts *VerifyOptions) error {
 	if err := pr.Print(display.Verify(report)); err != nil {
 		return err
 	}
+	for _, n := range report.Notices {
+		pr.Noticef("%s", n)
+	}
 	if !pr.JSON {
 		for _, problem := range report.Problems {
 			fmt.Fprintf(opts.IO.ErrOut, "problem: %s\n", problem)

@@ -5,6 +5,7 @@ package display
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,13 +19,13 @@ var HostColumns = []output.Column[provider.Host]{
 	{Key: "Name", Header: "Name", Value: func(h provider.Host) string { return h.Name }},
 	{Key: "Disks", Header: "Disks", Value: func(h provider.Host) string { return strconv.Itoa(len(h.Disks)) }},
 	{Key: "Size", Header: "Size", Value: hostSize},
-	{Key: "Backups", Header: "Backups", Value: func(h provider.Host) string { return enabled(h.BackupEnabled) }},
+	{Key: "Backups", Header: "Backups", Value: backupState},
 	{Key: "Created", Header: "Created", Value: func(h provider.Host) string { return output.Time(h.CreatedAt) }},
 	{Key: "Status", Header: "Status", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Status) }},
 	{Key: "Region", Header: "Region", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Region) }},
 	{Key: "Plan", Header: "Plan", Extra: true, Value: func(h provider.Host) string { return planOf(h.BackupPolicy) }},
 	{Key: "NextWindow", Header: "Next Window", Extra: true, Value: func(h provider.Host) string { return windowStart(h.NextBackupWindow) }},
-	{Key: "LastError", Header: "Last Error", Value: lastError},
+	{Key: "LastError", Header: "Last Error", Extra: true, Value: lastError},
 	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
 }
 
@@ -45,8 +46,19 @@ func Hosts(hs []provider.Host) output.Displayable {
 	return output.List(HostColumns, out)
 }
 
-// Host displays one host.
-func Host(h *provider.Host) output.Displayable { return output.One(HostColumns, withDisks(*h)) }
+// Host displays one host; the last error too, when it has one.
+func Host(h *provider.Host) output.Displayable {
+	cols := HostColumns
+	if h.LastErrorAt != nil {
+		cols = slices.Clone(HostColumns)
+		for i := range cols {
+			if cols[i].Key == "LastError" {
+				cols[i].Extra = false
+			}
+		}
+	}
+	return output.One(cols, withDisks(*h))
+}
 
 // withDisks makes a host's disks JSON "[]" rather than null.
 func withDisks(h provider.Host) provider.Host {
@@ -74,6 +86,15 @@ func diskPaths(h provider.Host) string {
 		}
 	}
 	return output.OrNone(strings.Join(paths, ","))
+}
+
+// backupState is "enabled", "failing" when the last scheduled backup
+// failed and none was taken since, or none.
+func backupState(h provider.Host) string {
+	if h.BackupEnabled && h.LastErrorAt != nil {
+		return "failing"
+	}
+	return enabled(h.BackupEnabled)
 }
 
 func enabled(b bool) string {

@@ -145,7 +145,7 @@ func TestEmptyTextListPrintsTheHeaderOnly(t *testing.T) {
 	c.fake = fakeprovider.Empty()
 	r := c.run(t, "hosts", "list")
 	wantCode(t, r, 0)
-	if want := "ID    Name    Disks    Size    Backups    Created    Last Error\n"; r.out != want {
+	if want := "ID    Name    Disks    Size    Backups    Created\n"; r.out != want {
 		t.Fatalf("got %q, want %q", r.out, want)
 	}
 	r = c.run(t, "hosts", "list", "--no-header")

@@ -53,9 +53,17 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	ss, err := p.ListSnapshots(ctx, opts.Host)
 	if err != nil {
 		if opts.Host != "" {
-			return fmt.Errorf("list snapshots of host %s: %w", cmdutil.Short(opts.Host), err)
+			err = fmt.Errorf("list snapshots of host %s: %w", cmdutil.Short(opts.Host), err)
+		} else {
+			err = fmt.Errorf("list snapshots: %w", err)
 		}
-		return fmt.Errorf("list snapshots: %w", err)
+		if ss == nil {
+			return err
+		}
 	}
-	return opts.Printer().Print(display.Backups(ss))
+	// Damage that hides some snapshots still shows the rest, then fails.
+	if perr := opts.Printer().Print(display.Backups(ss)); perr != nil {
+		return perr
+	}
+	return err
 }

@@ -128,6 +128,12 @@ func (r *Repo) Manifests(ctx context.Context) ([]*Manifest, error) {
 	return out, err
 }
 
+// ManifestsAndDamage lists every backup and snapshot, oldest first, and
+// the errors of those whose manifest is damaged, by ID.
+func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]error, error) {
+	return r.readManifests(ctx)
+}
+
 // readManifests lists every backup and snapshot, oldest first, and the
 // errors of those whose manifest is damaged, by ID.
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {

@@ -213,6 +213,9 @@ type RestoreResult struct {
 	HostID       int           `json:"host_id"`
 	Disks        []RestoreDisk `json:"disks,omitempty"`
 	BytesWritten int64         `json:"bytes_written"`
+	// Notices are things the user should know that did not stop the
+	// restore, such as a repository it could not record it in.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // RestoreDisk reports one restored disk.
@@ -234,6 +237,8 @@ type VerifyReport struct {
 	Chunks   int64            `json:"chunks_checked"`
 	Bytes    int64            `json:"bytes_checked"`
 	Problems []string         `json:"problems"`
+	// Notices are things the user should know that are no damage.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // VerifiedBackup is one backup's verdict.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -51,7 +52,7 @@ func (p *Provider) manifests(ctx context.Context, ref string, snapshots bool) ([
 		}
 		hostID = h.ID
 	}
-	all, err := r.Manifests(ctx)
+	all, damaged, err := r.ManifestsAndDamage(ctx)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -61,7 +62,33 @@ func (p *Provider) manifests(ctx context.Context, ref string, snapshots bool) ([
 			out = append(out, m)
 		}
 	}
-	return out, nil
+	return out, damagedError(damaged)
+}
+
+// damagedError says which backups cannot be read, so that a list never
+// silently leaves one out; nil when none.
+func damagedError(damaged map[int]error) error {
+	if len(damaged) == 0 {
+		return nil
+	}
+	ids := make([]int, 0, len(damaged))
+	for id := range damaged {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = strconv.Itoa(id)
+	}
+	return provider.Errorf(provider.ErrCorrupt, "the manifest of %s %s cannot be read, so it is not listed (%v); run `dropback backups verify`",
+		plural(len(ids), "backup", "backups"), strings.Join(names, ", "), damaged[ids[0]])
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func views(ms []*engine.Manifest) []provider.Backup {
@@ -72,15 +99,22 @@ func views(ms []*engine.Manifest) []provider.Backup {
 	return out
 }
 
-// ListBackups implements provider.Provider.
+// ListBackups implements provider.Provider. When some manifests cannot be
+// read it returns the backups it could read and an error naming the rest.
 func (p *Provider) ListBackups(ctx context.Context, host string) ([]provider.Backup, error) {
-	ms, err := p.manifests(ctx, host, false)
-	return views(ms), err
+	return p.list(ctx, host, false)
 }
 
-// ListSnapshots implements provider.Provider.
+// ListSnapshots implements provider.Provider, as ListBackups.
 func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.Backup, error) {
-	ms, err := p.manifests(ctx, host, true)
+	return p.list(ctx, host, true)
+}
+
+func (p *Provider) list(ctx context.Context, host string, snapshots bool) ([]provider.Backup, error) {
+	ms, err := p.manifests(ctx, host, snapshots)
+	if err != nil && !errors.Is(err, provider.ErrCorrupt) {
+		return nil, err
+	}
 	return views(ms), err
 }
 
@@ -156,10 +190,12 @@ func progressFunc(phase string, fn provider.ProgressFunc) func(done, total int64
 }
 
 // findBackup resolves "latest" or an ID for a host. Latest is the newest
-// backup or snapshot of the host.
+// backup or snapshot of the host; when a backup newer than it cannot be
+// read, it may be this host's newest, so latest is refused rather than
+// silently older.
 func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.HostRecord, ref string) (*engine.Manifest, error) {
 	if ref == "latest" {
-		all, err := r.Manifests(ctx)
+		all, damaged, err := r.ManifestsAndDamage(ctx)
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -169,10 +205,18 @@ func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.Host
 				mine = append(mine, m)
 			}
 		}
+		sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
+		newest := 0
+		if len(mine) > 0 {
+			newest = mine[len(mine)-1].ID
+		}
+		if id := newerDamaged(damaged, newest); id != 0 {
+			return nil, provider.Errorf(provider.ErrCorrupt, "backup %d cannot be read (%v) and may be the latest of host %s; name a backup ID to restore an older one, and run `dropback backups verify`",
+				id, damaged[id], h.Name)
+		}
 		if len(mine) == 0 {
 			return nil, provider.Errorf(provider.ErrNotFound, "host %s has no backups", h.Name)
 		}
-		sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
 		return mine[len(mine)-1], nil
 	}
 	id, err := strconv.Atoi(ref)
@@ -186,7 +230,22 @@ func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.Host
 	return m, nil
 }
 
-// RestoreBackup implements provider.Provider.
+// newerDamaged returns the lowest ID above id among the damaged manifests,
+// or 0.
+func newerDamaged(damaged map[int]error, id int) int {
+	found := 0
+	for d := range damaged {
+		if d > id && (found == 0 || d < found) {
+			found = d
+		}
+	}
+	return found
+}
+
+// RestoreBackup implements provider.Provider. The restore announces itself
+// to gc before it reads the backup's manifest, so that nothing it reads is
+// deleted under it. On a repository it cannot write (read-only, full), it
+// goes on unannounced and unrecorded, and says so.
 func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (*provider.RestoreResult, error) {
 	if req.ToNew != "" {
 		return nil, &provider.UnsupportedError{Verb: "backups restore --to-new", Context: provider.ContextLocal,
@@ -195,6 +254,13 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	r, err := p.open(ctx)
 	if err != nil {
 		return nil, err
+	}
+	op, notice := r.BeginReader(ctx, engine.OpRestore, 0)
+	defer op.End()
+	ctx = engine.WithOp(ctx, op)
+	res := &provider.RestoreResult{}
+	if notice != "" {
+		res.Notices = append(res.Notices, notice)
 	}
 	// A removed host's snapshots can still be restored elsewhere.
 	h, err := p.lookupHost(ctx, req.Host, req.To != "")
@@ -211,18 +277,26 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	}
 	act, err := r.StartAction(ctx, "restore", "host", h.ID)
 	if err != nil {
-		return nil, mapErr(err)
+		res.Notices = append(res.Notices, fmt.Sprintf("the restore is not recorded as an action: %v", err))
+		act = &engine.ActionRecord{Type: "restore", Status: engine.ActionInProgress, StartedAt: time.Now().UTC().Truncate(time.Second), ResourceType: "host", ResourceID: h.ID}
 	}
 	stats, err := r.Restore(ctx, m, targets, progressFunc("restore", req.Progress))
 	if err != nil {
 		err = mapErr(err) // the command says which backup
-		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, err))
+		if act.ID != 0 {
+			_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, err))
+		}
 		return nil, err
 	}
-	if err := r.FinishAction(ctx, act, 0, nil); err != nil {
-		return nil, err
+	if act.ID != 0 {
+		if err := r.FinishAction(ctx, act, 0, nil); err != nil {
+			res.Notices = append(res.Notices, fmt.Sprintf("the end of the restore is not recorded: %v", err))
+		}
+	} else {
+		now := time.Now().UTC().Truncate(time.Second)
+		act.Status, act.CompletedAt = engine.ActionCompleted, &now
 	}
-	res := &provider.RestoreResult{Action: actionView(*act), BackupID: m.ID, HostID: h.ID}
+	res.Action, res.BackupID, res.HostID = actionView(*act), m.ID, m.HostID
 	for i, d := range m.Disks {
 		res.Disks = append(res.Disks, provider.RestoreDisk{Name: d.Name, Path: targets[i].Path, SizeBytes: d.SizeBytes, BytesWritten: stats[i].BytesWritten})
 		res.BytesWritten += stats[i].BytesWritten
@@ -323,7 +397,7 @@ func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.V
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	rep := &provider.VerifyReport{Chunks: res.Chunks, Bytes: res.Bytes, Problems: res.Problems, Backups: []provider.VerifiedBackup{}}
+	rep := &provider.VerifyReport{Chunks: res.Chunks, Bytes: res.Bytes, Problems: res.Problems, Notices: res.Notices, Backups: []provider.VerifiedBackup{}}
 	if rep.Problems == nil {
 		rep.Problems = []string{}
 	}
