@@ -1,0 +1,401 @@
+package engine
+
+// The interleaving test: several processes (actors) back up, prune,
+// restore, verify and collect garbage on one repository, their store calls
+// stepped one at a time in an order a seed chooses (faulty.Gate), with
+// calls failing and processes dying at chosen points, while a simulated
+// clock moves on. After each run a checker asks what a user would: is every
+// backup that was taken and not deleted still listed, does every listed
+// backup restore to exactly the disk it was taken of, is verify clean?
+//
+//	go test ./pkg/engine -run Interleav -seeds 2000
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dropback/dropback/internal/fakeclock"
+	"github.com/dropback/dropback/pkg/store/faulty"
+	"github.com/dropback/dropback/pkg/store/mem"
+)
+
+var (
+	seeds     = flag.Int("seeds", 150, "seeds of the interleaving test")
+	firstSeed = flag.Int("seed", 1, "first seed of the interleaving test")
+)
+
+// world is what the actors of one run share, and what they did.
+type world struct {
+	t     *testing.T
+	seed  int
+	clk   *fakeclock.Clock
+	st    *mem.Store
+	gate  *faulty.Gate
+	dir   string
+	chunk int
+	stats *interleaveStats
+
+	mu       sync.Mutex
+	dead     map[int]bool        // actor IDs (PIDs) killed
+	contents map[string][32]byte // "h<host>-v<version>" -> disk content
+	taken    map[int]string      // backups that succeeded -> their name
+	deleted  map[int]bool        // backups a prune asked to delete
+	bugs     []string            // what the actors found wrong
+	log      []string            // what happened, for a failing seed
+}
+
+// interleaveStats counts what the runs did, to show the test reaches the
+// cases it is about.
+type interleaveStats struct {
+	mu                                                sync.Mutex
+	runs, backups, failedBackups, restores, deaths    int
+	gcDeleted, gcDeferred, gcLocked, restoredDuringGC int
+}
+
+func (s *interleaveStats) add(f func(s *interleaveStats)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+func (w *world) logf(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.log = append(w.log, fmt.Sprintf("%v ", w.clk.Now().Format("15:04:05"))+fmt.Sprintf(format, args...))
+}
+
+func (w *world) bug(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.bugs = append(w.bugs, fmt.Sprintf(format, args...))
+}
+
+// simMachine is one simulated process: of this machine (host "sim", where
+// a dead process is known dead) or of another (where only time tells).
+type simMachine struct {
+	w    *world
+	self processID
+}
+
+func (m simMachine) Self() processID { return m.self }
+
+func (m simMachine) Ended(p processID) bool {
+	m.w.mu.Lock()
+	dead, gate := m.w.dead[p.PID], m.w.gate
+	m.w.mu.Unlock()
+	return dead || gate.Dead(p.PID)
+}
+
+// actor is one simulated process.
+type actor struct {
+	w    *world
+	id   int
+	r    *Repo
+	ctx  context.Context
+	name string
+}
+
+func (w *world) newActor(id int, elsewhere bool) *actor {
+	host := "sim"
+	if elsewhere {
+		host = fmt.Sprintf("other-%d", id)
+	}
+	m := simMachine{w: w, self: processID{Hostname: host, PID: id, BootID: "boot", PIDNS: "pid:[1]", Start: fmt.Sprint(id)}}
+	// The process opened the repository before the run: its config is
+	// read in peace.
+	opts := Options{Now: w.clk.Now, After: w.clk.After, Machine: m}
+	r0, err := Open(context.Background(), w.st, opts)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, opts)
+	return &actor{w: w, id: id, r: r, ctx: context.Background(), name: fmt.Sprintf("%s/%d", host, id)}
+}
+
+// alive reports whether the actor ran unhurt: not killed, no call failed.
+func (a *actor) unhurt() bool { return !a.w.gate.Dead(a.id) && a.w.gate.Faults(a.id) == 0 }
+
+// disk writes the content of a host's disk at a version: chunks drawn from
+// a small pool, so that versions share chunks and packs go partly dead.
+func (w *world) disk(host, version int) (string, string) {
+	name := fmt.Sprintf("h%d-v%d", host, version)
+	path := filepath.Join(w.dir, name+".img")
+	rng := rand.New(rand.NewPCG(uint64(host), uint64(version)))
+	n := 6 + rng.IntN(6)
+	data := make([]byte, n*w.chunk)
+	for i := range n {
+		c := data[i*w.chunk : (i+1)*w.chunk]
+		switch k := rng.IntN(10); {
+		case k == 0: // a zero chunk
+		default:
+			src := rand.New(rand.NewPCG(uint64(host*100+rng.IntN(8)), 7)) // one of 8 per host
+			for j := range c {
+				c[j] = byte(src.Uint32())
+			}
+		}
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		w.t.Fatal(err)
+	}
+	w.mu.Lock()
+	w.contents[name] = sha256.Sum256(data)
+	w.mu.Unlock()
+	return name, path
+}
+
+func (a *actor) backup(host int) {
+	version := 1 + rand.New(rand.NewPCG(uint64(a.w.seed), uint64(a.id))).IntN(1000)
+	name, path := a.w.disk(host, version)
+	m, err := a.r.Backup(a.ctx, BackupRequest{HostID: host, HostName: name, Disks: []DiskSource{{Name: "vda", Path: path}}})
+	if err != nil {
+		a.w.logf("%s: backup of %s failed: %v", a.name, name, err)
+		a.w.stats.add(func(s *interleaveStats) { s.failedBackups++ })
+		return
+	}
+	a.w.stats.add(func(s *interleaveStats) { s.backups++ })
+	a.w.logf("%s: backup %d of %s", a.name, m.ID, name)
+	a.w.mu.Lock()
+	a.w.taken[m.ID] = name
+	a.w.mu.Unlock()
+}
+
+// prune deletes a backup of a host that is not its newest, as retention
+// does.
+func (a *actor) prune(host int) {
+	ms, err := a.r.Manifests(a.ctx)
+	if err != nil {
+		return
+	}
+	var mine []*Manifest
+	for _, m := range ms {
+		if m.HostID == host {
+			mine = append(mine, m)
+		}
+	}
+	if len(mine) < 2 {
+		return
+	}
+	victim := mine[0]
+	a.w.mu.Lock()
+	a.w.deleted[victim.ID] = true
+	a.w.mu.Unlock()
+	err = a.r.DeleteBackup(a.ctx, victim.ID)
+	a.w.logf("%s: delete backup %d: %v", a.name, victim.ID, err)
+}
+
+// restore restores a listed backup, as the provider does: announced before
+// it reads the manifest.
+func (a *actor) restore(pick int) {
+	op, err := a.r.Begin(a.ctx, OpRestore, 0)
+	if err != nil {
+		return
+	}
+	defer op.End()
+	ctx := WithOp(a.ctx, op)
+	ms, err := a.r.Manifests(ctx)
+	if err != nil || len(ms) == 0 {
+		return
+	}
+	m := ms[pick%len(ms)]
+	out := filepath.Join(a.w.dir, fmt.Sprintf("restore-%d-%d.img", a.id, pick))
+	defer os.Remove(out)
+	_, err = a.r.Restore(ctx, m, []RestoreTarget{{Path: out}}, nil)
+	a.w.logf("%s: restore backup %d (%s): %v", a.name, m.ID, m.HostName, err)
+	if err != nil {
+		if a.unhurt() && !errors.Is(err, ErrLostProtection) {
+			a.w.bug("restore of backup %d failed although nothing failed under it: %v", m.ID, err)
+		}
+		return
+	}
+	a.w.stats.add(func(s *interleaveStats) { s.restores++ })
+	a.w.checkContent(m, out, "a restore during the run")
+}
+
+func (w *world) checkContent(m *Manifest, path, when string) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		w.bug("%s: read the restored disk: %v", when, err)
+		return
+	}
+	w.mu.Lock()
+	want, ok := w.contents[m.HostName]
+	w.mu.Unlock()
+	if !ok || sha256.Sum256(data) != want {
+		w.bug("%s: backup %d restored bytes that are not the disk %s it was taken of", when, m.ID, m.HostName)
+	}
+}
+
+func (a *actor) verify() {
+	res, err := a.r.Verify(a.ctx, nil, nil)
+	a.w.logf("%s: verify: %v", a.name, err)
+	if err == nil && res.Damaged() && a.unhurt() {
+		a.w.bug("verify found damage with nothing failing under it: %v", res.Problems)
+	}
+}
+
+func (a *actor) gc(opts GCOptions) {
+	res, err := a.r.GC(a.ctx, opts)
+	a.w.logf("%s: gc: %+v %v", a.name, res, err)
+	a.w.stats.add(func(s *interleaveStats) {
+		if res != nil {
+			s.gcDeleted += res.DeletedPacks
+			if res.Deferred {
+				s.gcDeferred++
+			}
+		}
+		if errors.Is(err, ErrLocked) {
+			s.gcLocked++
+		}
+	})
+}
+
+// script is what one actor does: a list of steps.
+type step func(a *actor)
+
+func randomScript(rng *rand.Rand) []step {
+	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
+	pool := []func() step{
+		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.backup(h) } },
+		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.prune(h) } },
+		func() step { k := rng.IntN(10); return func(a *actor) { a.restore(k) } },
+		func() step { return func(a *actor) { a.verify() } },
+		func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } },
+		func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } },
+	}
+	var s []step
+	for range 1 + rng.IntN(4) {
+		s = append(s, pool[rng.IntN(len(pool))]())
+	}
+	return s
+}
+
+func TestInterleavings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	stats := &interleaveStats{}
+	for seed := *firstSeed; seed < *firstSeed+*seeds; seed++ {
+		if !interleave(t, seed, stats) {
+			return
+		}
+	}
+	t.Logf("%d runs: %d backups taken, %d failed; %d restores during the runs; %d processes killed; gc deleted %d packs, deferred %d times, found the lease held %d times",
+		stats.runs, stats.backups, stats.failedBackups, stats.restores, stats.deaths, stats.gcDeleted, stats.gcDeferred, stats.gcLocked)
+}
+
+// interleave runs one seed and checks it; it reports whether it passed.
+func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
+	rng := rand.New(rand.NewPCG(uint64(seed), 42))
+	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	st := mem.New(clk.Now)
+	w := &world{t: t, seed: seed, clk: clk, st: st, dir: t.TempDir(), chunk: testChunk, stats: stats,
+		dead: map[int]bool{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{}}
+	if _, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}}); err != nil {
+		t.Fatal(err)
+	}
+	// Some history first, taken in peace and an hour old.
+	w.gate = faulty.NewGate(st, 0, func(held []faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
+	for i := range 4 {
+		w.newActor(100+i, false).backup(1 + i%2)
+		clk.Advance(30 * time.Minute)
+	}
+	w.gate.Close()
+
+	// The run: actors stepped by the seed, failing and dying, the clock
+	// moving on.
+	choose := faulty.NewRand(rng, 60, 400, nil)
+	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
+		if rng.IntN(8) == 0 {
+			clk.Advance(time.Duration(rng.IntN(90)) * time.Second)
+		}
+		return choose(held)
+	})
+	w.mu.Lock()
+	w.gate = gate
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := range 3 + rng.IntN(3) {
+		a := w.newActor(i+1, rng.IntN(3) == 0)
+		script := randomScript(rng)
+		wg.Go(func() {
+			for _, s := range script {
+				s(a)
+			}
+			w.mu.Lock()
+			w.dead[a.id] = true // the process exits
+			w.mu.Unlock()
+		})
+	}
+	wg.Wait()
+	w.gate.Close()
+	w.mu.Lock()
+	for id := range 10 {
+		if w.gate.Dead(id) {
+			stats.add(func(s *interleaveStats) { s.deaths++ })
+		}
+		w.dead[id] = w.dead[id] || w.gate.Dead(id)
+	}
+	w.mu.Unlock()
+	stats.add(func(s *interleaveStats) { s.runs++ })
+	return w.check()
+}
+
+// check collects garbage in peace, long after every process has ended, and
+// then asks the user's questions.
+func (w *world) check() bool {
+	t, ctx := w.t, context.Background()
+	w.clk.Advance(2 * StaleAfter)
+	gate := faulty.NewGate(w.st, 0, func([]faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
+	w.mu.Lock()
+	w.gate = gate
+	w.mu.Unlock()
+	defer gate.Close()
+	final := w.newActor(999, false)
+	for range 2 {
+		if _, err := final.r.GC(ctx, GCOptions{MinAge: -1}); err != nil {
+			w.bug("gc in peace: %v", err)
+		}
+		w.clk.Advance(time.Minute)
+	}
+	ms, damaged, err := final.r.ManifestsAndDamage(ctx)
+	if err != nil || len(damaged) > 0 {
+		w.bug("list backups: %v %v", err, damaged)
+	}
+	listed := map[int]bool{}
+	for _, m := range ms {
+		listed[m.ID] = true
+		out := filepath.Join(w.dir, "final.img")
+		if _, err := final.r.Restore(ctx, m, []RestoreTarget{{Path: out}}, nil); err != nil {
+			w.bug("backup %d (%s) is listed but does not restore: %v", m.ID, m.HostName, err)
+			continue
+		}
+		w.checkContent(m, out, "after the run")
+		os.Remove(out)
+	}
+	for id, name := range w.taken {
+		if !listed[id] && !w.deleted[id] {
+			w.bug("backup %d (%s) was taken and never deleted, but is gone", id, name)
+		}
+	}
+	if res, err := final.r.Verify(ctx, nil, nil); err != nil || res.Damaged() {
+		w.bug("verify after the run: %v %v", err, res.Problems)
+	}
+	if len(w.bugs) == 0 {
+		return true
+	}
+	sort.Strings(w.bugs)
+	t.Errorf("seed %d (rerun with -run Interleav -seed %d -seeds 1):\n%s\nwhat happened:\n%s",
+		w.seed, w.seed, strings.Join(w.bugs, "\n"), strings.Join(w.log, "\n"))
+	return false
+}
