@@ -136,13 +136,17 @@ func (w *world) disk(host, version int) (string, string) {
 	data := make([]byte, n*w.chunk)
 	for i := range n {
 		c := data[i*w.chunk : (i+1)*w.chunk]
+		var src *rand.Rand
 		switch k := rng.IntN(10); {
 		case k == 0: // a zero chunk
-		default:
-			src := rand.New(rand.NewPCG(uint64(host*100+rng.IntN(8)), 7)) // one of 8 per host
-			for j := range c {
-				c[j] = byte(src.Uint32())
-			}
+			continue
+		case k < 5: // one of 8 that the versions of a host share
+			src = rand.New(rand.NewPCG(uint64(host*100+rng.IntN(8)), 7))
+		default: // this version's own
+			src = rand.New(rand.NewPCG(uint64(host*100000+version*100+i), 9))
+		}
+		for j := range c {
+			c[j] = byte(src.Uint32())
 		}
 	}
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -263,21 +267,39 @@ func (a *actor) gc(opts GCOptions) {
 // script is what one actor does: a list of steps.
 type step func(a *actor)
 
-func randomScript(rng *rand.Rand) []step {
+// scripts returns what each actor of a run does. Half the runs are a mix of
+// anything; the others stage a race that once lost data: a restore or a
+// backup of old data while it is deleted and collected, or two gcs at once.
+func scripts(rng *rand.Rand) [][]step {
 	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
+	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
+	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1}) }
+	backup := func(h int) step { return func(a *actor) { a.backup(h) } }
+	prune := func(h int) step { return func(a *actor) { a.prune(h) } }
+	restore := func(k int) step { return func(a *actor) { a.restore(k) } }
+	verify := func(a *actor) { a.verify() }
+	switch rng.IntN(6) {
+	case 0: // a restore of the oldest backup while it is deleted and collected
+		return [][]step{{restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
+	case 1: // a verify and a backup while old backups go
+		return [][]step{{verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}
+	case 2: // two gcs at once, rewriting
+		return [][]step{{prune(1), eager, eager}, {prune(2), eager, eager}, {backup(1), restore(1)}}
+	}
 	pool := []func() step{
-		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.backup(h) } },
-		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.prune(h) } },
-		func() step { k := rng.IntN(10); return func(a *actor) { a.restore(k) } },
-		func() step { return func(a *actor) { a.verify() } },
-		func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } },
-		func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } },
+		func() step { return backup(1 + rng.IntN(2)) },
+		func() step { return prune(1 + rng.IntN(2)) },
+		func() step { return restore(rng.IntN(10)) },
+		func() step { return verify },
+		gc, gc,
 	}
-	var s []step
-	for range 1 + rng.IntN(4) {
-		s = append(s, pool[rng.IntN(len(pool))]())
+	out := make([][]step, 3+rng.IntN(3))
+	for i := range out {
+		for range 1 + rng.IntN(4) {
+			out[i] = append(out[i], pool[rng.IntN(len(pool))]())
+		}
 	}
-	return s
+	return out
 }
 
 func TestInterleavings(t *testing.T) {
@@ -315,19 +337,23 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	// The run: actors stepped by the seed, failing and dying, the clock
 	// moving on.
 	choose := faulty.NewRand(rng, 60, 400, nil)
+	prio := pct(rng)
 	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
 		if rng.IntN(8) == 0 {
 			clk.Advance(time.Duration(rng.IntN(90)) * time.Second)
 		}
-		return choose(held)
+		i, v := choose(held)
+		if rng.IntN(2) == 0 {
+			i = prio(held)
+		}
+		return i, v
 	})
 	w.mu.Lock()
 	w.gate = gate
 	w.mu.Unlock()
 	var wg sync.WaitGroup
-	for i := range 3 + rng.IntN(3) {
+	for i, script := range scripts(rng) {
 		a := w.newActor(i+1, rng.IntN(3) == 0)
-		script := randomScript(rng)
 		wg.Go(func() {
 			for _, s := range script {
 				s(a)
@@ -349,6 +375,29 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w.mu.Unlock()
 	stats.add(func(s *interleaveStats) { s.runs++ })
 	return w.check()
+}
+
+// pct picks calls as probabilistic concurrency testing does: each actor has
+// a random priority, the call of the highest goes first, and now and then
+// the actor that went is put last. An actor may so stall for long stretches
+// while others run, which uniform picking almost never does.
+func pct(rng *rand.Rand) func([]faulty.Call) int {
+	prio := map[int]float64{}
+	return func(held []faulty.Call) int {
+		best := 0
+		for i, c := range held {
+			if _, ok := prio[c.Actor]; !ok {
+				prio[c.Actor] = rng.Float64()
+			}
+			if prio[c.Actor] > prio[held[best].Actor] {
+				best = i
+			}
+		}
+		if rng.IntN(15) == 0 {
+			prio[held[best].Actor] = -rng.Float64()
+		}
+		return best
+	}
 }
 
 // check collects garbage in peace, long after every process has ended, and
