@@ -5,6 +5,7 @@ package qcow2
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -118,18 +119,6 @@ func appendMerged(s []Extent, e Extent) []Extent {
 	return append(s, e)
 }
 
-// wantDataRanges is the allocation of l in guest bytes: its runs of
-// clusters, cut at the virtual size.
-func wantDataRanges(l *Layout) []Extent {
-	var want []Extent
-	for _, r := range l.runs {
-		start := r.first << l.clusterBits
-		end := min(l.size, (r.first+r.count)<<l.clusterBits)
-		want = appendMerged(want, Extent{start, end - start})
-	}
-	return want
-}
-
 func fileSum(t *testing.T, path string) [32]byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -236,7 +225,7 @@ func TestExportReadByQemu(t *testing.T) {
 			qemuInfo(t, file, (tc.size+511)/512*512, l.ClusterSize())
 			_, code := runCmd(t, "qemu-img", "compare", "-f", "raw", "-F", "qcow2", raw, file)
 			assert.Equal(t, 0, code, "qemu-img compare")
-			assert.Equal(t, wantDataRanges(l), qemuDataRanges(t, file))
+			assert.Equal(t, wantRanges(l), qemuDataRanges(t, file))
 			qemuWriteAfter(t, file, tc.size)
 		})
 	}
@@ -258,4 +247,110 @@ func TestQemuNbdServesExport(t *testing.T) {
 	_, code := runCmd(t, "nbdcopy", "--", "[", "qemu-nbd", "-r", "-f", "qcow2", img, "]", copied)
 	require.Equal(t, 0, code, "nbdcopy from qemu-nbd")
 	assert.Equal(t, fileSum(t, raw), fileSum(t, copied))
+}
+
+// TestReaderOnQemuImages reads images that qemu-img writes, with other
+// cluster sizes, refcount widths, version 2, and zero clusters, so the reader
+// and Check are checked against QEMU rather than against this Writer.
+func TestReaderOnQemuImages(t *testing.T) {
+	needTools(t, "qemu-img", "qemu-io")
+	tests := []struct {
+		name, options string
+		zeroCluster   bool // turn the first cluster into a zero cluster
+	}{
+		{"defaults", "cluster_size=65536", true},
+		{"4 KiB clusters, 1-bit refcounts", "cluster_size=4096,refcount_bits=1", true},
+		{"512-byte clusters, 8-bit refcounts", "cluster_size=512,refcount_bits=8", false},
+		{"64-bit refcounts", "refcount_bits=64", true},
+		{"version 2", "compat=0.10", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			raw, img := filepath.Join(dir, "disk.raw"), filepath.Join(dir, "disk.qcow2")
+			size := 10*mib + 1234
+			makeRaw(t, raw, size, []part{{0, 300 * kib, 'r'}, {4 * mib, 5 * kib, 't'}, {10 * mib, 1234, 'r'}})
+			_, code := runCmd(t, "qemu-img", "convert", "-f", "raw", "-O", "qcow2", "-o", tc.options, raw, img)
+			require.Equal(t, 0, code)
+			want, err := os.ReadFile(raw)
+			require.NoError(t, err)
+			want = append(want, make([]byte, (size+511)/512*512-size)...)
+			if tc.zeroCluster {
+				_, code := runCmd(t, "qemu-io", "-f", "qcow2", "-c", "write -z 0 64k", img)
+				require.Equal(t, 0, code)
+				clear(want[:64*kib])
+			}
+
+			f, err := os.Open(img)
+			require.NoError(t, err)
+			defer f.Close()
+			im, err := Open(f)
+			require.NoError(t, err)
+			require.NoError(t, im.Check())
+			got := make([]byte, im.Size())
+			_, err = im.ReadAt(got, 0)
+			require.NoError(t, err)
+			assert.True(t, bytes.Equal(want, got), "content differs from the raw disk")
+			ext, err := im.Extents()
+			require.NoError(t, err)
+			assert.Equal(t, qemuDataRanges(t, img), ext)
+		})
+	}
+}
+
+// TestCheckFindsDamage damages a written image in the ways Check looks for,
+// and expects both Check and `qemu-img check` to refuse it.
+func TestCheckFindsDamage(t *testing.T) {
+	needTools(t, "qemu-img")
+	l, err := NewLayout(mib, []Extent{{0, 128 * kib}}, 0)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, l)
+	require.NoError(t, err)
+	_, err = w.WriteAt(bytes.Repeat([]byte{7}, 128*1024), 0)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	good := buf.Bytes()
+	be := binary.BigEndian
+	firstData := l.DataOffset() / 65536
+	tests := []struct {
+		name   string
+		damage func(b []byte) []byte
+	}{
+		{"leaked cluster", func(b []byte) []byte {
+			be.PutUint16(b[l.rbOffset+2*l.fileClusters:], 1)
+			return append(b, make([]byte, 65536)...)
+		}},
+		{"data cluster without refcount", func(b []byte) []byte {
+			be.PutUint16(b[l.rbOffset+2*firstData:], 0)
+			return b
+		}},
+		{"two L2 entries share a cluster", func(b []byte) []byte {
+			copy(b[l.l2Offset+8:], b[l.l2Offset:l.l2Offset+8])
+			return b
+		}},
+		{"COPIED flag cleared", func(b []byte) []byte {
+			b[l.l2Offset] &^= 0x80
+			return b
+		}},
+		{"refcount of two on a data cluster", func(b []byte) []byte {
+			be.PutUint16(b[l.rbOffset+2*firstData:], 2)
+			return b
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.damage(bytes.Clone(good))
+			im, err := Open(bytes.NewReader(b))
+			require.NoError(t, err)
+			assert.ErrorIs(t, im.Check(), ErrCorrupt)
+			path := filepath.Join(t.TempDir(), "damaged.qcow2")
+			require.NoError(t, os.WriteFile(path, b, 0o644))
+			_, code := runCmd(t, "qemu-img", "check", "-f", "qcow2", path)
+			assert.NotEqual(t, 0, code, "qemu-img check accepts it")
+		})
+	}
+	im, err := Open(bytes.NewReader(good))
+	require.NoError(t, err)
+	require.NoError(t, im.Check(), "the undamaged image")
 }

@@ -15,13 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const (
-	kib = int64(1) << 10
-	mib = int64(1) << 20
-	gib = int64(1) << 30
-	tib = int64(1) << 40
-)
-
 // part is a region of a test disk: 'r' random, 't' text-like, 'z' zeros
 // written explicitly (allocated on disk, yet all zero).
 type part struct {

@@ -195,3 +195,40 @@ func (im *Image) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// Extents lists the guest ranges stored in the file, merged and in ascending
+// order, cut at the virtual size; zero clusters and unallocated ones are left
+// out. It reads every L2 table once.
+func (im *Image) Extents() ([]Extent, error) {
+	cs := im.ClusterSize()
+	perTable := cs / 8
+	var out []Extent
+	table := make([]byte, cs)
+	for t, l1e := range im.l1 {
+		if l1e&^copiedFlag == 0 {
+			continue
+		}
+		at := int64(l1e & l2OffsetMask)
+		if _, err := im.r.ReadAt(table, at); err != nil {
+			return nil, fmt.Errorf("read qcow2 L2 table at %d: %w", at, err)
+		}
+		for i := int64(0); i < perTable; i++ {
+			e := binary.BigEndian.Uint64(table[8*i:])
+			standard := e&compressedFlag == 0
+			if standard && (e&l2ZeroFlag != 0 || e&l2OffsetMask == 0) {
+				continue
+			}
+			start := (int64(t)*perTable + i) * cs
+			if start >= im.h.Size {
+				break
+			}
+			ext := Extent{start, min(cs, im.h.Size-start)}
+			if n := len(out); n > 0 && out[n-1].Offset+out[n-1].Length == start {
+				out[n-1].Length += ext.Length
+			} else {
+				out = append(out, ext)
+			}
+		}
+	}
+	return out, nil
+}
