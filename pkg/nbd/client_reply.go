@@ -153,8 +153,8 @@ func (c *Client) contentChunk(cl *call, h chunkHeader) error {
 	hdr := 12
 	if h.typ == chunkOffsetData {
 		hdr = 8
-		if h.length < 9 {
-			return protocolError("data chunk of %d bytes", h.length)
+		if h.length < 9 || h.length-8 > cl.req.length {
+			return protocolError("data chunk of %d bytes in the reply to a read of %d", h.length, cl.req.length)
 		}
 	} else if h.length != 12 {
 		return protocolError("hole chunk of %d bytes", h.length)

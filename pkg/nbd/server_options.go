@@ -11,7 +11,6 @@ var errAborted = errors.New("client aborted the negotiation")
 // allocID is the id the server gives "base:allocation".
 const allocID = 1
 
-
 // exportFlags are the transmission flags of every export: read-only, and
 // safe to use from several connections at once since nothing is cached.
 const exportFlags = flagHasFlags | flagReadOnly | flagCanMultiConn
