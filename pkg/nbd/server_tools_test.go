@@ -111,7 +111,7 @@ func TestServerQemuIO(t *testing.T) {
 	}{
 		{[]string{"read -P 0xab 1M 300k", "read -P 0 2M 1M", "read -P 0xab 1100k 4k", "read -P 0 12M 20M"}, true},
 		{[]string{"read -P 0xcd 1M 4k"}, false}, // the check can fail
-		{[]string{"write -P 0x1 0 4k"}, false}, // the export is flagged read-only
+		{[]string{"write -P 0x1 0 4k"}, false},  // the export is flagged read-only
 	} {
 		args := []string{"-r", "-f", "raw"}
 		if !tc.ok && strings.HasPrefix(tc.cmds[0], "write") {
