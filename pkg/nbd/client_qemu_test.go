@@ -19,7 +19,7 @@ import (
 
 // qemuNBD serves file (of format raw or qcow2) read-only with qemu-nbd as
 // export "disk" on a fresh unix socket, and stops it when the test ends.
-func qemuNBD(t *testing.T, format, file string, args ...string) string {
+func qemuNBD(t testing.TB, format, file string, args ...string) string {
 	t.Helper()
 	needTools(t, "qemu-nbd")
 	sock := socketPath(t)

@@ -16,7 +16,7 @@ import (
 )
 
 // needTools skips the test with one line when a tool is not installed.
-func needTools(t *testing.T, tools ...string) {
+func needTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -27,7 +27,7 @@ func needTools(t *testing.T, tools ...string) {
 
 // socketPath returns a path for a unix socket, short enough for the 108
 // bytes a socket address holds.
-func socketPath(t *testing.T) string {
+func socketPath(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "nbd")
 	if err != nil {
@@ -201,7 +201,7 @@ func (e *memExport) Extents(_ context.Context, off, length int64) ([]Extent, err
 
 // serve starts srv on a fresh unix socket and returns the socket's path.
 // The server is closed when the test ends.
-func serve(t *testing.T, srv *Server) string {
+func serve(t testing.TB, srv *Server) string {
 	t.Helper()
 	sock := socketPath(t)
 	ln, err := net.Listen("unix", sock)
@@ -223,7 +223,7 @@ func serve(t *testing.T, srv *Server) string {
 
 // run runs a command and returns its standard output, failing the test
 // with its output when it fails.
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {

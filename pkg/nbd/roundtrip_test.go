@@ -32,7 +32,7 @@ func zeroMap(data []byte) []Extent {
 }
 
 // dialTest connects to the test server over network with cfg.
-func dialTest(t *testing.T, network, addr string, cfg clientConfig) *Client {
+func dialTest(t testing.TB, network, addr string, cfg clientConfig) *Client {
 	t.Helper()
 	conn, err := net.Dial(network, addr)
 	if err != nil {
