@@ -28,8 +28,6 @@ const (
 const (
 	flagHasFlags     = 1 << 0
 	flagReadOnly     = 1 << 1
-	flagSendFlush    = 1 << 2
-	flagSendDF       = 1 << 7
 	flagCanMultiConn = 1 << 8
 )
 
@@ -68,7 +66,6 @@ const (
 // Information types in NBD_REP_INFO.
 const (
 	infoExport    = 0
-	infoName      = 1
 	infoBlockSize = 3
 )
 
@@ -104,8 +101,6 @@ const (
 // Sizes of fixed messages.
 const (
 	requestSize     = 28 // magic, flags, type, cookie, offset, length
-	simpleHdrSize   = 16 // magic, error, cookie
-	chunkHdrSize    = 20 // magic, flags, type, cookie, length
 	optHdrSize      = 16 // IHAVEOPT, option, length
 	optReplyHdrSize = 20 // magic, option, type, length
 )
