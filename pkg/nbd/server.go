@@ -24,7 +24,7 @@ type Export interface {
 	Size() int64
 
 	// ReadAt reads len(p) bytes at off into p; the server asks only for
-	// bytes inside the export and at most MaxRead at once. Anything but
+	// bytes inside the export, and at most 1 MiB at once. Anything but
 	// (len(p), nil) fails the client's request with EIO (or the Errno the
 	// error wraps), and the error's text is sent to the client.
 	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
