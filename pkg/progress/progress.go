@@ -24,6 +24,7 @@ import "sync/atomic"
 // Read+Skipped reaches Total.
 type Counter struct {
 	job  atomic.Pointer[job]
+	prev atomic.Pointer[job]
 	jobs atomic.Uint64
 }
 
@@ -35,13 +36,14 @@ type job struct {
 }
 
 // Start begins a new job of total bytes, named by phase ("backup",
-// "restore", "verify"). The adds of the previous job must have returned:
-// later adds count towards the new one. Adds before the first Start are
-// dropped.
+// "restore", "verify"). Start is called from one goroutine at a time, once
+// the adds of the previous job have returned: later adds count towards the
+// new job. Adds before the first Start are dropped.
 func (c *Counter) Start(phase string, total int64) {
 	if c == nil {
 		return
 	}
+	c.prev.Store(c.job.Load())
 	c.job.Store(&job{n: c.jobs.Add(1), phase: phase, total: total})
 }
 
@@ -81,7 +83,20 @@ func (c *Counter) Get() Snapshot {
 	if c == nil {
 		return Snapshot{}
 	}
-	j := c.job.Load()
+	return c.job.Load().snapshot()
+}
+
+// Previous reads the job before the current one as it ended, so that a
+// reader that last saw it unfinished can show how it ended. It gives the
+// zero Snapshot before the second Start.
+func (c *Counter) Previous() Snapshot {
+	if c == nil {
+		return Snapshot{}
+	}
+	return c.prev.Load().snapshot()
+}
+
+func (j *job) snapshot() Snapshot {
 	if j == nil {
 		return Snapshot{}
 	}

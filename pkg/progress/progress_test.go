@@ -64,11 +64,17 @@ func TestCounterJobs(t *testing.T) {
 	if s := c.Get(); !s.Complete() || s.Job != 1 {
 		t.Fatalf("first job: %+v", s)
 	}
-	c.Start("backup", 20)
+	if p := c.Previous(); p != (Snapshot{}) {
+		t.Fatalf("Previous() during the first job = %+v", p)
+	}
+	c.Start("restore", 20)
 	c.AddRead(1)
 	s := c.Get()
-	if want := (Snapshot{Job: 2, Phase: "backup", Total: 20, Read: 1}); s != want || s.Complete() {
+	if want := (Snapshot{Job: 2, Phase: "restore", Total: 20, Read: 1}); s != want || s.Complete() {
 		t.Fatalf("second job: %+v, want %+v", s, want)
+	}
+	if p, want := c.Previous(), (Snapshot{Job: 1, Phase: "backup", Total: 10, Read: 4, Skipped: 6}); p != want {
+		t.Fatalf("Previous() = %+v, want %+v", p, want)
 	}
 }
 
@@ -77,8 +83,8 @@ func TestNilCounter(t *testing.T) {
 	c.Start("verify", 1)
 	c.AddRead(1)
 	c.AddSkipped(1)
-	if s := c.Get(); s != (Snapshot{}) {
-		t.Fatalf("nil counter reads %+v", s)
+	if s, p := c.Get(), c.Previous(); s != (Snapshot{}) || p != (Snapshot{}) {
+		t.Fatalf("nil counter reads %+v, %+v", s, p)
 	}
 }
 
