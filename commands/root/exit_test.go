@@ -37,6 +37,9 @@ func TestExitCodes(t *testing.T) {
 		},
 			[]string{"backups", "restore", "web-1", "101", "--to", "/tmp/x"}, 7, []string{"restore backup 101 of host web-1", "damaged"}},
 		{"declined", nil, []string{"backups", "restore", "web-1", "101"}, 6, []string{"--force"}},
+		{"damaged list", func(c *cli) {
+			c.fake.Errs = map[string]error{"ListBackups": provider.Errorf(provider.ErrCorrupt, "backup 7 cannot be read")}
+		}, []string{"backups", "list"}, 7, []string{"list backups", "backup 7 cannot be read"}},
 		{"no repository", func(c *cli) {
 			c.fake.Errs = map[string]error{"ListBackups": provider.Errorf(provider.ErrNoRepo, "repository not initialised at /r")}
 		}, []string{"backups", "list"}, 10, []string{"list backups", "not initialised"}},
