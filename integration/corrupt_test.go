@@ -172,6 +172,10 @@ func TestCorruption(t *testing.T) {
 					// says so, and putting a copy back brings all back.
 					r := e.fails("verify without a config", "backups", "verify")
 					assert.Contains(t, r.stderr, "config")
+					// A config that is gone while objects remain is damage;
+					// one that cannot be read is no config dropback knows.
+					wantCode := map[string]int{"delete": 7, "flip": 13, "truncate": 13}[how]
+					assert.Equal(t, wantCode, r.code, "verify without a config: %s", r.stderr)
 					e.fails("restore without a config", restoreWeb...)
 					e.fails("backup without a config", "backups", "create", "web-1")
 					if how == "delete" {
@@ -200,7 +204,7 @@ func TestCorruption(t *testing.T) {
 
 				// 2. Verify reports the damage and names the backup.
 				status, problems, code := e.verdicts()
-				assert.NotEqual(t, 0, code, "verify exit code")
+				assert.Equal(t, 7, code, "verify exit code: damaged")
 				assert.NotEmpty(t, problems, "verify lists the damage")
 				assert.Equal(t, "ok", status[e.bd.ID], "verify: the other backup is ok; problems %v", problems)
 				if kind == "host record" {

@@ -211,7 +211,7 @@ var doCases = []doCase{
 		check: func(t *testing.T, f *fakedo.Server, r result) {
 			assert.Contains(t, r.stderr, "action 1000 (restore) still in-progress after --wait-timeout 1s")
 		}},
-	{name: "backups-restore-unconfirmed", args: []string{"backups", "restore", "123", "1234"}, code: 2,
+	{name: "backups-restore-unconfirmed", args: []string{"backups", "restore", "123", "1234"}, code: 6,
 		check: func(t *testing.T, f *fakedo.Server, r result) { assert.Empty(t, f.Requests()) }},
 	{name: "backups-restore-new", args: []string{"backups", "restore", "web-1", "1233", "--to-new", "web-1-copy",
 		"--size", "s-1vcpu-1gb", "--region", "nyc3", "--ssh-keys", "289794", "--tag", "ci"},

@@ -268,6 +268,11 @@ func TestHostileInput(t *testing.T) {
 		})
 	}
 	assert.Equal(t, before, treeState(t, d), "a refused command changed a file")
+	// A registered disk that is gone or no longer a disk is refused as
+	// hosts add refuses it: exit 2, as docs/exit-codes.md says.
+	for _, host := range []string{"gone-1", "dir-1", "fifo-1"} {
+		assert.Equal(t, 2, e.run("backups", "create", host).code, "backups create %s", host)
+	}
 	for _, s := range []string{"w.img", "l.img", "r1", "r2", "r3"} {
 		_, err := os.Stat(scratch(s))
 		assert.True(t, os.IsNotExist(err), "a refused command made %s", scratch(s))

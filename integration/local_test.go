@@ -278,7 +278,7 @@ func TestLocalIncrementalBackupAndInPlaceRestore(t *testing.T) {
 	// In place needs --force when nobody can be asked; nothing changes.
 	secondSum := sha(t, disk)
 	r := e.run("backups", "restore", "web-1", fmt.Sprint(first.ID))
-	assert.NotEqual(t, 0, r.code)
+	assert.Equal(t, 6, r.code, "declined")
 	assert.Contains(t, r.stderr, "--force")
 	assert.Equal(t, secondSum, sha(t, disk), "a refused restore changed the disk")
 
@@ -338,7 +338,7 @@ func TestLocalVerifyFindsAFlippedByteInAnyPack(t *testing.T) {
 			defer os.WriteFile(p, orig, 0o600)
 
 			r := e.run("backups", "verify", "-o", "json")
-			assert.NotEqual(t, 0, r.code, "verify of a damaged repository exits non-zero")
+			assert.Equal(t, 7, r.code, "verify of a damaged repository exits 7 (damaged)")
 			var v verifyJSON
 			require.NoError(t, json.Unmarshal([]byte(r.stdout), &v), r.stdout)
 			damagedIDs := map[int]bool{}
@@ -352,7 +352,7 @@ func TestLocalVerifyFindsAFlippedByteInAnyPack(t *testing.T) {
 			for id := range damagedIDs {
 				out := filepath.Join(e.dir, "out.img")
 				r := e.run("backups", "restore", host[id], fmt.Sprint(id), "--to", out)
-				assert.NotEqual(t, 0, r.code, "restoring damaged backup %d exits non-zero", id)
+				assert.Equal(t, 7, r.code, "restoring damaged backup %d exits 7 (damaged): %s", id, r.stderr)
 				assert.NotContains(t, r.stdout, "completed")
 				_, err := os.Stat(out)
 				assert.True(t, os.IsNotExist(err), "a failed restore leaves no file")

@@ -195,8 +195,12 @@ func TestS3RoundTrip(t *testing.T) {
 
 	// repo init again refuses: the repository exists.
 	r := e.run("repo", "init", "--create-bucket")
-	assert.NotEqual(t, 0, r.code)
+	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "already")
+	// A prefix beside it holds no repository.
+	r = e.run("--repo", "s3://"+e.bucket+"/elsewhere", "backups", "list")
+	assert.Equal(t, 10, r.code, "no repository: %s", r.stderr)
+	assert.Contains(t, r.stderr, "repo init")
 	assert.Equal(t, b.ID+1, second.ID)
 }
 

@@ -68,9 +68,9 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	if err != nil {
 		return err
 	}
-	bar := pr.Progress()
-	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: cmdutil.ProgressFunc(bar), Time: at})
-	bar.Finish()
+	counter, stop := pr.Progress()
+	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at})
+	stop()
 	if err != nil {
 		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)
 	}

@@ -116,10 +116,10 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 		}
 		req.Force = true
 	}
-	bar := pr.Progress()
-	req.Progress = cmdutil.ProgressFunc(bar)
+	counter, stop := pr.Progress()
+	req.Progress = counter
 	res, err := p.RestoreBackup(ctx, req)
-	bar.Finish()
+	stop()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}

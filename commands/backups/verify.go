@@ -28,8 +28,8 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*VerifyOptions) error) *cobra.Co
 		Use:   "verify [<id>...]",
 		Short: "Check the integrity of backups",
 		Long: `Re-read, decompress and re-hash every chunk of the given backups, or of the
-whole repository, and print each backup's verdict. Exits with code 1 if any
-backup is damaged.
+whole repository, and print each backup's verdict. Exits with code 7 if any
+backup or object is damaged (see docs/exit-codes.md).
 
 Engine only: DigitalOcean verifies its images itself.`,
 		Example: `  dropback backups verify
@@ -61,9 +61,9 @@ func runVerify(ctx context.Context, opts *VerifyOptions) error {
 	if err != nil {
 		return err
 	}
-	bar := pr.Progress()
-	report, err := p.VerifyBackups(ctx, opts.IDs, provider.VerifyOptions{Progress: cmdutil.ProgressFunc(bar)})
-	bar.Finish()
+	counter, stop := pr.Progress()
+	report, err := p.VerifyBackups(ctx, opts.IDs, provider.VerifyOptions{Progress: counter})
+	stop()
 	if err != nil {
 		return fmt.Errorf("verify backups: %w", err)
 	}

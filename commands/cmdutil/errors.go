@@ -9,15 +9,21 @@ import (
 	"github.com/dropback/dropback/pkg/provider"
 )
 
-// Exit codes, documented in docs/exit-codes.md.
+// Exit codes, documented in docs/exit-codes.md (a test checks that the two
+// agree).
 const (
 	ExitOK          = 0
 	ExitError       = 1
-	ExitUsage       = 2
-	ExitPartial     = 3
-	ExitAuth        = 4
-	ExitTimeout     = 5
-	ExitInterrupted = 130
+	ExitUsage       = 2   // a bad flag, argument or value
+	ExitPartial     = 3   // some of the work was done, some failed
+	ExitAuth        = 4   // no credentials, or refused
+	ExitTimeout     = 5   // --wait gave up
+	ExitDeclined    = 6   // a destructive verb was not confirmed
+	ExitDamaged     = 7   // the repository is damaged
+	ExitNoRepo      = 10  // no repository there, or not initialised
+	ExitLocked      = 11  // another process holds the repository's gc lease
+	ExitFormat      = 13  // not a dropback repository, or a newer format
+	ExitInterrupted = 130 // SIGINT or SIGTERM
 )
 
 // Sentinels of the command layer.
@@ -48,7 +54,9 @@ func (e *interruptedError) Error() string   { return "interrupted" }
 func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupted} }
 
 // ExitCode decides the process exit code of a command's error. It is the one
-// place that does.
+// place that does. An error that matches several sentinels takes the first
+// code in this order: interrupted, declined, usage, auth, timeout, the
+// repository's state (missing, locked, format, damaged), partial.
 func ExitCode(err error) int {
 	var flagErr *FlagError
 	var formatErr *output.FormatError
@@ -57,13 +65,22 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrInterrupted):
 		return ExitInterrupted
-	case errors.As(err, &flagErr), errors.As(err, &formatErr),
-		errors.Is(err, provider.ErrInvalid), errors.Is(err, provider.ErrConfirm):
+	case errors.Is(err, provider.ErrConfirm):
+		return ExitDeclined
+	case errors.As(err, &flagErr), errors.As(err, &formatErr), errors.Is(err, provider.ErrInvalid):
 		return ExitUsage
 	case errors.Is(err, provider.ErrAuth):
 		return ExitAuth
 	case errors.Is(err, provider.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
+	case errors.Is(err, provider.ErrNoRepo):
+		return ExitNoRepo
+	case errors.Is(err, provider.ErrLocked):
+		return ExitLocked
+	case errors.Is(err, provider.ErrFormat):
+		return ExitFormat
+	case errors.Is(err, provider.ErrCorrupt):
+		return ExitDamaged
 	case errors.Is(err, ErrPartial):
 		return ExitPartial
 	default:

@@ -100,12 +100,3 @@ func CheckAction(a *provider.Action) error {
 	}
 	return nil
 }
-
-// ProgressFunc adapts a progress bar to the provider's progress callback. It
-// returns nil for a nil bar, so that providers skip the work.
-func ProgressFunc(bar *output.ProgressBar) provider.ProgressFunc {
-	if bar == nil {
-		return nil
-	}
-	return func(p provider.Progress) { bar.Update(p.Phase, p.Done, p.Total) }
-}

@@ -16,11 +16,11 @@ func TestRestoreInPlaceConfirmation(t *testing.T) {
 		errParts  []string
 		askedUser bool
 	}{
-		{name: "pipe without --force refuses", code: 2, errParts: []string{"pass --force"}},
+		{name: "pipe without --force refuses", code: 6, errParts: []string{"pass --force"}},
 		{name: "pipe with --force restores", force: true, restored: true},
 		{name: "terminal yes restores", tty: true, stdin: "y\n", restored: true, askedUser: true},
-		{name: "terminal no refuses", tty: true, stdin: "n\n", code: 2, askedUser: true, errParts: []string{"not confirmed"}},
-		{name: "terminal end of input refuses", tty: true, code: 2, askedUser: true},
+		{name: "terminal no refuses", tty: true, stdin: "n\n", code: 6, askedUser: true, errParts: []string{"not confirmed"}},
+		{name: "terminal end of input refuses", tty: true, code: 6, askedUser: true},
 		{name: "terminal with --force does not ask", tty: true, force: true, restored: true},
 	}
 	for _, tt := range tests {
@@ -103,13 +103,13 @@ func TestDisableNeedsAChoice(t *testing.T) {
 		code         int
 		keep, delete bool
 	}{
-		{name: "pipe without a flag changes nothing", code: 2},
+		{name: "pipe without a flag changes nothing", code: 6},
 		{name: "pipe --keep-backups", args: []string{"--keep-backups"}, keep: true},
 		{name: "pipe --force deletes", args: []string{"--force"}, delete: true},
 		{name: "both flags", args: []string{"--force", "--keep-backups"}, code: 2},
 		{name: "terminal keep", tty: true, stdin: "keep\n", keep: true},
 		{name: "terminal delete", tty: true, stdin: "d\n", delete: true},
-		{name: "terminal cancel", tty: true, stdin: "\n", code: 2},
+		{name: "terminal cancel", tty: true, stdin: "\n", code: 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,7 +146,7 @@ func TestDestructiveVerbsPromptOrNeedForce(t *testing.T) {
 		t.Run(v.method, func(t *testing.T) {
 			c := newCLI(t)
 			r := c.run(t, v.args...)
-			wantCode(t, r, 2)
+			wantCode(t, r, 6)
 			wantOneLineError(t, r, "--force")
 			if len(c.calls(v.method)) != 0 {
 				t.Fatal("ran without --force")
@@ -154,7 +154,7 @@ func TestDestructiveVerbsPromptOrNeedForce(t *testing.T) {
 
 			c.tty, c.stdin = true, "no\n"
 			r = c.run(t, v.args...)
-			wantCode(t, r, 2)
+			wantCode(t, r, 6)
 			if len(c.calls(v.method)) != 0 {
 				t.Fatal("ran after the user said no")
 			}

@@ -35,7 +35,20 @@ func TestExitCodes(t *testing.T) {
 		{"corrupt", func(c *cli) {
 			c.fake.Errs = map[string]error{"RestoreBackup": fmt.Errorf("chunk abc: %w", provider.ErrCorrupt)}
 		},
-			[]string{"backups", "restore", "web-1", "101", "--to", "/tmp/x"}, 1, []string{"restore backup 101 of host web-1", "damaged"}},
+			[]string{"backups", "restore", "web-1", "101", "--to", "/tmp/x"}, 7, []string{"restore backup 101 of host web-1", "damaged"}},
+		{"declined", nil, []string{"backups", "restore", "web-1", "101"}, 6, []string{"--force"}},
+		{"damaged list", func(c *cli) {
+			c.fake.Errs = map[string]error{"ListBackups": provider.Errorf(provider.ErrCorrupt, "backup 7 cannot be read")}
+		}, []string{"backups", "list"}, 7, []string{"list backups", "backup 7 cannot be read"}},
+		{"no repository", func(c *cli) {
+			c.fake.Errs = map[string]error{"ListBackups": provider.Errorf(provider.ErrNoRepo, "repository not initialised at /r")}
+		}, []string{"backups", "list"}, 10, []string{"list backups", "not initialised"}},
+		{"locked", func(c *cli) {
+			c.fake.Errs = map[string]error{"GC": provider.Errorf(provider.ErrLocked, "gc lease held by host b, PID 7, since 10:00")}
+		}, []string{"repo", "gc"}, 11, []string{"gc lease held by host b"}},
+		{"unsupported format", func(c *cli) {
+			c.fake.Errs = map[string]error{"ListHosts": provider.Errorf(provider.ErrFormat, "/r is not a dropback repository")}
+		}, []string{"hosts", "list"}, 13, []string{"not a dropback repository"}},
 		{"unsupported", func(c *cli) {
 			c.fake.Errs = map[string]error{"CreateBackup": &provider.UnsupportedError{Verb: "backups create", Context: "digitalocean", Alternative: "take a snapshot"}}
 		}, []string{"backups", "create", "1"}, 1, []string{"not supported", "take a snapshot"}},

@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 type cli struct {
 	fake  *fakeprovider.Fake
 	tty   bool
+	width int // stderr's columns when tty; 0 means the default
 	stdin string
 	env   map[string]string
 	ctx   context.Context
@@ -44,6 +45,7 @@ func (c *cli) run(t *testing.T, args ...string) result {
 	t.Helper()
 	ios, in, out, errOut := output.Test()
 	ios.SetTTY(c.tty)
+	ios.SetTerminalWidth(c.width)
 	in.WriteString(c.stdin)
 	newProvider := func(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provider, error) {
 		c.pc = &pc

@@ -65,9 +65,9 @@ func runRun(ctx context.Context, opts *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	bar := pr.Progress()
-	report, err := p.RunDue(ctx, provider.RunOptions{Progress: cmdutil.ProgressFunc(bar)})
-	bar.Finish()
+	counter, stop := pr.Progress()
+	report, err := p.RunDue(ctx, provider.RunOptions{Progress: counter})
+	stop()
 	if err != nil {
 		return fmt.Errorf("run due backups: %w", err)
 	}

@@ -7,10 +7,10 @@ import (
 	"io"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/dropback/dropback/internal/directio"
+	"github.com/dropback/dropback/pkg/progress"
 )
 
 // BackupRequest describes one backup of a host's disks.
@@ -20,9 +20,9 @@ type BackupRequest struct {
 	Disks    []DiskSource
 	// Time, when set, is the backup's created_at instead of now.
 	Time time.Time
-	// Progress, if set, is called with bytes done and total, from one
-	// goroutine at a time.
-	Progress func(done, total int64)
+	// Progress, if not nil, counts the disks' bytes as a "backup" job:
+	// holes as skipped, everything read from the disks as read.
+	Progress *progress.Counter
 	// Op, when set, is the operation the backup runs as (a scheduling pass
 	// begins it first, to name it in its claim); the caller ends it. When
 	// nil, the backup begins and ends its own.
@@ -76,7 +76,8 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 		return nil, err
 	}
 	w := newPackWriter(ctx, r, 2)
-	prog := &progress{fn: req.Progress, total: total}
+	prog := req.Progress
+	prog.Start("backup", total)
 	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
 	images := make([]*Image, len(req.Disks))
 	for i, d := range req.Disks {
@@ -142,19 +143,6 @@ func (r *Repo) commit(ctx context.Context, op *Op, m *Manifest) error {
 	return nil
 }
 
-type progress struct {
-	fn    func(done, total int64)
-	total int64
-	done  atomic.Int64
-}
-
-func (p *progress) add(n int64) {
-	d := p.done.Add(n)
-	if p.fn != nil {
-		p.fn(d, p.total)
-	}
-}
-
 type chunkResult struct {
 	idx   int
 	id    ID
@@ -172,7 +160,7 @@ const diskReaders = 6
 
 // backupDisk chunks one disk. Workers read, hash and compress chunks in
 // parallel; this goroutine builds the image and feeds the packs.
-func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx *Index, w *packWriter, prog *progress) (*Image, int64, error) {
+func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx *Index, w *packWriter, prog *progress.Counter) (*Image, int64, error) {
 	cs := r.cfg.ChunkSize
 	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
 	chunks := dataChunks(dataRegions(f.File, size), cs)
@@ -180,7 +168,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 	for _, i := range chunks {
 		holes -= int64(im.chunkLen(i))
 	}
-	prog.add(holes) // never read
+	prog.AddSkipped(holes) // never read
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -240,7 +228,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 		if res.cbuf != nil {
 			cfree <- res.cbuf[:0]
 		}
-		prog.add(int64(res.n))
+		prog.AddRead(int64(res.n))
 	}
 	if err := context.Cause(ctx); err != nil {
 		return nil, 0, err

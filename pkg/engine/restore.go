@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dropback/dropback/internal/directio"
+	"github.com/dropback/dropback/pkg/progress"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -35,18 +36,20 @@ type RestoreStats struct {
 
 // Restore writes every disk of backup m to its target. Every chunk written is
 // re-hashed and checked against its ID first; a damaged or missing chunk fails
-// the restore with ErrCorrupt.
+// the restore with ErrCorrupt. prog, if not nil, counts the images' bytes as
+// a "restore" job: what is read from packs as read; zero chunks, and chunks
+// an in-place restore finds in place, as skipped.
 //
 // It runs as the restore operation ctx carries (WithOp), or announces one of
 // its own, so that gc deletes nothing it reads.
-func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget, progressFn func(done, total int64)) ([]RestoreStats, error) {
+func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget, prog *progress.Counter) ([]RestoreStats, error) {
 	op, end, _ := r.readerOp(ctx, OpRestore, m.HostID)
 	defer end()
-	stats, err := r.restore(op.Context(), m, targets, progressFn)
+	stats, err := r.restore(op.Context(), m, targets, prog)
 	return stats, lostOr(op.Context(), err)
 }
 
-func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget, progressFn func(done, total int64)) ([]RestoreStats, error) {
+func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget, prog *progress.Counter) ([]RestoreStats, error) {
 	if len(targets) != len(m.Disks) {
 		return nil, errorf(ErrInvalid, "backup %d has %d disks, %d targets given", m.ID, len(m.Disks), len(targets))
 	}
@@ -66,7 +69,7 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	if err != nil {
 		return nil, err
 	}
-	prog := &progress{fn: progressFn, total: total}
+	prog.Start("restore", total)
 	stats := make([]RestoreStats, len(targets))
 	for i, t := range targets {
 		if stats[i], err = r.restoreDisk(ctx, images[i], idx, t, prog); err != nil {
@@ -76,7 +79,7 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	return stats, nil
 }
 
-func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t RestoreTarget, prog *progress) (RestoreStats, error) {
+func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t RestoreTarget, prog *progress.Counter) (RestoreStats, error) {
 	// Any known place will do, also in a pack gc condemned: the sweep keeps
 	// what a backup needs, and every chunk read is checked against its hash.
 	for _, id := range im.Chunks {
@@ -152,7 +155,7 @@ const restoreRead = 4 << 20
 // chunks in pack order, so that blobs a pack holds near each other are read
 // together whatever their order in the image; zero chunks need nothing and
 // are only counted. In place, every chunk is a run of its own.
-func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *progress, jobs chan<- restoreRun) {
+func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *progress.Counter, jobs chan<- restoreRun) {
 	defer close(jobs)
 	send := func(run restoreRun) bool {
 		select {
@@ -182,7 +185,7 @@ func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *pr
 	var order []placed
 	for i, id := range im.Chunks {
 		if id.IsZero() {
-			prog.add(int64(im.chunkLen(i)))
+			prog.AddSkipped(int64(im.chunkLen(i)))
 		} else {
 			order = append(order, placed{i, idx.chunks[id]})
 		}
@@ -213,7 +216,7 @@ func planRuns(ctx context.Context, im *Image, idx *Index, inPlace bool, prog *pr
 // writeImage writes im's chunks into f. With inPlace, f's current content is
 // read first and only differing chunks are written; otherwise f is a new,
 // all-hole file and zero runs are skipped so it stays sparse.
-func (r *Repo) writeImage(ctx context.Context, f *directio.File, im *Image, idx *Index, inPlace, canPunch bool, prog *progress) (RestoreStats, error) {
+func (r *Repo) writeImage(ctx context.Context, f *directio.File, im *Image, idx *Index, inPlace, canPunch bool, prog *progress.Counter) (RestoreStats, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var st restoreCounters
@@ -272,7 +275,7 @@ type restoreWorker struct {
 	inPlace, canPunch bool
 	h                 chunkHasher
 	cur, plain, buf   []byte
-	prog              *progress
+	prog              *progress.Counter
 	st                *restoreCounters
 }
 
@@ -285,14 +288,15 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 			return err
 		}
 		if same {
-			w.prog.add(int64(n))
+			w.prog.AddSkipped(int64(n))
 			return nil
 		}
 	}
 	if w.im.Chunks[first].IsZero() {
 		n := int64(w.im.chunkLen(first))
 		written, err := zeroRange(w.f, int64(first)*int64(w.im.ChunkSize), n, w.canPunch)
-		w.count(written, n)
+		w.count(written)
+		w.prog.AddSkipped(n)
 		return err
 	}
 	// Read whole aligned blocks, so that a local pack can be read around
@@ -331,12 +335,13 @@ func (w *restoreWorker) do(ctx context.Context, run restoreRun) error {
 		if err != nil {
 			return err
 		}
-		w.count(written, int64(len(plain)))
+		w.count(written)
+		w.prog.AddRead(int64(len(plain)))
 	}
 	return nil
 }
 
-func (w *restoreWorker) count(written, n int64) {
+func (w *restoreWorker) count(written int64) {
 	if total := w.st.written.Add(written); total/writebackEvery != (total-written)/writebackEvery {
 		select {
 		case w.st.flush <- struct{}{}:
@@ -344,7 +349,6 @@ func (w *restoreWorker) count(written, n int64) {
 		}
 	}
 	w.st.chunksWritten.Add(1)
-	w.prog.add(n)
 }
 
 // chunkMatches reads the target's chunk at off into buf and reports whether

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/dropback/dropback/internal/directio"
+	"github.com/dropback/dropback/pkg/progress"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -44,22 +45,24 @@ func (v *VerifyResult) Damaged() bool {
 // Verify re-reads, decompresses and re-hashes every chunk the given backups
 // use, or every chunk in the repository when ids is empty, and names the
 // backups that a damaged or missing object affects. Damage is reported in the
-// result; the error is for failing to run at all (or an unknown ID).
+// result; the error is for failing to run at all (or an unknown ID). prog, if
+// not nil, counts the stored bytes of the chunks to check as a "verify" job:
+// what is read as read, what a missing or unreadable pack holds as skipped.
 //
 // It runs as the verify operation ctx carries (WithOp), or announces one of
 // its own, so that gc deletes nothing it reads; a notice says when it could
 // not.
-func (r *Repo) Verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
+func (r *Repo) Verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {
 	op, end, notice := r.readerOp(ctx, OpVerify, 0)
 	defer end()
-	res, err := r.verify(op.Context(), ids, progressFn)
+	res, err := r.verify(op.Context(), ids, prog)
 	if res != nil && notice != "" {
 		res.Notices = append(res.Notices, notice)
 	}
 	return res, lostOr(op.Context(), err)
 }
 
-func (r *Repo) verify(ctx context.Context, ids []int, progressFn func(done, total int64)) (*VerifyResult, error) {
+func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {
 	var manifests []*Manifest
 	unreadable := map[int]error{}
 	if len(ids) == 0 {
@@ -146,7 +149,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, progressFn func(done, tota
 			}
 		}
 	}
-	bad := r.checkChunks(ctx, idx, wanted, res, progressFn)
+	bad := r.checkChunks(ctx, idx, wanted, res, prog)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -189,9 +192,10 @@ func (r *Repo) verify(ctx context.Context, ids []int, progressFn func(done, tota
 
 // checkChunks reads every pack holding a wanted chunk and returns the set of
 // chunks that are missing, unreadable or do not match their hash.
-func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, res *VerifyResult, progressFn func(done, total int64)) map[ID]bool {
+func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, res *VerifyResult, prog *progress.Counter) map[ID]bool {
 	bad := map[ID]bool{}
 	byPack := map[uint32][]ID{}
+	packBytes := map[uint32]int64{}
 	var total int64
 	for c := range wanted {
 		l, ok := idx.chunks[c]
@@ -200,6 +204,7 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 			continue
 		}
 		byPack[l.pack] = append(byPack[l.pack], c)
+		packBytes[l.pack] += int64(l.length)
 		total += int64(l.length)
 	}
 	if n := len(bad); n > 0 {
@@ -211,7 +216,7 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 	}
 	sort.Slice(packs, func(i, j int) bool { return packs[i] < packs[j] })
 
-	prog := &progress{fn: progressFn, total: total}
+	prog.Start("verify", total)
 	var mu sync.Mutex
 	jobs := make(chan uint32)
 	var wg sync.WaitGroup
@@ -233,7 +238,8 @@ func (r *Repo) checkChunks(ctx context.Context, idx *Index, wanted map[ID]bool, 
 				res.Chunks += n
 				res.Bytes += size
 				mu.Unlock()
-				prog.add(size)
+				prog.AddRead(size)
+				prog.AddSkipped(packBytes[p] - size)
 			}
 		}()
 	}

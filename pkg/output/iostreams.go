@@ -29,6 +29,8 @@ type IOStreams struct {
 	stdinTTY  bool
 	stdoutTTY bool
 	stderrTTY bool
+	// width, when set, is stderr's width instead of the terminal's.
+	width int
 
 	// readSecret reads one line without echo. Nil means read a plain line
 	// from In (tests, and stdin that is not a terminal).
@@ -99,6 +101,24 @@ func (s *IOStreams) SetStderrTTY(v bool) { s.stderrTTY = v }
 // SetTTY sets all three streams' terminal state at once.
 func (s *IOStreams) SetTTY(v bool) {
 	s.stdinTTY, s.stdoutTTY, s.stderrTTY = v, v, v
+}
+
+// SetTerminalWidth says how many columns stderr is to be treated as having,
+// instead of asking the terminal.
+func (s *IOStreams) SetTerminalWidth(columns int) { s.width = columns }
+
+// TerminalWidth is stderr's width in columns: as SetTerminalWidth set it,
+// else the terminal's, else 80.
+func (s *IOStreams) TerminalWidth() int {
+	if s.width > 0 {
+		return s.width
+	}
+	if f, ok := s.ErrOut.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return 80
 }
 
 // CanPrompt reports whether the user can be asked a question: stdin and

@@ -94,48 +94,6 @@ func TestTime(t *testing.T) {
 	}
 }
 
-func TestProgressBar(t *testing.T) {
-	var buf bytes.Buffer
-	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	bar := NewProgressBar(&buf, func() time.Time { return now })
-	bar.Update("backup", 0, 4<<30)
-	now = now.Add(2 * time.Second)
-	bar.Update("backup", 1<<30, 4<<30)
-	now = now.Add(10 * time.Millisecond)
-	bar.Update("backup", 1<<30+1, 4<<30) // throttled
-	bar.Finish()
-	got := buf.String()
-	if !strings.Contains(got, " 25%  1.0 GiB / 4.0 GiB  512.0 MiB/s  ETA 6s") {
-		t.Fatalf("progress = %q", got)
-	}
-	if strings.Count(got, "\r") != 2 || !strings.HasSuffix(got, "\n") {
-		t.Fatalf("want two redraws and a final newline: %q", got)
-	}
-	var nilBar *ProgressBar
-	nilBar.Update("x", 1, 2)
-	nilBar.Finish()
-}
-
-func TestProgressOnlyWhenInteractive(t *testing.T) {
-	ios, _, _, _ := Test()
-	p := &Printer{IO: ios}
-	if p.Progress() != nil {
-		t.Fatal("progress without a terminal")
-	}
-	ios.SetStderrTTY(true)
-	if p.Progress() == nil {
-		t.Fatal("no progress on a terminal")
-	}
-	p.JSON = true
-	if p.Progress() != nil {
-		t.Fatal("progress with JSON output")
-	}
-	p.JSON, p.Quiet = false, true
-	if p.Progress() != nil {
-		t.Fatal("progress with -q")
-	}
-}
-
 func TestConfirm(t *testing.T) {
 	ios, in, _, errOut := Test()
 	if _, err := ios.Confirm("Go?"); !errors.Is(err, ErrNoTerminal) {

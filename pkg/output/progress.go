@@ -6,39 +6,40 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/dropback/dropback/pkg/progress"
 )
 
-// ProgressBar draws a one-line progress bar with throughput and ETA on
-// stderr. A nil *ProgressBar is valid and draws nothing, so callers need not
-// check whether progress is shown.
-type ProgressBar struct {
-	w     io.Writer
-	now   func() time.Time
-	every time.Duration
+// progressEvery is how often the bar is redrawn.
+const progressEvery = 100 * time.Millisecond
 
-	mu       sync.Mutex
-	phase    string
-	start    time.Time
-	drawn    time.Time
-	lastLine int
-}
-
-// NewProgressBar returns a bar drawing on w. now is the clock; nil means
-// time.Now.
-func NewProgressBar(w io.Writer, now func() time.Time) *ProgressBar {
-	if now == nil {
-		now = time.Now
-	}
-	return &ProgressBar{w: w, now: now, every: 100 * time.Millisecond}
-}
-
-// Progress returns a progress bar when progress may be shown: stderr is a
-// terminal, output is not JSON and -q is not set. Otherwise it returns nil.
-func (p *Printer) Progress() *ProgressBar {
+// Progress starts showing a progress bar on stderr, when progress may be
+// shown: stderr is a terminal, output is not JSON and -q is not set. It
+// returns the counter for the job to add to, and stop, which draws the
+// counter's last state, ends the line and returns once nothing more is
+// drawn; call it before printing anything else. When no progress is shown,
+// the counter is nil (adding to it does nothing) and stop does nothing.
+//
+// One goroutine draws the bar, ten times a second, from the counter alone:
+// the goroutines doing the work never draw.
+func (p *Printer) Progress() (*progress.Counter, func()) {
 	if !p.Interactive() {
-		return nil
+		return nil, func() {}
 	}
-	return NewProgressBar(p.IO.ErrOut, nil)
+	c := &progress.Counter{}
+	b := newProgressBar(p.IO.ErrOut, c, p.IO.TerminalWidth, time.Now)
+	ticker := time.NewTicker(progressEvery)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		b.run(ticker.C, stop)
+	}()
+	return c, sync.OnceFunc(func() {
+		close(stop)
+		<-done
+		ticker.Stop()
+	})
 }
 
 // Interactive reports whether live feedback (spinner, progress) may be drawn.
@@ -46,67 +47,151 @@ func (p *Printer) Interactive() bool {
 	return p.IO.IsStderrTTY() && !p.JSON && !p.Quiet
 }
 
-// Update records that done of total bytes of phase are finished, and redraws
-// at most ten times a second (always on the last update of a phase).
-func (b *ProgressBar) Update(phase string, done, total int64) {
-	if b == nil {
+// progressBar draws a progress.Counter as one line on a terminal, redrawn in
+// place ("\r", the line, clear to the end of the line) and never wider than
+// the terminal, so that it never wraps. Each job of the counter gets a line
+// of its own. Only the goroutine that runs it touches its fields.
+type progressBar struct {
+	w     io.Writer
+	c     *progress.Counter
+	width func() int
+	now   func() time.Time
+
+	job   uint64    // the job on the current line; 0 before the first
+	start time.Time // when the bar first saw the job
+	drawn bool      // the current line holds a drawing
+}
+
+func newProgressBar(w io.Writer, c *progress.Counter, width func() int, now func() time.Time) *progressBar {
+	return &progressBar{w: w, c: c, width: width, now: now}
+}
+
+// run draws at every tick until stop is closed, then draws the last state
+// and ends the line.
+func (b *progressBar) run(tick <-chan time.Time, stop <-chan struct{}) {
+	for {
+		select {
+		case <-tick:
+			b.draw()
+		case <-stop:
+			b.end()
+			return
+		}
+	}
+}
+
+// end draws the last state and ends the line.
+func (b *progressBar) end() {
+	b.draw()
+	if b.drawn {
+		fmt.Fprint(b.w, "\n")
+		b.drawn = false
+	}
+}
+
+// draw draws the counter's current job. When a new job has started since
+// the last drawing, the previous job's line is first redrawn as that job
+// ended and closed.
+func (b *progressBar) draw() {
+	s := b.c.Get()
+	if s.Job == 0 {
 		return
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	now := b.now()
-	if phase != b.phase || b.start.IsZero() {
-		if b.lastLine > 0 {
+	if s.Job != b.job {
+		if b.drawn {
+			if prev := b.c.Previous(); prev.Job == b.job {
+				b.write(prev, now)
+			}
 			fmt.Fprint(b.w, "\n")
 		}
-		b.phase, b.start, b.drawn, b.lastLine = phase, now, time.Time{}, 0
+		b.job, b.start, b.drawn = s.Job, now, false
 	}
-	if done < total && !b.drawn.IsZero() && now.Sub(b.drawn) < b.every {
-		return
-	}
-	b.drawn = now
-	line := progressLine(phase, done, total, now.Sub(b.start))
-	fmt.Fprintf(b.w, "\r%s\x1b[K", line)
-	b.lastLine = len(line)
+	b.write(s, now)
 }
 
-// Finish ends the bar's line.
-func (b *ProgressBar) Finish() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lastLine > 0 {
-		fmt.Fprint(b.w, "\n")
-	}
-	b.lastLine = 0
-	b.phase, b.start = "", time.Time{}
+func (b *progressBar) write(s progress.Snapshot, now time.Time) {
+	fmt.Fprintf(b.w, "\r%s\x1b[K", progressLine(s, now.Sub(b.start), b.width()))
+	b.drawn = true
 }
 
-const barWidth = 30
+const (
+	maxBar = 40 // widest bar drawn
+	minBar = 10 // narrowest bar worth drawing
+)
 
-func progressLine(phase string, done, total int64, elapsed time.Duration) string {
-	frac := 0.0
-	if total > 0 {
-		frac = float64(done) / float64(total)
+// progressLine renders s in at most width-1 columns (a line as wide as the
+// terminal would leave the cursor in its last column, where some terminals
+// wrap). The pace and the ETA come from the bytes actually read: holes and
+// other skipped bytes finish instantly, so counting them would make the
+// estimate jump. Parts are dropped, least useful first, until it fits.
+func progressLine(s progress.Snapshot, elapsed time.Duration, width int) string {
+	done := min(s.Done(), s.Total)
+	frac := 1.0
+	if s.Total > 0 {
+		frac = float64(done) / float64(s.Total)
 	}
-	frac = min(max(frac, 0), 1)
-	filled := int(frac * barWidth)
-	bar := strings.Repeat("=", filled)
-	if filled < barWidth {
-		bar += ">" + strings.Repeat(" ", barWidth-filled-1)
-	}
+	pct := fmt.Sprintf("%3d%%", int(frac*100)) // 100% only when complete
 	rate := 0.0
 	if elapsed > 0 {
-		rate = float64(done) / elapsed.Seconds()
+		rate = float64(s.Read) / elapsed.Seconds()
 	}
-	eta := "--"
-	if rate > 0 && total >= done {
-		eta = FormatDuration(time.Duration(float64(total-done) / rate * float64(time.Second)))
+	var eta string
+	switch {
+	case s.Complete() && elapsed > 0:
+		eta = "done in " + FormatDuration(elapsed)
+	case s.Complete():
+		eta = "done" // before the first tick: how long it took is unknown
+	case rate > 0:
+		eta = "ETA " + FormatDuration(time.Duration(float64(s.Total-done)/rate*float64(time.Second)))
+	default:
+		eta = "ETA --"
 	}
-	return fmt.Sprintf("%-8s [%s] %3.0f%%  %s / %s  %s/s  ETA %s",
-		phase, bar, frac*100, Bytes(done), Bytes(total), Bytes(int64(rate)), eta)
+	// A field of fixed width keeps the bar's width from changing as the
+	// ETA does.
+	eta = fmt.Sprintf("%-11s", eta)
+	amount := Bytes(done) + " / " + Bytes(s.Total)
+	infos := []string{
+		strings.Join([]string{pct, amount, eta}, "  "),
+		strings.Join([]string{pct, eta}, "  "),
+		pct,
+	}
+	if elapsed > 0 {
+		speed := Bytes(int64(rate)) + "/s"
+		infos = append([]string{strings.Join([]string{pct, amount, speed, eta}, "  ")}, infos...)
+	}
+	room := max(width-1, 1)
+	prefix := fmt.Sprintf("%-7s ", s.Phase)
+	for _, info := range infos {
+		if n := room - utf8.RuneCountInString(prefix+info) - 3; n >= minBar {
+			return strings.TrimRight(prefix+"["+bar(frac, min(n, maxBar))+"] "+info, " ")
+		}
+	}
+	for _, info := range append(infos, pct) {
+		if line := strings.TrimRight(prefix+info, " "); utf8.RuneCountInString(line) <= room {
+			return line
+		}
+	}
+	if utf8.RuneCountInString(pct) <= room {
+		return pct
+	}
+	return truncate(pct, room)
+}
+
+// bar draws frac of width as "=====>    ".
+func bar(frac float64, width int) string {
+	filled := int(frac * float64(width))
+	if filled >= width {
+		return strings.Repeat("=", width)
+	}
+	return strings.Repeat("=", filled) + ">" + strings.Repeat(" ", width-filled-1)
+}
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
 }
 
 // FormatDuration prints d rounded to seconds, as 1h02m03s, 2m03s or 3s.

@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/dropback/dropback/pkg/progress"
 )
 
 // Context names.
@@ -35,6 +37,11 @@ var (
 	ErrTimeout      = errors.New("timed out")
 	ErrNoRepo       = errors.New("repository not initialised")
 	ErrConfirm      = errors.New("confirmation required")
+	// ErrLocked means another process holds the repository's gc lease.
+	ErrLocked = errors.New("repository locked")
+	// ErrFormat means the repository is not a dropback repository, or is of
+	// a newer format than this dropback reads.
+	ErrFormat = errors.New("unsupported repository format")
 )
 
 // UnsupportedError is returned for a verb a provider cannot do. Alternative
@@ -147,17 +154,6 @@ type Action struct {
 	Error        string     `json:"error,omitempty"`
 }
 
-// Progress is a snapshot of a long job's progress, in bytes.
-type Progress struct {
-	Phase string // "backup", "restore", "verify"
-	Done  int64
-	Total int64
-}
-
-// ProgressFunc receives progress updates. It is called from one goroutine at a
-// time, often; it must return quickly. It may be nil.
-type ProgressFunc func(Progress)
-
 // HostSpec describes a host to register (engine only).
 type HostSpec struct {
 	Name  string
@@ -166,7 +162,10 @@ type HostSpec struct {
 
 // CreateOptions are the options of an on-demand backup.
 type CreateOptions struct {
-	Progress ProgressFunc
+	// Progress, if not nil, is a counter the provider adds the backup's
+	// bytes to, from any goroutine, as a "backup" job; the caller reads it
+	// on its own schedule. A provider with nothing to count leaves it.
+	Progress *progress.Counter
 	// Time, when set, dates the backup (created_at) instead of now, as when
 	// importing a history; retention and prune go by it.
 	Time time.Time
@@ -202,8 +201,10 @@ type RestoreRequest struct {
 	VPCUUID string
 	Tags    []string
 	// Force allows an in-place restore to overwrite the host's disks.
-	Force    bool
-	Progress ProgressFunc
+	Force bool
+	// Progress, if not nil, counts the restore's bytes as a "restore" job,
+	// as CreateOptions.Progress does a backup's.
+	Progress *progress.Counter
 }
 
 // RestoreResult is the outcome of a restore.
@@ -228,7 +229,9 @@ type RestoreDisk struct {
 
 // VerifyOptions are the options of an integrity check.
 type VerifyOptions struct {
-	Progress ProgressFunc
+	// Progress, if not nil, counts the bytes checked as a "verify" job, as
+	// CreateOptions.Progress does a backup's.
+	Progress *progress.Counter
 }
 
 // VerifyReport is the outcome of an integrity check.
@@ -334,7 +337,9 @@ type GCResult struct {
 
 // RunOptions are the options of one scheduling pass.
 type RunOptions struct {
-	Progress ProgressFunc
+	// Progress, if not nil, counts each backup's bytes as a job of its own,
+	// as CreateOptions.Progress does.
+	Progress *progress.Counter
 }
 
 // RunReport is what one scheduling pass did.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/dropback/dropback/pkg/progress"
 	"github.com/dropback/dropback/pkg/provider"
 )
 
@@ -66,13 +68,20 @@ func (f *Fake) ListActions(ctx context.Context) ([]provider.Action, error) {
 	return append([]provider.Action{}, f.Actions...), nil
 }
 
-func progress(fn provider.ProgressFunc, phase string, total int64) {
-	if fn == nil {
-		return
+// count counts a job of total bytes in c, a quarter skipped and the rest
+// read from four goroutines at once, as the engine's workers do.
+func count(c *progress.Counter, phase string, total int64) {
+	c.Start(phase, total)
+	c.AddSkipped(total / 4)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.AddRead(total / 4)
+		}()
 	}
-	for done := int64(0); done <= total; done += total / 4 {
-		fn(provider.Progress{Phase: phase, Done: done, Total: total})
-	}
+	wg.Wait()
 }
 
 // CreateBackup takes a backup of a host.
@@ -84,7 +93,7 @@ func (f *Fake) CreateBackup(ctx context.Context, host string, opts provider.Crea
 	if err != nil {
 		return nil, err
 	}
-	progress(opts.Progress, "backup", 1<<30)
+	count(opts.Progress, "backup", 1<<30)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.nextID++
@@ -111,7 +120,7 @@ func (f *Fake) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (
 	if req.To == "" && req.ToNew == "" && !req.Force {
 		return nil, fmt.Errorf("restore in place: %w", provider.ErrConfirm)
 	}
-	progress(req.Progress, "restore", 1<<30)
+	count(req.Progress, "restore", 1<<30)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	backupID, _ := strconv.Atoi(req.Backup)
@@ -134,7 +143,7 @@ func (f *Fake) VerifyBackups(ctx context.Context, ids []int, opts provider.Verif
 	if err := f.call("VerifyBackups", "%v", ids); err != nil {
 		return nil, err
 	}
-	progress(opts.Progress, "verify", 1<<30)
+	count(opts.Progress, "verify", 1<<30)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.Verify != nil {

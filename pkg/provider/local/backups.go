@@ -168,7 +168,7 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 		return nil, mapErr(err)
 	}
 	m, err := r.Backup(ctx, engine.BackupRequest{
-		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: progressFunc("backup", opts.Progress), Op: op,
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: opts.Progress, Op: op,
 	})
 	if err != nil {
 		// The caller says which host; the action record says it itself.
@@ -180,13 +180,6 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 		return nil, err
 	}
 	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act)}, nil
-}
-
-func progressFunc(phase string, fn provider.ProgressFunc) func(done, total int64) {
-	if fn == nil {
-		return nil
-	}
-	return func(done, total int64) { fn(provider.Progress{Phase: phase, Done: done, Total: total}) }
 }
 
 // findBackup resolves "latest" or an ID for a host. Latest is the newest
@@ -280,7 +273,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 		res.Notices = append(res.Notices, fmt.Sprintf("the restore is not recorded as an action: %v", err))
 		act = &engine.ActionRecord{Type: "restore", Status: engine.ActionInProgress, StartedAt: time.Now().UTC().Truncate(time.Second), ResourceType: "host", ResourceID: h.ID}
 	}
-	stats, err := r.Restore(ctx, m, targets, progressFunc("restore", req.Progress))
+	stats, err := r.Restore(ctx, m, targets, req.Progress)
 	if err != nil {
 		err = mapErr(err) // the command says which backup
 		if act.ID != 0 {
@@ -393,7 +386,7 @@ func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.V
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.Verify(ctx, ids, progressFunc("verify", opts.Progress))
+	res, err := r.Verify(ctx, ids, opts.Progress)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -146,7 +146,9 @@ func mapErr(err error) error {
 	case errors.Is(err, engine.ErrCorrupt):
 		target = provider.ErrCorrupt
 	case errors.Is(err, engine.ErrFormat):
-		target = provider.ErrInvalid
+		target = provider.ErrFormat
+	case errors.Is(err, engine.ErrLocked):
+		target = provider.ErrLocked
 	case errors.Is(err, engine.ErrInitialised):
 		target = provider.ErrExists
 	default:
