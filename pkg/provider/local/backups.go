@@ -112,7 +112,7 @@ func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.B
 
 func (p *Provider) list(ctx context.Context, host string, snapshots bool) ([]provider.Backup, error) {
 	ms, err := p.manifests(ctx, host, snapshots)
-	if err != nil && !errors.Is(err, provider.ErrCorrupt) {
+	if err != nil && ms == nil {
 		return nil, err
 	}
 	return views(ms), err
