@@ -113,7 +113,7 @@ listing() {
 		;;
 	restic)
 		# The table's rows start with the short ID, then the date (in TZ=UTC).
-		restic -r "$r" snapshots | awk '$1 ~ /^[0-9a-f]{8}$/ { print $2, $1 }'
+		restic -r "$r" snapshots | awk 'length($1) == 8 && $1 ~ /^[0-9a-f]+$/ { print $2, $1 }'
 		;;
 	borg)
 		borg list --format '{start:%Y-%m-%d} {name}{NL}' "$r"
