@@ -2,8 +2,9 @@
 //
 // The DigitalOcean tests run it with --context digitalocean against
 // fakedo, an in-process fake of the API that validates every request and
-// response against the official OpenAPI description and fails the test on
-// a route it does not know. Each case runs in text and in JSON and is
+// response against the API's OpenAPI description (the subset of
+// DigitalOcean's that internal/fakedo/openapi holds) and fails the test on a
+// route it does not know. Each case runs in text and in JSON and is
 // compared with a golden file under testdata/do; -update rewrites them.
 package integration
 

@@ -8,12 +8,13 @@
 # The sourcing script sets SIZE's default and fills step_title; it may set
 # bench_name (the prefix of say's lines, default "bench") and the defaults of
 # BENCH_DIR and TOOLS first. This file sets the other defaults:
-#   SHARED     the shared folder holding bench/mkimage.py (default: beside the
-#              repository)
 #   BENCH_DIR  work directory (default /tmp/dropback-bench)
 #   TOOLS      tools to run (default "dropback restic borg")
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
+#
+# The synthetic disk image comes from internal/cmd/mkimage, which
+# build_mkimage (called by every preflight) builds once into bin/mkimage.
 #
 # After workdir, $work is the directory holding logs/, image/ and one
 # directory per tool with its repository in repo/.
@@ -26,21 +27,27 @@ die() {
 
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) ||
 	root=$(cd "$(dirname "$0")/.." && pwd)
-SHARED=${SHARED:-$root/../shared}
 BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench}
 TOOLS=${TOOLS:-dropback restic borg}
 DROPBACK=${DROPBACK:-$root/bin/dropback}
 KEEP=${KEEP:-0}
-mkimage=$SHARED/bench/mkimage.py
+mkimage=$root/bin/mkimage
 gnutime=/usr/bin/time
 declare -A step_title=()
 work=
 
 # ---- preflight -------------------------------------------------------------
 
+# build_mkimage builds the image generator into bin/mkimage and sets
+# size_bytes to SIZE in bytes, as the generator reads it.
+build_mkimage() {
+	command -v go >/dev/null || die "go is missing; the image generator is built from internal/cmd/mkimage"
+	(cd "$root" && go build -o "$mkimage" ./internal/cmd/mkimage) || die "cannot build $mkimage"
+	size_bytes=$("$mkimage" size "$SIZE") || die "bad SIZE $SIZE"
+}
+
 preflight() {
-	[ -f "$mkimage" ] || die "no $mkimage; set SHARED to the folder holding bench/mkimage.py"
-	command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh installs it)"
+	build_mkimage
 	"$gnutime" --version 2>&1 | grep -q GNU ||
 		die "GNU time is missing at $gnutime (scripts/deps.sh installs it)"
 	local tool
@@ -52,8 +59,6 @@ preflight() {
 		*) die "unknown tool $tool in TOOLS (dropback, restic, borg)" ;;
 		esac
 	done
-	size_bytes=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import mkimage; print(mkimage.parse_size(sys.argv[2]))' \
-		"$SHARED/bench" "$SIZE") || die "bad SIZE $SIZE"
 	[ $((size_bytes % 1048576)) -eq 0 ] && [ "$size_bytes" -gt 0 ] ||
 		die "SIZE must be a positive whole number of MiB, not $SIZE"
 }

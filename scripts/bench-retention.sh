@@ -2,9 +2,9 @@
 # Benchmark dropback's retention and gc against restic and borg on the same
 # history of backups.
 #
-# In one run: a fresh image made by ../shared/bench/mkimage.py gets one backup
+# In one run: a fresh image made by internal/cmd/mkimage gets one backup
 # a day by each tool for DAYS days (dated 2026-10-01 to 2026-10-DAYS at 04:00
-# UTC), with `mkimage.py churn --day N` before the backup of every day N but
+# UTC), with `mkimage churn --day N` before the backup of every day N but
 # the first. Then the retention step, keeping the newest backup of each of the
 # last 7 days and of the last 4 ISO weeks:
 #   dropback  backups prune --keep-daily 7 --keep-weekly 4 --force, then repo gc
@@ -21,8 +21,8 @@
 #   make bench-retention                # builds bin/dropback first
 #   SIZE=256M DAYS=15 scripts/bench-retention.sh    # a quick run
 #
-# Environment, besides SHARED, BENCH_DIR, TOOLS and DROPBACK as in bench.sh:
-#   SIZE       image size, as mkimage.py takes it (default 2G)
+# Environment, besides BENCH_DIR, TOOLS and DROPBACK as in bench.sh:
+#   SIZE       image size: bytes, or a number with K, M, G or T (default 2G)
 #   DAYS       daily backups to take, 1 to 31 (default 30)
 #   RESTORE    ends (default) restores the oldest and newest backup dropback
 #              kept; all restores every one it kept
@@ -108,16 +108,15 @@ listing() {
 	local tool=$1 r=$work/$1/repo
 	case $tool in
 	dropback)
-		"$DROPBACK" --repo "$r" backups list bench -o json |
-			python3 -c 'import json, sys; [print(b["created_at"][:10], b["id"]) for b in json.load(sys.stdin)]'
+		"$DROPBACK" --repo "$r" backups list bench --format Created,ID --no-header |
+			awk '{ print substr($1, 1, 10), $2 }'
 		;;
 	restic)
-		restic -r "$r" snapshots --json |
-			python3 -c 'import json, sys; [print(s["time"][:10], s["short_id"]) for s in json.load(sys.stdin)]'
+		# The table's rows start with the short ID, then the date (in TZ=UTC).
+		restic -r "$r" snapshots | awk 'length($1) == 8 && $1 ~ /^[0-9a-f]+$/ { print $2, $1 }'
 		;;
 	borg)
-		borg list --json "$r" |
-			python3 -c 'import json, sys; [print(a["start"][:10], a["name"]) for a in json.load(sys.stdin)["archives"]]'
+		borg list --format '{start:%Y-%m-%d} {name}{NL}' "$r"
 		;;
 	esac | sort
 }
@@ -378,15 +377,15 @@ main() {
 	mkdir -p "$BORG_BASE_DIR"
 	for d in $(seq 1 "$DAYS"); do step_title[$(day_step "$d")]="backup of day $d"; done
 
-	say "making a $SIZE image with mkimage.py"
-	python3 "$mkimage" create "$img" --size "$SIZE"
+	say "making a $SIZE image with mkimage"
+	"$mkimage" create "$img" --size "$SIZE"
 	alloc_bytes=$(($(du -sB1 "$img" | cut -f1)))
 
 	for tool in $TOOLS; do init "$tool"; done
 	for d in $(seq 1 "$DAYS"); do
 		if [ "$d" -gt 1 ]; then
-			say "ageing the image by one day (mkimage.py churn --day $d)"
-			python3 "$mkimage" churn "$img" --day "$d"
+			say "ageing the image by one day (mkimage churn --day $d)"
+			"$mkimage" churn "$img" --day "$d"
 		fi
 		day_sha[$d]=$(sha256sum "$img" | cut -d' ' -f1)
 		for tool in $TOOLS; do if active "$tool"; then backup "$d" "$tool"; fi; done

@@ -3,7 +3,7 @@
 # folders (erasure-coded), both tools in the same run.
 #
 # Steps, for each tool: (1) first backup of a fresh image made by
-# ../shared/bench/mkimage.py, (2) second backup after a day of churn,
+# internal/cmd/mkimage (built into bin/mkimage), (2) second backup after a day of churn,
 # (3) restore of the latest backup to a new file, compared byte for byte with
 # the image. dropback also backs the fresh image up to a local path, to
 # compare its S3 throughput with its local one. Wall time and peak RSS come
@@ -16,10 +16,8 @@
 #   SIZE=512M scripts/bench-s3.sh                  # a quick run
 #
 # Environment:
-#   SIZE       image size, as mkimage.py takes it (default 2G)
+#   SIZE       image size: bytes, or a number with K, M, G or T (default 2G)
 #   BENCH_DIR  work directory, emptied at start (default /tmp/dropback-bench-s3)
-#   SHARED     the shared folder holding bench/mkimage.py (default: beside the
-#              repository)
 #   TOOLS      tools to run (default "dropback restic")
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   BENCH_S3_ENDPOINT
@@ -57,8 +55,7 @@ step_title=(
 
 # preflight, workdir, drop_caches, run, setup and check replace bench-lib.sh's.
 preflight() {
-	[ -f "$mkimage" ] || die "no $mkimage; set SHARED to the folder holding bench/mkimage.py"
-	command -v python3 >/dev/null || die "python3 is missing (scripts/deps.sh installs it)"
+	build_mkimage
 	command -v curl >/dev/null || die "curl is missing"
 	"$gnutime" --version 2>&1 | grep -q GNU ||
 		die "GNU time is missing at $gnutime (scripts/deps.sh installs it)"
@@ -70,9 +67,8 @@ preflight() {
 		*) die "unknown tool $tool in TOOLS (dropback, restic)" ;;
 		esac
 	done
-	size_bytes=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import mkimage; print(mkimage.parse_size(sys.argv[2]))' \
-		"$SHARED/bench" "$SIZE") || die "bad SIZE $SIZE"
-	[ "$size_bytes" -gt 0 ] || die "bad SIZE $SIZE"
+	[ $((size_bytes % 1048576)) -eq 0 ] && [ "$size_bytes" -gt 0 ] ||
+		die "SIZE must be a positive whole number of MiB, not $SIZE"
 }
 
 workdir() {
@@ -321,13 +317,13 @@ main() {
 	local start=$SECONDS tool
 	img=$BENCH_DIR/image/disk.img
 	mkdir -p "$(dirname "$img")"
-	say "making a $SIZE image with mkimage.py"
-	python3 "$mkimage" create "$img" --size "$SIZE"
+	say "making a $SIZE image with mkimage"
+	"$mkimage" create "$img" --size "$SIZE"
 	alloc_bytes=$(($(du -sB1 "$img" | cut -f1)))
 
 	for tool in $TOOLS; do backup backup1 "$tool"; done
-	say "ageing the image by one day (mkimage.py churn --day 1)"
-	python3 "$mkimage" churn "$img" --day 1
+	say "ageing the image by one day (mkimage churn --day 1)"
+	"$mkimage" churn "$img" --day 1
 	for tool in $TOOLS; do if active "$tool"; then backup backup2 "$tool"; fi; done
 	for tool in $TOOLS; do if active "$tool"; then restore "$tool"; fi; done
 

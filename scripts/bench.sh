@@ -2,7 +2,7 @@
 # Benchmark dropback against restic and borg on the same synthetic disk.
 #
 # In one run, for each tool: (1) first backup of a fresh image made by
-# ../shared/bench/mkimage.py, (2) second backup after a day of churn,
+# internal/cmd/mkimage (built into bin/mkimage), (2) second backup after a day of churn,
 # (3) restore of the latest backup to a new file, compared byte for byte with
 # the image, (4) full verify of the repository. Each step's wall time and peak
 # RSS come from GNU time, repository sizes from du. It prints a table, the
@@ -14,10 +14,8 @@
 #   TOOLS="restic borg" scripts/bench.sh
 #
 # Environment:
-#   SIZE       image size, as mkimage.py takes it (default 4G)
+#   SIZE       image size: bytes, or a number with K, M, G or T (default 4G)
 #   BENCH_DIR  work directory, emptied at start (default /tmp/dropback-bench)
-#   SHARED     the shared folder holding bench/mkimage.py (default: beside the
-#              repository)
 #   TOOLS      tools to run (default "dropback restic borg")
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
@@ -163,13 +161,13 @@ main() {
 	for tool in $TOOLS; do mkdir -p "$BENCH_DIR/$tool"; done
 	mkdir -p "$BORG_BASE_DIR"
 
-	say "making a $SIZE image with mkimage.py"
-	python3 "$mkimage" create "$img" --size "$SIZE"
+	say "making a $SIZE image with mkimage"
+	"$mkimage" create "$img" --size "$SIZE"
 	alloc_bytes=$(($(du -sB1 "$img" | cut -f1)))
 
 	for tool in $TOOLS; do backup backup1 "$tool"; done
-	say "ageing the image by one day (mkimage.py churn --day 1)"
-	python3 "$mkimage" churn "$img" --day 1
+	say "ageing the image by one day (mkimage churn --day 1)"
+	"$mkimage" churn "$img" --day 1
 	for tool in $TOOLS; do if active "$tool"; then backup backup2 "$tool"; fi; done
 	for tool in $TOOLS; do if active "$tool"; then restore "$tool"; fi; done
 	for tool in $TOOLS; do if active "$tool"; then verify "$tool"; fi; done

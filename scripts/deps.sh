@@ -11,7 +11,6 @@ set -euo pipefail
 deps=(
 	"mkfs.ext4    e2fsprogs   ext4 round-trip tests"
 	"e2fsck       e2fsprogs   ext4 round-trip tests"
-	"python3      python3     benchmark image generator"
 	"restic       restic      benchmark"
 	"borg         borgbackup  benchmark"
 	"/usr/bin/time time       benchmark"

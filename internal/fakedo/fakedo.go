@@ -3,10 +3,12 @@
 // It serves the part of the API dropback speaks (Droplets, their backups,
 // snapshots, backup policies and actions, images and image actions) from
 // state held in memory, and validates every request and every response
-// against the official OpenAPI description in shared/do-api. A request to a
-// route the description does not have, or one the fake does not serve, and
-// any request or response that does not match its schema, fails the test
-// through TB.Errorf and is answered with a DigitalOcean-shaped error.
+// against the API's OpenAPI description, embedded from
+// openapi/do-backups-api.yaml: the subset of DigitalOcean's official
+// description that dropback speaks. A request to a route the description
+// does not have, or one the fake does not serve, and any request or response
+// that does not match its schema, fails the test through TB.Errorf and is
+// answered with a DigitalOcean-shaped error.
 //
 // Faults can be injected (a 429 with Retry-After, persistent 5xx, 401), and
 // actions complete after a set number of polls, or error. Every request is
@@ -16,14 +18,12 @@ package fakedo
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -73,6 +73,7 @@ type Server struct {
 	t      TB
 	srv    *httptest.Server
 	router routers.Router
+	ops    map[string]operation // the operations the fake serves, by ID
 
 	mu       sync.Mutex
 	token    string
@@ -97,21 +98,17 @@ func New(t TB) *Server {
 		}
 		return nil
 	}
-	path, err := SpecPath()
+	doc, err := loadSpec()
 	if err != nil {
 		return fail("fakedo: %v", err)
 	}
-	doc, err := openapi3.NewLoader().LoadFromFile(path)
-	if err != nil {
-		return fail("fakedo: load %s: %v", path, err)
-	}
-	s := &Server{t: t, token: DefaultToken, st: newState()}
+	s := &Server{t: t, token: DefaultToken, st: newState(), ops: operations}
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	doc.Servers = openapi3.Servers{{URL: s.URL}}
 	if s.router, err = gorillamux.NewRouter(doc); err != nil {
 		s.srv.Close()
-		return fail("fakedo: route %s: %v", path, err)
+		return fail("fakedo: route the API description: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
@@ -120,33 +117,21 @@ func New(t TB) *Server {
 // Close stops the server.
 func (s *Server) Close() { s.srv.Close() }
 
-// SpecPath finds do-backups-api.yaml: in $DROPBACK_SHARED/do-api when that
-// is set, else in shared/do-api beside the nearest parent directory of the
-// working directory that has one (the repository's sibling "shared").
-func SpecPath() (string, error) {
-	const rel = "do-api/do-backups-api.yaml"
-	if dir := os.Getenv("DROPBACK_SHARED"); dir != "" {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("DROPBACK_SHARED: %w", err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
+// spec is the API description the fake validates against. See the header
+// of openapi/do-backups-api.yaml for what it holds and how it differs from
+// DigitalOcean's own.
+//
+//go:embed openapi/do-backups-api.yaml
+var spec []byte
+
+// loadSpec parses the embedded API description. Each call returns a new
+// document, which the caller may change.
+func loadSpec() (*openapi3.T, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("load the embedded API description: %w", err)
 	}
-	for {
-		p := filepath.Join(dir, "shared", rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("shared/" + rel + " not found above the working directory; set DROPBACK_SHARED")
-		}
-		dir = parent
-	}
+	return doc, nil
 }
 
 // SetToken sets the token the fake accepts.
@@ -280,7 +265,7 @@ func (s *Server) answer(r *http.Request, op string, params map[string]string, bo
 		}
 		return rep
 	}
-	h, ok := operations[op]
+	h, ok := s.ops[op]
 	if !ok {
 		s.mu.Unlock()
 		s.fail("%s %s: operation %s is in the API description but fakedo does not serve it", r.Method, r.URL, op)

@@ -1,9 +1,11 @@
 package fakedo
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,49 +56,94 @@ func do(t *testing.T, s *Server, method, path, token, body string) (int, http.He
 	return resp.StatusCode, resp.Header, out
 }
 
-func TestSpecPathHonoursEnv(t *testing.T) {
-	p, err := SpecPath()
+func TestEmbeddedSpecLoadsAndCoversTheFake(t *testing.T) {
+	doc, err := loadSpec()
 	require.NoError(t, err)
-	dir := strings.TrimSuffix(p, "/do-api/do-backups-api.yaml")
-	t.Setenv("DROPBACK_SHARED", dir)
-	p2, err := SpecPath()
-	require.NoError(t, err)
-	assert.Equal(t, p, p2)
-	t.Setenv("DROPBACK_SHARED", t.TempDir())
-	_, err = SpecPath()
-	assert.Error(t, err)
-}
+	require.NoError(t, doc.Validate(context.Background()), "the embedded description is not valid OpenAPI 3.0")
 
-func TestUnknownRouteFailsTheTest(t *testing.T) {
-	rec := &recorder{T: t}
-	s := New(rec)
-	status, _, body := do(t, s, http.MethodGet, "/v2/nothing/here", DefaultToken, "")
-	assert.Equal(t, http.StatusNotFound, status)
-	assert.Equal(t, "not_found", body["id"])
-	assert.NotEmpty(t, body["request_id"])
-	require.Len(t, rec.reported(), 1)
-	assert.Contains(t, rec.reported()[0], "no such route")
+	described := map[string]bool{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			require.NotEmpty(t, op.OperationID, "%s %s has no operationId", method, path)
+			described[op.OperationID] = true
+		}
+	}
+	for id := range operations {
+		assert.True(t, described[id], "fakedo serves %s, which the embedded description lacks", id)
+	}
+	for id := range described {
+		if operations[id] == nil {
+			t.Logf("described, not served yet: %s", id)
+		}
+	}
 }
 
 func TestRouteTheFakeDoesNotServeFailsTheTest(t *testing.T) {
 	rec := &recorder{T: t}
 	s := New(rec)
-	status, _, _ := do(t, s, http.MethodGet, "/v2/droplets/1/kernels", DefaultToken, "")
+	s.ops = maps.Clone(operations)
+	delete(s.ops, "account_get")
+	status, _, _ := do(t, s, http.MethodGet, "/v2/account", DefaultToken, "")
 	assert.Equal(t, http.StatusNotImplemented, status)
 	require.Len(t, rec.reported(), 1)
 	assert.Contains(t, rec.reported()[0], "does not serve")
 }
 
-func TestInvalidRequestFailsTheTest(t *testing.T) {
+// TestRequestOutsideTheSpecIsRefused sends requests the API description
+// does not allow; each is answered with an error and fails the test.
+func TestRequestOutsideTheSpecIsRefused(t *testing.T) {
+	tests := []struct {
+		name, method, path, body string
+		status                   int
+		report                   string
+	}{
+		{"unknown route", http.MethodGet, "/v2/nothing/here", "", http.StatusNotFound, "no such route"},
+		{"route outside the subset", http.MethodGet, "/v2/droplets/123/kernels", "", http.StatusNotFound, "no such route"},
+		{"method the path lacks", http.MethodDelete, "/v2/actions/1", "", http.StatusNotFound, "no such route"},
+		{"path ID not an integer", http.MethodGet, "/v2/droplets/web-1", "", http.StatusBadRequest, "request does not match"},
+		{"per_page over its maximum", http.MethodGet, "/v2/droplets?per_page=500", "", http.StatusBadRequest, "request does not match"},
+		{"action without a type", http.MethodPost, "/v2/droplets/123/actions", `{"image":1001}`, http.StatusBadRequest, "request does not match"},
+		{"unknown action type", http.MethodPost, "/v2/droplets/123/actions", `{"type":"make_coffee"}`, http.StatusBadRequest, "request does not match"},
+		{"hour of the wrong type", http.MethodPost, "/v2/droplets/123/actions",
+			`{"type":"change_backup_policy","backup_policy":{"plan":"daily","hour":"4"}}`, http.StatusBadRequest, "request does not match"},
+		{"hour outside its enum", http.MethodPost, "/v2/droplets/123/actions",
+			`{"type":"change_backup_policy","backup_policy":{"plan":"daily","hour":5}}`, http.StatusBadRequest, "request does not match"},
+		{"weekday outside its enum", http.MethodPost, "/v2/droplets/123/actions",
+			`{"type":"enable_backups","backup_policy":{"plan":"weekly","weekday":"TUESDAY","hour":16}}`, http.StatusBadRequest, "request does not match"},
+		{"policy change without a policy", http.MethodPost, "/v2/droplets/123/actions",
+			`{"type":"change_backup_policy"}`, http.StatusBadRequest, "request does not match"},
+		{"restore image of the wrong type", http.MethodPost, "/v2/droplets/123/actions",
+			`{"type":"restore","image":"1001"}`, http.StatusBadRequest, "request does not match"},
+		{"image action of an unknown type", http.MethodPost, "/v2/images/1001/actions", `{"type":"shrink"}`, http.StatusBadRequest, "request does not match"},
+		{"body that is not JSON", http.MethodPost, "/v2/images/1001/actions", `type=convert`, http.StatusBadRequest, "request does not match"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{T: t}
+			s := New(rec)
+			s.AddDroplet(Droplet{ID: 123, Name: "web-1", BackupsEnabled: true})
+			s.AddImage(Image{ID: 1001, DropletID: 123})
+			status, _, body := do(t, s, tt.method, tt.path, DefaultToken, tt.body)
+			assert.Equal(t, tt.status, status, "%v", body)
+			assert.NotEmpty(t, body["id"])
+			assert.NotEmpty(t, body["request_id"])
+			require.Len(t, rec.reported(), 1)
+			assert.Contains(t, rec.reported()[0], tt.report)
+		})
+	}
+}
+
+// TestResponseOutsideTheSpecFailsTheTest makes the fake answer with a
+// Droplet status the description does not have.
+func TestResponseOutsideTheSpecFailsTheTest(t *testing.T) {
 	rec := &recorder{T: t}
 	s := New(rec)
-	s.AddDroplet(Droplet{ID: 123, Name: "web-1"})
-	status, _, _ := do(t, s, http.MethodGet, "/v2/droplets?per_page=500", DefaultToken, "")
-	assert.Equal(t, http.StatusBadRequest, status)
-	status, _, _ = do(t, s, http.MethodPost, "/v2/droplets/123/actions", DefaultToken,
-		`{"type":"enable_backups","backup_policy":{"plan":"weekly","weekday":"TUESDAY","hour":16}}`)
-	assert.Equal(t, http.StatusBadRequest, status)
-	assert.Len(t, rec.reported(), 2)
+	s.AddDroplet(Droplet{ID: 123, Name: "web-1", Status: "sleeping"})
+	status, _, body := do(t, s, http.MethodGet, "/v2/droplets/123", DefaultToken, "")
+	assert.Equal(t, http.StatusInternalServerError, status)
+	assert.Equal(t, "server_error", body["id"])
+	require.Len(t, rec.reported(), 1)
+	assert.Contains(t, rec.reported()[0], "response 200 does not match")
 }
 
 func TestAuth(t *testing.T) {

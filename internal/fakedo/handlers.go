@@ -29,9 +29,12 @@ func (c *call) intQuery(name string, def int) int {
 	return def
 }
 
+// operation answers one call. It runs with s.mu held.
+type operation func(*Server, *call) reply
+
 // operations maps the API description's operation IDs to the fake's
-// handlers. They run with s.mu held.
-var operations = map[string]func(*Server, *call) reply{
+// handlers.
+var operations = map[string]operation{
 	"account_get":                             (*Server).getAccount,
 	"droplets_list":                           (*Server).listDroplets,
 	"droplets_get":                            (*Server).getDroplet,
