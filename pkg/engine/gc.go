@@ -175,6 +175,9 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	}
 	defer op.End()
 	ctx = op.Context()
+	if err := r.checkClock(ctx, op); err != nil {
+		return nil, err
+	}
 	gen, err := r.acquireLease(ctx, op, opts.WaitLock)
 	if err != nil {
 		return nil, err
@@ -185,6 +188,29 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		return g.res, lostOr(ctx, err)
 	}
 	return g.res, nil
+}
+
+// ErrClockSkew means this machine's clock and the store's disagree by more
+// than the protocol allows for; gc refuses to judge ages by them.
+var ErrClockSkew = errors.New("clock skew")
+
+// checkClock compares this machine's clock with the store's, through the
+// time the store gave op's marker: gc judges markers and marks by both, and
+// a clock far ahead would take a running operation for one long gone.
+func (r *Repo) checkClock(ctx context.Context, op *Op) error {
+	info, err := r.st.Stat(ctx, opObject(op.ID(), 1))
+	if err != nil {
+		return fmt.Errorf("read back the gc's own marker: %w", err)
+	}
+	op.mu.Lock()
+	wrote := op.m.StartedAt
+	op.mu.Unlock()
+	skew := info.ModTime.Sub(wrote)
+	if skew < -clockSkew || skew > clockSkew+time.Minute { // the write itself may take a while
+		return fmt.Errorf("%w: this machine's clock is %s off the repository's (%s); gc judges ages by both, so set the clock right (NTP) first",
+			ErrClockSkew, (-skew).Round(time.Second), r.st.Location())
+	}
+	return nil
 }
 
 // lostOr returns the cause of ctx's end when the operation lost its

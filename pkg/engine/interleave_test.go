@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -363,7 +364,15 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 			w.mu.Unlock()
 		})
 	}
-	wg.Wait()
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(3 * time.Minute):
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("seed %d hangs; its goroutines:\n%s\nwhat happened:\n%s", seed, buf, strings.Join(w.log, "\n"))
+	}
 	w.gate.Close()
 	w.mu.Lock()
 	for id := range 10 {

@@ -24,6 +24,9 @@ type Options struct {
 	Repo string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Store, when set, is the store the repository is in, and Repo only
+	// names it: for tests whose store keeps a simulated time.
+	Store store.Store
 }
 
 // Provider drives the embedded engine.
@@ -44,9 +47,12 @@ func New(ctx context.Context, opts Options) (*Provider, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st, err := openStore(ctx, opts.Repo)
-	if err != nil {
-		return nil, err
+	st := opts.Store
+	if st == nil {
+		var err error
+		if st, err = openStore(ctx, opts.Repo); err != nil {
+			return nil, err
+		}
 	}
 	return &Provider{opts: opts, st: st}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dropback/dropback/pkg/provider"
 	"github.com/dropback/dropback/pkg/schedule"
+	"github.com/dropback/dropback/pkg/store/mem"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -48,7 +49,10 @@ func TestSimulate90Days(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 0, 7, 0, 0, time.UTC)
 	dir := fastTempDir(t)
-	p, err := New(ctx, Options{Repo: filepath.Join(dir, "repo"), Now: func() time.Time { return now }})
+	// The store times its objects by the simulated clock, as a real one
+	// does by the real clock.
+	clock := func() time.Time { return now }
+	p, err := New(ctx, Options{Repo: "memory", Now: clock, Store: mem.New(clock)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -304,7 +304,7 @@ func TestEngineRetentionAndGC(t *testing.T) {
 		if err := r.DeleteBackup(ctx, old.ID); err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.GC(ctx, engine.GCOptions{})
+		res, err := r.GC(ctx, engine.GCOptions{MinAge: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestEngineRetentionAndGC(t *testing.T) {
 		if _, err := r.Manifest(ctx, old.ID); err == nil {
 			t.Fatal("the deleted backup is still there")
 		}
-		res, err = r.GC(ctx, engine.GCOptions{})
+		res, err = r.GC(ctx, engine.GCOptions{MinAge: -1})
 		if err != nil || res.DeletedPacks != 0 || res.RewrittenPacks != 0 {
 			t.Fatalf("second gc: %+v, %v; want nothing to do", res, err)
 		}
@@ -405,7 +405,7 @@ func TestEngineConcurrentHostsShareChunks(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := r.GC(ctx, engine.GCOptions{}); err != nil {
+				if _, err := r.GC(ctx, engine.GCOptions{MinAge: -1}); err != nil {
 					errs <- err
 					return
 				}
@@ -448,7 +448,7 @@ func TestEngineConcurrentHostsShareChunks(t *testing.T) {
 		// yet; gc keeps one copy. Each host's packs are half shared chunks,
 		// so the default gc, which rewrites packs less than half live, may
 		// keep a duplicate: this one rewrites every pack with a dead byte.
-		if _, err := r.GC(ctx, engine.GCOptions{RewriteBelow: 1}); err != nil {
+		if _, err := r.GC(ctx, engine.GCOptions{RewriteBelow: 1, MinAge: -1}); err != nil {
 			t.Fatal(err)
 		}
 		if packs := storedBytes(t, st); packs > s.BlobBytes+64<<10 {
