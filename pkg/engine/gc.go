@@ -198,13 +198,23 @@ var ErrClockSkew = errors.New("clock skew")
 // time the store gave op's marker: gc judges markers and marks by both, and
 // a clock far ahead would take a running operation for one long gone.
 func (r *Repo) checkClock(ctx context.Context, op *Op) error {
-	info, err := r.st.Stat(ctx, opObject(op.ID(), 1))
-	if err != nil {
-		return fmt.Errorf("read back the gc's own marker: %w", err)
+	var info store.Info
+	var wrote time.Time
+	for try := 0; ; try++ {
+		op.mu.Lock()
+		seq := op.m.Seq
+		wrote = op.m.RefreshedAt
+		op.mu.Unlock()
+		var err error
+		info, err = r.st.Stat(ctx, opObject(op.ID(), seq))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrNotFound) || try == 2 {
+			return fmt.Errorf("read back the gc's own marker: %w", err)
+		}
+		// Refreshed meanwhile: read the newer one.
 	}
-	op.mu.Lock()
-	wrote := op.m.StartedAt
-	op.mu.Unlock()
 	skew := info.ModTime.Sub(wrote)
 	if skew < -clockSkew || skew > clockSkew+time.Minute { // the write itself may take a while
 		return fmt.Errorf("%w: this machine's clock is %s off the repository's (%s); gc judges ages by both, so set the clock right (NTP) first",

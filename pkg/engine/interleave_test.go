@@ -34,6 +34,7 @@ import (
 var (
 	seeds     = flag.Int("seeds", 150, "seeds of the interleaving test")
 	firstSeed = flag.Int("seed", 1, "first seed of the interleaving test")
+	showLog   = flag.Bool("interleave.log", false, "log what happened in every seed, not only in those that fail")
 )
 
 // world is what the actors of one run share, and what they did.
@@ -53,6 +54,8 @@ type world struct {
 	taken    map[int]string      // backups that succeeded -> their name
 	deleted  map[int]bool        // backups a prune asked to delete
 	bugs     []string            // what the actors found wrong
+	parkOn   map[int]string      // actor -> the call (name prefix) it stalls before
+	parked   map[int]bool        // actors stalled until all others wait too
 	log      []string            // what happened, for a failing seed
 }
 
@@ -107,12 +110,26 @@ type actor struct {
 	name string
 }
 
-func (w *world) newActor(id int, elsewhere bool) *actor {
-	host := "sim"
-	if elsewhere {
-		host = fmt.Sprintf("other-%d", id)
+// Where an actor runs.
+const (
+	thisMachine = iota
+	otherMachine
+	// A clone of this machine: the same hostname, another boot, and PIDs
+	// that ended here long ago.
+	cloneMachine
+)
+
+func (w *world) newActor(id, where int) *actor {
+	self := processID{Hostname: "sim", PID: id, BootID: "boot", PIDNS: "pid:[1]", Start: fmt.Sprint(id)}
+	switch where {
+	case otherMachine:
+		self.Hostname = fmt.Sprintf("other-%d", id)
+	case cloneMachine:
+		self.BootID, self.PID = "clone", 100+id%4
+		self.Start = fmt.Sprint(self.PID)
 	}
-	m := simMachine{w: w, self: processID{Hostname: host, PID: id, BootID: "boot", PIDNS: "pid:[1]", Start: fmt.Sprint(id)}}
+	host := self.Hostname
+	m := simMachine{w: w, self: self}
 	// The process opened the repository before the run: its config is
 	// read in peace.
 	opts := Options{Now: w.clk.Now, After: w.clk.After, Machine: m}
@@ -121,7 +138,7 @@ func (w *world) newActor(id int, elsewhere bool) *actor {
 		w.t.Fatal(err)
 	}
 	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, opts)
-	return &actor{w: w, id: id, r: r, ctx: context.Background(), name: fmt.Sprintf("%s/%d", host, id)}
+	return &actor{w: w, id: id, r: r, ctx: context.Background(), name: fmt.Sprintf("%s/%d/%s", host, self.PID, self.BootID)}
 }
 
 // alive reports whether the actor ran unhurt: not killed, no call failed.
@@ -274,18 +291,21 @@ type step func(a *actor)
 func scripts(rng *rand.Rand) [][]step {
 	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
 	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
-	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1}) }
+	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1, RewriteBelow: 0.95}) }
 	backup := func(h int) step { return func(a *actor) { a.backup(h) } }
 	prune := func(h int) step { return func(a *actor) { a.prune(h) } }
 	restore := func(k int) step { return func(a *actor) { a.restore(k) } }
 	verify := func(a *actor) { a.verify() }
-	switch rng.IntN(6) {
+	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
+	switch rng.IntN(8) {
 	case 0: // a restore of the oldest backup while it is deleted and collected
-		return [][]step{{restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
+		return [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
 	case 1: // a verify and a backup while old backups go
-		return [][]step{{verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}
+		return [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}
 	case 2: // two gcs at once, rewriting
-		return [][]step{{prune(1), eager, eager}, {prune(2), eager, eager}, {backup(1), restore(1)}}
+		return [][]step{{prune(1), eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}
+	case 3: // a backup that met old data in the index, stalled while that data goes
+		return [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -323,15 +343,17 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	st := mem.New(clk.Now)
 	w := &world{t: t, seed: seed, clk: clk, st: st, dir: t.TempDir(), chunk: testChunk, stats: stats,
-		dead: map[int]bool{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{}}
+		dead: map[int]bool{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{},
+		parkOn: map[int]string{}, parked: map[int]bool{}}
 	if _, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}}); err != nil {
 		t.Fatal(err)
 	}
 	// Some history first, taken in peace and an hour old.
 	w.gate = faulty.NewGate(st, 0, func(held []faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
 	for i := range 4 {
-		w.newActor(100+i, false).backup(1 + i%2)
+		w.newActor(100+i, thisMachine).backup(1 + i%2)
 		clk.Advance(30 * time.Minute)
+		w.dead[100+i] = true // its process ended
 	}
 	w.gate.Close()
 
@@ -343,18 +365,23 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 		if rng.IntN(8) == 0 {
 			clk.Advance(time.Duration(rng.IntN(90)) * time.Second)
 		}
-		i, v := choose(held)
-		if rng.IntN(2) == 0 {
-			i = prio(held)
+		free := w.unparked(held)
+		calls := make([]faulty.Call, len(free))
+		for j, i := range free {
+			calls[j] = held[i]
 		}
-		return i, v
+		j, v := choose(calls)
+		if rng.IntN(2) == 0 {
+			j = prio(calls)
+		}
+		return free[j], v
 	})
 	w.mu.Lock()
 	w.gate = gate
 	w.mu.Unlock()
 	var wg sync.WaitGroup
 	for i, script := range scripts(rng) {
-		a := w.newActor(i+1, rng.IntN(3) == 0)
+		a := w.newActor(i+1, rng.IntN(3))
 		wg.Go(func() {
 			for _, s := range script {
 				s(a)
@@ -384,6 +411,43 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w.mu.Unlock()
 	stats.add(func(s *interleaveStats) { s.runs++ })
 	return w.check()
+}
+
+// stallBefore makes the actor stall before its next call to an object whose
+// name starts with prefix, until every other actor waits too: the slowest
+// a process can be, at the worst moment.
+func (a *actor) stallBefore(prefix string) {
+	a.w.mu.Lock()
+	defer a.w.mu.Unlock()
+	a.w.parkOn[a.id] = prefix
+}
+
+// unparked returns the indexes of the held calls that may go: those of
+// actors not stalled, or all of them when every actor is stalled, which
+// ends the stalls.
+func (w *world) unparked(held []faulty.Call) []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var free []int
+	for _, c := range held {
+		if p, ok := w.parkOn[c.Actor]; ok && strings.HasPrefix(c.Name, p) {
+			w.parked[c.Actor] = true
+			delete(w.parkOn, c.Actor)
+		}
+	}
+	for i, c := range held {
+		if !w.parked[c.Actor] {
+			free = append(free, i)
+		}
+	}
+	if len(free) > 0 {
+		return free
+	}
+	clear(w.parked)
+	for i := range held {
+		free = append(free, i)
+	}
+	return free
 }
 
 // pct picks calls as probabilistic concurrency testing does: each actor has
@@ -419,7 +483,7 @@ func (w *world) check() bool {
 	w.gate = gate
 	w.mu.Unlock()
 	defer gate.Close()
-	final := w.newActor(999, false)
+	final := w.newActor(999, thisMachine)
 	for range 2 {
 		if _, err := final.r.GC(ctx, GCOptions{MinAge: -1}); err != nil {
 			w.bug("gc in peace: %v", err)
@@ -448,6 +512,9 @@ func (w *world) check() bool {
 	}
 	if res, err := final.r.Verify(ctx, nil, nil); err != nil || res.Damaged() {
 		w.bug("verify after the run: %v %v", err, res.Problems)
+	}
+	if *showLog {
+		t.Logf("seed %d:\n%s", w.seed, strings.Join(w.log, "\n"))
 	}
 	if len(w.bugs) == 0 {
 		return true

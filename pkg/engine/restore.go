@@ -65,9 +65,16 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 		}
 		total += images[i].Size
 	}
-	idx, _, err := r.LoadIndex(ctx, m.segmentIDs()...)
+	idx, problems, err := r.LoadIndex(ctx, m.segmentIDs()...)
 	if err != nil {
 		return nil, err
+	}
+	for _, p := range problems {
+		// A segment that could not be read is no damage: say why, rather
+		// than call its chunks missing.
+		if !errors.Is(p, ErrCorrupt) {
+			return nil, fmt.Errorf("restore backup %d: %w", m.ID, p)
+		}
 	}
 	prog.Start("restore", total)
 	stats := make([]RestoreStats, len(targets))
