@@ -75,7 +75,7 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	if err != nil {
 		return nil, err
 	}
-	w := newPackWriter(ctx, r, 2)
+	w := newPackWriter(ctx, r, idx, 2)
 	prog := req.Progress
 	prog.Start("backup", total)
 	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
@@ -105,9 +105,8 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	}
 	m.NewBytes, m.NewChunks = w.newBytes, w.newChunks
 	for i, im := range images {
-		data := encodeImage(im)
-		id := contentID(data)
-		if err := r.putObject(ctx, imageName(id), data); err != nil {
+		id, err := r.putImage(ctx, im, idx.condemnedImages)
+		if err != nil {
 			return nil, err
 		}
 		m.Disks[i].Image = id.String()
@@ -240,6 +239,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 // background, as many at a time as it has uploaders.
 type packWriter struct {
 	r      *Repo
+	idx    *Index // the index the backup began with: which packs gc condemned
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	cur    *packBuilder
@@ -256,10 +256,10 @@ type packWriter struct {
 
 // newPackWriter returns a writer that uploads up to uploaders packs at once
 // while it fills the next: its memory is uploaders+1 packs.
-func newPackWriter(ctx context.Context, r *Repo, uploaders int) *packWriter {
+func newPackWriter(ctx context.Context, r *Repo, idx *Index, uploaders int) *packWriter {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &packWriter{
-		r: r, ctx: ctx, cancel: cancel, pending: map[ID]bool{},
+		r: r, idx: idx, ctx: ctx, cancel: cancel, pending: map[ID]bool{},
 		free:  make(chan *packBuilder, uploaders+1),
 		queue: make(chan *packBuilder),
 	}
@@ -325,7 +325,7 @@ func (w *packWriter) upload() {
 	defer w.wg.Done()
 	for p := range w.queue {
 		data, id := p.finish()
-		id, entries, err := w.r.putPack(w.ctx, data, id, p.entries)
+		id, entries, err := w.r.putPack(w.ctx, data, id, p.entries, w.idx.condemned)
 		if err != nil {
 			w.cancel(err)
 		} else {

@@ -88,21 +88,26 @@ func (r *Repo) marks(ctx context.Context) (map[string]markState, error) {
 	return out, nil
 }
 
-// condemnedPacks is the set of packs named by any gc mark.
-func (r *Repo) condemnedPacks(ctx context.Context) (map[ID]bool, error) {
+// condemned returns the packs and the images named by any gc mark.
+func (r *Repo) condemned(ctx context.Context) (packs, images map[ID]bool, err error) {
 	marks, err := r.marks(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := map[ID]bool{}
+	packs, images = map[ID]bool{}, map[ID]bool{}
 	for _, m := range marks {
 		for _, s := range m.Packs {
 			if id, err := ParseID(s); err == nil {
-				out[id] = true
+				packs[id] = true
+			}
+		}
+		for _, s := range m.Images {
+			if id, err := ParseID(s); err == nil {
+				images[id] = true
 			}
 		}
 	}
-	return out, nil
+	return packs, images, nil
 }
 
 // reclaimed sums the bytes every gc run has freed.
@@ -422,7 +427,7 @@ func (g *gcRun) mark(ctx context.Context) error {
 // rewrite copies the live chunks of the given packs into new packs and an
 // index segment. Damaged chunks are left behind for verify to report.
 func (r *Repo) rewrite(ctx context.Context, idx *Index, packs []uint32, liveChunks map[uint32][]ID) error {
-	w := newPackWriter(ctx, r, 1) // gc is not in a hurry; keep its memory small
+	w := newPackWriter(ctx, r, idx, 1) // gc is not in a hurry; keep its memory small
 	h := newChunkHasher(r.key)
 	var plain, buf []byte
 	var failed error

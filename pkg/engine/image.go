@@ -33,7 +33,13 @@ func (im *Image) chunkLen(i int) int {
 	return int(min(int64(im.ChunkSize), im.Size-off))
 }
 
-func encodeImage(im *Image) []byte {
+func encodeImage(im *Image) []byte { return encodeImageSplit(im, 0) }
+
+// encodeImageSplit encodes im, with its body in two zstd frames split at
+// byte split when that is inside the body: the same image in other bytes,
+// and so under another name, for when the name of the one-frame encoding
+// is taken by an image gc condemned.
+func encodeImageSplit(im *Image, split int) []byte {
 	body := make([]byte, 0, 20+32*len(im.Chunks))
 	body = binary.LittleEndian.AppendUint64(body, uint64(im.Size))
 	body = binary.LittleEndian.AppendUint32(body, uint32(im.ChunkSize))
@@ -42,7 +48,26 @@ func encodeImage(im *Image) []byte {
 		body = append(body, id[:]...)
 	}
 	enc, _ := codec()
-	return enc.EncodeAll(body, []byte(imageMagic))
+	out := []byte(imageMagic)
+	if split > 0 && split < len(body) {
+		out = enc.EncodeAll(body[:split], out)
+		body = body[split:]
+	}
+	return enc.EncodeAll(body, out)
+}
+
+// putImage writes the image index of a backup and returns its ID: never
+// the name of an image gc condemned (avoid), which gc may delete at any
+// time, even if it holds the same image.
+func (r *Repo) putImage(ctx context.Context, im *Image, avoid map[ID]bool) (ID, error) {
+	for split := 0; ; split++ {
+		data := encodeImageSplit(im, split)
+		id := contentID(data)
+		if avoid[id] && split < 20 {
+			continue
+		}
+		return id, r.putObject(ctx, imageName(id), data)
+	}
 }
 
 // maxImageBody bounds a decoded image index: 32 bytes per chunk, so 2^32

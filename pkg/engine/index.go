@@ -27,6 +27,9 @@ type Index struct {
 	chunks    map[ID]location
 	segments  map[ID][]ID // segment -> packs it lists
 	condemned map[ID]bool // packs gc has marked for deletion
+	// condemnedImages are the images gc has marked for deletion: a backup
+	// never takes one for its own.
+	condemnedImages map[ID]bool
 	damaged   damage      // places verify found damaged (damaged.go)
 }
 
@@ -85,7 +88,7 @@ func (x *Index) lookup(id ID) (ID, location, bool) {
 // parsed is reported in the returned problems and skipped, so one damaged
 // segment does not hide the rest of the repository.
 func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, error) {
-	condemned, err := r.condemnedPacks(ctx)
+	condemned, images, err := r.condemned(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,6 +97,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		return nil, nil, err
 	}
 	x := newIndex(condemned)
+	x.condemnedImages = images
 	x.damaged = dmg
 	var names []ID
 	err = r.st.List(ctx, "index/", func(info store.Info) error {

@@ -49,7 +49,8 @@ type world struct {
 	stats *interleaveStats
 
 	mu       sync.Mutex
-	dead     map[int]bool        // actor IDs (PIDs) killed
+	ended    map[string]bool     // processes that ended, by boot ID and PID
+	procs    map[int]processID   // what each actor runs as
 	contents map[string][32]byte // "h<host>-v<version>" -> disk content
 	taken    map[int]string      // backups that succeeded -> their name
 	deleted  map[int]bool        // backups a prune asked to delete
@@ -96,9 +97,25 @@ func (m simMachine) Self() processID { return m.self }
 
 func (m simMachine) Ended(p processID) bool {
 	m.w.mu.Lock()
-	dead, gate := m.w.dead[p.PID], m.w.gate
-	m.w.mu.Unlock()
-	return dead || gate.Dead(p.PID)
+	defer m.w.mu.Unlock()
+	if m.w.ended[procKey(p)] {
+		return true
+	}
+	for id, q := range m.w.procs {
+		if procKey(q) == procKey(p) && m.w.gate.Dead(id) {
+			return true
+		}
+	}
+	return false
+}
+
+func procKey(p processID) string { return fmt.Sprintf("%s/%d", p.BootID, p.PID) }
+
+// exit records that an actor's process ended.
+func (w *world) exit(id int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.ended[procKey(w.procs[id])] = true
 }
 
 // actor is one simulated process.
@@ -125,9 +142,12 @@ func (w *world) newActor(id, where int) *actor {
 	case otherMachine:
 		self.Hostname = fmt.Sprintf("other-%d", id)
 	case cloneMachine:
-		self.BootID, self.PID = "clone", 100+id%4
+		self.BootID, self.PID = "clone", 100+id
 		self.Start = fmt.Sprint(self.PID)
 	}
+	w.mu.Lock()
+	w.procs[id] = self
+	w.mu.Unlock()
 	host := self.Hostname
 	m := simMachine{w: w, self: self}
 	// The process opened the repository before the run: its config is
@@ -343,7 +363,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	st := mem.New(clk.Now)
 	w := &world{t: t, seed: seed, clk: clk, st: st, dir: t.TempDir(), chunk: testChunk, stats: stats,
-		dead: map[int]bool{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{},
+		ended: map[string]bool{}, procs: map[int]processID{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{},
 		parkOn: map[int]string{}, parked: map[int]bool{}}
 	if _, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}}); err != nil {
 		t.Fatal(err)
@@ -353,7 +373,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	for i := range 4 {
 		w.newActor(100+i, thisMachine).backup(1 + i%2)
 		clk.Advance(30 * time.Minute)
-		w.dead[100+i] = true // its process ended
+		w.exit(100 + i)
 	}
 	w.gate.Close()
 
@@ -386,9 +406,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 			for _, s := range script {
 				s(a)
 			}
-			w.mu.Lock()
-			w.dead[a.id] = true // the process exits
-			w.mu.Unlock()
+			w.exit(a.id)
 		})
 	}
 	finished := make(chan struct{})
@@ -406,7 +424,9 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 		if w.gate.Dead(id) {
 			stats.add(func(s *interleaveStats) { s.deaths++ })
 		}
-		w.dead[id] = w.dead[id] || w.gate.Dead(id)
+		if w.gate.Dead(id) {
+			w.ended[procKey(w.procs[id])] = true
+		}
 	}
 	w.mu.Unlock()
 	stats.add(func(s *interleaveStats) { s.runs++ })

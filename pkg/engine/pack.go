@@ -196,21 +196,25 @@ func packName(id ID) string {
 }
 
 // putPack writes a finished pack. A pack of that name that exists already
-// holds the same blobs, unless it was damaged since. It is never replaced:
-// when it cannot be read back, or any blob in it does not match its chunk,
-// the blobs are written again as a pack of another name (shifted), and the
-// old one is left for verify to report and gc to collect. It returns the
-// name and entries of the pack that holds the blobs.
-func (r *Repo) putPack(ctx context.Context, data []byte, id ID, entries []Entry) (ID, []Entry, error) {
+// holds the same blobs, unless it was damaged since, or gc condemned it (it
+// is in avoid) and may delete it any time. It is never replaced: when it is
+// condemned, cannot be read back, or any blob in it does not match its
+// chunk, the blobs are written again as a pack of another name (shifted),
+// and the old one is left for verify to report and gc to collect. It returns
+// the name and entries of the pack that holds the blobs.
+func (r *Repo) putPack(ctx context.Context, data []byte, id ID, entries []Entry, avoid map[ID]bool) (ID, []Entry, error) {
 	for pad := 1; ; pad++ {
-		err := r.st.Put(ctx, packName(id), data)
+		err := errCondemned
+		if !avoid[id] {
+			err = r.st.Put(ctx, packName(id), data)
+		}
 		if err == nil {
 			return id, entries, nil
 		}
-		if !errors.Is(err, store.ErrExists) {
+		if !errors.Is(err, store.ErrExists) && err != errCondemned {
 			return id, nil, fmt.Errorf("write pack %s: %w", id, err)
 		}
-		if r.packIntact(ctx, id, data) {
+		if err != errCondemned && r.packIntact(ctx, id, data) {
 			return id, entries, nil
 		}
 		if ctx.Err() != nil || pad > 16 {
@@ -219,6 +223,9 @@ func (r *Repo) putPack(ctx context.Context, data []byte, id ID, entries []Entry)
 		data, entries, id = shifted(data, entries, pad)
 	}
 }
+
+// errCondemned stands for a pack name gc condemned: one not to take.
+var errCondemned = errors.New("condemned")
 
 // packIntact reports whether the stored pack id holds exactly want, the
 // bytes of a pack of that name, or at least a trailer equal to want's and
