@@ -169,9 +169,15 @@ func TestNullAnswers(t *testing.T) {
 		{"get policy, no policy", "GET", "/v2/droplets/123/backups/policy", `{}`,
 			func(p *Provider) error { _, err := p.GetPolicy(ctx, "123"); return err }},
 		{"set policy, no policy", "GET", "/v2/droplets/123/backups/policy", `{"policy":null}`,
-			func(p *Provider) error { _, err := p.SetPolicy(ctx, "123", provider.PolicyRequest{Hour: ptr(20)}); return err }},
+			func(p *Provider) error {
+				_, err := p.SetPolicy(ctx, "123", provider.PolicyRequest{Hour: ptr(20)})
+				return err
+			}},
 		{"set policy, no action", "POST", "/v2/droplets/123/actions", `{"action":null}`,
-			func(p *Provider) error { _, err := p.SetPolicy(ctx, "123", provider.PolicyRequest{Hour: ptr(20)}); return err }},
+			func(p *Provider) error {
+				_, err := p.SetPolicy(ctx, "123", provider.PolicyRequest{Hour: ptr(20)})
+				return err
+			}},
 		{"enable, no action", "POST", "/v2/droplets/456/actions", `{}`,
 			func(p *Provider) error { _, err := p.EnableBackups(ctx, "456", provider.PolicyRequest{}); return err }},
 		{"enable with policy, no action", "POST", "/v2/droplets/456/actions", `{"action":null}`,
