@@ -134,16 +134,27 @@ func TestHostileNetDOWaitTimeoutBoundsAHungPoll(t *testing.T) {
 	require.NoError(t, api.Proxy(fake.URL))
 	api.On(http.MethodGet, "/v2/actions/1000", hostilehttp.Hang())
 	// The HTTP timeout is the default 30 s: only --wait-timeout can end
-	// the hung poll within the wait, and it exits 5 (still in progress).
+	// the hung poll within the wait, and it exits 5 (still in progress),
+	// with the action as last seen on stdout.
 	r := runNet(t, []string{"DIGITALOCEAN_ACCESS_TOKEN=" + fakedo.DefaultToken},
 		nil, "--context", "digitalocean", "-u", api.URL, "backups", "restore", "123", "latest", "--force", "--wait", "--wait-timeout", "5s")
-	oneCleanLine(t, r, "action 1000 (restore) still in-progress after --wait-timeout 5s")
 	assert.Equal(t, 5, r.code)
+	assert.Equal(t, "Error: action 1000 (restore) still in-progress after --wait-timeout 5s: timed out\n", r.stderr)
+	assert.Contains(t, r.stdout, "in-progress")
 	var polled bool
 	for _, req := range api.Requests() {
 		polled = polled || req.Path == "/v2/actions/1000"
 	}
 	assert.True(t, polled, "the poll was sent, and hung")
+}
+
+func TestHostileNetDOWaitOnAnAPIThatNeverAnswers(t *testing.T) {
+	api := hostilehttp.New(t)
+	api.On("", "", hostilehttp.Hang())
+	r := runAPI(t, api.URL, []string{"DROPBACK_DO_RETRY_MAX=-1"},
+		"backups", "restore", "123", "latest", "--force", "--wait", "--wait-timeout", "5s")
+	oneCleanLine(t, r, "GET "+api.URL+"/v2/droplets/123: no complete answer within 2s")
+	assert.Equal(t, 1, r.code, "a network timeout is an error, not a wait that ran out")
 }
 
 func TestHostileNetDONullAnswers(t *testing.T) {

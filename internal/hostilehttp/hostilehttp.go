@@ -22,6 +22,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,8 +90,9 @@ func (s *Server) Close() {
 	s.srv.Close()
 }
 
-// On adds a rule: requests with this method ("" for any) and this exact
-// path ("" for any) get answer a.
+// On adds a rule: requests with this method ("" for any) and this path
+// get answer a. The path is exact, or a prefix when it ends in "*"; ""
+// matches any.
 func (s *Server) On(method, path string, a Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -129,7 +131,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	})
 	var answer Answer
 	for _, ru := range s.rules {
-		if (ru.method == "" || ru.method == r.Method) && (ru.path == "" || ru.path == r.URL.Path) {
+		if (ru.method == "" || ru.method == r.Method) && pathMatches(ru.path, r.URL.Path) {
 			answer = ru.answer
 			break
 		}
@@ -143,6 +145,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		backend.ServeHTTP(w, r)
 	default:
 		JSON(http.StatusNotFound, `{"id":"not_found","message":"no such route"}`)(w, r, s.done)
+	}
+}
+
+func pathMatches(pattern, path string) bool {
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(path, prefix)
+	}
+	return pattern == "" || pattern == path
+}
+
+// WithHeader is a with the header k: v added.
+func WithHeader(k, v string, a Answer) Answer {
+	return func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) {
+		w.Header().Set(k, v)
+		a(w, r, done)
 	}
 }
 
