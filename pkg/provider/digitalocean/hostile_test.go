@@ -329,3 +329,12 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+func TestARedirectLoopEndsAndIsNotRetried(t *testing.T) {
+	api := hostilehttp.New(t)
+	api.On("", "", hostilehttp.Redirect(http.StatusFound, "/v2/droplets"))
+	e := newEnv(t, func(o *Options) { o.APIURL = api.URL })
+	_, err := e.p.ListHosts(context.Background())
+	require.ErrorContains(t, err, "stopped after 10 redirects")
+	assert.Len(t, api.Requests(), maxRedirects, "one request and its redirects, not retried")
+}

@@ -30,7 +30,9 @@ func (e *RedirectError) Error() string {
 func sameHostOnly(api *url.URL) func(req *http.Request, via []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= maxRedirects {
-			return fmt.Errorf("the API at %s redirected %d times; stopped", origin(api), len(via))
+			// Worded as net/http words it, which go-retryablehttp knows
+			// not to retry.
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
 		}
 		if origin(req.URL) != origin(api) {
 			return &RedirectError{From: origin(api), To: origin(req.URL)}
