@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/internal/safetext"
 	"github.com/dropback/dropback/pkg/config"
 	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
@@ -29,7 +30,7 @@ type ContextInfo struct {
 
 // ContextColumns are the columns of auth list.
 var ContextColumns = []output.Column[ContextInfo]{
-	{Key: "Name", Header: "Name", Value: func(c ContextInfo) string { return c.Name }},
+	{Key: "Name", Header: "Name", Value: func(c ContextInfo) string { return safetext.Escape(c.Name) }},
 	{Key: "Current", Header: "Current", Value: func(c ContextInfo) string {
 		if c.Current {
 			return "*"

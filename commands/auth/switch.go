@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/internal/safetext"
 	"github.com/dropback/dropback/pkg/config"
 	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
@@ -67,6 +68,6 @@ func runSwitch(opts *SwitchOptions) error {
 	if err := file.Save(path); err != nil {
 		return fmt.Errorf("switch to context %s: %w", cmdutil.Short(opts.Context), err)
 	}
-	opts.Printer().Noticef("Now using context %s", opts.Context)
+	opts.Printer().Noticef("Now using context %s", safetext.Escape(opts.Context))
 	return nil
 }

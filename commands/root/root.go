@@ -70,8 +70,10 @@ func addGlobalFlags(cmd *cobra.Command, g *cmdutil.GlobalFlags) {
 	fl.StringVarP(&g.Output, "output", "o", output.FormatText, "output format: text or json")
 	fl.StringVar(&g.Format, "format", "", "columns to show, comma-separated, e.g. ID,Name (text output)")
 	fl.BoolVar(&g.NoHeader, "no-header", false, "leave out the table header (text output)")
-	fl.StringVarP(&g.AccessToken, "access-token", "t", "", "DigitalOcean API token (default $DIGITALOCEAN_ACCESS_TOKEN, then the config file)")
-	fl.StringVarP(&g.APIURL, "api-url", "u", "", "DigitalOcean-compatible API URL (default https://api.digitalocean.com/)")
+	fl.StringVarP(&g.AccessToken, "access-token", "t", "", "DigitalOcean API token (default $DIGITALOCEAN_ACCESS_TOKEN, then the config file); "+
+		"prefer those, or 'dropback auth init': other users can read command-line arguments in the process list")
+	fl.StringVarP(&g.APIURL, "api-url", "u", "", "DigitalOcean-compatible API URL, http:// or https:// (default https://api.digitalocean.com/); "+
+		"the token is sent to its host only, never through a redirect to another")
 	fl.StringVar(&g.Context, "context", "", "context: local, or a DigitalOcean context (default $DROPBACK_CONTEXT, then the config file, then local)")
 	fl.StringVarP(&g.ConfigPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/dropback/config.yaml)")
 	fl.StringVar(&g.Repo, "repo", "", "engine repository: a path or s3://bucket/prefix (default $DROPBACK_REPO, then $XDG_DATA_HOME/dropback/repo)")

@@ -14,9 +14,18 @@ func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, err
 	if err := checkID("action", id); err != nil {
 		return nil, err
 	}
-	a, _, err := p.client.Actions.Get(ctx, id)
+	a, resp, err := p.client.Actions.Get(ctx, id)
 	if err != nil {
 		return nil, p.apiErr(err)
+	}
+	return actionOf(a, resp)
+}
+
+// actionOf converts the action an answer holds, refusing an answer that
+// holds none.
+func actionOf(a *godo.Action, resp *godo.Response) (*provider.Action, error) {
+	if a == nil {
+		return nil, unexpected(resp, "it holds no action")
 	}
 	return toAction(a), nil
 }

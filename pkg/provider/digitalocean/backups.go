@@ -80,12 +80,15 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 	if err := checkID("backup", id); err != nil {
 		return nil, err
 	}
-	img, _, err := p.client.Images.GetByID(ctx, id)
+	img, resp, err := p.client.Images.GetByID(ctx, id)
 	if err != nil {
 		return nil, p.apiErr(err)
 	}
+	if img == nil {
+		return nil, unexpected(resp, "it holds no image")
+	}
 	if img.Type != provider.TypeBackup && img.Type != provider.TypeSnapshot {
-		return nil, fmt.Errorf("image %d is a %s image, not a backup: %w", id, img.Type, provider.ErrNotFound)
+		return nil, fmt.Errorf("image %d is a %s image, not a backup: %w", id, printable(img.Type, 40), provider.ErrNotFound)
 	}
 	droplets, err := p.droplets(ctx)
 	if err != nil {
@@ -120,11 +123,11 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 	if err := checkID("backup", id); err != nil {
 		return nil, err
 	}
-	a, _, err := p.client.ImageActions.Convert(ctx, id)
+	a, resp, err := p.client.ImageActions.Convert(ctx, id)
 	if err != nil {
 		return nil, p.apiErr(err)
 	}
-	return toAction(a), nil
+	return actionOf(a, resp)
 }
 
 // DeleteSnapshot deletes a snapshot. DigitalOcean refuses to delete a backup

@@ -7,7 +7,11 @@
 // usually in progress; callers that want to wait poll GetAction.
 //
 // Requests are retried with exponential backoff on 429 and 5xx responses,
-// honouring Retry-After, through godo's RetryConfig. A Provider is safe for
+// honouring Retry-After, through godo's RetryConfig. Every attempt, and a
+// request with all its retries, is bounded in time by the rule of
+// internal/httplimit (DROPBACK_HTTP_TIMEOUT), and answers are read up to
+// 16 MiB. The token goes only to the API's own host: a redirect to another
+// host (or from https to http) is refused. A Provider is safe for
 // concurrent use.
 package digitalocean
 
@@ -17,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -26,6 +31,8 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2"
 
+	"github.com/dropback/dropback/internal/httplimit"
+	"github.com/dropback/dropback/internal/safetext"
 	"github.com/dropback/dropback/pkg/provider"
 )
 
@@ -58,6 +65,10 @@ type Options struct {
 	// a retried request) with the token redacted.
 	Trace      io.Writer
 	HTTPClient *http.Client // its Transport and Timeout are used; nil means defaults
+
+	// Timeout bounds each attempt of a request by the rule of
+	// internal/httplimit; 0 means $DROPBACK_HTTP_TIMEOUT, else 30 s.
+	Timeout time.Duration
 
 	// RetryMax is how many times a request that got a 429 or a 5xx is
 	// retried; 0 means DefaultRetryMax, a negative value disables retries.
@@ -105,7 +116,8 @@ func baseURL(raw string) (string, error) {
 		return DefaultAPIURL, nil
 	}
 	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
-		return "", fmt.Errorf("api url %q: %w: must start with http:// or https://", raw, provider.ErrInvalid)
+		return "", fmt.Errorf("api url %s: %w: must start with http:// or https://",
+			safetext.Escape(safetext.Clip(safetext.URL(raw), 100)), provider.ErrInvalid)
 	}
 	if !strings.HasSuffix(raw, "/") {
 		raw += "/"
@@ -147,29 +159,43 @@ func retrySettings(opts Options) (max int, waitMin, waitMax time.Duration, err e
 	return max, waitMin, waitMax, nil
 }
 
-// newClient builds the godo client: oauth2 for the token, godo's RetryConfig
-// for retries, and the tracing transport underneath the retries so that the
-// trace sees every attempt.
+// newClient builds the godo client. From the network up: the base
+// transport; httplimit, which bounds each attempt and its answer; the
+// trace, which thus sees every attempt; godo's retries, if on, bounded as a
+// whole by a second httplimit; oauth2, which adds the token. Both HTTP
+// clients refuse redirects to another host.
 func newClient(ctx context.Context, opts Options) (*godo.Client, error) {
 	retryMax, waitMin, waitMax, err := retrySettings(opts)
 	if err != nil {
 		return nil, err
 	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		if timeout, err = httplimit.Timeout(os.Getenv); err != nil {
+			return nil, fmt.Errorf("%w: %v", provider.ErrInvalid, err)
+		}
+	}
 	var inner http.RoundTripper = http.DefaultTransport
-	var timeout time.Duration
+	var clientTimeout time.Duration
 	if opts.HTTPClient != nil {
-		timeout = opts.HTTPClient.Timeout
+		clientTimeout = opts.HTTPClient.Timeout
 		if opts.HTTPClient.Transport != nil {
 			inner = opts.HTTPClient.Transport
 		}
 	}
+	inner = &httplimit.Transport{Next: inner, Timeout: timeout}
 	if opts.Trace != nil {
 		inner = newTracer(inner, opts.Trace, opts.Token)
 	}
+	api, err := url.Parse(opts.APIURL)
+	if err != nil {
+		return nil, fmt.Errorf("api url: %w: %v", provider.ErrInvalid, safetext.Redact(err.Error()))
+	}
 	ts := oauth2.StaticTokenSource(&oauth2.Token{AccessToken: strings.TrimSpace(opts.Token)})
-	base := &http.Client{Transport: inner, Timeout: timeout}
+	base := &http.Client{Transport: inner, Timeout: clientTimeout, CheckRedirect: sameHostOnly(api)}
 	oauthClient := oauth2.NewClient(context.WithValue(ctx, oauth2.HTTPClient, base), ts)
-	oauthClient.Timeout = timeout
+	oauthClient.Timeout = clientTimeout
+	oauthClient.CheckRedirect = sameHostOnly(api)
 
 	clientOpts := []godo.ClientOpt{godo.SetBaseURL(opts.APIURL)}
 	if opts.UserAgent != "" {
@@ -187,18 +213,19 @@ func newClient(ctx context.Context, opts Options) (*godo.Client, error) {
 		return nil, err
 	}
 	if retryMax > 0 {
-		if err := useTransport(client, inner, timeout); err != nil {
+		if err := useTransport(client, inner, clientTimeout, timeout, api); err != nil {
 			return nil, err
 		}
 	}
 	return client, nil
 }
 
-// useTransport puts rt under godo's retrying client. godo builds that client
-// from a fresh go-retryablehttp client, which drops the transport it was
-// given: without this, neither Options.HTTPClient nor the trace would see a
+// useTransport puts rt under godo's retrying client, and bounds the
+// retrying as a whole. godo builds that client from a fresh
+// go-retryablehttp client, which drops the transport it was given: without
+// this, neither Options.HTTPClient, the limits nor the trace would see a
 // request.
-func useTransport(client *godo.Client, rt http.RoundTripper, timeout time.Duration) error {
+func useTransport(client *godo.Client, rt http.RoundTripper, clientTimeout, timeout time.Duration, api *url.URL) error {
 	outer, ok := client.HTTPClient.Transport.(*oauth2.Transport)
 	if !ok {
 		return errors.New("unexpected godo transport: not oauth2")
@@ -208,6 +235,29 @@ func useTransport(client *godo.Client, rt http.RoundTripper, timeout time.Durati
 		return errors.New("unexpected godo transport: not retryablehttp")
 	}
 	retrying.Client.HTTPClient.Transport = rt
-	retrying.Client.HTTPClient.Timeout = timeout
+	retrying.Client.HTTPClient.Timeout = clientTimeout
+	retrying.Client.HTTPClient.CheckRedirect = sameHostOnly(api)
+	retrying.Client.CheckRetry = noRetryOnRefusal(retrying.Client.CheckRetry)
+	outer.Base = &httplimit.Transport{Next: retrying, Timeout: httplimit.RetryBound(timeout), MaxBody: -1, PerAttempt: timeout}
+	client.HTTPClient.CheckRedirect = sameHostOnly(api)
 	return nil
+}
+
+// noRetryOnRefusal keeps check from retrying what a retry cannot mend: a
+// refused redirect, an answer over the size limit, and a POST or PATCH
+// that timed out, which the API may have carried out already.
+func noRetryOnRefusal(check retryablehttp.CheckRetry) retryablehttp.CheckRetry {
+	return func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		var redirect *RedirectError
+		var large *httplimit.TooLargeError
+		var timeout *httplimit.TimeoutError
+		switch {
+		case errors.As(err, &redirect), errors.As(err, &large):
+			return false, nil
+		case errors.As(err, &timeout) && timeout.Method != http.MethodGet && timeout.Method != http.MethodHead &&
+			timeout.Method != http.MethodPut && timeout.Method != http.MethodDelete:
+			return false, nil
+		}
+		return check(ctx, resp, err)
+	}
 }

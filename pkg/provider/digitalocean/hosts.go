@@ -100,10 +100,14 @@ func (p *Provider) RemoveHost(ctx context.Context, host string, opts provider.Di
 		"Droplets are hosts for as long as they exist; stop their backups with `dropback backups disable`, or delete the Droplet with `doctl compute droplet delete`")
 }
 
-// droplets lists every Droplet of the account.
+// droplets lists every Droplet of the account. An entry without an ID (a
+// null in the list) is left out: no verb could name it.
 func (p *Provider) droplets(ctx context.Context) ([]godo.Droplet, error) {
 	ds, err := listAll(ctx, p.client.Droplets.List)
-	return ds, p.apiErr(err)
+	if err != nil {
+		return nil, p.apiErr(err)
+	}
+	return slices.DeleteFunc(ds, func(d godo.Droplet) bool { return d.ID < 1 }), nil
 }
 
 // resolve finds the Droplet a host argument names: an integer is an ID,
@@ -115,9 +119,12 @@ func (p *Provider) resolve(ctx context.Context, host string) (*godo.Droplet, err
 		return nil, fmt.Errorf("%w: a Droplet name or ID is required", provider.ErrInvalid)
 	}
 	if id, err := strconv.Atoi(host); err == nil && id > 0 {
-		d, _, err := p.client.Droplets.Get(ctx, id)
+		d, resp, err := p.client.Droplets.Get(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("droplet %d: %w", id, p.apiErr(err))
+		}
+		if d == nil {
+			return nil, fmt.Errorf("droplet %d: %w", id, unexpected(resp, "it holds no droplet"))
 		}
 		return d, nil
 	}
@@ -160,9 +167,10 @@ func pickByName(name string, matches []godo.Droplet) (*godo.Droplet, error) {
 		name, provider.ErrAmbiguous, len(exact), strings.Join(ids, ", "))
 }
 
-// dropletName names a Droplet in messages: "web-1 (123)".
+// dropletName names a Droplet in messages: "droplet web-1 (123)", its name
+// made safe to print.
 func dropletName(d *godo.Droplet) string {
-	return fmt.Sprintf("droplet %s (%d)", d.Name, d.ID)
+	return fmt.Sprintf("droplet %s (%d)", printable(d.Name, 64), d.ID)
 }
 
 // toHost converts a Droplet; pol, when known, is its backup policy and

@@ -49,15 +49,16 @@ func (p *Provider) EnableBackups(ctx context.Context, host string, req provider.
 		return nil, err
 	}
 	var a *godo.Action
+	var resp *godo.Response
 	if policy == nil {
-		a, _, err = p.client.DropletActions.EnableBackups(ctx, d.ID)
+		a, resp, err = p.client.DropletActions.EnableBackups(ctx, d.ID)
 	} else {
-		a, _, err = p.client.DropletActions.EnableBackupsWithPolicy(ctx, d.ID, policy)
+		a, resp, err = p.client.DropletActions.EnableBackupsWithPolicy(ctx, d.ID, policy)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
-	return toAction(a), nil
+	return actionOf(a, resp)
 }
 
 // DisableBackups turns off scheduled backups with the droplet action
@@ -78,11 +79,11 @@ func (p *Provider) DisableBackups(ctx context.Context, host string, opts provide
 		return nil, fmt.Errorf("%s: %w: DigitalOcean deletes its %d backup(s); convert any you want to keep with `dropback backups convert <id>`, then disable with --force",
 			dropletName(d), provider.ErrConfirm, n)
 	}
-	a, _, err := p.client.DropletActions.DisableBackups(ctx, d.ID)
+	a, resp, err := p.client.DropletActions.DisableBackups(ctx, d.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
-	return toAction(a), nil
+	return actionOf(a, resp)
 }
 
 // SetPolicy changes the backup policy of a Droplet whose backups are enabled,
@@ -106,11 +107,14 @@ func (p *Provider) SetPolicy(ctx context.Context, host string, req provider.Poli
 	if err != nil {
 		return nil, err
 	}
-	cur, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
+	cur, resp, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
-	if cur == nil || !cur.BackupEnabled {
+	if cur == nil {
+		return nil, fmt.Errorf("%s: %w", dropletName(d), unexpected(resp, "it holds no policy"))
+	}
+	if !cur.BackupEnabled {
 		return nil, fmt.Errorf("%s: %w: its backups are not enabled; enable them with `dropback backups enable %d --plan ...`",
 			dropletName(d), provider.ErrInvalid, d.ID)
 	}
@@ -118,11 +122,11 @@ func (p *Provider) SetPolicy(ctx context.Context, host string, req provider.Poli
 	if err := checkSupported(supported, policy); err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
-	a, _, err := p.client.DropletActions.ChangeBackupPolicy(ctx, d.ID, policy)
+	a, resp, err := p.client.DropletActions.ChangeBackupPolicy(ctx, d.ID, policy)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
-	return toAction(a), nil
+	return actionOf(a, resp)
 }
 
 // merge applies req over the current policy. A weekday kept from the current
@@ -153,9 +157,12 @@ func (p *Provider) GetPolicy(ctx context.Context, host string) (*provider.HostPo
 	if err != nil {
 		return nil, err
 	}
-	pol, _, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
+	pol, resp, err := p.client.Droplets.GetBackupPolicy(ctx, d.ID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
+	}
+	if pol == nil {
+		return nil, fmt.Errorf("%s: %w", dropletName(d), unexpected(resp, "it holds no policy"))
 	}
 	hp := toHostPolicy(d.ID, pol)
 	hp.HostName = d.Name

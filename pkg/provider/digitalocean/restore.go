@@ -47,11 +47,15 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	if req.ToNew != "" {
 		return p.restoreToNew(ctx, imageID, req, sshKeys)
 	}
-	a, _, err := p.client.DropletActions.Restore(ctx, d.ID, imageID)
+	a, resp, err := p.client.DropletActions.Restore(ctx, d.ID, imageID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 	}
-	return &provider.RestoreResult{Action: *toAction(a), BackupID: imageID, HostID: d.ID}, nil
+	action, err := actionOf(a, resp)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
+	}
+	return &provider.RestoreResult{Action: *action, BackupID: imageID, HostID: d.ID}, nil
 }
 
 // pickBackup resolves a backup argument for Droplet d: "latest" is its
@@ -97,7 +101,10 @@ func (p *Provider) restoreToNew(ctx context.Context, imageID int, req provider.R
 	}
 	d, resp, err := p.client.Droplets.Create(ctx, create)
 	if err != nil {
-		return nil, fmt.Errorf("create droplet %s from backup %d: %w", req.ToNew, imageID, p.apiErr(err))
+		return nil, fmt.Errorf("create droplet %s from backup %d: %w", printable(req.ToNew, 64), imageID, p.apiErr(err))
+	}
+	if d == nil {
+		return nil, fmt.Errorf("create droplet %s from backup %d: %w", printable(req.ToNew, 64), imageID, unexpected(resp, "it holds no droplet"))
 	}
 	res := &provider.RestoreResult{BackupID: imageID, HostID: d.ID}
 	actionID := 0
@@ -108,9 +115,14 @@ func (p *Provider) restoreToNew(ctx context.Context, imageID int, req provider.R
 		res.Action = provider.Action{Type: "create", Status: provider.StatusInProgress, ResourceID: d.ID, ResourceType: "droplet", Region: req.Region}
 		return res, nil
 	}
-	a, _, err := p.client.Actions.Get(ctx, actionID)
+	a, aresp, err := p.client.Actions.Get(ctx, actionID)
+	if err == nil && a == nil {
+		err = unexpected(aresp, "it holds no action")
+	} else if err != nil {
+		err = p.apiErr(err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("created droplet %s (%d); get its create action %d: %w", d.Name, d.ID, actionID, p.apiErr(err))
+		return nil, fmt.Errorf("created %s; get its create action %d: %w", dropletName(d), actionID, err)
 	}
 	res.Action = *toAction(a)
 	return res, nil

@@ -9,13 +9,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dropback/dropback/internal/safetext"
 )
+
+// maxTraceBody is how much of a body the trace shows.
+const maxTraceBody = 64 << 10
 
 // redacted replaces secrets in traces and messages.
 const redacted = "[REDACTED]"
 
 // tracer is an http.RoundTripper that writes each request and response to w,
-// with the Authorization header and any occurrence of the token redacted.
+// with the Authorization header, any occurrence of the token and the
+// credentials in URLs redacted, and control characters escaped.
 type tracer struct {
 	next  http.RoundTripper
 	token string
@@ -38,16 +44,16 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	elapsed := time.Since(start).Round(time.Millisecond)
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "> %s %s\n", req.Method, req.URL)
+	fmt.Fprintf(&b, "> %s %s\n", req.Method, safetext.Escape(safetext.URL(req.URL.String())))
 	writeHeaders(&b, "> ", req.Header)
 	writeBody(&b, "> ", reqBody)
 	if err != nil {
-		fmt.Fprintf(&b, "< error after %s: %v\n", elapsed, err)
+		fmt.Fprintf(&b, "< error after %s: %s\n", elapsed, safetext.Escape(safetext.Redact(err.Error())))
 		t.write(b.String())
 		return nil, err
 	}
 	respBody, rerr := drain(&resp.Body)
-	fmt.Fprintf(&b, "< %s %s (%s)\n", resp.Proto, resp.Status, elapsed)
+	fmt.Fprintf(&b, "< %s %s (%s)\n", resp.Proto, safetext.Escape(resp.Status), elapsed)
 	writeHeaders(&b, "< ", resp.Header)
 	writeBody(&b, "< ", respBody)
 	t.write(b.String())
@@ -87,7 +93,7 @@ func writeHeaders(b *strings.Builder, prefix string, h http.Header) {
 			if strings.EqualFold(k, "Authorization") {
 				v = redactAuthorization(v)
 			}
-			fmt.Fprintf(b, "%s%s: %s\n", prefix, k, v)
+			fmt.Fprintf(b, "%s%s: %s\n", prefix, safetext.Escape(k), safetext.Escape(safetext.Redact(v)))
 		}
 	}
 }
@@ -97,8 +103,16 @@ func writeBody(b *strings.Builder, prefix string, body []byte) {
 		return
 	}
 	b.WriteString(prefix + "\n")
-	b.Write(bytes.TrimRight(body, "\n"))
-	b.WriteString("\n")
+	shown := body
+	if len(shown) > maxTraceBody {
+		shown = shown[:maxTraceBody]
+	}
+	for _, line := range strings.Split(strings.TrimRight(string(shown), "\n"), "\n") {
+		b.WriteString(safetext.Escape(line) + "\n")
+	}
+	if len(shown) < len(body) {
+		fmt.Fprintf(b, "%s… (%d bytes in all)\n", prefix, len(body))
+	}
 }
 
 // redactAuthorization keeps an Authorization header's scheme and hides its

@@ -10,6 +10,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/dropback/dropback/internal/httplimit"
+	"github.com/dropback/dropback/internal/safetext"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -27,13 +29,26 @@ var (
 	// ErrUnconditional means the server does not honour conditional writes
 	// and Options.RequireConditional was set.
 	ErrUnconditional = errors.New("server does not honour conditional writes")
+	// ErrInvalidSetting means a setting from the environment (such as
+	// DROPBACK_HTTP_TIMEOUT) is malformed.
+	ErrInvalidSetting = errors.New("invalid setting")
 )
 
 // mapErr turns a minio-go error into a store sentinel, or into a one-line
-// error saying what the server answered.
+// error saying what the server answered; a request that ran out of time or
+// whose answer was too large gives the *httplimit.TimeoutError or
+// *httplimit.TooLargeError.
 func (s *Store) mapErr(err error) error {
 	if err == nil {
 		return nil
+	}
+	var timeout *httplimit.TimeoutError
+	if errors.As(err, &timeout) {
+		return timeout
+	}
+	var large *httplimit.TooLargeError
+	if errors.As(err, &large) {
+		return large
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		var ue *url.Error
@@ -72,12 +87,13 @@ func (s *Store) mapResponse(resp minio.ErrorResponse) error {
 	return fmt.Errorf("%s answered: %s", s.endpoint, describe(resp))
 }
 
-// describe renders a server's error answer on one line.
+// describe renders a server's error answer on one line, clipped, with
+// control characters escaped.
 func describe(resp minio.ErrorResponse) string {
 	msg := strings.Join(strings.Fields(resp.Error()), " ")
-	msg = strings.TrimSuffix(msg, ".")
+	msg = safetext.Escape(safetext.Clip(strings.TrimSuffix(msg, "."), 300))
 	if resp.Code != "" && !strings.Contains(msg, resp.Code) {
-		msg += " (" + resp.Code + ")"
+		msg += " (" + safetext.Escape(safetext.Clip(resp.Code, 60)) + ")"
 	}
 	if resp.StatusCode != 0 {
 		msg += fmt.Sprintf(", HTTP %d", resp.StatusCode)

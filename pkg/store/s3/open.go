@@ -7,11 +7,14 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
+	"github.com/dropback/dropback/internal/httplimit"
+	"github.com/dropback/dropback/internal/safetext"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -42,6 +45,11 @@ type Options struct {
 	// MaxRetries is the number of attempts of each request; 0 means
 	// minio-go's default (10).
 	MaxRetries int
+
+	// Timeout bounds each attempt of a request, and four times it each
+	// operation with its retries, by the rule of internal/httplimit. 0
+	// means DROPBACK_HTTP_TIMEOUT, else 30 s.
+	Timeout time.Duration
 
 	// Getenv reads the environment; nil means os.Getenv. Tests replace it.
 	Getenv func(string) string
@@ -114,7 +122,14 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: endpoint %q: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL", ErrInvalidURL, endpoint)
+		return nil, fmt.Errorf("%w: endpoint %s: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL",
+			ErrInvalidURL, safetext.Escape(safetext.Clip(safetext.URL(endpoint), 100)))
+	}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		if timeout, err = httplimit.Timeout(getenv); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidSetting, err)
+		}
 	}
 	access, secret, token := opts.AccessKey, opts.SecretKey, opts.SessionToken
 	if access == "" {
@@ -135,9 +150,14 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("part size %d is below the minimum of 5 MiB", partSize)
 	}
 	newClient := func(trailer bool) (*minio.Client, error) {
+		base, err := minio.DefaultTransport(u.Scheme == "https")
+		if err != nil {
+			return nil, fmt.Errorf("s3 client for %s: %v", u.Host, err)
+		}
 		c, err := minio.New(u.Host, &minio.Options{
 			Creds:           credentials.NewStaticV4(access, secret, token),
 			Secure:          u.Scheme == "https",
+			Transport:       &httplimit.Transport{Next: base, Timeout: timeout},
 			Region:          region,
 			MaxRetries:      opts.MaxRetries,
 			TrailingHeaders: trailer,
@@ -159,7 +179,7 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 		client: client, core: minio.Core{Client: client}, plain: plain,
 		bucket: bucket, location: s3Location(bucket, prefix),
 		endpoint: u.Scheme + "://" + u.Host, region: region, secret: secret,
-		partSize: partSize, require: opts.RequireConditional,
+		partSize: partSize, require: opts.RequireConditional, timeout: timeout,
 	}
 	if prefix != "" {
 		s.prefix = prefix + "/"

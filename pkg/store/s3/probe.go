@@ -73,7 +73,9 @@ func (s *Store) runProbe(ctx context.Context) (bool, error) {
 	second := s.mapErr(put(!s.noTrailer.Load()))
 	// The probe is garbage either way; a failed delete leaves a small
 	// object that List never shows.
-	_ = s.client.RemoveObject(context.WithoutCancel(ctx), s.bucket, key, minio.RemoveObjectOptions{})
+	_ = s.bounded(context.WithoutCancel(ctx), "DELETE", key, func(ctx context.Context) error {
+		return s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	})
 	switch {
 	case second == nil:
 		return false, nil
@@ -99,7 +101,9 @@ func (s *Store) checkWritable(ctx context.Context) error {
 // and belongs to these credentials already, and then probes the server for
 // conditional writes.
 func (s *Store) CreateBucket(ctx context.Context) error {
-	err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+	err := s.bounded(ctx, "PUT", "", func(ctx context.Context) error {
+		return s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+	})
 	if err != nil {
 		resp := minio.ToErrorResponse(err)
 		if resp.Code != "BucketAlreadyOwnedByYou" {

@@ -31,9 +31,13 @@
 //
 // minio-go retries failed requests with exponential backoff (ten attempts,
 // at most a second apart) and stops as soon as the context is done; a
-// response body cut off midway is fetched once more. Errors name the
-// operation, the object and what the server said; they never contain the
-// secret key.
+// response body cut off midway is fetched once more. Each attempt is bounded
+// in time by the rule of internal/httplimit (DROPBACK_HTTP_TIMEOUT), and
+// each operation with all its retries by four times that; a listing, by four
+// times that between two keys. Answers other than object data are read up
+// to 16 MiB, object data up to the length asked for. Errors name the
+// operation, the object and what the server said, with its control
+// characters escaped; they never contain the secret key.
 package s3
 
 import (
@@ -47,9 +51,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/dropback/dropback/internal/httplimit"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -95,6 +101,7 @@ type Store struct {
 	secret    string // only to redact it from errors
 	partSize  int64
 	require   bool
+	timeout   time.Duration // of each attempt
 
 	mu          sync.Mutex
 	probed      bool // the probe ran to an answer
@@ -122,6 +129,15 @@ func (s *Store) key(name string) (string, error) {
 
 func reserved(name string) bool {
 	return name == probeDir || strings.HasPrefix(name, probeDir+"/")
+}
+
+// bounded runs op, one operation on key that minio-go may retry, within
+// httplimit's bound on a request with its retries, and explains an error
+// that came of running out of time.
+func (s *Store) bounded(ctx context.Context, method, key string, op func(ctx context.Context) error) error {
+	dl := httplimit.NewDeadline(ctx, s.timeout, method, s.endpoint+"/"+s.bucket+"/"+key)
+	defer dl.Stop()
+	return dl.Explain(op(dl.Context()))
 }
 
 // newToken returns a random tag for one Put.
@@ -190,13 +206,19 @@ func (s *Store) putWith(ctx context.Context, trailer bool, key string, data []by
 		opts.PartSize = uint64((size + parts - 1) / parts)
 		opts.NumThreads = uint(min(parts, maxParallelParts))
 	}
-	_, err := client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), size, opts)
-	return err
+	return s.bounded(ctx, "PUT", key, func(ctx context.Context) error {
+		_, err := client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), size, opts)
+		return err
+	})
 }
 
 // createdBy reports whether key holds the object tagged with token.
 func (s *Store) createdBy(ctx context.Context, key, token string) bool {
-	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	var info minio.ObjectInfo
+	err := s.bounded(ctx, "HEAD", key, func(ctx context.Context) (err error) {
+		info, err = s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+		return err
+	})
 	if err != nil {
 		return false
 	}
@@ -249,7 +271,10 @@ func (s *Store) get(ctx context.Context, name string, off, length int64, buf []b
 	// minio-go retries a request that fails before its answer; a body cut
 	// off midway is fetched once more here.
 	for attempt := 0; ; attempt++ {
-		data, err = s.getObject(ctx, key, off, length, buf)
+		err = s.bounded(ctx, "GET", key, func(ctx context.Context) (err error) {
+			data, err = s.getObject(ctx, key, off, length, buf)
+			return err
+		})
 		if err == nil || attempt == 1 || ctx.Err() != nil || !bodyCut(err) {
 			break
 		}
@@ -279,6 +304,9 @@ func bodyCut(err error) bool {
 }
 
 func (s *Store) getObject(ctx context.Context, key string, off, length int64, buf []byte) ([]byte, error) {
+	// The answer is object data: as long as asked for, and as long as it
+	// says when asked for it all.
+	ctx = httplimit.WithMaxBody(ctx, max(length, -1))
 	var opts minio.GetObjectOptions
 	switch {
 	case length > 0:
@@ -333,7 +361,11 @@ func (s *Store) Stat(ctx context.Context, name string) (store.Info, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Info{}, fmt.Errorf("stat %s: %w", name, err)
 	}
-	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	var info minio.ObjectInfo
+	err = s.bounded(ctx, "HEAD", key, func(ctx context.Context) (err error) {
+		info, err = s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+		return err
+	})
 	if err != nil {
 		return store.Info{}, s.redact(fmt.Errorf("stat %s: %w", name, s.mapErr(err)))
 	}
@@ -349,15 +381,17 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("list %q: %w", prefix, err)
 	}
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	objects := s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true})
+	// The deadline runs while the listing waits for the server, from one
+	// key to the next, and stops while fn works.
+	dl := httplimit.NewDeadline(ctx, s.timeout, "LIST", s.endpoint+"/"+s.bucket+"/"+s.prefix+prefix)
+	defer dl.Stop()
+	objects := s.client.ListObjects(dl.Context(), s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true})
 	for obj := range objects {
 		if obj.Err != nil {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("list %q: %w", prefix, err)
 			}
-			return s.redact(fmt.Errorf("list %q: %w", prefix, s.mapErr(obj.Err)))
+			return s.redact(fmt.Errorf("list %q: %w", prefix, s.mapErr(dl.Explain(obj.Err))))
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("list %q: %w", prefix, err)
@@ -366,9 +400,11 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) err
 		if reserved(name) || store.CheckName(name) != nil {
 			continue // a probe, or a key no Put can make
 		}
+		dl.Pause()
 		if err := fn(store.Info{Name: name, Size: obj.Size, ModTime: obj.LastModified}); err != nil {
 			return err
 		}
+		dl.Restart()
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("list %q: %w", prefix, err)
@@ -385,7 +421,10 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", name, err)
 	}
-	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+	err = s.bounded(ctx, "DELETE", key, func(ctx context.Context) error {
+		return s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	})
+	if err != nil {
 		err = s.mapErr(err)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
