@@ -66,7 +66,7 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		defer op.End()
 	}
 	m, err := r.backup(op.Context(), op, req, files, sizes, total, started)
-	return m, lostOr(op.Context(), err)
+	return m, lostOr(op, err)
 }
 
 // backup does the work of Backup under its operation op.

@@ -190,7 +190,7 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 	defer r.releaseLease(ctx, gen)
 	g := &gcRun{r: r, op: op, opts: opts, res: &GCResult{}}
 	if err := g.run(ctx); err != nil {
-		return g.res, lostOr(ctx, err)
+		return g.res, lostOr(op, err)
 	}
 	return g.res, nil
 }
@@ -228,11 +228,18 @@ func (r *Repo) checkClock(ctx context.Context, op *Op) error {
 	return nil
 }
 
-// lostOr returns the cause of ctx's end when the operation lost its
-// protection, else err.
-func lostOr(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); errors.Is(cause, ErrLostProtection) {
+// lostOr returns, when op lost its protection (its marker went unrefreshed
+// so long that gc may have counted it as gone), that instead of err: what
+// err says (a pack missing, say) may be gc's doing, not damage.
+func lostOr(op *Op, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cause := context.Cause(op.Context()); errors.Is(cause, ErrLostProtection) {
 		return cause
+	}
+	if lost := op.Check(); lost != nil {
+		return fmt.Errorf("%w (%v)", lost, err)
 	}
 	return err
 }

@@ -98,11 +98,14 @@ func (m simMachine) Self() processID { return m.self }
 func (m simMachine) Ended(p processID) bool {
 	m.w.mu.Lock()
 	defer m.w.mu.Unlock()
-	if m.w.ended[procKey(p)] {
+	// As the kernel would: the PID looked up among this machine's own
+	// processes, whatever boot p names.
+	key := fmt.Sprintf("%s/%d", m.self.BootID, p.PID)
+	if m.w.ended[key] {
 		return true
 	}
 	for id, q := range m.w.procs {
-		if procKey(q) == procKey(p) && m.w.gate.Dead(id) {
+		if procKey(q) == key && m.w.gate.Dead(id) {
 			return true
 		}
 	}
@@ -196,8 +199,12 @@ func (w *world) disk(host, version int) (string, string) {
 	return name, path
 }
 
-func (a *actor) backup(host int) {
-	version := 1 + rand.New(rand.NewPCG(uint64(a.w.seed), uint64(a.id))).IntN(1000)
+func (a *actor) backup(host int) { a.backupAs(host, a.id) }
+
+// backupAs backs up the disk of host as the actor of ID as would see it:
+// two backups as the same actor are of the same bytes.
+func (a *actor) backupAs(host, as int) {
+	version := 1 + rand.New(rand.NewPCG(uint64(a.w.seed), uint64(as))).IntN(1000)
 	name, path := a.w.disk(host, version)
 	m, err := a.r.Backup(a.ctx, BackupRequest{HostID: host, HostName: name, Disks: []DiskSource{{Name: "vda", Path: path}}})
 	if err != nil {
@@ -210,6 +217,41 @@ func (a *actor) backup(host int) {
 	a.w.mu.Lock()
 	a.w.taken[m.ID] = name
 	a.w.mu.Unlock()
+}
+
+// deleteOldest deletes the oldest backup of a host, as `backups delete`
+// does, even its last.
+func (a *actor) deleteOldest(host int) {
+	ms, err := a.r.Manifests(a.ctx)
+	if err != nil {
+		return
+	}
+	for _, m := range ms {
+		if m.HostID == host {
+			a.w.mu.Lock()
+			a.w.deleted[m.ID] = true
+			a.w.mu.Unlock()
+			err = a.r.DeleteBackup(a.ctx, m.ID)
+			a.w.logf("%s: delete backup %d: %v", a.name, m.ID, err)
+			return
+		}
+	}
+}
+
+// together runs scripts as new actors of this actor's machine, at once, and
+// waits for them.
+func (a *actor) together(scripts ...[]step) {
+	var wg sync.WaitGroup
+	for i, script := range scripts {
+		b := a.w.newActor(a.id*10+i, thisMachine)
+		wg.Go(func() {
+			for _, s := range script {
+				s(b)
+			}
+			a.w.exit(b.id)
+		})
+	}
+	wg.Wait()
 }
 
 // prune deletes a backup of a host that is not its newest, as retention
@@ -308,7 +350,10 @@ type step func(a *actor)
 // scripts returns what each actor of a run does. Half the runs are a mix of
 // anything; the others stage a race that once lost data: a restore or a
 // backup of old data while it is deleted and collected, or two gcs at once.
-func scripts(rng *rand.Rand) [][]step {
+//
+// It also returns one in how many calls fails: a few scenarios fail
+// calls often, so that two faults meet where one alone is harmless.
+func scripts(rng *rand.Rand) ([][]step, int) {
 	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
 	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
 	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1, RewriteBelow: 0.95}) }
@@ -317,15 +362,28 @@ func scripts(rng *rand.Rand) [][]step {
 	restore := func(k int) step { return func(a *actor) { a.restore(k) } }
 	verify := func(a *actor) { a.verify() }
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
-	switch rng.IntN(8) {
+	switch rng.IntN(10) {
 	case 0: // a restore of the oldest backup while it is deleted and collected
-		return [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
+		return [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}, 60
 	case 1: // a verify and a backup while old backups go
-		return [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}
+		return [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}, 60
 	case 2: // two gcs at once, rewriting
-		return [][]step{{prune(1), eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}
+		return [][]step{{prune(1), eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}, 60
 	case 3: // a backup that met old data in the index, stalled while that data goes
-		return [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}
+		return [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}, 60
+	case 4: // the disk of a deleted backup backed up again, its packs and image
+		// condemned but not yet swept, the sweep coming mid-backup
+		markOnly := func(a *actor) { a.gc(GCOptions{MinAge: -1, Grace: 3 * time.Minute}) }
+		later := func(a *actor) { a.w.clk.Advance(5 * time.Minute) }
+		again := func(a *actor) { a.backupAs(3, 104) }
+		both := func(a *actor) {
+			a.together([]step{stall("index/"), again}, []step{eager, eager})
+		}
+		return [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, 60
+	case 5: // the same disk backed up again and again while calls fail
+		// often: its image and packs exist already each time
+		same := backup(1 + rng.IntN(2))
+		return [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, 4
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -340,7 +398,7 @@ func scripts(rng *rand.Rand) [][]step {
 			out[i] = append(out[i], pool[rng.IntN(len(pool))]())
 		}
 	}
-	return out
+	return out, 60
 }
 
 func TestInterleavings(t *testing.T) {
@@ -370,8 +428,8 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	}
 	// Some history first, taken in peace and an hour old.
 	w.gate = faulty.NewGate(st, 0, func(held []faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
-	for i := range 4 {
-		w.newActor(100+i, thisMachine).backup(1 + i%2)
+	for i := range 5 {
+		w.newActor(100+i, thisMachine).backup(1 + i%2 + i/4) // hosts 1, 2, 1, 2, 3
 		clk.Advance(30 * time.Minute)
 		w.exit(100 + i)
 	}
@@ -379,7 +437,8 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 
 	// The run: actors stepped by the seed, failing and dying, the clock
 	// moving on.
-	choose := faulty.NewRand(rng, 60, 400, nil)
+	plan, failEvery := scripts(rng)
+	choose := faulty.NewRand(rng, failEvery, 400, nil)
 	prio := pct(rng)
 	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
 		if rng.IntN(8) == 0 {
@@ -400,7 +459,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w.gate = gate
 	w.mu.Unlock()
 	var wg sync.WaitGroup
-	for i, script := range scripts(rng) {
+	for i, script := range plan {
 		a := w.newActor(i+1, rng.IntN(3))
 		wg.Go(func() {
 			for _, s := range script {

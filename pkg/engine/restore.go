@@ -46,7 +46,7 @@ func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	op, end, _ := r.readerOp(ctx, OpRestore, m.HostID)
 	defer end()
 	stats, err := r.restore(op.Context(), m, targets, prog)
-	return stats, lostOr(op.Context(), err)
+	return stats, lostOr(op, err)
 }
 
 func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget, prog *progress.Counter) ([]RestoreStats, error) {

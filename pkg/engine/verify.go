@@ -59,7 +59,7 @@ func (r *Repo) Verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	if res != nil && notice != "" {
 		res.Notices = append(res.Notices, notice)
 	}
-	return res, lostOr(op.Context(), err)
+	return res, lostOr(op, err)
 }
 
 func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {

@@ -148,7 +148,11 @@ func (g *Gate) run() {
 		for i, c := range g.held {
 			calls[i] = c.Call
 		}
+		// Choose without the lock: the chooser may ask the gate things.
+		// Only this goroutine removes held calls, so the indexes stay.
+		g.mu.Unlock()
 		i, v := g.choose(calls)
+		g.mu.Lock()
 		c := g.held[i]
 		g.held = append(g.held[:i], g.held[i+1:]...)
 		if g.dead[c.Actor] {
