@@ -351,8 +351,9 @@ type step func(a *actor)
 // anything; the others stage a race that once lost data: a restore or a
 // backup of old data while it is deleted and collected, or two gcs at once.
 //
-// It also returns one in how many calls fails: a few scenarios fail
-// calls often, so that two faults meet where one alone is harmless.
+// It also returns one in how many calls fails, at least 60; a negative n
+// fails one in -n calls on images and 60 of the rest, so that two faults
+// meet where one alone is harmless.
 func scripts(rng *rand.Rand) ([][]step, int) {
 	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
 	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
@@ -380,10 +381,11 @@ func scripts(rng *rand.Rand) ([][]step, int) {
 			a.together([]step{stall("index/"), again}, []step{eager, eager})
 		}
 		return [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, 60
-	case 5: // the same disk backed up again and again while calls fail
-		// often: its image and packs exist already each time
+	case 5: // the same disk backed up again and again while reads and
+		// writes of its image fail often: the image exists already each
+		// time, and the earlier backups need it
 		same := backup(1 + rng.IntN(2))
-		return [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, 4
+		return [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, -3
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -438,7 +440,17 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	// The run: actors stepped by the seed, failing and dying, the clock
 	// moving on.
 	plan, failEvery := scripts(rng)
-	choose := faulty.NewRand(rng, failEvery, 400, nil)
+	choose := faulty.NewRand(rng, max(failEvery, 60), 400, nil)
+	if failEvery < 0 { // calls on images fail often, the rest seldom
+		seldom := choose
+		choose = func(held []faulty.Call) (int, faulty.Verdict) {
+			i, v := seldom(held)
+			if strings.HasPrefix(held[i].Name, "images/") && held[i].Op != faulty.List && rng.IntN(-failEvery) == 0 {
+				v = faulty.Verdict(1 + rng.IntN(3)) // Fail, FailAfter or Die
+			}
+			return i, v
+		}
+	}
 	prio := pct(rng)
 	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
 		if rng.IntN(8) == 0 {
