@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
 
-.PHONY: all build test bench bench-retention bench-s3 demo clean
+.PHONY: all build test bench bench-retention bench-s3 demo mutants clean
 
 all: build
 
@@ -34,6 +34,11 @@ bench-retention: build
 ## script), with request counts
 bench-s3: build
 	scripts/bench-s3.sh
+
+## mutants: put back each deletion-safety bug in turn and check that the
+## interleaving test finds it (SEEDS=300 by default)
+mutants:
+	scripts/mutants.sh
 
 ## demo: back up, change, back up, list and restore a sample disk
 demo: build

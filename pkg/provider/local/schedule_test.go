@@ -1,0 +1,190 @@
+package local
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/schedule"
+	"github.com/dropback/dropback/pkg/store/mem"
+)
+
+// schedEnv is a repository in memory, timed by a clock the test moves, with
+// one host whose disk the test can take away and give back.
+type schedEnv struct {
+	t    *testing.T
+	ctx  context.Context
+	now  time.Time
+	p    *Provider
+	disk string
+	pol  schedule.Policy
+}
+
+func newSchedEnv(t *testing.T, start time.Time) *schedEnv {
+	t.Helper()
+	e := &schedEnv{t: t, ctx: context.Background(), now: start}
+	clock := func() time.Time { return e.now }
+	p, err := New(e.ctx, Options{Repo: "memory", Now: clock, Store: mem.New(clock)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.InitRepo(e.ctx, provider.RepoInitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.p = p
+	e.disk = filepath.Join(t.TempDir(), "web-1.img")
+	if err := os.WriteFile(e.disk, []byte(strings.Repeat("a disk of some bytes\n", 50000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AddHost(e.ctx, provider.HostSpec{Name: "web-1", Disks: []string{e.disk}}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *schedEnv) enableDaily(hour int) {
+	e.t.Helper()
+	if _, err := e.p.EnableBackups(e.ctx, "web-1", provider.PolicyRequest{Plan: ptr("daily"), Hour: ptr(hour)}); err != nil {
+		e.t.Fatal(err)
+	}
+	e.pol, _ = schedule.New(schedule.Change{Plan: ptr("daily"), Hour: ptr(hour)})
+}
+
+// startAt is when, in the window of t, the host's backup becomes due.
+func (e *schedEnv) startAt(t time.Time) time.Time {
+	return schedule.StartAt(e.pol, schedule.HostKey(1, "web-1"), schedule.LatestWindow(e.pol, t))
+}
+
+// diskGone takes the disk away (gone) or gives it back.
+func (e *schedEnv) diskGone(gone bool) {
+	e.t.Helper()
+	from, to := e.disk, e.disk+".away"
+	if !gone {
+		from, to = to, from
+	}
+	if err := os.Rename(from, to); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *schedEnv) pass() *provider.RunReport {
+	e.t.Helper()
+	rep, err := e.p.RunDue(e.ctx, provider.RunOptions{})
+	if err != nil {
+		e.t.Fatalf("%s: run --due: %v", e.now.Format(time.RFC3339), err)
+	}
+	return rep
+}
+
+func (e *schedEnv) backups() []provider.Backup {
+	e.t.Helper()
+	bs, err := e.p.ListBackups(e.ctx, "web-1")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return bs
+}
+
+// A scheduled backup that fails is an error of every pass until it
+// succeeds, is retried inside its window, and shows as the host's last
+// error meanwhile.
+func TestScheduledBackupThatFailsIsRetried(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	e.enableDaily(4)
+	e.diskGone(true)
+	start := e.startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC))
+	back := start.Add(40 * time.Minute) // the disk comes back after a few failed attempts
+	if back.Hour() >= 8 {
+		t.Fatalf("test setup: the host's start point %s leaves no room for retries", start)
+	}
+	failing := 0
+	for e.now = start; e.now.Hour() < 8; e.now = e.now.Add(5 * time.Minute) {
+		if e.now.Equal(back) {
+			e.diskGone(false)
+		}
+		rep := e.pass()
+		if len(rep.Backups) > 0 {
+			w, inside := schedule.WindowAt(e.pol, rep.Backups[0].CreatedAt)
+			if !inside || w.Start.Hour() != 4 || e.now.Before(back) {
+				t.Fatalf("%s: backup taken at %s, want one in the 04:00 window once the disk is back", e.now, rep.Backups[0].CreatedAt)
+			}
+			break
+		}
+		if len(rep.Errors) > 0 {
+			failing++
+			h, err := e.p.GetHost(e.ctx, "web-1")
+			if err != nil || h.LastErrorAt == nil || !strings.Contains(h.LastError, "web-1.img") {
+				t.Fatalf("%s: a failing host shows last error %q at %v (%v)", e.now, h.LastError, h.LastErrorAt, err)
+			}
+		}
+	}
+	if failing == 0 {
+		t.Fatal("no pass reported the missing disk")
+	}
+	if n := len(e.backups()); n != 1 {
+		t.Fatalf("%d backups in the window, want 1", n)
+	}
+	h, err := e.p.GetHost(e.ctx, "web-1")
+	if err != nil || h.LastErrorAt != nil {
+		t.Fatalf("after the backup the host still shows the error %q (%v)", h.LastError, err)
+	}
+	// The rest of the window and the next pass owe nothing.
+	if rep := e.pass(); len(rep.Backups) != 0 || len(rep.Errors) != 0 {
+		t.Fatalf("a pass after the window's backup: %+v", rep)
+	}
+}
+
+// A window that ended with every attempt failed is made up once the disk
+// is back, before the next window.
+func TestFailedWindowIsMadeUp(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	e.enableDaily(4)
+	e.diskGone(true)
+	for e.now = time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC); e.now.Hour() < 8; e.now = e.now.Add(15 * time.Minute) {
+		if rep := e.pass(); len(rep.Backups) != 0 {
+			t.Fatalf("%s: a backup without a disk", e.now)
+		}
+	}
+	e.diskGone(false)
+	var taken *provider.Backup
+	for ; e.now.Before(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)); e.now = e.now.Add(15 * time.Minute) {
+		if rep := e.pass(); len(rep.Backups) > 0 {
+			taken = &rep.Backups[0]
+			break
+		}
+	}
+	if taken == nil {
+		t.Fatal("the failed window was never made up")
+	}
+	if taken.CreatedAt.After(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)) {
+		t.Fatalf("the make-up came at %s, hours after the disk was back", taken.CreatedAt)
+	}
+}
+
+// Retention never empties a host: a host whose disk is gone keeps its
+// backups however long passes run, and each pass says why.
+func TestRetentionKeepsAHostWhoseDiskIsGone(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 7, 59, 0, 0, time.UTC)) // past any start point
+	for _, ago := range []int{11, 10, 9} {
+		at := e.now.Add(-time.Duration(ago) * 24 * time.Hour)
+		if _, err := e.p.CreateBackup(e.ctx, "web-1", provider.CreateOptions{Time: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.enableDaily(4)
+	e.diskGone(true)
+	for range 3 {
+		rep := e.pass()
+		if len(rep.Expired) != 0 || len(rep.Errors) == 0 {
+			t.Fatalf("%s: a pass with the disk gone expired %v, errors %v; want nothing expired and the error reported", e.now, rep.Expired, rep.Errors)
+		}
+		e.now = e.now.Add(24 * time.Hour)
+	}
+	if n := len(e.backups()); n != 3 {
+		t.Fatalf("%d backups left, want all 3", n)
+	}
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Put back, one at a time, each bug the deletion-safety protocol fixed, and
+# check that the interleaving test (pkg/engine/interleave_test.go) finds it.
+# Each scripts/mutants/NAME.patch undoes one fix; the test must fail with a
+# seed that names a lost backup, a broken restore or a damaged repository.
+#
+#   scripts/mutants.sh              every mutant, 300 seeds each
+#   SEEDS=1000 scripts/mutants.sh restore-unannounced
+#
+# It needs a clean work tree under pkg/, and leaves it as it found it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${SEEDS:-300}
+if ! git diff --quiet -- pkg/; then
+	echo "mutants: pkg/ has uncommitted changes; commit or stash them first" >&2
+	exit 2
+fi
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+	for p in scripts/mutants/*.patch; do names+=("$(basename "$p" .patch)"); done
+fi
+survived=0
+for name in "${names[@]}"; do
+	patch=scripts/mutants/$name.patch
+	if ! git apply "$patch"; then
+		echo "$name: the patch no longer applies; bring it up to date with the code" >&2
+		survived=1
+		continue
+	fi
+	log=$(mktemp)
+	if go test ./pkg/engine/ -run Interleav -seeds "$seeds" -timeout 30m >"$log" 2>&1; then
+		echo "$name: SURVIVED $seeds seeds: the test does not find this bug"
+		survived=1
+	elif grep -q "rerun with" "$log"; then
+		echo "$name: found; $(grep -m1 -A1 'rerun with' "$log" | tail -1 | sed 's/^ *//' | cut -c1-160)"
+	else
+		echo "$name: the test failed without naming a seed:" >&2
+		tail -5 "$log" >&2
+		survived=1
+	fi
+	rm -f "$log"
+	git apply -R "$patch"
+done
+exit $survived
