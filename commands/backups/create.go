@@ -19,8 +19,9 @@ type CreateOptions struct {
 	Provider func(context.Context) (provider.Provider, error)
 	Printer  func() *output.Printer
 
-	Host string
-	Time string
+	Host         string
+	Time         string
+	AcceptResize bool
 }
 
 // NewCmdCreate returns `backups create`.
@@ -33,11 +34,22 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Co
 since earlier backups are stored. A progress bar with throughput and ETA shows
 on a terminal.
 
+A disk that vanished or changed identity fails the backup, and nothing is
+stored: a disk that is missing or is no disk, a block device that reads as 0
+bytes (a detached loop device, a drive without its medium), and a disk whose
+size differs from the host's last backup of it, which a disk that was swapped,
+truncated or emptied would show. If the disk was resized on purpose, pass
+--accept-resize once; the backups after it compare with the new size. A
+scheduled pass (run --due, agent) reports such a host as failed.
+
 Engine only: DigitalOcean has no on-demand backup; take a snapshot of the
 Droplet instead.`,
 		Example: `  dropback backups create web-1
   dropback backups create web-1 -o json | jq .backup.id
-  dropback backups create web-1 --time 2026-11-01T04:00:00Z`,
+  dropback backups create web-1 --time 2026-11-01T04:00:00Z
+
+  # The disk was grown on purpose since the last backup
+  dropback backups create web-1 --accept-resize`,
 		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
@@ -48,6 +60,7 @@ Droplet instead.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Time, "time", "", "date the backup at this RFC 3339 time instead of now, as when importing a history")
+	cmd.Flags().BoolVar(&opts.AcceptResize, "accept-resize", false, "back up a disk whose size differs from the host's last backup of it")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
@@ -69,7 +82,7 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 		return err
 	}
 	counter, stop := pr.Progress()
-	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at})
+	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize})
 	stop()
 	if err != nil {
 		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)

@@ -45,7 +45,21 @@ writes only the chunks that differ; DigitalOcean runs a restore action). That
 asks for confirmation on a terminal and needs --force otherwise.
 
 --to PATH restores to a new sparse file instead (a directory for a host with
-several disks); engine only. --to-new NAME creates a new host from the backup
+several disks); engine only. The file is written under a hidden name and takes
+PATH once complete, so a failed restore leaves nothing. Anything already at
+PATH needs --force: a file is replaced; a symbolic link is replaced itself,
+never followed; a block device is written in place, and only when PATH names
+the device itself, not a link to it.
+
+Before it writes a byte, an engine restore refuses a target that cannot take
+the disk, and changes nothing: a block device smaller than the disk, a device
+that is mounted or opened exclusively by another process, and a disk image
+locked by another process (a running VM, or another restore). Each file it
+writes in place stays locked, and each device open exclusively, until it ends,
+so two restores of one disk never run at once. A regular file restored in place
+takes the size of the backed-up disk.
+
+--to-new NAME creates a new host from the backup
 (on DigitalOcean a new Droplet, shaped by --size, --region, --ssh-keys,
 --vpc-uuid and --tag).`,
 		Example: `  # Restore the latest backup to a new image file
@@ -53,6 +67,9 @@ several disks); engine only. --to-new NAME creates a new host from the backup
 
   # Restore in place from a script
   dropback backups restore web-1 42 --force
+
+  # Restore onto a spare block device (never mounted, at least the disk's size)
+  dropback backups restore web-1 latest --to /dev/sdc --force
 
   # CI: restore a Droplet in place and read the finished action
   dropback --context digitalocean backups restore 123456 latest --force --wait -o json
@@ -79,7 +96,7 @@ several disks); engine only. --to-new NAME creates a new host from the backup
 	fl.StringSliceVar(&opts.SSHKeys, "ssh-keys", nil, "SSH key IDs or fingerprints for the new Droplet (with --to-new)")
 	fl.StringVar(&opts.VPCUUID, "vpc-uuid", "", "VPC of the new Droplet (with --to-new)")
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "tag of the new Droplet (with --to-new, repeatable)")
-	cmdutil.AddForceFlag(cmd, &opts.Force, "restore in place without asking, or over an existing --to file")
+	cmdutil.AddForceFlag(cmd, &opts.Force, "restore in place without asking, or over an existing --to file, link or block device")
 	cmdutil.AddWaitFlags(cmd, f, &opts.Wait)
 	cmdutil.DescribeColumns(cmd, output.Infos(display.RestoreColumns))
 	return cmd

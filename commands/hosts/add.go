@@ -29,8 +29,9 @@ func NewCmdAdd(f *cmdutil.Factory, runF func(*AddOptions) error) *cobra.Command 
 		Use:   "add <name> --disk <path> [--disk <path>...]",
 		Short: "Register a self-hosted host and its disks",
 		Long: `Register a self-hosted host with one or more disks: raw disk image files or
-block devices. The disks are read, never written, by a backup. Engine only: on
-DigitalOcean, Droplets are hosts already.`,
+block devices. The disks are read, never written, by a backup. A block device
+that reads as 0 bytes (a loop device with nothing attached, a drive without its
+medium) is refused. Engine only: on DigitalOcean, Droplets are hosts already.`,
 		Example: `  # A KVM guest with one raw disk image
   dropback hosts add web-1 --disk /var/lib/libvirt/images/web-1.img
 

@@ -130,3 +130,14 @@ func newFile(t *testing.T, size int, direct bool) (*File, []byte) {
 	t.Cleanup(func() { f.Close() })
 	return f, data
 }
+
+// The direct descriptor's errors name the file, not /proc/self/fd/N.
+func TestDirectDescriptorBearsTheFileName(t *testing.T) {
+	f, _ := newFile(t, 8192, true)
+	if f.direct == nil {
+		t.Skip("this filesystem refuses O_DIRECT")
+	}
+	if f.direct.Name() != f.Name() {
+		t.Fatalf("the direct descriptor is named %q, the file %q", f.direct.Name(), f.Name())
+	}
+}

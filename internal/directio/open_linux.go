@@ -11,16 +11,17 @@ const Flag = syscall.O_DIRECT
 
 // reopenDirect opens f's file once more, with O_DIRECT and f's access mode,
 // through /proc so that it is the same file whatever happened to its path.
+// It bears f's name, so that its errors name the file, not /proc.
 func reopenDirect(f *os.File) *os.File {
 	fl, err := fcntlGetfl(f)
 	if err != nil {
 		return nil
 	}
-	d, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), fl&syscall.O_ACCMODE|syscall.O_CLOEXEC|syscall.O_DIRECT, 0)
+	fd, err := syscall.Open("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), fl&syscall.O_ACCMODE|syscall.O_CLOEXEC|syscall.O_DIRECT, 0)
 	if err != nil {
 		return nil
 	}
-	return d
+	return os.NewFile(uintptr(fd), f.Name())
 }
 
 func fcntlGetfl(f *os.File) (int, error) {

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -42,7 +44,59 @@ func OpenDisk(path string) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("size of disk %s: %w", shortPath(path), err)
 	}
+	if size == 0 && mode&os.ModeDevice != 0 {
+		// What a detached loop device or a drive without its medium
+		// reads as: storing it would store an empty disk.
+		f.Close()
+		return nil, 0, errorf(ErrInvalid, "disk %s is a block device of 0 bytes: nothing is attached to it, or its medium is gone", shortPath(path))
+	}
 	return f, size, nil
+}
+
+// PreviousDisk is what the last backup of a disk recorded of it.
+type PreviousDisk struct {
+	BackupID  int
+	SizeBytes int64
+}
+
+// PreviousDisks returns, for each named disk of host hostID, what the last
+// backup or snapshot that holds it recorded: the one of the highest ID, the
+// last taken, whatever date it carries. Damaged manifests are passed over;
+// a disk never backed up is missing from the map. It reads manifests from
+// the newest back, and stops once every disk is found.
+func (r *Repo) PreviousDisks(ctx context.Context, hostID int, names []string) (map[string]PreviousDisk, error) {
+	set, err := r.listIDs(ctx, "backups")
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(ids)))
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]PreviousDisk{}
+	for _, id := range ids {
+		if len(out) == len(want) {
+			break
+		}
+		m, err := r.readManifest(ctx, id)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrCorrupt) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range m.Disks {
+			if _, seen := out[d.Name]; m.HostID == hostID && want[d.Name] && !seen {
+				out[d.Name] = PreviousDisk{BackupID: m.ID, SizeBytes: d.SizeBytes}
+			}
+		}
+	}
+	return out, nil
 }
 
 // shortPath makes a user-given path fit a one-line message: control

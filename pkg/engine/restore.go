@@ -21,10 +21,14 @@ import (
 type RestoreTarget struct {
 	Path string
 	// InPlace reads the target and writes only the chunks that differ. When
-	// false, a new sparse file is written beside Path and renamed over it
+	// false, a new sparse file is written beside Path and takes its name
 	// once complete, so a failed restore leaves no half-written file. A
 	// block device is always restored in place.
 	InPlace bool
+	// Overwrite lets a restore that is not in place replace a file or a
+	// symbolic link at Path, or write a block device named by Path itself.
+	// Without it, such a restore only creates a new file. See CheckTarget.
+	Overwrite bool
 }
 
 // RestoreStats counts what a restore did.
@@ -76,9 +80,15 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 			return nil, fmt.Errorf("restore backup %d: %w", m.ID, p)
 		}
 	}
+	// Every target is checked and held before any is written.
+	opened, err := openTargets(targets, images)
+	if err != nil {
+		return nil, err
+	}
+	defer closeTargets(opened)
 	prog.Start("restore", total)
 	stats := make([]RestoreStats, len(targets))
-	for i, t := range targets {
+	for i, t := range opened {
 		if stats[i], err = r.restoreDisk(ctx, images[i], idx, t, prog); err != nil {
 			return stats, fmt.Errorf("restore disk %s of backup %d to %s: %w", m.Disks[i].Name, m.ID, t.Path, err)
 		}
@@ -86,7 +96,7 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	return stats, nil
 }
 
-func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t RestoreTarget, prog *progress.Counter) (RestoreStats, error) {
+func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t *openTarget, prog *progress.Counter) (RestoreStats, error) {
 	// Any known place will do, also in a pack gc condemned: the sweep keeps
 	// what a backup needs, and every chunk read is checked against its hash.
 	for _, id := range im.Chunks {
@@ -94,39 +104,36 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 			return RestoreStats{}, fmt.Errorf("%w: chunk %s is missing from the repository", ErrCorrupt, id)
 		}
 	}
-	fi, err := os.Stat(t.Path)
-	isDev := err == nil && fi.Mode()&os.ModeDevice != 0
-	if t.InPlace || isDev {
-		of, err := os.OpenFile(t.Path, os.O_RDWR, 0)
-		if err != nil {
-			return RestoreStats{}, err
-		}
-		f := directio.Wrap(of)
-		defer f.Close()
-		st, err := r.writeImage(ctx, f, im, idx, true, !isDev, prog)
-		if err != nil {
+	if t.f == nil {
+		return r.restoreNew(ctx, im, idx, t.RestoreTarget, prog)
+	}
+	f := t.direct()
+	st, err := r.writeImage(ctx, f, im, idx, true, !t.isDev, prog)
+	if err != nil {
+		return st, err
+	}
+	if !t.isDev {
+		if err := f.Truncate(im.Size); err != nil {
 			return st, err
 		}
-		if !isDev {
-			if err := f.Truncate(im.Size); err != nil {
-				return st, err
-			}
-		}
-		return st, f.Sync()
 	}
+	return st, f.Sync()
+}
+
+// restoreNew writes im to a new file, which takes t's path once complete.
+func (r *Repo) restoreNew(ctx context.Context, im *Image, idx *Index, t RestoreTarget, prog *progress.Counter) (RestoreStats, error) {
 	dir, base := filepath.Split(t.Path)
 	if dir == "" {
 		dir = "."
 	}
-	of, err := os.CreateTemp(dir, "."+base+".dropback-")
+	removeStaleTemps(dir, base)
+	tmp, err := createTemp(dir, base)
 	if err != nil {
 		return RestoreStats{}, err
 	}
-	f := directio.Wrap(of)
-	defer func() {
-		f.Close()
-		os.Remove(f.Name()) // harmless after the rename
-	}()
+	defer tmp.discard()
+	f := directio.Wrap(tmp.f)
+	defer f.Close()
 	if err := f.Truncate(im.Size); err != nil {
 		return RestoreStats{}, err
 	}
@@ -140,7 +147,7 @@ func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t Restore
 	if err := f.Chmod(0o600); err != nil {
 		return st, err
 	}
-	if err := os.Rename(f.Name(), t.Path); err != nil {
+	if err := tmp.publish(t.Path, t.Overwrite); err != nil {
 		return st, err
 	}
 	return st, syncDir(dir)

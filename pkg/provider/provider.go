@@ -169,6 +169,11 @@ type CreateOptions struct {
 	// Time, when set, dates the backup (created_at) instead of now, as when
 	// importing a history; retention and prune go by it.
 	Time time.Time
+	// AcceptResize allows a disk whose size differs from the host's
+	// previous backup of it. Without it, such a backup fails with
+	// ErrConfirm, as a disk that was swapped, truncated or detached would
+	// otherwise become the host's newest backup.
+	AcceptResize bool
 }
 
 // PruneOptions keep, of each host's backups, the newest of each of the last
@@ -200,7 +205,9 @@ type RestoreRequest struct {
 	SSHKeys []string
 	VPCUUID string
 	Tags    []string
-	// Force allows an in-place restore to overwrite the host's disks.
+	// Force allows an in-place restore to overwrite the host's disks, and
+	// a restore To a path to replace a file or symbolic link there (never
+	// followed) or to write a block device named by the path itself.
 	Force bool
 	// Progress, if not nil, counts the restore's bytes as a "restore" job,
 	// as CreateOptions.Progress does a backup's.

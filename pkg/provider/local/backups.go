@@ -154,14 +154,8 @@ func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.C
 // backupHost backs up h as the operation op, or as one of its own when op
 // is nil.
 func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions, op *engine.Op) (*provider.CreateResult, error) {
-	// A disk that is gone or is no disk is refused before anything is
-	// written, as bad input is.
-	for _, d := range h.Disks {
-		f, _, err := engine.OpenDisk(d.Path)
-		if err != nil {
-			return nil, mapErr(err)
-		}
-		f.Close()
+	if err := checkDisks(ctx, r, h, opts.AcceptResize); err != nil {
+		return nil, err
 	}
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
 	if err != nil {
@@ -180,6 +174,39 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 		return nil, err
 	}
 	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act)}, nil
+}
+
+// checkDisks refuses, before anything is written, as bad input is: a disk
+// that is gone or is no disk, a block device of 0 bytes (detached, or its
+// medium gone), and, unless acceptResize, a disk whose size differs from
+// the host's last backup of it. A disk swapped, truncated or detached
+// behind the host's back would otherwise become its newest backup, and
+// retention would then count it as one.
+func checkDisks(ctx context.Context, r *engine.Repo, h engine.HostRecord, acceptResize bool) error {
+	sizes := make([]int64, len(h.Disks))
+	names := make([]string, len(h.Disks))
+	for i, d := range h.Disks {
+		f, size, err := engine.OpenDisk(d.Path)
+		if err != nil {
+			return mapErr(err)
+		}
+		f.Close()
+		sizes[i], names[i] = size, d.Name
+	}
+	if acceptResize {
+		return nil
+	}
+	prev, err := r.PreviousDisks(ctx, h.ID, names)
+	if err != nil {
+		return mapErr(err)
+	}
+	for i, d := range h.Disks {
+		if last, ok := prev[d.Name]; ok && last.SizeBytes != sizes[i] {
+			return provider.Errorf(provider.ErrConfirm, "disk %s is %d bytes, but was %d bytes in backup %d; if it was resized on purpose, back it up with `dropback backups create %s --accept-resize`",
+				printable(d.Name), sizes[i], last.SizeBytes, last.BackupID, h.Name)
+		}
+	}
+	return nil
 }
 
 // findBackup resolves "latest" or an ID for a host. Latest is the newest
@@ -275,7 +302,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	}
 	stats, err := r.Restore(ctx, m, targets, req.Progress)
 	if err != nil {
-		err = mapErr(err) // the command says which backup
+		err = targetErr(err) // the command says which backup
 		if act.ID != 0 {
 			_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("restore backup %d of host %s: %w", m.ID, h.Name, err))
 		}
@@ -297,9 +324,24 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	return res, nil
 }
 
-// restoreTargets decides where each disk of m goes: onto the host's own
-// disks, or under req.To.
+// restoreTargets decides where each disk of m goes, onto the host's own
+// disks or under req.To, and checks that each target can take its disk
+// now (engine.CheckTarget), so that a restore that cannot succeed is
+// refused before it is recorded or writes anything.
 func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
+	targets, err := p.targetsOf(ctx, r, h, m, req)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range targets {
+		if err := engine.CheckTarget(t, m.Disks[i].SizeBytes); err != nil {
+			return nil, targetErr(err)
+		}
+	}
+	return targets, nil
+}
+
+func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
 	if req.To == "" {
 		if m.HostID != h.ID {
 			return nil, provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not %s; restore it elsewhere with --to", m.ID, m.HostName, h.Name)
@@ -335,18 +377,18 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 		if owner := diskOwner(hosts, path); owner != "" {
 			return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
 		}
-		fi, err := os.Stat(path)
-		switch {
-		case err == nil && fi.IsDir():
-			return nil, provider.Errorf(provider.ErrInvalid, "%s is a directory", path)
-		case err == nil && fi.Mode().IsRegular() && !req.Force:
-			return nil, provider.Errorf(provider.ErrConfirm, "%s exists; pass --force to overwrite it", path)
-		case err != nil && !errors.Is(err, os.ErrNotExist):
-			return nil, provider.Errorf(provider.ErrInvalid, "%s: %v", path, err)
-		}
-		targets[i] = engine.RestoreTarget{Path: path}
+		targets[i] = engine.RestoreTarget{Path: path, Overwrite: req.Force}
 	}
 	return targets, nil
+}
+
+// targetErr maps a restore's error to the provider's: something at a --to
+// path that only --force may replace asks for it.
+func targetErr(err error) error {
+	if errors.Is(err, engine.ErrTargetExists) {
+		return provider.Errorf(provider.ErrConfirm, "%v; pass --force to overwrite it", err)
+	}
+	return mapErr(err)
 }
 
 // targetPaths maps --to onto one path per disk: the path itself for one
