@@ -222,7 +222,7 @@ var doCases = []doCase{
 		check: mentions("--to-new")},
 	{name: "backups-convert", args: []string{"backups", "convert", "1233"}, check: assertBody(`{"type":"convert"}`)},
 	{name: "backups-create", args: []string{"backups", "create", "web-1"}, code: 1,
-		check: mentions("doctl compute droplet-actions snapshot")},
+		check: mentions("doctl compute droplet-action snapshot <droplet-id> --snapshot-name NAME")},
 	{name: "backups-verify", args: []string{"backups", "verify"}, code: 1, check: mentions("--to-new")},
 	{name: "policy-get", args: []string{"policy", "get", "web-1"}},
 	{name: "policy-list", args: []string{"policy", "list"}},

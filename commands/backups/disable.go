@@ -16,7 +16,7 @@ import (
 // DisableOptions are the inputs of `backups disable`.
 type DisableOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (disabler, error)
 	Printer  func() *output.Printer
 
 	Host        string
@@ -27,7 +27,7 @@ type DisableOptions struct {
 
 // NewCmdDisable returns `backups disable`.
 func NewCmdDisable(f *cmdutil.Factory, runF func(*DisableOptions) error) *cobra.Command {
-	opts := &DisableOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &DisableOptions{IO: f.IOStreams, Provider: cmdutil.Capability[disabler](f, "backups disable"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "disable <host>",
 		Short: "Turn off scheduled backups of a host",
@@ -69,7 +69,16 @@ func runDisable(ctx context.Context, opts *DisableOptions) error {
 	if err != nil {
 		return err
 	}
-	a, err := p.DisableBackups(ctx, opts.Host, dopts)
+	var a *provider.Action
+	if dopts.KeepBackups {
+		keeper, kerr := cmdutil.As[provider.BackupKeeper](p, "backups disable --keep-backups")
+		if kerr != nil {
+			return kerr
+		}
+		a, err = keeper.DisableKeepingBackups(ctx, opts.Host)
+	} else {
+		a, err = p.DisableBackups(ctx, opts.Host, dopts)
+	}
 	if err != nil {
 		return fmt.Errorf("disable backups of host %s: %w", cmdutil.Short(opts.Host), err)
 	}

@@ -15,7 +15,7 @@ import (
 // EnableOptions are the inputs of `backups enable`.
 type EnableOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (enabler, error)
 	Printer  func() *output.Printer
 
 	Host    string
@@ -25,7 +25,7 @@ type EnableOptions struct {
 
 // NewCmdEnable returns `backups enable`.
 func NewCmdEnable(f *cmdutil.Factory, runF func(*EnableOptions) error) *cobra.Command {
-	opts := &EnableOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &EnableOptions{IO: f.IOStreams, Provider: cmdutil.Capability[enabler](f, "backups enable"), Printer: f.Printer}
 	var pf cmdutil.PolicyFlags
 	cmd := &cobra.Command{
 		Use:   "enable <host>",

@@ -14,7 +14,7 @@ import (
 // DeleteOptions are the inputs of `snapshots delete`.
 type DeleteOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Snapshots, error)
 	Printer  func() *output.Printer
 
 	ID    int
@@ -23,7 +23,7 @@ type DeleteOptions struct {
 
 // NewCmdDelete returns `snapshots delete`.
 func NewCmdDelete(f *cmdutil.Factory, runF func(*DeleteOptions) error) *cobra.Command {
-	opts := &DeleteOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &DeleteOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Snapshots](f, "snapshots delete"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "delete <id>",
 		Aliases: []string{"rm"},

@@ -105,18 +105,6 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 	return &b, nil
 }
 
-// CreateBackup is not possible: DigitalOcean has no on-demand backup.
-func (p *Provider) CreateBackup(ctx context.Context, host string, opts provider.CreateOptions) (*provider.CreateResult, error) {
-	return nil, p.unsupported("backups create",
-		"DigitalOcean takes backups on its schedule; take a snapshot with `doctl compute droplet-actions snapshot <droplet>`, or use the local context")
-}
-
-// VerifyBackups is not possible: DigitalOcean images cannot be read back.
-func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.VerifyOptions) (*provider.VerifyReport, error) {
-	return nil, p.unsupported("backups verify",
-		"DigitalOcean backups cannot be read back to check them; restore one to a new Droplet with `dropback backups restore <droplet> <id> --to-new <name>` and check that, or use the local context")
-}
-
 // ConvertBackup turns a backup into a snapshot with the image action
 // `convert`. It returns the action in progress.
 func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
