@@ -94,11 +94,14 @@ func AddForceFlag(cmd *cobra.Command, force *bool, usage string) {
 // DescribeColumns adds the --format column keys of what cmd prints to its
 // long help.
 func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
-	var def, extra []string
+	var def, extra, doctl []string
 	for _, c := range cols {
-		if c.Extra {
+		switch {
+		case c.Doctl:
+			doctl = append(doctl, c.Key)
+		case c.Extra:
 			extra = append(extra, c.Key)
-		} else {
+		default:
 			def = append(def, c.Key)
 		}
 	}
@@ -109,6 +112,9 @@ func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
 	long += "\n\nColumns for --format: " + strings.Join(def, ", ")
 	if len(extra) > 0 {
 		long += "; also " + strings.Join(extra, ", ")
+	}
+	if len(doctl) > 0 {
+		long += "; and doctl's, as doctl names them: " + strings.Join(doctl, ", ")
 	}
 	cmd.Long = long + "."
 }

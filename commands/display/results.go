@@ -77,7 +77,9 @@ func Restore(r *provider.RestoreResult) output.Displayable {
 // Create displays the outcome of an on-demand backup: the backup as a table,
 // backup and action as JSON.
 func Create(r *provider.CreateResult) output.Displayable {
-	return output.WithJSON(Backup(&r.Backup), r)
+	v := *r
+	v.Backup = v.Backup.WithLists()
+	return output.WithJSON(Backup(&r.Backup), &v)
 }
 
 // GCColumns are the columns of repo gc.
@@ -100,5 +102,8 @@ func Run(r *provider.RunReport) output.Displayable {
 	v.Expired = nonNil(v.Expired)
 	v.Errors = nonNil(v.Errors)
 	v.Skipped = nonNil(v.Skipped)
+	for i := range v.Backups {
+		v.Backups[i] = v.Backups[i].WithLists()
+	}
 	return output.WithJSON(Backups(v.Backups), &v)
 }

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/dropback/dropback/pkg/progress"
@@ -52,21 +53,52 @@ const (
 	TypeSnapshot = "snapshot"
 )
 
-// Backup is one backup or snapshot of a host. The first fields carry the
-// DigitalOcean image object's names.
+// Backup is one backup or snapshot of a host. Its JSON carries every field
+// of DigitalOcean's image object (GET /v2/images/{id}) under the API's
+// names, and those of its snapshot object (resource_id, resource_type),
+// then dropback's own (host_id, host_name, and the engine's disks and
+// new_bytes). The engine fills the image fields it has, and gives the
+// others their empty values: no regions or tags, a null slug.
 type Backup struct {
 	ID            int       `json:"id"`
 	Name          string    `json:"name"`
 	Type          string    `json:"type"`
-	Status        string    `json:"status"`
+	Distribution  string    `json:"distribution"`
+	Slug          *string   `json:"slug"`
+	Public        bool      `json:"public"`
+	Regions       []string  `json:"regions"`
 	CreatedAt     time.Time `json:"created_at"`
-	SizeGigabytes float64   `json:"size_gigabytes"`
 	MinDiskSize   int       `json:"min_disk_size"`
-	HostID        int       `json:"host_id"`
-	HostName      string    `json:"host_name"`
+	SizeGigabytes float64   `json:"size_gigabytes"`
+	Description   string    `json:"description"`
+	Tags          []string  `json:"tags"`
+	Status        string    `json:"status"`
+	ErrorMessage  string    `json:"error_message"`
+	// ResourceID and ResourceType name what the backup is of, as the
+	// snapshot object does: a Droplet's ID (a string, as the API has it)
+	// and "droplet", or on the engine a host's ID and "host". They are
+	// empty when that is unknown.
+	ResourceID   string `json:"resource_id"`
+	ResourceType string `json:"resource_type"`
+	// HostID and HostName are the host the backup is of, 0 and "" when it
+	// no longer exists.
+	HostID   int    `json:"host_id"`
+	HostName string `json:"host_name"`
 	// Engine only: per-disk detail and what this backup added to the repository.
 	Disks    []BackupDisk `json:"disks,omitempty"`
 	NewBytes int64        `json:"new_bytes,omitempty"`
+}
+
+// WithLists returns b with its Regions and Tags JSON "[]" rather than
+// null.
+func (b Backup) WithLists() Backup {
+	if b.Regions == nil {
+		b.Regions = []string{}
+	}
+	if b.Tags == nil {
+		b.Tags = []string{}
+	}
+	return b
 }
 
 // BackupDisk is one disk inside an engine backup.
@@ -211,13 +243,28 @@ type DisableOptions struct {
 }
 
 // HostPolicy is a host's policy as `policy get` shows it, named as the
-// DigitalOcean API's droplet backup policy object.
+// DigitalOcean API's droplet backup policy object: its JSON says
+// droplet_id, as the API does, in every context (on the engine, the host's
+// ID), and host_id and host_name too.
 type HostPolicy struct {
 	HostID           int     `json:"host_id"`
 	HostName         string  `json:"host_name,omitempty"`
 	BackupEnabled    bool    `json:"backup_enabled"`
 	BackupPolicy     *Policy `json:"backup_policy,omitempty"`
 	NextBackupWindow *Window `json:"next_backup_window,omitempty"`
+}
+
+// DropletID is the host's ID, under the API's name (for --template
+// {{.DropletID}}, as doctl has it).
+func (p HostPolicy) DropletID() int { return p.HostID }
+
+// MarshalJSON writes droplet_id first, as the API does, then the fields.
+func (p HostPolicy) MarshalJSON() ([]byte, error) {
+	type fields HostPolicy
+	return json.Marshal(struct {
+		DropletID int `json:"droplet_id"`
+		fields
+	}{p.HostID, fields(p)})
 }
 
 // SupportedPolicy is one plan a provider offers, named as the DigitalOcean

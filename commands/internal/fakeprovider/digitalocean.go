@@ -1,6 +1,10 @@
 package fakeprovider
 
-import "github.com/dropback/dropback/pkg/provider"
+import (
+	"context"
+
+	"github.com/dropback/dropback/pkg/provider"
+)
 
 // DigitalOcean returns f as a DigitalOcean context named name: it has the
 // capabilities DigitalOcean has and none of the engine's, and every call
@@ -20,7 +24,18 @@ type cloud struct {
 	provider.Actions
 }
 
+// CheckAccount answers for the account dev@example.com, or fails as
+// Errs["CheckAccount"] says.
+func (c *cloud) CheckAccount(ctx context.Context) (string, error) {
+	f := c.Provider.(*Fake)
+	if err := f.call("CheckAccount", ""); err != nil {
+		return "", err
+	}
+	return "dev@example.com", nil
+}
+
 var (
+	_ provider.Account   = (*cloud)(nil)
 	_ provider.Hosts     = (*cloud)(nil)
 	_ provider.Backups   = (*cloud)(nil)
 	_ provider.Policies  = (*cloud)(nil)

@@ -89,3 +89,16 @@ func toAction(a *godo.Action) *provider.Action {
 	}
 	return out
 }
+
+// CheckAccount implements provider.Account with one request, GET
+// /v2/account, and returns the account's e-mail address.
+func (p *Provider) CheckAccount(ctx context.Context) (string, error) {
+	a, resp, err := p.client.Account.Get(ctx)
+	if err != nil {
+		return "", p.apiErr(err)
+	}
+	if a == nil {
+		return "", unexpected(resp, "it holds no account")
+	}
+	return printable(a.Email, 200), nil
+}

@@ -131,21 +131,32 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 }
 
 // toBackup converts an image; d, when known, is the Droplet it belongs to.
+// Every field of the image is kept, under the API's names.
 func toBackup(img *godo.Image, d *godo.Droplet) provider.Backup {
 	b := provider.Backup{
 		ID:            img.ID,
 		Name:          img.Name,
 		Type:          img.Type,
+		Distribution:  img.Distribution,
+		Public:        img.Public,
+		Regions:       img.Regions,
 		Status:        img.Status,
 		CreatedAt:     parseTime(img.Created),
 		SizeGigabytes: img.SizeGigaBytes,
 		MinDiskSize:   img.MinDiskSize,
+		Description:   img.Description,
+		Tags:          img.Tags,
+		ErrorMessage:  img.ErrorMessage,
+	}
+	if img.Slug != "" {
+		b.Slug = &img.Slug
 	}
 	if b.Status == "" {
 		b.Status = "available"
 	}
 	if d != nil {
 		b.HostID, b.HostName = d.ID, d.Name
+		b.ResourceID, b.ResourceType = strconv.Itoa(d.ID), "droplet"
 	}
 	return b
 }

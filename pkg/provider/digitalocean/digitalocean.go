@@ -96,6 +96,7 @@ var (
 	_ provider.Policies  = (*Provider)(nil)
 	_ provider.Snapshots = (*Provider)(nil)
 	_ provider.Actions   = (*Provider)(nil)
+	_ provider.Account   = (*Provider)(nil)
 )
 
 // New returns a provider for the account in opts. It sends no request: a bad
