@@ -48,6 +48,7 @@ type (
 		provider.Actions
 	}
 	enabler interface {
+		provider.Provider
 		provider.Policies
 		provider.Actions
 	}

@@ -19,12 +19,14 @@ type PolicyFlags struct {
 	RetentionDays int
 }
 
-// AddPolicyFlags registers the policy flags on cmd.
+// AddPolicyFlags registers the policy flags on cmd. Their help names no
+// plan: the plans are the context's (on DigitalOcean, what the account's
+// supported_policies lists), which `policy supported` shows.
 func AddPolicyFlags(cmd *cobra.Command, p *PolicyFlags) {
-	cmd.Flags().StringVar(&p.Plan, "plan", "", "backup plan: daily, weekly, every-12h, every-6h, every-4h (see `policy supported`)")
-	cmd.Flags().StringVar(&p.Weekday, "weekday", "", "day of a weekly backup: SUN, MON, TUE, WED, THU, FRI or SAT")
-	cmd.Flags().IntVar(&p.Hour, "hour", 0, "start of the 4-hour backup window, UTC: 0, 4, 8, 12, 16 or 20")
-	cmd.Flags().IntVar(&p.RetentionDays, "retention-days", 0, "days to keep backups, 1-365 (default: the plan's)")
+	cmd.Flags().StringVar(&p.Plan, "plan", "", "backup `plan`, one that dropback policy supported lists in the context, e.g. daily or weekly")
+	cmd.Flags().StringVar(&p.Weekday, "weekday", "", "`day` of a weekly backup: SUN, MON, TUE, WED, THU, FRI or SAT")
+	cmd.Flags().IntVar(&p.Hour, "hour", 0, "`hour` (UTC) the 4-hour backup window starts at, one the plan allows (0, 4, 8, 12, 16 or 20)")
+	cmd.Flags().IntVar(&p.RetentionDays, "retention-days", 0, "`days` to keep backups, where the plan takes a retention (default: the plan's)")
 }
 
 // PolicyRequest returns the request of the policy flags the user set; the

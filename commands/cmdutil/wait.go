@@ -31,6 +31,9 @@ func (w *Waiter) Wait(ctx context.Context, a *provider.Action) (*provider.Action
 	if a == nil || a.Status == provider.StatusCompleted {
 		return a, nil
 	}
+	if a.ID < 1 {
+		return a, fmt.Errorf("wait for the %s action: the API gave no action to follow", a.Type)
+	}
 	interval := w.Interval
 	if interval <= 0 {
 		interval = DefaultPollInterval

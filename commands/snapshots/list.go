@@ -28,6 +28,11 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 		Use:     "list [<host>]",
 		Aliases: []string{"ls"},
 		Short:   "List snapshots, oldest first",
+		Long: `List the snapshots of one host, or every snapshot. On DigitalOcean the list of
+every snapshot is the account's (/v2/snapshots?resource_type=droplet): it holds
+those of destroyed Droplets too, whose Host is the old Droplet's ID; list one of
+them by that ID, and restore it to a new Droplet with
+` + "`dropback backups restore <old-droplet-id> <snapshot-id> --to-new NAME`" + `.`,
 		Example: `  dropback snapshots list
   dropback snapshots list web-1 -o json`,
 		Args: cmdutil.RangeArgs(0, 1, "at most one host"),

@@ -18,12 +18,6 @@ func (p *Provider) ListBackups(ctx context.Context, host string) ([]provider.Bac
 	return p.listImages(ctx, host, "backups", p.client.Droplets.Backups)
 }
 
-// ListSnapshots lists the snapshots of one Droplet, or of every Droplet when
-// host is "", oldest first.
-func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.Backup, error) {
-	return p.listImages(ctx, host, "snapshots", p.client.Droplets.Snapshots)
-}
-
 type imageLister func(ctx context.Context, dropletID int, opt *godo.ListOptions) ([]godo.Image, *godo.Response, error)
 
 func (p *Provider) listImages(ctx context.Context, host, what string, list imageLister) ([]provider.Backup, error) {
@@ -75,7 +69,8 @@ func sortBackups(bs []provider.Backup) {
 }
 
 // GetBackup returns a backup (or snapshot) image by ID, with the Droplet it
-// belongs to when that Droplet still exists.
+// belongs to when that Droplet still exists; for a snapshot of a destroyed
+// Droplet, that Droplet's ID alone.
 func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
 	if err := checkID("backup", id); err != nil {
 		return nil, err
@@ -102,6 +97,16 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 		}
 	}
 	b := toBackup(img, owner)
+	if owner == nil && img.Type == provider.TypeSnapshot {
+		// A snapshot outlives its Droplet; the snapshot object still says
+		// which it was.
+		if b.HostID, err = p.snapshotOwner(ctx, id); err != nil {
+			return nil, fmt.Errorf("find the droplet of snapshot %d: %w", id, err)
+		}
+		if b.HostID > 0 {
+			b.ResourceID, b.ResourceType = strconv.Itoa(b.HostID), "droplet"
+		}
+	}
 	return &b, nil
 }
 

@@ -90,13 +90,15 @@ type Provider struct {
 
 // The capabilities of a DigitalOcean context.
 var (
-	_ provider.Provider  = (*Provider)(nil)
-	_ provider.Hosts     = (*Provider)(nil)
-	_ provider.Backups   = (*Provider)(nil)
-	_ provider.Policies  = (*Provider)(nil)
-	_ provider.Snapshots = (*Provider)(nil)
-	_ provider.Actions   = (*Provider)(nil)
-	_ provider.Account   = (*Provider)(nil)
+	_ provider.Provider      = (*Provider)(nil)
+	_ provider.Hosts         = (*Provider)(nil)
+	_ provider.Backups       = (*Provider)(nil)
+	_ provider.Policies      = (*Provider)(nil)
+	_ provider.Snapshots     = (*Provider)(nil)
+	_ provider.Actions       = (*Provider)(nil)
+	_ provider.Account       = (*Provider)(nil)
+	_ provider.TagPolicies   = (*Provider)(nil)
+	_ provider.SnapshotTaker = (*Provider)(nil)
 )
 
 // New returns a provider for the account in opts. It sends no request: a bad

@@ -13,7 +13,7 @@ import (
 )
 
 func toSchedule(p *engine.PolicyRecord) schedule.Policy {
-	return schedule.Policy{Plan: p.Plan, Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
+	return schedule.Policy{Plan: schedule.CanonicalPlan(p.Plan), Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
 }
 
 func toRecord(p schedule.Policy) *engine.PolicyRecord {
