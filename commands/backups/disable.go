@@ -150,8 +150,8 @@ func disableChoice(opts *DisableOptions, n int, canKeep bool) (bool, error) {
 			return false, fmt.Errorf("say what happens to %s: pass --keep-backups to keep them or --force to delete them: %w",
 				these, provider.ErrConfirm)
 		}
-		return false, fmt.Errorf("the %s context deletes %s when backups are disabled: convert any you want to keep with `dropback backups convert <id>`, then pass --force: %w",
-			"DigitalOcean", these, provider.ErrConfirm)
+		return false, fmt.Errorf("DigitalOcean deletes %s when backups are disabled: convert any you want to keep with `dropback backups convert <id>`, then pass --force: %w",
+			these, provider.ErrConfirm)
 	}
 	if !canKeep {
 		question := fmt.Sprintf("Disable backups of host %s? DigitalOcean deletes %s.", host, these)

@@ -140,7 +140,7 @@ func (s *Server) createDroplet(c *call) reply {
 	s.st.droplets[d.ID] = d
 	a := s.st.newAction("create", d.ID, "droplet", d.Region)
 	if s.st.noActionLinks {
-		return ok(http.StatusAccepted, obj{"droplet": s.st.dropletJSON(d)})
+		return ok(http.StatusAccepted, obj{"droplet": s.st.dropletJSON(d), "links": obj{"actions": []obj{}}})
 	}
 	link := obj{"id": a.ID, "rel": "create", "href": "http://" + c.r.Host + "/v2/actions/" + strconv.Itoa(a.ID)}
 	return ok(http.StatusAccepted, obj{"droplet": s.st.dropletJSON(d), "links": obj{"actions": []obj{link}}})

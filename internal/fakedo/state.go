@@ -97,7 +97,7 @@ type state struct {
 	supported []SupportedPolicy
 	polls     int             // PollsLeft of new actions
 	failTypes map[string]bool // action types that end errored
-	// noActionLinks leaves links.actions out of a Droplet create answer.
+	// noActionLinks leaves links.actions of a Droplet create answer empty.
 	noActionLinks bool
 }
 
@@ -214,7 +214,7 @@ func (s *Server) SetActionPolls(n int) {
 	s.st.polls = n
 }
 
-// OmitActionLinks makes Droplet creates answer without links.actions, as
+// OmitActionLinks makes Droplet creates answer with no action link, as
 // the API may: a client then finds the create action among the Droplet's.
 func (s *Server) OmitActionLinks() {
 	s.mu.Lock()

@@ -32,8 +32,8 @@ func (p *Provider) DisableBackupsByTag(ctx context.Context, tag string, opts pro
 		return nil, err
 	}
 	if backups > 0 && !opts.DeleteBackups {
-		return nil, fmt.Errorf("%w: the %d Droplet(s) tagged %s have %d backup(s), which DigitalOcean deletes when backups are disabled; convert any you want to keep with `dropback backups convert <id>`, then pass --force",
-			provider.ErrConfirm, len(ds), printable(tag, 64), backups)
+		return nil, fmt.Errorf("the %d Droplet(s) tagged %s have %d backup(s), which DigitalOcean deletes when backups are disabled; convert any you want to keep with `dropback backups convert <id>`, then pass --force: %w",
+			len(ds), printable(tag, 64), backups, provider.ErrConfirm)
 	}
 	as, _, err := p.client.DropletActions.DisableBackupsByTag(ctx, tag)
 	if err != nil {
