@@ -67,6 +67,15 @@ var RestoreColumns = []output.Column[provider.RestoreResult]{
 	{Key: "Host", Header: "Host", Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.HostID) }},
 	{Key: "Disks", Header: "Disks", Value: func(r provider.RestoreResult) string { return strconv.Itoa(len(r.Disks)) }},
 	{Key: "Written", Header: "Written", Value: func(r provider.RestoreResult) string { return output.Bytes(r.BytesWritten) }},
+	// doctl's action columns, of the restore's action (doctl compute
+	// droplet-action restore prints the action).
+	{Key: "ID", Header: "ID", Doctl: true, Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.Action.ID) }},
+	{Key: "Type", Header: "Type", Doctl: true, Value: func(r provider.RestoreResult) string { return r.Action.Type }},
+	{Key: "StartedAt", Header: "Started At", Doctl: true, Value: func(r provider.RestoreResult) string { return output.Time(r.Action.StartedAt) }},
+	{Key: "CompletedAt", Header: "Completed At", Doctl: true, Value: func(r provider.RestoreResult) string { return output.TimePtr(r.Action.CompletedAt) }},
+	{Key: "ResourceID", Header: "Resource ID", Doctl: true, Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.Action.ResourceID) }},
+	{Key: "ResourceType", Header: "Resource Type", Doctl: true, Value: func(r provider.RestoreResult) string { return output.OrNone(r.Action.ResourceType) }},
+	{Key: "Region", Header: "Region", Doctl: true, Value: func(r provider.RestoreResult) string { return output.OrNone(r.Action.Region) }},
 }
 
 // Restore displays the outcome of a restore.
