@@ -202,8 +202,16 @@ func TestDoctlFileIsReadAsDoctlWritesIt(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadDoctl(path); !errors.Is(err, ErrInsecure) {
-		t.Errorf("a doctl file others can read: %v", err)
+	loose, err := LoadDoctl(path)
+	if err != nil || !errors.Is(loose.Insecure, ErrInsecure) {
+		t.Errorf("a doctl file others can read: %+v, %v", loose, err)
+	}
+	src := Sources{Env: env(nil), Doctl: func() (*DoctlFile, error) { return loose, nil }}
+	if _, err := Token("", "work", src); !errors.Is(err, ErrInsecure) {
+		t.Errorf("a token from a doctl file others can read: %v", err)
+	}
+	if tok, err := Token("", "work", Sources{Env: env(map[string]string{EnvToken: "env"}), Doctl: src.Doctl}); err != nil || tok != "env" {
+		t.Errorf("a token from elsewhere does not read the loose file: %q, %v", tok, err)
 	}
 	if d, err := LoadDoctl(filepath.Join(dir, "missing.yaml")); err != nil || d.TokenOf("digitalocean") != "" {
 		t.Errorf("missing doctl file: %+v, %v", d, err)

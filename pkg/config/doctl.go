@@ -25,6 +25,10 @@ type DoctlFile struct {
 	Context      string            `yaml:"context"`
 	AuthContexts map[string]string `yaml:"auth-contexts"`
 	APIURL       string            `yaml:"api-url"`
+
+	// Insecure, when set, is why the file's tokens are not to be used: others
+	// may read it. Its other settings are.
+	Insecure error `yaml:"-"`
 }
 
 // DoctlDefault is the name of doctl's context whose token is the file's
@@ -42,8 +46,9 @@ func DoctlPath(env Env) (string, error) {
 }
 
 // LoadDoctl reads doctl's config file at path. A missing file is an empty
-// DoctlFile. As with dropback's own file, one that others may read is
-// refused, with how to fix it, since it holds tokens.
+// DoctlFile. As with dropback's own file, the tokens of one that others may
+// read are refused (see Insecure), with how to fix it; since dropback does
+// not own the file, its other settings still apply.
 func LoadDoctl(path string) (*DoctlFile, error) {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -52,20 +57,19 @@ func LoadDoctl(path string) (*DoctlFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read doctl's config file: %w", err)
 	}
-	if perm := info.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("doctl's config file %s has mode %04o and may hold tokens; run chmod 600 %s: %w",
-			path, perm, path, ErrInsecure)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read doctl's config file: %w", err)
 	}
 	d := &DoctlFile{}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return d, nil
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.Unmarshal(data, d); err != nil {
+			return nil, fmt.Errorf("doctl's config file %s is not valid YAML: %w", path, err)
+		}
 	}
-	if err := yaml.Unmarshal(data, d); err != nil {
-		return nil, fmt.Errorf("doctl's config file %s is not valid YAML: %w", path, err)
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		d.Insecure = fmt.Errorf("doctl's config file %s has mode %04o and holds tokens; run chmod 600 %s: %w",
+			path, perm, path, ErrInsecure)
 	}
 	return d, nil
 }

@@ -108,7 +108,11 @@ func Token(flagToken, context string, src Sources) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return d.TokenOf(context), nil
+		t := d.TokenOf(context)
+		if t != "" && d.Insecure != nil {
+			return "", d.Insecure
+		}
+		return t, nil
 	}
 	return "", nil
 }
