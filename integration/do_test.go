@@ -178,17 +178,17 @@ var doCases = []doCase{
 		check: assertBody(`{"type":"enable_backups","backup_policy":{"plan":"weekly","weekday":"TUE","hour":16}}`)},
 	{name: "backups-enable-daily", args: []string{"backups", "enable", "db-1", "--plan", "daily", "--hour", "4"},
 		check: assertBody(`{"type":"enable_backups","backup_policy":{"plan":"daily","weekday":"","hour":4}}`)},
-	{name: "backups-enable-usage-based", args: []string{"backups", "enable", "db-1", "--plan", "every_12_hours"},
-		check: assertBody(`{"type":"enable_backups","backup_policy":{"plan":"every_12_hours","weekday":""}}`)},
+	{name: "backups-enable-usage-based", args: []string{"backups", "enable", "db-1", "--plan", "intra_daily_12h"},
+		check: assertBody(`{"type":"enable_backups","backup_policy":{"plan":"intra_daily_12h"}}`)},
 	{name: "backups-enable-bad-plan", args: []string{"backups", "enable", "db-1", "--plan", "monthly"}, code: 2,
 		check: func(t *testing.T, f *fakedo.Server, r result) {
-			assert.Contains(t, r.stderr, "weekly, daily, every_12_hours")
+			assert.Contains(t, r.stderr, "weekly, daily, intra_daily_12h, intra_daily_6h, intra_daily_4h")
 			assert.Len(t, f.Requests(), 1, "only supported_policies is read")
 		}},
 	{name: "backups-enable-bad-hour", args: []string{"backups", "enable", "db-1", "--plan", "weekly", "--hour", "5"}, code: 2,
 		check: func(t *testing.T, f *fakedo.Server, r result) {
 			assert.Contains(t, r.stderr, "0, 4, 8, 12, 16, 20")
-			assert.Empty(t, f.Requests(), "checked before any request")
+			assert.Len(t, f.Requests(), 1, "only supported_policies is read")
 		}},
 	{name: "backups-disable", args: []string{"backups", "disable", "web-1", "--force"},
 		check: assertBody(`{"type":"disable_backups"}`)},
@@ -222,7 +222,7 @@ var doCases = []doCase{
 		check: mentions("--to-new")},
 	{name: "backups-convert", args: []string{"backups", "convert", "1233"}, check: assertBody(`{"type":"convert"}`)},
 	{name: "backups-create", args: []string{"backups", "create", "web-1"}, code: 1,
-		check: mentions("doctl compute droplet-actions snapshot")},
+		check: mentions("doctl compute droplet-action snapshot <droplet-id> --snapshot-name NAME")},
 	{name: "backups-verify", args: []string{"backups", "verify"}, code: 1, check: mentions("--to-new")},
 	{name: "policy-get", args: []string{"policy", "get", "web-1"}},
 	{name: "policy-list", args: []string{"policy", "list"}},
@@ -230,7 +230,7 @@ var doCases = []doCase{
 	{name: "policy-set", args: []string{"policy", "set", "web-1", "--hour", "20"},
 		check: assertBody(`{"type":"change_backup_policy","backup_policy":{"plan":"weekly","weekday":"SUN","hour":20}}`)},
 	{name: "policy-set-retention", args: []string{"policy", "set", "web-1", "--retention-days", "30"}, code: 2,
-		check: func(t *testing.T, f *fakedo.Server, r result) { assert.Empty(t, f.Requests()) }},
+		check: mentions("plan weekly keeps backups 28 days", "takes 28", "intra_daily_4h")},
 	{name: "snapshots-list", args: []string{"snapshots", "list", "web-1"}},
 	{name: "snapshots-delete", args: []string{"snapshots", "delete", "2001", "--force"},
 		check: func(t *testing.T, f *fakedo.Server, r result) {
@@ -260,8 +260,12 @@ var doCases = []doCase{
 	{name: "run-due", args: []string{"run", "--due"}, code: 1, check: mentions("policy set")},
 }
 
-func TestDigitalOcean(t *testing.T) {
-	for _, c := range doCases {
+func TestDigitalOcean(t *testing.T) { runDOCases(t, doCases) }
+
+// runDOCases runs each case against a seeded fake, in text and in JSON,
+// and compares it with its golden file.
+func runDOCases(t *testing.T, cases []doCase) {
+	for _, c := range cases {
 		for _, mode := range []string{"text", "json"} {
 			t.Run(c.name+"/"+mode, func(t *testing.T) {
 				t.Parallel()

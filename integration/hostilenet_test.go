@@ -266,9 +266,10 @@ func TestHostileNetURLsAreRedacted(t *testing.T) {
 
 func TestHostileNetAuthControlCharactersAreEscaped(t *testing.T) {
 	home := t.TempDir()
+	fake := fakedo.New(t) // auth init checks the token
 	name := "work\x1b]0;owned\x07\x1b[2J"
 	run := func(stdin string, args ...string) result {
-		cmd := dropbackCmd(home, nil, args...)
+		cmd := dropbackCmd(home, []string{"DIGITALOCEAN_API_URL=" + fake.URL}, args...)
 		cmd.Stdin = strings.NewReader(stdin)
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -277,7 +278,7 @@ func TestHostileNetAuthControlCharactersAreEscaped(t *testing.T) {
 		return result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	}
 	for _, r := range []result{
-		run("dop_v1_x\n", "auth", "init", "--context", name),
+		run(fakedo.DefaultToken+"\n", "auth", "init", "--context", name),
 		run("", "auth", "switch", name),
 		run("", "auth", "list"),
 		run("", "auth", "list", "--context", name),
@@ -288,5 +289,5 @@ func TestHostileNetAuthControlCharactersAreEscaped(t *testing.T) {
 	}
 	cfg, err := os.ReadFile(filepath.Join(home, "config", "dropback", "config.yaml"))
 	require.NoError(t, err)
-	assert.Contains(t, string(cfg), "dop_v1_x")
+	assert.Contains(t, string(cfg), fakedo.DefaultToken)
 }

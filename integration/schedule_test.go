@@ -89,7 +89,7 @@ func TestLocalPolicyJSONUsesDigitalOceanNames(t *testing.T) {
 			assert.Contains(t, s, k)
 		}
 	}
-	assert.Equal(t, []string{"daily", "weekly", "every-12h", "every-6h", "every-4h"}, names)
+	assert.Equal(t, []string{"daily", "weekly", "intra_daily_12h", "intra_daily_6h", "intra_daily_4h"}, names)
 }
 
 func TestLocalDisableAndSnapshots(t *testing.T) {

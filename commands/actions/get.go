@@ -15,7 +15,7 @@ import (
 // GetOptions are the inputs of `actions get`.
 type GetOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Actions, error)
 	Printer  func() *output.Printer
 
 	ID   int
@@ -24,7 +24,7 @@ type GetOptions struct {
 
 // NewCmdGet returns `actions get`.
 func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command {
-	opts := &GetOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &GetOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Actions](f, "actions get"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "get <id>",
 		Short: "Show an action",

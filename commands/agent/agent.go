@@ -20,7 +20,7 @@ import (
 // AgentOptions are the inputs of `agent`.
 type AgentOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (scheduler, error)
 	Printer  func() *output.Printer
 	Now      func() time.Time
 
@@ -29,7 +29,7 @@ type AgentOptions struct {
 
 // NewCmdAgent returns `agent`.
 func NewCmdAgent(f *cmdutil.Factory, runF func(*AgentOptions) error) *cobra.Command {
-	opts := &AgentOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer, Now: time.Now}
+	opts := &AgentOptions{IO: f.IOStreams, Provider: cmdutil.Capability[scheduler](f, "agent"), Printer: f.Printer, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run scheduled backups, retention and gc until stopped",
@@ -80,7 +80,7 @@ func runAgent(ctx context.Context, opts *AgentOptions) error {
 
 // pass runs one scheduling pass and logs it. Errors are logged, not
 // returned: the agent keeps going.
-func pass(ctx context.Context, p provider.Provider, pr *output.Printer, now func() time.Time) {
+func pass(ctx context.Context, p provider.Scheduler, pr *output.Printer, now func() time.Time) {
 	report, err := p.RunDue(ctx, provider.RunOptions{})
 	if ctx.Err() != nil {
 		return
@@ -98,6 +98,12 @@ func pass(ctx context.Context, p provider.Provider, pr *output.Printer, now func
 	for _, e := range report.Errors {
 		fmt.Fprintf(pr.IO.ErrOut, "%s error: %s\n", stamp(now()), e)
 	}
+}
+
+// scheduler is what the agent needs: a context that runs its schedule.
+type scheduler interface {
+	provider.Provider
+	provider.Scheduler
 }
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

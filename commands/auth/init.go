@@ -29,30 +29,39 @@ type InitOptions struct {
 	ConfigPath func() (string, error)
 	Printer    func() *output.Printer
 
+	// Check validates a token of a context with one API request and
+	// returns the account's e-mail address.
+	Check func(ctx context.Context, context, token string) (string, error)
+
 	Context string
 	Token   string // from -t; "" means read it
-	// Ctx ends a read from a pipe that blocks (SIGINT cancels it).
+	// Ctx ends a read from a pipe that blocks (SIGINT cancels it), and the
+	// check.
 	Ctx context.Context
 }
 
 // NewCmdInit returns `auth init`.
 func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Command {
-	opts := &InitOptions{IO: f.IOStreams, Config: f.Config, ConfigPath: f.ConfigPath, Printer: f.Printer}
+	opts := &InitOptions{IO: f.IOStreams, Config: f.Config, ConfigPath: f.ConfigPath, Printer: f.Printer,
+		Check: func(ctx context.Context, name, token string) (string, error) { return checkToken(ctx, f, name, token) }}
 	cmd := &cobra.Command{
 		Use:   "init",
-		Short: "Store a DigitalOcean token for a context",
-		Long: `Store a DigitalOcean API token under a context: the one named by --context, or
-"digitalocean". The token is read at a prompt that does not echo it, or from
-stdin when stdin is not a terminal (one line of at most 4096 bytes), or
-taken from -t. It is not checked against the API until a command uses it.
+		Short: "Check a DigitalOcean token, store it for a context and make that context current",
+		Long: `Store a DigitalOcean API token under a context, as doctl auth init does: the
+context named by --context (lowercase), or "digitalocean". The token is read at
+a prompt that does not echo it, or from stdin when stdin is not a terminal (one
+line of at most 4096 bytes), or taken from -t.
 
-This does not change the current context; see ` + "`dropback auth switch`" + `.`,
+The token is checked first with one API request (GET /v2/account); a token
+the API refuses is not stored (exit code 4). Once stored, the context becomes
+the current one, so the next command runs against DigitalOcean; go back to
+the engine with ` + "`dropback auth switch local`" + `.`,
 		Example: `  dropback auth init
   dropback auth init --context work
   printf '%s\n' "$TOKEN" | dropback auth init`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Context = f.Flags.Context
+			opts.Context = config.Normalize(f.Flags.Context)
 			if opts.Context == "" {
 				opts.Context = provider.ContextDigitalOcean
 			}
@@ -61,6 +70,9 @@ This does not change the current context; see ` + "`dropback auth switch`" + `.`
 			}
 			opts.Token = f.Flags.AccessToken
 			opts.Ctx = cmd.Context()
+			if opts.Ctx == nil {
+				opts.Ctx = context.Background()
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -83,17 +95,41 @@ func runInit(opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
+	email, err := opts.Check(opts.Ctx, opts.Context, token)
+	if err != nil {
+		return fmt.Errorf("check the token of context %s, not stored: %w", cmdutil.Short(opts.Context), err)
+	}
 	file.SetToken(opts.Context, token)
+	file.Context = opts.Context
 	if err := file.Save(path); err != nil {
 		return fmt.Errorf("save token of context %s: %w", cmdutil.Short(opts.Context), err)
 	}
 	pr := opts.Printer()
 	name := safetext.Escape(opts.Context)
-	pr.Noticef("Token saved for context %s in %s", name, safetext.Escape(path))
-	if file.Context != opts.Context {
-		pr.Noticef("Use it with --context %s, or make it the current context: dropback auth switch %s", name, name)
-	}
+	pr.Noticef("Token of %s saved for context %s in %s", safetext.Escape(email), name, safetext.Escape(path))
+	pr.Noticef("Now using context %s; go back to the engine with `dropback auth switch local`", name)
 	return nil
+}
+
+// checkToken asks the API of context name, with token, for its account.
+func checkToken(ctx context.Context, f *cmdutil.Factory, name, token string) (string, error) {
+	if f.NewProvider == nil {
+		return "", errors.New("no way to reach the API here")
+	}
+	pc, err := f.ProviderConfigOf(name)
+	if err != nil {
+		return "", err
+	}
+	pc.Token = token
+	p, err := f.NewProvider(ctx, pc)
+	if err != nil {
+		return "", err
+	}
+	account, err := cmdutil.As[provider.Account](p, "auth init")
+	if err != nil {
+		return "", err
+	}
+	return account.CheckAccount(ctx)
 }
 
 func readToken(opts *InitOptions) (string, error) {

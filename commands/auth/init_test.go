@@ -10,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/commands/internal/fakeprovider"
 	"github.com/dropback/dropback/pkg/config"
 	"github.com/dropback/dropback/pkg/output"
+	"github.com/dropback/dropback/pkg/provider"
 )
 
 // endless is stdin that never ends a line, as /dev/zero; it counts what
@@ -90,13 +92,18 @@ func TestReadLineGivesUpWhenInterrupted(t *testing.T) {
 	}
 }
 
+// cloud builds every context as a fake DigitalOcean account.
+func cloud(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provider, error) {
+	return fakeprovider.New().DigitalOcean(pc.Context), nil
+}
+
 func TestAuthInitRefusesAnEndlessLineAndEscapesNames(t *testing.T) {
 	home := t.TempDir()
 	env := func(k string) string { return map[string]string{"HOME": home}[k] }
 	run := func(stdin io.Reader, context string) (string, error) {
 		ios, _, _, errOut := output.Test()
 		ios.In = stdin
-		f := cmdutil.New("1.2.3", ios, env, nil)
+		f := cmdutil.New("1.2.3", ios, env, cloud)
 		f.Flags.Context = context
 		cmd := NewCmdInit(f, nil)
 		cmd.SetArgs(nil)

@@ -16,6 +16,7 @@ import (
 type ListOptions struct {
 	IO      *output.IOStreams
 	Config  func() (*config.File, error)
+	Doctl   func() (*config.DoctlFile, error)
 	Context func() (string, error)
 	Printer func() *output.Printer
 }
@@ -26,6 +27,9 @@ type ContextInfo struct {
 	Name    string `json:"name"`
 	Current bool   `json:"current"`
 	Type    string `json:"type"`
+	// Source is where its token is: "dropback" or "doctl" (doctl's config
+	// file), "" for local.
+	Source string `json:"source,omitempty"`
 }
 
 // ContextColumns are the columns of auth list.
@@ -38,16 +42,19 @@ var ContextColumns = []output.Column[ContextInfo]{
 		return ""
 	}},
 	{Key: "Type", Header: "Type", Value: func(c ContextInfo) string { return c.Type }},
+	{Key: "Source", Header: "Source", Extra: true, Value: func(c ContextInfo) string { return output.OrNone(c.Source) }},
 }
 
 // NewCmdList returns `auth list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Config: f.Config, Context: f.Context, Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Config: f.Config, Doctl: f.Doctl, Context: f.Context, Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List contexts",
-		Long:    "List the contexts: local, and every context with a stored token. The current one is marked.",
+		Long: `List the contexts: local, every context with a token in dropback's config file,
+and those of doctl's config file (read, never written). The current one is
+marked.`,
 		Example: `  dropback auth list
   dropback auth list -o json`,
 		Args: cmdutil.NoArgs,
@@ -71,20 +78,29 @@ func runList(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	names := []string{provider.ContextLocal}
+	sources := map[string]string{}
 	for name := range file.AuthContexts {
-		if name != provider.ContextLocal {
-			names = append(names, name)
+		sources[config.Normalize(name)] = "dropback"
+	}
+	if d, err := opts.Doctl(); err == nil {
+		if _, ok := sources[provider.ContextDigitalOcean]; !ok && d.TokenOf(provider.ContextDigitalOcean) != "" {
+			sources[provider.ContextDigitalOcean] = "doctl"
+		}
+		for _, name := range d.Contexts() {
+			if _, ok := sources[name]; !ok {
+				sources[name] = "doctl"
+			}
 		}
 	}
-	sort.Strings(names[1:])
-	infos := make([]ContextInfo, 0, len(names))
+	delete(sources, provider.ContextLocal)
+	names := make([]string, 0, len(sources))
+	for name := range sources {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	infos := []ContextInfo{{Name: provider.ContextLocal, Current: current == provider.ContextLocal, Type: "engine"}}
 	for _, n := range names {
-		typ := provider.ContextDigitalOcean
-		if n == provider.ContextLocal {
-			typ = "engine"
-		}
-		infos = append(infos, ContextInfo{Name: n, Current: n == current, Type: typ})
+		infos = append(infos, ContextInfo{Name: n, Current: n == current, Type: provider.ContextDigitalOcean, Source: sources[n]})
 	}
 	return opts.Printer().Print(output.List(ContextColumns, infos))
 }

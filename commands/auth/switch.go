@@ -16,6 +16,7 @@ import (
 type SwitchOptions struct {
 	IO         *output.IOStreams
 	Config     func() (*config.File, error)
+	Doctl      func() (*config.DoctlFile, error)
 	ConfigPath func() (string, error)
 	Printer    func() *output.Printer
 
@@ -24,12 +25,13 @@ type SwitchOptions struct {
 
 // NewCmdSwitch returns `auth switch`.
 func NewCmdSwitch(f *cmdutil.Factory, runF func(*SwitchOptions) error) *cobra.Command {
-	opts := &SwitchOptions{IO: f.IOStreams, Config: f.Config, ConfigPath: f.ConfigPath, Printer: f.Printer}
+	opts := &SwitchOptions{IO: f.IOStreams, Config: f.Config, Doctl: f.Doctl, ConfigPath: f.ConfigPath, Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "switch [<context>]",
 		Short: "Change the current context",
 		Long: `Make a context the current one in the config file: local, or a context stored
-by ` + "`auth init`" + `. The context may be given as an argument or with --context.`,
+by ` + "`auth init`" + `, or one doctl's config file has a token for. The context may
+be given as an argument or with --context.`,
 		Example: `  dropback auth switch digitalocean
   dropback auth switch local
   dropback auth switch --context work`,
@@ -39,6 +41,7 @@ by ` + "`auth init`" + `. The context may be given as an argument or with --cont
 			if len(args) == 1 {
 				opts.Context = args[0]
 			}
+			opts.Context = config.Normalize(opts.Context)
 			if opts.Context == "" {
 				return cmdutil.FlagErrorf("auth switch: name the context to switch to")
 			}
@@ -60,7 +63,7 @@ func runSwitch(opts *SwitchOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := file.AuthContexts[opts.Context]; !ok && opts.Context != provider.ContextLocal {
+	if file.TokenOf(opts.Context) == "" && opts.Context != provider.ContextLocal && !inDoctl(opts) {
 		return fmt.Errorf("switch to context %s: no token stored for it; run `dropback auth init --context %s` first: %w",
 			cmdutil.Short(opts.Context), cmdutil.Short(opts.Context), provider.ErrNotFound)
 	}
@@ -70,4 +73,10 @@ func runSwitch(opts *SwitchOptions) error {
 	}
 	opts.Printer().Noticef("Now using context %s", safetext.Escape(opts.Context))
 	return nil
+}
+
+// inDoctl reports whether doctl's config file has a token for the context.
+func inDoctl(opts *SwitchOptions) bool {
+	d, err := opts.Doctl()
+	return err == nil && d.TokenOf(opts.Context) != ""
 }

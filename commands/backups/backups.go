@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/pkg/provider"
 )
 
 // NewCmdBackups returns the `backups` command and its verbs.
@@ -33,3 +34,28 @@ something new, and convertible to snapshots that are kept until deleted.`,
 	)
 	return cmd
 }
+
+// The capabilities of the verbs that start an action, with Actions to
+// follow it with --wait.
+type (
+	restorer interface {
+		provider.Provider
+		provider.Backups
+		provider.Actions
+	}
+	converter interface {
+		provider.Snapshots
+		provider.Actions
+	}
+	enabler interface {
+		provider.Provider
+		provider.Policies
+		provider.Actions
+	}
+	disabler interface {
+		provider.Provider
+		provider.Policies
+		provider.Backups
+		provider.Actions
+	}
+)

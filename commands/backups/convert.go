@@ -9,13 +9,12 @@ import (
 	"github.com/dropback/dropback/commands/cmdutil"
 	"github.com/dropback/dropback/commands/display"
 	"github.com/dropback/dropback/pkg/output"
-	"github.com/dropback/dropback/pkg/provider"
 )
 
 // ConvertOptions are the inputs of `backups convert`.
 type ConvertOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (converter, error)
 	Printer  func() *output.Printer
 
 	ID   int
@@ -24,7 +23,7 @@ type ConvertOptions struct {
 
 // NewCmdConvert returns `backups convert`.
 func NewCmdConvert(f *cmdutil.Factory, runF func(*ConvertOptions) error) *cobra.Command {
-	opts := &ConvertOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &ConvertOptions{IO: f.IOStreams, Provider: cmdutil.Capability[converter](f, "backups convert"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "convert <id>",
 		Short: "Turn a backup into a snapshot",

@@ -16,7 +16,7 @@ import (
 // CreateOptions are the inputs of `backups create`.
 type CreateOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.BackupTaker, error)
 	Printer  func() *output.Printer
 
 	Host         string
@@ -26,7 +26,7 @@ type CreateOptions struct {
 
 // NewCmdCreate returns `backups create`.
 func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Command {
-	opts := &CreateOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &CreateOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.BackupTaker](f, "backups create"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "create <host>",
 		Short: "Take a backup of a host now",

@@ -15,7 +15,7 @@ import (
 // GetOptions are the inputs of `backups get`.
 type GetOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Backups, error)
 	Printer  func() *output.Printer
 
 	ID int
@@ -23,7 +23,7 @@ type GetOptions struct {
 
 // NewCmdGet returns `backups get`.
 func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command {
-	opts := &GetOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &GetOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Backups](f, "backups get"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "get <id>",
 		Short: "Show a backup or snapshot",

@@ -15,7 +15,7 @@ import (
 // ListOptions are the inputs of `backups list`.
 type ListOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Backups, error)
 	Printer  func() *output.Printer
 
 	Host string // "" lists every host's backups
@@ -23,7 +23,7 @@ type ListOptions struct {
 
 // NewCmdList returns `backups list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Backups](f, "backups list"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "list [<host>]",
 		Aliases: []string{"ls"},

@@ -15,7 +15,7 @@ import (
 // PruneOptions are the inputs of `backups prune`.
 type PruneOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Pruner, error)
 	Printer  func() *output.Printer
 
 	Host       string
@@ -27,7 +27,7 @@ type PruneOptions struct {
 
 // NewCmdPrune returns `backups prune`.
 func NewCmdPrune(f *cmdutil.Factory, runF func(*PruneOptions) error) *cobra.Command {
-	opts := &PruneOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &PruneOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Pruner](f, "backups prune"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "prune [<host>]",
 		Short: "Delete backups beyond a daily and weekly count",

@@ -16,7 +16,7 @@ import (
 // RestoreOptions are the inputs of `backups restore`.
 type RestoreOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (restorer, error)
 	Printer  func() *output.Printer
 
 	Host    string
@@ -34,7 +34,7 @@ type RestoreOptions struct {
 
 // NewCmdRestore returns `backups restore`.
 func NewCmdRestore(f *cmdutil.Factory, runF func(*RestoreOptions) error) *cobra.Command {
-	opts := &RestoreOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &RestoreOptions{IO: f.IOStreams, Provider: cmdutil.Capability[restorer](f, "backups restore"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "restore <host> <id|latest>",
 		Short: "Restore a backup or snapshot",

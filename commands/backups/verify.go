@@ -15,7 +15,7 @@ import (
 // VerifyOptions are the inputs of `backups verify`.
 type VerifyOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Verifier, error)
 	Printer  func() *output.Printer
 
 	IDs []int // empty checks the whole repository
@@ -23,7 +23,7 @@ type VerifyOptions struct {
 
 // NewCmdVerify returns `backups verify`.
 func NewCmdVerify(f *cmdutil.Factory, runF func(*VerifyOptions) error) *cobra.Command {
-	opts := &VerifyOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &VerifyOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Verifier](f, "backups verify"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "verify [<id>...]",
 		Short: "Check the integrity of backups",

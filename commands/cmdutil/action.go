@@ -12,7 +12,7 @@ import (
 // action (see Waiter); without, it says how to follow it. Either way it
 // prints the last state of the action, and returns an error if the action
 // errored, the wait timed out or was interrupted.
-func FinishAction(ctx context.Context, p provider.Provider, pr *output.Printer, a *provider.Action, w WaitFlags) error {
+func FinishAction(ctx context.Context, p provider.Actions, pr *output.Printer, a *provider.Action, w WaitFlags) error {
 	if a == nil {
 		return nil
 	}

@@ -60,6 +60,7 @@ func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupt
 func ExitCode(err error) int {
 	var flagErr *FlagError
 	var formatErr *output.FormatError
+	var templateErr *output.TemplateError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -67,7 +68,7 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.Is(err, provider.ErrConfirm):
 		return ExitDeclined
-	case errors.As(err, &flagErr), errors.As(err, &formatErr), errors.Is(err, provider.ErrInvalid):
+	case errors.As(err, &flagErr), errors.As(err, &formatErr), errors.As(err, &templateErr), errors.Is(err, provider.ErrInvalid):
 		return ExitUsage
 	case errors.Is(err, provider.ErrAuth):
 		return ExitAuth

@@ -22,6 +22,7 @@ import (
 type GlobalFlags struct {
 	Output      string
 	Format      string
+	Template    string
 	NoHeader    bool
 	AccessToken string
 	APIURL      string
@@ -59,11 +60,17 @@ type Factory struct {
 	ConfigPath func() (string, error)
 	// Config reads the config file once.
 	Config func() (*config.File, error)
+	// Doctl reads doctl's config file once, for the tokens and API URL it
+	// holds; dropback never writes it.
+	Doctl func() (*config.DoctlFile, error)
 	// Context resolves the context: --context, $DROPBACK_CONTEXT, the
 	// file's current context, "local".
 	Context func() (string, error)
 	// Provider builds the provider of the resolved context on first use.
 	Provider func(ctx context.Context) (provider.Provider, error)
+	// NewProvider builds a provider of any context, as Provider does for the
+	// resolved one: for `auth init`, which checks a token before storing it.
+	NewProvider ProviderConstructor
 	// Printer prints results as the output flags ask.
 	Printer func() *output.Printer
 	// PollInterval is how often --wait polls; 0 means DefaultPollInterval.
@@ -85,12 +92,21 @@ func New(appVersion string, ios *output.IOStreams, env config.Env, newProvider P
 		}
 		return config.Load(path)
 	})
-	f.Context = func() (string, error) { return config.Context(f.Flags.Context, f.Env, f.Config) }
+	f.Doctl = sync.OnceValues(func() (*config.DoctlFile, error) {
+		path, err := config.DoctlPath(f.Env)
+		if err != nil {
+			return nil, err
+		}
+		return config.LoadDoctl(path)
+	})
+	f.NewProvider = newProvider
+	f.Context = func() (string, error) { return config.Context(f.Flags.Context, f.Sources()) }
 	f.Printer = func() *output.Printer {
 		return &output.Printer{
 			IO:       f.IOStreams,
 			JSON:     f.Flags.Output == output.FormatJSON,
 			Format:   SplitList(f.Flags.Format),
+			Template: f.Flags.Template,
 			NoHeader: f.Flags.NoHeader,
 			Quiet:    f.Flags.Quiet,
 		}
@@ -118,21 +134,17 @@ func New(appVersion string, ios *output.IOStreams, env config.Env, newProvider P
 }
 
 // ProviderConfig resolves the context and what its provider needs: the
-// repository for local, the token for any other context.
+// repository for local, the token and API URL for any other context.
 func (f *Factory) ProviderConfig() (ProviderConfig, error) {
 	name, err := f.Context()
 	if err != nil {
 		return ProviderConfig{}, err
 	}
-	pc := ProviderConfig{Context: name, APIURL: f.Flags.APIURL, UserAgent: "dropback/" + f.AppVersion}
-	if f.Flags.Trace {
-		pc.Trace = f.IOStreams.ErrOut
-	}
-	if name == provider.ContextLocal {
-		pc.Repo, err = config.Repo(f.Flags.Repo, f.Env)
+	pc, err := f.ProviderConfigOf(name)
+	if err != nil || name == provider.ContextLocal {
 		return pc, err
 	}
-	pc.Token, err = config.Token(f.Flags.AccessToken, name, f.Env, f.Config)
+	pc.Token, err = config.Token(f.Flags.AccessToken, name, f.Sources())
 	if err != nil {
 		return pc, err
 	}
@@ -141,6 +153,41 @@ func (f *Factory) ProviderConfig() (ProviderConfig, error) {
 			name, name, config.EnvToken, provider.ErrAuth)
 	}
 	return pc, nil
+}
+
+// ProviderConfigOf is the configuration of context name without its token:
+// the repository for local, the API URL for any other context.
+func (f *Factory) ProviderConfigOf(name string) (ProviderConfig, error) {
+	pc := ProviderConfig{Context: name, UserAgent: "dropback/" + f.AppVersion}
+	if f.Flags.Trace {
+		pc.Trace = f.IOStreams.ErrOut
+	}
+	var err error
+	if name == provider.ContextLocal {
+		pc.Repo, err = config.Repo(f.Flags.Repo, f.Env)
+		return pc, err
+	}
+	pc.APIURL, err = config.APIURL(f.Flags.APIURL, f.Sources())
+	return pc, err
+}
+
+// Sources are the environment and the config files, for package config.
+func (f *Factory) Sources() config.Sources {
+	return config.Sources{Env: f.Env, File: f.Config, Doctl: f.Doctl}
+}
+
+// HasDigitalOceanToken reports whether a DigitalOcean token is at hand:
+// -t, $DIGITALOCEAN_ACCESS_TOKEN, or a token in dropback's or doctl's
+// config file. A file that cannot be read counts as none.
+func (f *Factory) HasDigitalOceanToken() bool {
+	if f.Flags.AccessToken != "" || f.Env(config.EnvToken) != "" {
+		return true
+	}
+	if file, err := f.Config(); err == nil && len(file.AuthContexts) > 0 {
+		return true
+	}
+	d, err := f.Doctl()
+	return err == nil && len(d.Contexts()) > 0
 }
 
 // SplitList splits a comma-separated flag value, dropping empty items.

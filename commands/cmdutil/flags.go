@@ -19,12 +19,14 @@ type PolicyFlags struct {
 	RetentionDays int
 }
 
-// AddPolicyFlags registers the policy flags on cmd.
+// AddPolicyFlags registers the policy flags on cmd. Their help names no
+// plan: the plans are the context's (on DigitalOcean, what the account's
+// supported_policies lists), which `policy supported` shows.
 func AddPolicyFlags(cmd *cobra.Command, p *PolicyFlags) {
-	cmd.Flags().StringVar(&p.Plan, "plan", "", "backup plan: daily, weekly, every-12h, every-6h, every-4h (see `policy supported`)")
-	cmd.Flags().StringVar(&p.Weekday, "weekday", "", "day of a weekly backup: SUN, MON, TUE, WED, THU, FRI or SAT")
-	cmd.Flags().IntVar(&p.Hour, "hour", 0, "start of the 4-hour backup window, UTC: 0, 4, 8, 12, 16 or 20")
-	cmd.Flags().IntVar(&p.RetentionDays, "retention-days", 0, "days to keep backups, 1-365 (default: the plan's)")
+	cmd.Flags().StringVar(&p.Plan, "plan", "", "backup `plan`, one that dropback policy supported lists in the context, e.g. daily or weekly")
+	cmd.Flags().StringVar(&p.Weekday, "weekday", "", "`day` of a weekly backup: SUN, MON, TUE, WED, THU, FRI or SAT")
+	cmd.Flags().IntVar(&p.Hour, "hour", 0, "`hour` (UTC) the 4-hour backup window starts at, one the plan allows (0, 4, 8, 12, 16 or 20)")
+	cmd.Flags().IntVar(&p.RetentionDays, "retention-days", 0, "`days` to keep backups, where the plan takes a retention (default: the plan's)")
 }
 
 // PolicyRequest returns the request of the policy flags the user set; the
@@ -94,11 +96,14 @@ func AddForceFlag(cmd *cobra.Command, force *bool, usage string) {
 // DescribeColumns adds the --format column keys of what cmd prints to its
 // long help.
 func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
-	var def, extra []string
+	var def, extra, doctl []string
 	for _, c := range cols {
-		if c.Extra {
+		switch {
+		case c.Doctl:
+			doctl = append(doctl, c.Key)
+		case c.Extra:
 			extra = append(extra, c.Key)
-		} else {
+		default:
 			def = append(def, c.Key)
 		}
 	}
@@ -109,6 +114,9 @@ func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
 	long += "\n\nColumns for --format: " + strings.Join(def, ", ")
 	if len(extra) > 0 {
 		long += "; also " + strings.Join(extra, ", ")
+	}
+	if len(doctl) > 0 {
+		long += "; and doctl's, as doctl names them: " + strings.Join(doctl, ", ")
 	}
 	cmd.Long = long + "."
 }

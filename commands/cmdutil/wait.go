@@ -14,8 +14,8 @@ const DefaultPollInterval = 3 * time.Second
 
 // Waiter polls an action until it is completed or errored.
 type Waiter struct {
-	Provider provider.Provider
-	Printer  *output.Printer
+	Actions provider.Actions
+	Printer *output.Printer
 	// Timeout bounds the whole wait; 0 means no bound.
 	Timeout time.Duration
 	// Interval is the time between polls; 0 means DefaultPollInterval.
@@ -30,6 +30,9 @@ type Waiter struct {
 func (w *Waiter) Wait(ctx context.Context, a *provider.Action) (*provider.Action, error) {
 	if a == nil || a.Status == provider.StatusCompleted {
 		return a, nil
+	}
+	if a.ID < 1 {
+		return a, fmt.Errorf("wait for the %s action: the API gave no action to follow", a.Type)
 	}
 	interval := w.Interval
 	if interval <= 0 {
@@ -53,7 +56,7 @@ func (w *Waiter) Wait(ctx context.Context, a *provider.Action) (*provider.Action
 			return cur, w.stopped(ctx, cur)
 		case <-time.After(interval):
 		}
-		next, err := w.Provider.GetAction(wctx, cur.ID)
+		next, err := w.Actions.GetAction(wctx, cur.ID)
 		if err != nil {
 			if wctx.Err() != nil {
 				return cur, w.stopped(ctx, cur)
@@ -84,11 +87,11 @@ func actionFailed(a *provider.Action) error {
 // Settle brings an action to the state a verb reports: with --wait it waits
 // for it (see Waiter.Wait); without, it returns it as it is, with an error if
 // it has already errored (see CheckAction).
-func Settle(ctx context.Context, p provider.Provider, pr *output.Printer, a *provider.Action, w WaitFlags) (*provider.Action, error) {
+func Settle(ctx context.Context, p provider.Actions, pr *output.Printer, a *provider.Action, w WaitFlags) (*provider.Action, error) {
 	if !w.Wait {
 		return a, CheckAction(a)
 	}
-	waiter := &Waiter{Provider: p, Printer: pr, Timeout: w.Timeout, Interval: w.Interval}
+	waiter := &Waiter{Actions: p, Printer: pr, Timeout: w.Timeout, Interval: w.Interval}
 	return waiter.Wait(ctx, a)
 }
 

@@ -27,6 +27,8 @@ var HostColumns = []output.Column[provider.Host]{
 	{Key: "NextWindow", Header: "Next Window", Extra: true, Value: func(h provider.Host) string { return windowStart(h.NextBackupWindow) }},
 	{Key: "LastError", Header: "Last Error", Extra: true, Value: lastError},
 	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
+	// doctl's Droplet column that dropback has.
+	{Key: "Disk", Header: "Disk", Doctl: true, Value: func(h provider.Host) string { return strconv.FormatInt(hostBytes(h)>>30, 10) }},
 }
 
 // lastError is a host's last scheduled backup that failed, with its time.
@@ -68,12 +70,14 @@ func withDisks(h provider.Host) provider.Host {
 	return h
 }
 
-func hostSize(h provider.Host) string {
+func hostSize(h provider.Host) string { return output.Bytes(hostBytes(h)) }
+
+func hostBytes(h provider.Host) int64 {
 	var n int64
 	for _, d := range h.Disks {
 		n += d.SizeBytes
 	}
-	return output.Bytes(n)
+	return n
 }
 
 func diskPaths(h provider.Host) string {
@@ -134,24 +138,62 @@ var BackupColumns = []output.Column[provider.Backup]{
 	{Key: "Created", Header: "Created", Value: func(b provider.Backup) string { return output.Time(b.CreatedAt) }},
 	{Key: "Size", Header: "Size", Value: func(b provider.Backup) string { return output.Bytes(gigabytes(b.SizeGigabytes)) }},
 	{Key: "Status", Header: "Status", Value: func(b provider.Backup) string { return output.OrNone(b.Status) }},
-	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(b.HostID) }},
+	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(b provider.Backup) string { return idOrNone(b.HostID) }},
 	{Key: "MinDiskSize", Header: "Min Disk Size", Extra: true, Value: func(b provider.Backup) string { return fmt.Sprintf("%d GB", b.MinDiskSize) }},
 	{Key: "New", Header: "New", Extra: true, Value: func(b provider.Backup) string { return output.Bytes(b.NewBytes) }},
 	{Key: "Disks", Header: "Disks", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(len(b.Disks)) }},
+	// doctl's image columns (doctl compute droplet backups, image get).
+	{Key: "Distribution", Header: "Distribution", Doctl: true, Value: func(b provider.Backup) string { return b.Distribution }},
+	{Key: "Slug", Header: "Slug", Doctl: true, Value: func(b provider.Backup) string { return deref(b.Slug) }},
+	{Key: "Public", Header: "Public", Doctl: true, Value: func(b provider.Backup) string { return strconv.FormatBool(b.Public) }},
+	{Key: "MinDisk", Header: "Min Disk", Doctl: true, Value: func(b provider.Backup) string { return strconv.Itoa(b.MinDiskSize) }},
+	// doctl's snapshot columns (doctl compute snapshot list).
+	{Key: "CreatedAt", Header: "Created at", Doctl: true, Value: func(b provider.Backup) string { return output.Time(b.CreatedAt) }},
+	{Key: "Regions", Header: "Regions", Doctl: true, Value: func(b provider.Backup) string { return fmt.Sprint(nonNil(b.Regions)) }},
+	{Key: "ResourceId", Header: "Resource ID", Doctl: true, Value: func(b provider.Backup) string { return b.ResourceID }},
+	{Key: "ResourceType", Header: "Resource Type", Doctl: true, Value: func(b provider.Backup) string { return b.ResourceType }},
+	{Key: "Tags", Header: "Tags", Doctl: true, Value: func(b provider.Backup) string { return strings.Join(b.Tags, ",") }},
 }
 
 // Backups displays a list of backups or snapshots.
-func Backups(bs []provider.Backup) output.Displayable { return output.List(BackupColumns, bs) }
+func Backups(bs []provider.Backup) output.Displayable {
+	out := make([]provider.Backup, len(bs))
+	for i, b := range bs {
+		out[i] = b.WithLists()
+	}
+	return output.List(BackupColumns, out)
+}
 
 // Backup displays one backup or snapshot.
-func Backup(b *provider.Backup) output.Displayable { return output.One(BackupColumns, *b) }
+func Backup(b *provider.Backup) output.Displayable { return output.One(BackupColumns, b.WithLists()) }
 
-func backupHost(b provider.Backup) string { return nameOrID(b.HostName, b.HostID) }
+// backupHost names the host of a backup, or none when it no longer exists.
+func backupHost(b provider.Backup) string {
+	if b.HostID == 0 && b.HostName == "" {
+		return output.None
+	}
+	return nameOrID(b.HostName, b.HostID)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
 
 // nameOrID names a host by its name, or by its ID when the name is unknown.
 func nameOrID(name string, id int) string {
 	if name != "" {
 		return name
+	}
+	return strconv.Itoa(id)
+}
+
+// idOrNone prints an ID, or none for 0 (unknown).
+func idOrNone(id int) string {
+	if id == 0 {
+		return output.None
 	}
 	return strconv.Itoa(id)
 }
@@ -171,6 +213,9 @@ var ActionColumns = []output.Column[provider.Action]{
 	{Key: "ResourceID", Header: "Resource ID", Extra: true, Value: func(a provider.Action) string { return strconv.Itoa(a.ResourceID) }},
 	{Key: "Region", Header: "Region", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Region) }},
 	{Key: "Error", Header: "Error", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Error) }},
+	// doctl's action columns.
+	{Key: "StartedAt", Header: "Started At", Doctl: true, Value: func(a provider.Action) string { return output.Time(a.StartedAt) }},
+	{Key: "CompletedAt", Header: "Completed At", Doctl: true, Value: func(a provider.Action) string { return output.TimePtr(a.CompletedAt) }},
 }
 
 // Actions displays a list of actions.

@@ -21,6 +21,34 @@ var PolicyColumns = []output.Column[provider.HostPolicy]{
 	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(p provider.HostPolicy) string { return strconv.Itoa(p.HostID) }},
 	{Key: "WindowLength", Header: "Window Length", Extra: true, Value: policyWindowLength},
 	{Key: "WindowEnd", Header: "Window End", Extra: true, Value: func(p provider.HostPolicy) string { return windowEnd(p.NextBackupWindow) }},
+	// doctl's columns (doctl compute droplet backup-policies).
+	{Key: "DropletID", Header: "Droplet ID", Doctl: true, Value: func(p provider.HostPolicy) string { return strconv.Itoa(p.HostID) }},
+	{Key: "BackupEnabled", Header: "Enabled", Doctl: true, Value: func(p provider.HostPolicy) string { return strconv.FormatBool(p.BackupEnabled) }},
+	{Key: "BackupPolicyPlan", Header: "Plan", Doctl: true, Value: func(p provider.HostPolicy) string {
+		return policyField(p, func(q *provider.Policy) string { return q.Plan })
+	}},
+	{Key: "BackupPolicyWeekday", Header: "Weekday", Doctl: true, Value: func(p provider.HostPolicy) string {
+		return policyField(p, func(q *provider.Policy) string { return q.Weekday })
+	}},
+	{Key: "BackupPolicyHour", Header: "Hour", Doctl: true, Value: func(p provider.HostPolicy) string {
+		return policyField(p, func(q *provider.Policy) string { return strconv.Itoa(q.Hour) })
+	}},
+	{Key: "BackupPolicyWindowLengthHours", Header: "Window Length Hours", Doctl: true, Value: func(p provider.HostPolicy) string {
+		return policyField(p, func(q *provider.Policy) string { return strconv.Itoa(q.WindowLengthHours) })
+	}},
+	{Key: "BackupPolicyRetentionPeriodDays", Header: "Retention Period Days", Doctl: true, Value: func(p provider.HostPolicy) string {
+		return policyField(p, func(q *provider.Policy) string { return strconv.Itoa(q.RetentionPeriodDays) })
+	}},
+	{Key: "NextBackupWindowStart", Header: "Next Window Start", Doctl: true, Value: func(p provider.HostPolicy) string { return windowStart(p.NextBackupWindow) }},
+	{Key: "NextBackupWindowEnd", Header: "Next Window End", Doctl: true, Value: func(p provider.HostPolicy) string { return windowEnd(p.NextBackupWindow) }},
+}
+
+// policyField is one field of a host's policy, or none when it has none.
+func policyField(p provider.HostPolicy, field func(*provider.Policy) string) string {
+	if p.BackupPolicy == nil {
+		return output.None
+	}
+	return field(p.BackupPolicy)
 }
 
 // Policies displays a list of host policies.
@@ -73,6 +101,12 @@ var SupportedColumns = []output.Column[provider.SupportedPolicy]{
 	{Key: "WindowLength", Header: "Window Length", Value: func(s provider.SupportedPolicy) string { return fmt.Sprintf("%dh", s.WindowLengthHours) }},
 	{Key: "Retention", Header: "Retention", Value: func(s provider.SupportedPolicy) string { return days(s.RetentionPeriodDays) }},
 	{Key: "Days", Header: "Days", Value: func(s provider.SupportedPolicy) string { return output.OrNone(strings.Join(s.PossibleDays, ",")) }},
+	// doctl's columns (doctl compute droplet backup-policies list-supported).
+	{Key: "Name", Header: "Name", Doctl: true, Value: func(s provider.SupportedPolicy) string { return s.Name }},
+	{Key: "PossibleWindowStarts", Header: "Possible Window Starts", Doctl: true, Value: func(s provider.SupportedPolicy) string { return fmt.Sprint(nonNil(s.PossibleWindowStarts)) }},
+	{Key: "WindowLengthHours", Header: "Window Length Hours", Doctl: true, Value: func(s provider.SupportedPolicy) string { return strconv.Itoa(s.WindowLengthHours) }},
+	{Key: "RetentionPeriodDays", Header: "Retention Period Days", Doctl: true, Value: func(s provider.SupportedPolicy) string { return strconv.Itoa(s.RetentionPeriodDays) }},
+	{Key: "PossibleDays", Header: "Possible Days", Doctl: true, Value: func(s provider.SupportedPolicy) string { return fmt.Sprint(nonNil(s.PossibleDays)) }},
 }
 
 // Supported displays the plans a provider offers.

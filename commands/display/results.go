@@ -67,6 +67,15 @@ var RestoreColumns = []output.Column[provider.RestoreResult]{
 	{Key: "Host", Header: "Host", Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.HostID) }},
 	{Key: "Disks", Header: "Disks", Value: func(r provider.RestoreResult) string { return strconv.Itoa(len(r.Disks)) }},
 	{Key: "Written", Header: "Written", Value: func(r provider.RestoreResult) string { return output.Bytes(r.BytesWritten) }},
+	// doctl's action columns, of the restore's action (doctl compute
+	// droplet-action restore prints the action).
+	{Key: "ID", Header: "ID", Doctl: true, Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.Action.ID) }},
+	{Key: "Type", Header: "Type", Doctl: true, Value: func(r provider.RestoreResult) string { return r.Action.Type }},
+	{Key: "StartedAt", Header: "Started At", Doctl: true, Value: func(r provider.RestoreResult) string { return output.Time(r.Action.StartedAt) }},
+	{Key: "CompletedAt", Header: "Completed At", Doctl: true, Value: func(r provider.RestoreResult) string { return output.TimePtr(r.Action.CompletedAt) }},
+	{Key: "ResourceID", Header: "Resource ID", Doctl: true, Value: func(r provider.RestoreResult) string { return strconv.Itoa(r.Action.ResourceID) }},
+	{Key: "ResourceType", Header: "Resource Type", Doctl: true, Value: func(r provider.RestoreResult) string { return output.OrNone(r.Action.ResourceType) }},
+	{Key: "Region", Header: "Region", Doctl: true, Value: func(r provider.RestoreResult) string { return output.OrNone(r.Action.Region) }},
 }
 
 // Restore displays the outcome of a restore.
@@ -77,7 +86,9 @@ func Restore(r *provider.RestoreResult) output.Displayable {
 // Create displays the outcome of an on-demand backup: the backup as a table,
 // backup and action as JSON.
 func Create(r *provider.CreateResult) output.Displayable {
-	return output.WithJSON(Backup(&r.Backup), r)
+	v := *r
+	v.Backup = v.Backup.WithLists()
+	return output.WithJSON(Backup(&r.Backup), &v)
 }
 
 // GCColumns are the columns of repo gc.
@@ -100,5 +111,8 @@ func Run(r *provider.RunReport) output.Displayable {
 	v.Expired = nonNil(v.Expired)
 	v.Errors = nonNil(v.Errors)
 	v.Skipped = nonNil(v.Skipped)
+	for i := range v.Backups {
+		v.Backups[i] = v.Backups[i].WithLists()
+	}
 	return output.WithJSON(Backups(v.Backups), &v)
 }

@@ -15,7 +15,7 @@ import (
 // AddOptions are the inputs of `hosts add`.
 type AddOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.HostRegistry, error)
 	Printer  func() *output.Printer
 
 	Name  string
@@ -24,7 +24,7 @@ type AddOptions struct {
 
 // NewCmdAdd returns `hosts add`.
 func NewCmdAdd(f *cmdutil.Factory, runF func(*AddOptions) error) *cobra.Command {
-	opts := &AddOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &AddOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.HostRegistry](f, "hosts add"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "add <name> --disk <path> [--disk <path>...]",
 		Short: "Register a self-hosted host and its disks",

@@ -15,13 +15,13 @@ import (
 // ListOptions are the inputs of `hosts list`.
 type ListOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Hosts, error)
 	Printer  func() *output.Printer
 }
 
 // NewCmdList returns `hosts list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Hosts](f, "hosts list"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},

@@ -14,7 +14,7 @@ import (
 // RemoveOptions are the inputs of `hosts remove`.
 type RemoveOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.HostRegistry, error)
 	Printer  func() *output.Printer
 
 	Host          string
@@ -24,7 +24,7 @@ type RemoveOptions struct {
 
 // NewCmdRemove returns `hosts remove`.
 func NewCmdRemove(f *cmdutil.Factory, runF func(*RemoveOptions) error) *cobra.Command {
-	opts := &RemoveOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &RemoveOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.HostRegistry](f, "hosts remove"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "remove <host>",
 		Aliases: []string{"rm"},

@@ -15,7 +15,7 @@ import (
 // GetOptions are the inputs of `policy get`.
 type GetOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Policies, error)
 	Printer  func() *output.Printer
 
 	Host string
@@ -23,7 +23,7 @@ type GetOptions struct {
 
 // NewCmdGet returns `policy get`.
 func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command {
-	opts := &GetOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &GetOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Policies](f, "policy get"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "get <host>",
 		Short: "Show a host's backup policy and next window",

@@ -15,13 +15,13 @@ import (
 // ListOptions are the inputs of `policy list`.
 type ListOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Policies, error)
 	Printer  func() *output.Printer
 }
 
 // NewCmdList returns `policy list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Policies](f, "policy list"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dropback/dropback/commands/cmdutil"
+	"github.com/dropback/dropback/pkg/provider"
 )
 
 // NewCmdPolicy returns the `policy` command and its verbs.
@@ -24,4 +25,10 @@ a retention in days. The names and defaults are DigitalOcean's in every context.
 	}
 	cmd.AddCommand(NewCmdSet(f, nil), NewCmdGet(f, nil), NewCmdList(f, nil), NewCmdSupported(f, nil))
 	return cmd
+}
+
+// setter is what `policy set` needs: the policy, and the action to follow.
+type setter interface {
+	provider.Policies
+	provider.Actions
 }

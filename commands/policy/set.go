@@ -15,7 +15,7 @@ import (
 // SetOptions are the inputs of `policy set`.
 type SetOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (setter, error)
 	Printer  func() *output.Printer
 
 	Host    string
@@ -25,7 +25,7 @@ type SetOptions struct {
 
 // NewCmdSet returns `policy set`.
 func NewCmdSet(f *cmdutil.Factory, runF func(*SetOptions) error) *cobra.Command {
-	opts := &SetOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &SetOptions{IO: f.IOStreams, Provider: cmdutil.Capability[setter](f, "policy set"), Printer: f.Printer}
 	var pf cmdutil.PolicyFlags
 	cmd := &cobra.Command{
 		Use:   "set <host> [--plan P] [--weekday D] [--hour H] [--retention-days N]",

@@ -15,13 +15,13 @@ import (
 // SupportedOptions are the inputs of `policy supported`.
 type SupportedOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Policies, error)
 	Printer  func() *output.Printer
 }
 
 // NewCmdSupported returns `policy supported`.
 func NewCmdSupported(f *cmdutil.Factory, runF func(*SupportedOptions) error) *cobra.Command {
-	opts := &SupportedOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &SupportedOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Policies](f, "policy supported"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "supported",
 		Short: "List the plans, windows, weekdays and retentions on offer",

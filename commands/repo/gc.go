@@ -16,7 +16,7 @@ import (
 // GCOptions are the inputs of `repo gc`.
 type GCOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Repository, error)
 	Printer  func() *output.Printer
 
 	Grace    time.Duration
@@ -26,7 +26,7 @@ type GCOptions struct {
 
 // NewCmdGC returns `repo gc`.
 func NewCmdGC(f *cmdutil.Factory, runF func(*GCOptions) error) *cobra.Command {
-	opts := &GCOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &GCOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Repository](f, "repo gc"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "gc",
 		Short: "Reclaim the space of deleted backups",

@@ -17,7 +17,7 @@ import (
 // InitOptions are the inputs of `repo init`.
 type InitOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Repository, error)
 	Printer  func() *output.Printer
 
 	ChunkSize    int64 // 0 means the engine's default
@@ -26,7 +26,7 @@ type InitOptions struct {
 
 // NewCmdInit returns `repo init`.
 func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Command {
-	opts := &InitOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &InitOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Repository](f, "repo init"), Printer: f.Printer}
 	var chunkSize string
 	cmd := &cobra.Command{
 		Use:   "init",

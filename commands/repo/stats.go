@@ -15,13 +15,13 @@ import (
 // StatsOptions are the inputs of `repo stats`.
 type StatsOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Repository, error)
 	Printer  func() *output.Printer
 }
 
 // NewCmdStats returns `repo stats`.
 func NewCmdStats(f *cmdutil.Factory, runF func(*StatsOptions) error) *cobra.Command {
-	opts := &StatsOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &StatsOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Repository](f, "repo stats"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "stats",
 		Short: "Show what the repository holds and how well it deduplicates",

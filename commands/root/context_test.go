@@ -156,7 +156,7 @@ func TestAuthInitFromStdin(t *testing.T) {
 		t.Fatalf("config mode = %04o", info.Mode().Perm())
 	}
 	f, err := config.Load(path)
-	if err != nil || f.AuthContexts["work"] != "dop_v1_secret" || f.Context != "" {
+	if err != nil || f.AuthContexts["work"] != "dop_v1_secret" || f.Context != "work" {
 		t.Fatalf("config = %+v, %v", f, err)
 	}
 	if strings.Contains(r.out+r.err, "dop_v1_secret") {

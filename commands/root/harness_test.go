@@ -21,6 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // cli is one run of dropback against a fake provider.
 type cli struct {
 	fake  *fakeprovider.Fake
+	cloud string // when set, the fake is a DigitalOcean context of this name (as it is in any context but local)
 	tty   bool
 	width int // stderr's columns when tty; 0 means the default
 	stdin string
@@ -49,6 +50,12 @@ func (c *cli) run(t *testing.T, args ...string) result {
 	in.WriteString(c.stdin)
 	newProvider := func(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provider, error) {
 		c.pc = &pc
+		if c.cloud != "" {
+			return c.fake.DigitalOcean(c.cloud), nil
+		}
+		if pc.Context != provider.ContextLocal {
+			return c.fake.DigitalOcean(pc.Context), nil
+		}
 		return c.fake, nil
 	}
 	f := cmdutil.New("1.2.3", ios, func(k string) string { return c.env[k] }, newProvider)

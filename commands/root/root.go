@@ -69,12 +69,13 @@ func addGlobalFlags(cmd *cobra.Command, g *cmdutil.GlobalFlags) {
 	fl := cmd.PersistentFlags()
 	fl.StringVarP(&g.Output, "output", "o", output.FormatText, "output format: text or json")
 	fl.StringVar(&g.Format, "format", "", "columns to show, comma-separated, e.g. ID,Name (text output)")
+	fl.StringVar(&g.Template, "template", "", "print each item through this Go template instead of a table, e.g. '{{.ID}} {{.Name}}' (text output)")
 	fl.BoolVar(&g.NoHeader, "no-header", false, "leave out the table header (text output)")
-	fl.StringVarP(&g.AccessToken, "access-token", "t", "", "DigitalOcean API token (default $DIGITALOCEAN_ACCESS_TOKEN, then the config file); "+
+	fl.StringVarP(&g.AccessToken, "access-token", "t", "", "DigitalOcean API token (default $DIGITALOCEAN_ACCESS_TOKEN, then the config file, then doctl's); "+
 		"prefer those, or 'dropback auth init': other users can read command-line arguments in the process list")
-	fl.StringVarP(&g.APIURL, "api-url", "u", "", "DigitalOcean-compatible API URL, http:// or https:// (default https://api.digitalocean.com/); "+
+	fl.StringVarP(&g.APIURL, "api-url", "u", "", "DigitalOcean-compatible API URL, http:// or https:// (default $DIGITALOCEAN_API_URL, then doctl's api-url, then https://api.digitalocean.com/); "+
 		"the token is sent to its host only, never through a redirect to another")
-	fl.StringVar(&g.Context, "context", "", "context: local, or a DigitalOcean context (default $DROPBACK_CONTEXT, then the config file, then local)")
+	fl.StringVar(&g.Context, "context", "", "context: local, or a DigitalOcean context, lowercase (default $DROPBACK_CONTEXT, then $DIGITALOCEAN_CONTEXT, then the config file, then local)")
 	fl.StringVarP(&g.ConfigPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/dropback/config.yaml)")
 	fl.StringVar(&g.Repo, "repo", "", "engine repository: a path or s3://bucket/prefix (default $DROPBACK_REPO, then $XDG_DATA_HOME/dropback/repo)")
 	fl.BoolVar(&g.Trace, "trace", false, "print API requests and responses to stderr, token redacted")
@@ -89,6 +90,9 @@ func validateGlobalFlags(g *cmdutil.GlobalFlags) error {
 	}
 	if g.Format != "" && len(cmdutil.SplitList(g.Format)) == 0 {
 		return cmdutil.FlagErrorf("invalid --format %q: name columns, e.g. ID,Name", g.Format)
+	}
+	if g.Template != "" && (g.Format != "" || g.Output == output.FormatJSON) {
+		return cmdutil.FlagErrorf("--template prints text: it cannot be used with --format or -o json")
 	}
 	return nil
 }

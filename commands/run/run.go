@@ -17,7 +17,7 @@ import (
 // RunOptions are the inputs of `run`.
 type RunOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Scheduler, error)
 	Printer  func() *output.Printer
 
 	Due bool
@@ -25,7 +25,7 @@ type RunOptions struct {
 
 // NewCmdRun returns `run`.
 func NewCmdRun(f *cmdutil.Factory, runF func(*RunOptions) error) *cobra.Command {
-	opts := &RunOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &RunOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Scheduler](f, "run --due"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:   "run --due",
 		Short: "Take the backups that are due, apply retention, collect garbage",

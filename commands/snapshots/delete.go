@@ -2,7 +2,9 @@ package snapshots
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,30 +16,33 @@ import (
 // DeleteOptions are the inputs of `snapshots delete`.
 type DeleteOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Snapshots, error)
 	Printer  func() *output.Printer
 
-	ID    int
+	IDs   []int
 	Force bool
 }
 
 // NewCmdDelete returns `snapshots delete`.
 func NewCmdDelete(f *cmdutil.Factory, runF func(*DeleteOptions) error) *cobra.Command {
-	opts := &DeleteOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &DeleteOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Snapshots](f, "snapshots delete"), Printer: f.Printer}
 	cmd := &cobra.Command{
-		Use:     "delete <id>",
+		Use:     "delete <id>...",
 		Aliases: []string{"rm"},
-		Short:   "Delete a snapshot",
-		Long:    "Delete a snapshot. On a terminal this asks for confirmation; otherwise it needs --force.",
+		Short:   "Delete snapshots",
+		Long: `Delete one or more snapshots, as doctl compute snapshot delete does. On a
+terminal this asks for confirmation; otherwise it needs --force. Each is
+deleted in turn; when some cannot be, the others still are, and the command
+exits with code 3 (partial) and names those that failed.`,
 		Example: `  dropback snapshots delete 42
-  dropback snapshots delete 42 --force`,
-		Args: cmdutil.ExactArgs(1, "the snapshot ID"),
+  dropback snapshots delete 42 43 44 --force`,
+		Args: cmdutil.RangeArgs(1, 1<<20, "the snapshot IDs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := cmdutil.ParseID("snapshot ID", args[0])
+			ids, err := cmdutil.ParseIDs("snapshot ID", args)
 			if err != nil {
 				return err
 			}
-			opts.ID = id
+			opts.IDs = ids
 			if runF != nil {
 				return runF(opts)
 			}
@@ -53,14 +58,40 @@ func runDelete(ctx context.Context, opts *DeleteOptions) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("delete snapshot %d", opts.ID)
-	question := fmt.Sprintf("Delete snapshot %d? This cannot be undone.", opts.ID)
+	list := idList(opts.IDs)
+	what := fmt.Sprintf("delete snapshot %s", list)
+	question := fmt.Sprintf("Delete snapshot %s? This cannot be undone.", list)
+	if len(opts.IDs) > 1 {
+		what = fmt.Sprintf("delete snapshots %s", list)
+		question = fmt.Sprintf("Delete %d snapshots (%s)? This cannot be undone.", len(opts.IDs), list)
+	}
 	if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what); err != nil {
 		return err
 	}
-	if err := p.DeleteSnapshot(ctx, opts.ID); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+	pr := opts.Printer()
+	var errs []error
+	for _, id := range opts.IDs {
+		if err := p.DeleteSnapshot(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("delete snapshot %d: %w", id, err))
+			continue
+		}
+		pr.Noticef("Deleted snapshot %d", id)
 	}
-	opts.Printer().Noticef("Deleted snapshot %d", opts.ID)
-	return nil
+	switch {
+	case len(errs) == 0:
+		return nil
+	case len(errs) == 1 && len(opts.IDs) == 1:
+		return errs[0]
+	case len(errs) == len(opts.IDs):
+		return errors.Join(errs...)
+	}
+	return fmt.Errorf("%d of %d snapshots not deleted: %w: %w", len(errs), len(opts.IDs), cmdutil.ErrPartial, errors.Join(errs...))
+}
+
+func idList(ids []int) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = fmt.Sprint(id)
+	}
+	return strings.Join(s, ", ")
 }

@@ -15,7 +15,7 @@ import (
 // ListOptions are the inputs of `snapshots list`.
 type ListOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.Provider, error)
+	Provider func(context.Context) (provider.Snapshots, error)
 	Printer  func() *output.Printer
 
 	Host string // "" lists every host's snapshots
@@ -23,11 +23,16 @@ type ListOptions struct {
 
 // NewCmdList returns `snapshots list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Provider: f.Provider, Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Snapshots](f, "snapshots list"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "list [<host>]",
 		Aliases: []string{"ls"},
 		Short:   "List snapshots, oldest first",
+		Long: `List the snapshots of one host, or every snapshot. On DigitalOcean the list of
+every snapshot is the account's (/v2/snapshots?resource_type=droplet): it holds
+those of destroyed Droplets too, whose Host is the old Droplet's ID; list one of
+them by that ID, and restore it to a new Droplet with
+` + "`dropback backups restore <old-droplet-id> <snapshot-id> --to-new NAME`" + `.`,
 		Example: `  dropback snapshots list
   dropback snapshots list web-1 -o json`,
 		Args: cmdutil.RangeArgs(0, 1, "at most one host"),

@@ -1,6 +1,6 @@
 // Package snapshots holds the `snapshots` commands. A snapshot is a backup
-// converted with `backups convert`: exempt from retention, kept until
-// deleted.
+// converted with `backups convert`, or taken on demand on DigitalOcean:
+// exempt from retention, kept until deleted.
 package snapshots
 
 import (
@@ -13,15 +13,17 @@ import (
 func NewCmdSnapshots(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshots <command>",
-		Short: "List and delete snapshots",
-		Long: `A snapshot is a backup turned into a snapshot by ` + "`backups convert`" + `. It is exempt
-from retention, survives ` + "`backups disable` and `hosts remove`" + `, and is restored with
-` + "`backups restore`" + ` like any backup.`,
+		Short: "Take, list and delete snapshots",
+		Long: `A snapshot is a backup turned into a snapshot by ` + "`backups convert`" + `, or on
+DigitalOcean one taken on demand by ` + "`snapshots create`" + `. It is exempt from retention,
+survives ` + "`backups disable` and `hosts remove`" + ` (on DigitalOcean, its Droplet), and is
+restored with ` + "`backups restore`" + ` like any backup.`,
 		Example: `  dropback snapshots list web-1
-  dropback snapshots delete 42`,
+  dropback snapshots delete 42 43 --force
+  dropback --context digitalocean snapshots create web-1 --wait`,
 		Args: cmdutil.NounArgs,
 		RunE: cmdutil.NounRunE,
 	}
-	cmd.AddCommand(NewCmdList(f, nil), NewCmdDelete(f, nil))
+	cmd.AddCommand(NewCmdCreate(f, nil), NewCmdList(f, nil), NewCmdDelete(f, nil))
 	return cmd
 }

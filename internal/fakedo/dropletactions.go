@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 )
 
 // dropletActionRequest is the body of POST /v2/droplets/{id}/actions.
@@ -11,10 +12,12 @@ type dropletActionRequest struct {
 	Type         string `json:"type"`
 	Image        *int   `json:"image"`
 	BackupPolicy *struct {
-		Plan    string `json:"plan"`
-		Weekday string `json:"weekday"`
-		Hour    *int   `json:"hour"`
+		Plan      string  `json:"plan"`
+		Weekday   *string `json:"weekday"`
+		Hour      *int    `json:"hour"`
+		Retention *int    `json:"retention_period_days"`
 	} `json:"backup_policy"`
+	Name *string `json:"name"`
 }
 
 // postDropletAction starts a droplet action. Its effect on the fake's state
@@ -38,6 +41,8 @@ func (s *Server) postDropletAction(c *call) reply {
 		rep = s.changePolicy(d, &req)
 	case "restore":
 		rep = s.restore(d, &req)
+	case "snapshot":
+		rep = s.snapshot(d, &req)
 	default:
 		return unprocessable(fmt.Sprintf("fakedo does not perform %q actions", req.Type))
 	}
@@ -90,10 +95,15 @@ func (s *Server) changePolicy(d *Droplet, req *dropletActionRequest) reply {
 }
 
 // policyFrom applies a request's backup_policy over cur, checking it against
-// the supported plans as the API does.
+// the supported plans as the API does. A retention is taken by a
+// usage-based plan only, and one left out is the plan's; a usage-based plan
+// refuses an empty weekday (godo pull request 997 leaves it out for them).
 func (s *Server) policyFrom(cur Policy, req *dropletActionRequest) (Policy, reply) {
 	bp := req.BackupPolicy
-	pol := Policy{Plan: bp.Plan, Weekday: bp.Weekday, Hour: cur.Hour}
+	pol := Policy{Plan: bp.Plan, Hour: cur.Hour}
+	if bp.Weekday != nil {
+		pol.Weekday = *bp.Weekday
+	}
 	if bp.Hour != nil {
 		pol.Hour = *bp.Hour
 	}
@@ -101,11 +111,23 @@ func (s *Server) policyFrom(cur Policy, req *dropletActionRequest) (Policy, repl
 	if sp == nil {
 		return cur, unprocessable(fmt.Sprintf("invalid backup plan %q", pol.Plan))
 	}
-	if len(sp.PossibleDays) == 0 && pol.Weekday != "" {
-		return cur, unprocessable(fmt.Sprintf("plan %s does not take a weekday", pol.Plan))
+	basic := slices.Contains(BasicPlans, sp.Name)
+	if !slices.Contains(sp.PossibleWindowStarts, pol.Hour) {
+		return cur, unprocessable(fmt.Sprintf("plan %s does not start a window at hour %d", pol.Plan, pol.Hour))
 	}
-	if len(sp.PossibleDays) > 0 && pol.Weekday == "" {
+	switch {
+	case !basic && bp.Weekday != nil && *bp.Weekday == "":
+		return cur, unprocessable(fmt.Sprintf("weekday must be left out for plan %s", pol.Plan))
+	case len(sp.PossibleDays) == 0 && pol.Weekday != "":
+		return cur, unprocessable(fmt.Sprintf("plan %s does not take a weekday", pol.Plan))
+	case len(sp.PossibleDays) > 0 && pol.Weekday == "":
 		pol.Weekday = "SUN"
+	}
+	if bp.Retention != nil {
+		if basic || *bp.Retention < 1 {
+			return cur, unprocessable(fmt.Sprintf("plan %s does not take retention_period_days %d", pol.Plan, *bp.Retention))
+		}
+		pol.RetentionDays = *bp.Retention
 	}
 	return pol, reply{}
 }

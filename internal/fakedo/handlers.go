@@ -3,6 +3,7 @@ package fakedo
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +55,9 @@ var operations = map[string]operation{
 	"imageActions_post":                       (*Server).postImageAction,
 	"imageActions_get":                        (*Server).getImageAction,
 	"snapshots_delete":                        (*Server).deleteSnapshot,
+	"snapshots_list":                          (*Server).listAllSnapshots,
+	"snapshots_get":                           (*Server).getSnapshot,
+	"dropletActions_post_byTag":               (*Server).postDropletActionByTag,
 }
 
 func notFound() reply {
@@ -75,9 +79,15 @@ func (s *Server) getAccount(c *call) reply {
 }
 
 func (s *Server) sortedDroplets(name string) []*Droplet {
+	return s.filteredDroplets(name, "")
+}
+
+// filteredDroplets are the Droplets with a name (without regard to case)
+// and a tag, either "" for any, by ID.
+func (s *Server) filteredDroplets(name, tag string) []*Droplet {
 	var ds []*Droplet
 	for _, d := range s.st.droplets {
-		if name == "" || strings.EqualFold(d.Name, name) {
+		if (name == "" || strings.EqualFold(d.Name, name)) && (tag == "" || slices.Contains(d.Tags, tag)) {
 			ds = append(ds, d)
 		}
 	}
@@ -86,7 +96,8 @@ func (s *Server) sortedDroplets(name string) []*Droplet {
 }
 
 func (s *Server) listDroplets(c *call) reply {
-	ds := s.sortedDroplets(c.r.URL.Query().Get("name"))
+	q := c.r.URL.Query()
+	ds := s.filteredDroplets(q.Get("name"), q.Get("tag_name"))
 	lo, hi, links, meta := page(c, len(ds))
 	out := make([]obj, 0, hi-lo)
 	for _, d := range ds[lo:hi] {
@@ -128,6 +139,9 @@ func (s *Server) createDroplet(c *call) reply {
 	}
 	s.st.droplets[d.ID] = d
 	a := s.st.newAction("create", d.ID, "droplet", d.Region)
+	if s.st.noActionLinks {
+		return ok(http.StatusAccepted, obj{"droplet": s.st.dropletJSON(d), "links": obj{"actions": []obj{}}})
+	}
 	link := obj{"id": a.ID, "rel": "create", "href": "http://" + c.r.Host + "/v2/actions/" + strconv.Itoa(a.ID)}
 	return ok(http.StatusAccepted, obj{"droplet": s.st.dropletJSON(d), "links": obj{"actions": []obj{link}}})
 }

@@ -102,6 +102,9 @@ func (st *state) policyJSON(d *Droplet) obj {
 		pol["window_length_hours"] = sp.WindowLengthHours
 		pol["retention_period_days"] = sp.RetentionPeriodDays
 	}
+	if d.Policy.RetentionDays > 0 {
+		pol["retention_period_days"] = d.Policy.RetentionDays
+	}
 	rec["backup_policy"] = pol
 	rec["next_backup_window"] = st.windowJSON(d)
 	return rec

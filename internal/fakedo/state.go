@@ -26,6 +26,9 @@ type Policy struct {
 	Plan    string
 	Weekday string
 	Hour    int
+	// RetentionDays is a retention chosen for a usage-based plan; 0 means
+	// the plan's.
+	RetentionDays int
 }
 
 // Image is a backup or snapshot of a Droplet.
@@ -62,15 +65,26 @@ type SupportedPolicy struct {
 	PossibleDays         []string `json:"possible_days"`
 }
 
+// BasicPlans are the plans whose retention is fixed: the two the API
+// description enumerates. Every other plan is usage-based and takes a
+// chosen retention_period_days.
+var BasicPlans = []string{"daily", "weekly"}
+
 // DefaultSupportedPolicies are the plans a new fake offers: the two basic
-// plans as the API documents them, and a usage-based plan.
+// plans as the API documents them, and the usage-based ones. Their names
+// follow intra_daily_4h, the one public sources show (godo pull request
+// 997, terraform-provider-digitalocean issue 1525); the 12- and 6-hour
+// names are the same pattern.
 func DefaultSupportedPolicies() []SupportedPolicy {
 	starts := []int{0, 4, 8, 12, 16, 20}
+	usage := func(name string) SupportedPolicy {
+		return SupportedPolicy{Name: name, PossibleWindowStarts: starts, WindowLengthHours: 4, RetentionPeriodDays: 7, PossibleDays: []string{}}
+	}
 	return []SupportedPolicy{
 		{Name: "weekly", PossibleWindowStarts: starts, WindowLengthHours: 4, RetentionPeriodDays: 28,
 			PossibleDays: []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}},
 		{Name: "daily", PossibleWindowStarts: starts, WindowLengthHours: 4, RetentionPeriodDays: 7, PossibleDays: []string{}},
-		{Name: "every_12_hours", PossibleWindowStarts: starts, WindowLengthHours: 4, RetentionPeriodDays: 3, PossibleDays: []string{}},
+		usage("intra_daily_12h"), usage("intra_daily_6h"), usage("intra_daily_4h"),
 	}
 }
 
@@ -83,6 +97,8 @@ type state struct {
 	supported []SupportedPolicy
 	polls     int             // PollsLeft of new actions
 	failTypes map[string]bool // action types that end errored
+	// noActionLinks leaves links.actions of a Droplet create answer empty.
+	noActionLinks bool
 }
 
 func newState() *state {
@@ -196,6 +212,14 @@ func (s *Server) SetActionPolls(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.polls = n
+}
+
+// OmitActionLinks makes Droplet creates answer with no action link, as
+// the API may: a client then finds the create action among the Droplet's.
+func (s *Server) OmitActionLinks() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.noActionLinks = true
 }
 
 // FailActions makes new actions of these types end errored.

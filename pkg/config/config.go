@@ -1,5 +1,6 @@
-// Package config reads and writes dropback's config file and resolves which
-// context, repository and token a command uses.
+// Package config reads and writes dropback's config file, reads doctl's as a
+// fallback (never writing it), and resolves which context, repository,
+// token and API URL a command uses.
 //
 // The file is YAML, like doctl's:
 //
@@ -106,10 +107,29 @@ func writeSynced(tmp *os.File, data []byte) error {
 	return tmp.Close()
 }
 
-// SetToken stores token under the context name.
+// SetToken stores token under the context name, lowercase; an entry that
+// differs from it only in case is replaced.
 func (f *File) SetToken(context, token string) {
 	if f.AuthContexts == nil {
 		f.AuthContexts = map[string]string{}
 	}
-	f.AuthContexts[context] = token
+	f.RemoveToken(context)
+	f.AuthContexts[Normalize(context)] = token
+}
+
+// TokenOf returns the token stored for context, matched without regard to
+// case, or "".
+func (f *File) TokenOf(context string) string { return lookup(f.AuthContexts, Normalize(context)) }
+
+// RemoveToken removes the token of context, matched without regard to
+// case, and reports whether there was one.
+func (f *File) RemoveToken(context string) bool {
+	found := false
+	for k := range f.AuthContexts {
+		if Normalize(k) == Normalize(context) {
+			delete(f.AuthContexts, k)
+			found = true
+		}
+	}
+	return found
 }

@@ -12,11 +12,25 @@ const (
 	EnvContext = "DROPBACK_CONTEXT"
 	EnvRepo    = "DROPBACK_REPO"
 	EnvToken   = "DIGITALOCEAN_ACCESS_TOKEN"
+	// EnvDOContext and EnvAPIURL are doctl's: a doctl user's habits work
+	// unchanged.
+	EnvDOContext = "DIGITALOCEAN_CONTEXT"
+	EnvAPIURL    = "DIGITALOCEAN_API_URL"
 )
 
 // Env looks up an environment variable; os.Getenv in production, a map in
 // tests.
 type Env func(string) string
+
+// Sources are where settings are read from besides the flags: the
+// environment, dropback's config file, and doctl's. The files are read only
+// when a setting is not decided before them; either may be nil when there is
+// none.
+type Sources struct {
+	Env   Env
+	File  func() (*File, error)
+	Doctl func() (*DoctlFile, error)
+}
 
 // Path returns the config file's path: flagPath when set, else
 // $XDG_CONFIG_HOME/dropback/config.yaml, else ~/.config/dropback/config.yaml.
@@ -47,46 +61,80 @@ func Repo(flagRepo string, env Env) (string, error) {
 	return filepath.Join(dir, "dropback", "repo"), nil
 }
 
-// Context returns the context a command uses: flagContext when set, else
-// $DROPBACK_CONTEXT, else the file's current context, else "local". The file
-// is read only when it is needed; load may be nil when there is none.
-func Context(flagContext string, env Env, load func() (*File, error)) (string, error) {
-	if flagContext != "" {
-		return flagContext, nil
+// Context returns the context a command uses, lowercase: flagContext when
+// set, else $DROPBACK_CONTEXT, else doctl's $DIGITALOCEAN_CONTEXT, else the
+// current context of dropback's file, else "local". doctl's file never
+// decides it: a machine with doctl on it still defaults to the engine.
+func Context(flagContext string, src Sources) (string, error) {
+	for _, c := range []string{flagContext, src.Env(EnvContext), src.Env(EnvDOContext)} {
+		if c := Normalize(c); c != "" {
+			return c, nil
+		}
 	}
-	if c := env(EnvContext); c != "" {
-		return c, nil
-	}
-	if load != nil {
-		f, err := load()
+	if src.File != nil {
+		f, err := src.File()
 		if err != nil {
 			return "", err
 		}
-		if f.Context != "" {
-			return f.Context, nil
+		if c := Normalize(f.Context); c != "" {
+			return c, nil
 		}
 	}
 	return provider.ContextLocal, nil
 }
 
 // Token returns the DigitalOcean token for context: flagToken when set, else
-// $DIGITALOCEAN_ACCESS_TOKEN, else the context's entry in the file. It
+// $DIGITALOCEAN_ACCESS_TOKEN, else the context's entry in dropback's file,
+// else the token doctl's file has for it (see DoctlFile.TokenOf). It
 // returns "" when there is none.
-func Token(flagToken, context string, env Env, load func() (*File, error)) (string, error) {
+func Token(flagToken, context string, src Sources) (string, error) {
 	if flagToken != "" {
 		return flagToken, nil
 	}
-	if t := env(EnvToken); t != "" {
+	if t := src.Env(EnvToken); t != "" {
 		return t, nil
 	}
-	if load == nil {
-		return "", nil
+	if src.File != nil {
+		f, err := src.File()
+		if err != nil {
+			return "", err
+		}
+		if t := f.TokenOf(context); t != "" {
+			return t, nil
+		}
 	}
-	f, err := load()
-	if err != nil {
-		return "", err
+	if src.Doctl != nil {
+		d, err := src.Doctl()
+		if err != nil {
+			return "", err
+		}
+		t := d.TokenOf(context)
+		if t != "" && d.Insecure != nil {
+			return "", d.Insecure
+		}
+		return t, nil
 	}
-	return f.AuthContexts[context], nil
+	return "", nil
+}
+
+// APIURL returns the DigitalOcean API URL: flagURL when set, else
+// $DIGITALOCEAN_API_URL, else doctl's file's api-url, else "" (the
+// default).
+func APIURL(flagURL string, src Sources) (string, error) {
+	if flagURL != "" {
+		return flagURL, nil
+	}
+	if u := src.Env(EnvAPIURL); u != "" {
+		return u, nil
+	}
+	if src.Doctl != nil {
+		d, err := src.Doctl()
+		if err != nil {
+			return "", err
+		}
+		return d.APIURL, nil
+	}
+	return "", nil
 }
 
 func xdgDir(env Env, variable, fallback string) (string, error) {

@@ -3,12 +3,14 @@ package output
 // Column is one column of a resource's text table. Key is the name --format
 // takes (matched without regard to case), Header the text of the table header
 // and Value renders one item's cell. An Extra column is shown only when
-// --format names it.
+// --format names it. A Doctl column is one of doctl's, under doctl's key and
+// header, so that a doctl user's --format works unchanged; it is extra.
 type Column[T any] struct {
 	Key    string
 	Header string
 	Value  func(T) string
 	Extra  bool
+	Doctl  bool
 }
 
 // Displayable is something a command prints: as a text table of columns, or
@@ -24,6 +26,8 @@ type Displayable interface {
 	// Vertical reports whether the text form is one "header value" line per
 	// column instead of a table.
 	Vertical() bool
+	// Items are the rows' items, one per row, for --template.
+	Items() []any
 }
 
 // ColumnInfo is a column without its getter.
@@ -31,6 +35,7 @@ type ColumnInfo struct {
 	Key    string
 	Header string
 	Extra  bool
+	Doctl  bool
 }
 
 // List displays a list of items of one type. Its JSON is always an array,
@@ -95,11 +100,19 @@ func (t *table[T]) JSON() any {
 
 func (t *table[T]) Vertical() bool { return t.vertical }
 
+func (t *table[T]) Items() []any {
+	out := make([]any, len(t.items))
+	for i, item := range t.items {
+		out[i] = item
+	}
+	return out
+}
+
 // Infos describes columns without their getters, for Printer.Check.
 func Infos[T any](cols []Column[T]) []ColumnInfo {
 	info := make([]ColumnInfo, len(cols))
 	for i, c := range cols {
-		info[i] = ColumnInfo{Key: c.Key, Header: c.Header, Extra: c.Extra}
+		info[i] = ColumnInfo{Key: c.Key, Header: c.Header, Extra: c.Extra || c.Doctl, Doctl: c.Doctl}
 	}
 	return info
 }

@@ -139,3 +139,46 @@ func TestPromptGivesUpWhenInterrupted(t *testing.T) {
 type blockingReader struct{}
 
 func (blockingReader) Read([]byte) (int, error) { select {} }
+
+func TestTemplatePrintsEachItem(t *testing.T) {
+	tests := []struct {
+		name, tmpl string
+		d          Displayable
+		want       string
+		bad        bool
+	}{
+		{"list", "{{.ID}}:{{.Name}}", List(itemColumns, []item{{1, "a"}, {2, "b"}}), "1:a\n2:b\n", false},
+		{"one, own newline", "{{.Name}}\n", One(itemColumns, item{3, "c"}), "c\n", false},
+		{"empty list", "{{.ID}}", List(itemColumns, []item{}), "", false},
+		{"no such field", "{{.Nope}}", List(itemColumns, []item{{1, "a"}}), "", true},
+		{"does not parse", "{{.ID", List(itemColumns, []item{{1, "a"}}), "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := render(t, &Printer{Template: tt.tmpl}, tt.d)
+			var te *TemplateError
+			if tt.bad != errors.As(err, &te) {
+				t.Fatalf("err = %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+	var te *TemplateError
+	if err := (&Printer{Template: "{{"}).Check(Infos(itemColumns)); !errors.As(err, &te) {
+		t.Fatalf("Check = %v", err)
+	}
+}
+
+func TestDoctlColumnsAreExtra(t *testing.T) {
+	cols := append(itemColumns, Column[item]{Key: "DoctlName", Header: "Doctl Name", Doctl: true, Value: func(i item) string { return i.Name }})
+	got, _ := render(t, &Printer{}, List(cols, []item{{1, "a"}}))
+	if got != "ID    Name\n1     a\n" {
+		t.Fatalf("default columns = %q", got)
+	}
+	got, _ = render(t, &Printer{Format: []string{"doctlname"}}, List(cols, []item{{1, "a"}}))
+	if got != "Doctl Name\na\n" {
+		t.Fatalf("--format doctlname = %q", got)
+	}
+}

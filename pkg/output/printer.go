@@ -27,6 +27,9 @@ type Printer struct {
 	Format []string
 	// NoHeader drops the table header.
 	NoHeader bool
+	// Template, when set, is a Go template (text/template) that each item
+	// is printed through instead of a table, as doctl's --template.
+	Template string
 	// Quiet silences notices, spinners and progress bars.
 	Quiet bool
 }
@@ -46,6 +49,9 @@ func (e *FormatError) Error() string {
 func (p *Printer) Print(d Displayable) error {
 	if p.JSON {
 		return WriteJSON(p.IO.Out, d.JSON())
+	}
+	if p.Template != "" {
+		return writeTemplate(p.IO.Out, p.Template, d.Items())
 	}
 	infos := d.Columns()
 	cols, err := SelectColumns(infos, p.Format)
@@ -71,6 +77,10 @@ func (p *Printer) Print(d Displayable) error {
 func (p *Printer) Check(cols []ColumnInfo) error {
 	if p.JSON {
 		return nil
+	}
+	if p.Template != "" {
+		_, err := parseTemplate(p.Template)
+		return err
 	}
 	_, err := SelectColumns(cols, p.Format)
 	return err

@@ -1,7 +1,13 @@
-// Package provider is the one interface every dropback command talks to, and
-// the types it speaks in. Two implementations exist: provider/local drives the
-// embedded block-image engine, provider/digitalocean drives DigitalOcean
-// Droplet Backups through godo.
+// Package provider is what every dropback command talks to: the
+// capabilities a context may have, and the types they speak in. Two
+// implementations exist: provider/local drives the embedded block-image
+// engine, provider/digitalocean drives DigitalOcean Droplet Backups through
+// godo.
+//
+// A context implements the capabilities it has and no others: a command
+// asks its context's Provider for the capability it needs (a type
+// assertion), and one that is missing is a verb the context cannot do. No
+// method exists only to say "unsupported".
 //
 // IDs of hosts, backups and actions are integers in both, as the DigitalOcean
 // API has them. JSON field names follow the DigitalOcean API where the two
@@ -12,9 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
-	"github.com/dropback/dropback/pkg/progress"
 )
 
 // Context names.
@@ -44,16 +47,22 @@ var (
 	ErrFormat = errors.New("unsupported repository format")
 )
 
-// UnsupportedError is returned for a verb a provider cannot do. Alternative
-// names what the user can do instead.
+// UnsupportedError is returned for a verb a context cannot do: a capability
+// it lacks, or an option of a verb it has. Only names the kind of context
+// that can ("engine", "DigitalOcean"), when there is one; Alternative what
+// the user can do instead.
 type UnsupportedError struct {
 	Verb        string
 	Context     string
+	Only        string
 	Alternative string
 }
 
 func (e *UnsupportedError) Error() string {
 	msg := fmt.Sprintf("%s is not supported in the %s context", e.Verb, e.Context)
+	if e.Only != "" {
+		msg += fmt.Sprintf(" (%s only)", e.Only)
+	}
 	if e.Alternative != "" {
 		msg += ": " + e.Alternative
 	}
@@ -62,361 +71,165 @@ func (e *UnsupportedError) Error() string {
 
 func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
 
-// Host is a machine whose disks are backed up: a registered self-hosted host
-// on the engine, a Droplet on DigitalOcean.
-type Host struct {
-	ID               int       `json:"id"`
-	Name             string    `json:"name"`
-	Status           string    `json:"status"`
-	Disks            []Disk    `json:"disks"`
-	BackupEnabled    bool      `json:"backup_enabled"`
-	BackupPolicy     *Policy   `json:"backup_policy,omitempty"`
-	NextBackupWindow *Window   `json:"next_backup_window,omitempty"`
-	Region           string    `json:"region,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
-	// LastError is why the host's last scheduled backup failed, when no
-	// backup was taken since (engine only).
-	LastError   string     `json:"last_error,omitempty"`
-	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
-}
-
-// Disk is one disk of a host. Path is empty on DigitalOcean.
-type Disk struct {
-	Name      string `json:"name"`
-	Path      string `json:"path,omitempty"`
-	SizeBytes int64  `json:"size_bytes"`
-}
-
-// Policy is a backup policy, named as in the DigitalOcean API.
-type Policy struct {
-	Plan                string `json:"plan"`
-	Weekday             string `json:"weekday"`
-	Hour                int    `json:"hour"`
-	WindowLengthHours   int    `json:"window_length_hours"`
-	RetentionPeriodDays int    `json:"retention_period_days"`
-}
-
-// Window is a backup window.
-type Window struct {
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
-
-// Backup types.
-const (
-	TypeBackup   = "backup"
-	TypeSnapshot = "snapshot"
-)
-
-// Backup is one backup or snapshot of a host. The first fields carry the
-// DigitalOcean image object's names.
-type Backup struct {
-	ID            int       `json:"id"`
-	Name          string    `json:"name"`
-	Type          string    `json:"type"`
-	Status        string    `json:"status"`
-	CreatedAt     time.Time `json:"created_at"`
-	SizeGigabytes float64   `json:"size_gigabytes"`
-	MinDiskSize   int       `json:"min_disk_size"`
-	HostID        int       `json:"host_id"`
-	HostName      string    `json:"host_name"`
-	// Engine only: per-disk detail and what this backup added to the repository.
-	Disks    []BackupDisk `json:"disks,omitempty"`
-	NewBytes int64        `json:"new_bytes,omitempty"`
-}
-
-// BackupDisk is one disk inside an engine backup.
-type BackupDisk struct {
-	Name      string `json:"name"`
-	Path      string `json:"path"`
-	SizeBytes int64  `json:"size_bytes"`
-	DataBytes int64  `json:"data_bytes"`
-}
-
-// Action statuses, as DigitalOcean names them.
-const (
-	StatusInProgress = "in-progress"
-	StatusCompleted  = "completed"
-	StatusErrored    = "errored"
-)
-
-// Action is an asynchronous operation: a DigitalOcean action, or an engine job
-// (create, restore, convert, gc) recorded in the repository.
-type Action struct {
-	ID           int        `json:"id"`
-	Type         string     `json:"type"`
-	Status       string     `json:"status"`
-	StartedAt    time.Time  `json:"started_at"`
-	CompletedAt  *time.Time `json:"completed_at"`
-	ResourceID   int        `json:"resource_id"`
-	ResourceType string     `json:"resource_type"`
-	Region       string     `json:"region_slug,omitempty"`
-	Error        string     `json:"error,omitempty"`
-}
-
-// HostSpec describes a host to register (engine only).
-type HostSpec struct {
-	Name  string
-	Disks []string
-}
-
-// CreateOptions are the options of an on-demand backup.
-type CreateOptions struct {
-	// Progress, if not nil, is a counter the provider adds the backup's
-	// bytes to, from any goroutine, as a "backup" job; the caller reads it
-	// on its own schedule. A provider with nothing to count leaves it.
-	Progress *progress.Counter
-	// Time, when set, dates the backup (created_at) instead of now, as when
-	// importing a history; retention and prune go by it.
-	Time time.Time
-	// AcceptResize allows a disk whose size differs from the host's
-	// previous backup of it. Without it, such a backup fails with
-	// ErrConfirm, as a disk that was swapped, truncated or detached would
-	// otherwise become the host's newest backup.
-	AcceptResize bool
-}
-
-// PruneOptions keep, of each host's backups, the newest of each of the last
-// KeepDaily days and of the last KeepWeekly ISO weeks that have backups.
-// Snapshots are always kept.
-type PruneOptions struct {
-	KeepDaily  int
-	KeepWeekly int
-	DryRun     bool
-}
-
-// CreateResult is the outcome of a backup.
-type CreateResult struct {
-	Backup Backup `json:"backup"`
-	Action Action `json:"action"`
-}
-
-// RestoreRequest names what to restore and where.
-type RestoreRequest struct {
-	Host   string // host name or ID
-	Backup string // backup ID or "latest"
-	// To restores to a new path (a file for one disk, a directory for several)
-	// instead of in place. Engine only.
-	To string
-	// ToNew creates a new host from the backup (DigitalOcean: a new Droplet).
-	ToNew   string
-	Size    string
-	Region  string
-	SSHKeys []string
-	VPCUUID string
-	Tags    []string
-	// Force allows an in-place restore to overwrite the host's disks, and
-	// a restore To a path to replace a file or symbolic link there (never
-	// followed) or to write a block device named by the path itself.
-	Force bool
-	// Progress, if not nil, counts the restore's bytes as a "restore" job,
-	// as CreateOptions.Progress does a backup's.
-	Progress *progress.Counter
-}
-
-// RestoreResult is the outcome of a restore.
-type RestoreResult struct {
-	Action       Action        `json:"action"`
-	BackupID     int           `json:"backup_id"`
-	HostID       int           `json:"host_id"`
-	Disks        []RestoreDisk `json:"disks,omitempty"`
-	BytesWritten int64         `json:"bytes_written"`
-	// Notices are things the user should know that did not stop the
-	// restore, such as a repository it could not record it in.
-	Notices []string `json:"notices,omitempty"`
-}
-
-// RestoreDisk reports one restored disk.
-type RestoreDisk struct {
-	Name         string `json:"name"`
-	Path         string `json:"path"`
-	SizeBytes    int64  `json:"size_bytes"`
-	BytesWritten int64  `json:"bytes_written"`
-}
-
-// VerifyOptions are the options of an integrity check.
-type VerifyOptions struct {
-	// Progress, if not nil, counts the bytes checked as a "verify" job, as
-	// CreateOptions.Progress does a backup's.
-	Progress *progress.Counter
-}
-
-// VerifyReport is the outcome of an integrity check.
-type VerifyReport struct {
-	Backups  []VerifiedBackup `json:"backups"`
-	Chunks   int64            `json:"chunks_checked"`
-	Bytes    int64            `json:"bytes_checked"`
-	Problems []string         `json:"problems"`
-	// Notices are things the user should know that are no damage.
-	Notices []string `json:"notices,omitempty"`
-}
-
-// VerifiedBackup is one backup's verdict.
-type VerifiedBackup struct {
-	ID       int    `json:"id"`
-	HostName string `json:"host_name"`
-	Status   string `json:"status"` // "ok" or "damaged"
-	Problem  string `json:"problem,omitempty"`
-}
-
-// PolicyRequest changes a backup policy. Nil fields are left as they are.
-type PolicyRequest struct {
-	Plan          *string
-	Weekday       *string
-	Hour          *int
-	RetentionDays *int
-}
-
-// DisableOptions says what to do with existing backups when disabling.
-type DisableOptions struct {
-	KeepBackups   bool
-	DeleteBackups bool
-}
-
-// HostPolicy is a host's policy as `policy get` shows it, named as the
-// DigitalOcean API's droplet backup policy object.
-type HostPolicy struct {
-	HostID           int     `json:"host_id"`
-	HostName         string  `json:"host_name,omitempty"`
-	BackupEnabled    bool    `json:"backup_enabled"`
-	BackupPolicy     *Policy `json:"backup_policy,omitempty"`
-	NextBackupWindow *Window `json:"next_backup_window,omitempty"`
-}
-
-// SupportedPolicy is one plan a provider offers, named as the DigitalOcean
-// API's supported_policies object.
-type SupportedPolicy struct {
-	Name                 string   `json:"name"`
-	PossibleWindowStarts []int    `json:"possible_window_starts"`
-	WindowLengthHours    int      `json:"window_length_hours"`
-	RetentionPeriodDays  int      `json:"retention_period_days"`
-	PossibleDays         []string `json:"possible_days"`
-}
-
-// RepoInitOptions are the options of `repo init`.
-type RepoInitOptions struct {
-	ChunkSize int64
-	// CreateBucket creates the bucket of an s3:// repository first.
-	CreateBucket bool
-}
-
-// RepoStats describes the engine repository.
-type RepoStats struct {
-	Location         string  `json:"location"`
-	FormatVersion    int     `json:"format_version"`
-	ChunkSize        int64   `json:"chunk_size"`
-	Hosts            int     `json:"hosts"`
-	Backups          int     `json:"backups"`
-	Snapshots        int     `json:"snapshots"`
-	LogicalBytes     int64   `json:"logical_bytes"`
-	DataBytes        int64   `json:"data_bytes"`
-	UniqueBytes      int64   `json:"unique_bytes"`
-	StoredBytes      int64   `json:"stored_bytes"`
-	Chunks           int64   `json:"chunks"`
-	Packs            int64   `json:"packs"`
-	DedupRatio       float64 `json:"dedup_ratio"`
-	CompressionRatio float64 `json:"compression_ratio"`
-	ReclaimedBytes   int64   `json:"reclaimed_bytes"`
-}
-
-// GCOptions are the options of `repo gc`.
-type GCOptions struct {
-	// Grace is how long an unreferenced object is kept before it is deleted,
-	// so that a backup running now can still use it.
-	Grace time.Duration
-	// MinAge is how old an unreferenced object must be before it is
-	// condemned at all; 0 is the engine's default, negative none.
-	MinAge time.Duration
-	// WaitLock is how long to wait for another gc to finish.
-	WaitLock time.Duration
-}
-
-// GCResult reports what a garbage collection did.
-type GCResult struct {
-	Action         Action `json:"action"`
-	DeletedPacks   int    `json:"deleted_packs"`
-	RewrittenPacks int    `json:"rewritten_packs"`
-	ReclaimedBytes int64  `json:"reclaimed_bytes"`
-	// DeferredFor names the running operation that kept gc from deleting
-	// what it condemned, if one did.
-	DeferredFor string `json:"deferred_for,omitempty"`
-}
-
-// RunOptions are the options of one scheduling pass.
-type RunOptions struct {
-	// Progress, if not nil, counts each backup's bytes as a job of its own,
-	// as CreateOptions.Progress does.
-	Progress *progress.Counter
-}
-
-// RunReport is what one scheduling pass did.
-type RunReport struct {
-	Backups []Backup  `json:"backups"`
-	Expired []int     `json:"expired"`
-	GC      *GCResult `json:"gc,omitempty"`
-	// Skipped says why each enabled host was not backed up.
-	Skipped []Skipped `json:"skipped"`
-	Errors  []string  `json:"errors"`
-}
-
-// Skipped is an enabled host a pass did not back up, and why.
-type Skipped struct {
-	HostID   int    `json:"host_id"`
-	HostName string `json:"host_name"`
-	Reason   string `json:"reason"`
-}
-
-// Provider is what every command talks to. Methods are safe for concurrent
-// use. Host arguments are a name or an integer ID; a name that matches no host
-// gives ErrNotFound, one that matches several gives ErrAmbiguous. A verb the
-// provider cannot do returns an *UnsupportedError.
+// Provider is a context: the engine's repository, or a DigitalOcean
+// account. What it can do is the capabilities below that it implements.
+//
+// Every method of every capability is safe for concurrent use. Host
+// arguments are a name or an integer ID; a name that matches no host gives
+// ErrNotFound, one that matches several gives ErrAmbiguous. Errors wrap the
+// sentinels above.
 type Provider interface {
 	// Context is the name of the context this provider serves.
 	Context() string
+}
 
+// Hosts lists and shows hosts. Every context has it.
+type Hosts interface {
 	ListHosts(ctx context.Context) ([]Host, error)
 	GetHost(ctx context.Context, host string) (*Host, error)
+}
+
+// HostRegistry registers and unregisters hosts (engine only: every Droplet
+// of an account is a host for as long as it exists).
+type HostRegistry interface {
 	AddHost(ctx context.Context, spec HostSpec) (*Host, error)
 	// RemoveHost unregisters a host. Its backups are kept unless
 	// DeleteBackups; its snapshots are always kept.
 	RemoveHost(ctx context.Context, host string, opts DisableOptions) error
+}
 
+// Backups lists, shows and restores backups. Every context has it.
+type Backups interface {
 	// ListBackups lists backups (not snapshots) of one host, or of all hosts
-	// when host is "", oldest first.
+	// when host is "", oldest first. It may return the backups it could read
+	// together with an error about the others.
 	ListBackups(ctx context.Context, host string) ([]Backup, error)
+	// GetBackup returns a backup or snapshot. Its host is unknown (HostID
+	// 0) when the host no longer exists.
 	GetBackup(ctx context.Context, id int) (*Backup, error)
-	CreateBackup(ctx context.Context, host string, opts CreateOptions) (*CreateResult, error)
+	// RestoreBackup restores a backup or snapshot. An option the context
+	// cannot do (req.To on DigitalOcean, req.ToNew on the engine) gives an
+	// *UnsupportedError and changes nothing.
 	RestoreBackup(ctx context.Context, req RestoreRequest) (*RestoreResult, error)
+}
+
+// BackupTaker takes on-demand backups (engine only: DigitalOcean takes
+// backups on its schedule; see SnapshotTaker).
+type BackupTaker interface {
+	CreateBackup(ctx context.Context, host string, opts CreateOptions) (*CreateResult, error)
+}
+
+// Verifier checks backups by reading them back (engine only).
+type Verifier interface {
 	// VerifyBackups checks the given backups, or the whole repository when
 	// ids is empty. Damage is reported in the report, with a nil error; the
 	// error is for failures to run the check at all.
 	VerifyBackups(ctx context.Context, ids []int, opts VerifyOptions) (*VerifyReport, error)
+}
 
-	EnableBackups(ctx context.Context, host string, req PolicyRequest) (*Action, error)
-	DisableBackups(ctx context.Context, host string, opts DisableOptions) (*Action, error)
-	SetPolicy(ctx context.Context, host string, req PolicyRequest) (*Action, error)
-	GetPolicy(ctx context.Context, host string) (*HostPolicy, error)
-	ListPolicies(ctx context.Context) ([]HostPolicy, error)
-	SupportedPolicies(ctx context.Context) ([]SupportedPolicy, error)
-
+// Pruner deletes backups by a daily and weekly count (engine only:
+// DigitalOcean keeps backups by the retention of the plan).
+type Pruner interface {
 	// PruneBackups deletes the backups of a host (every host when host is
 	// "") that opts does not keep, and returns them. With DryRun it only
 	// returns them.
 	PruneBackups(ctx context.Context, host string, opts PruneOptions) ([]Backup, error)
+}
 
+// Policies turns scheduled backups on and off and shows and changes their
+// policy. Every context has it.
+type Policies interface {
+	// EnableBackups turns scheduled backups on. Nil fields of req take the
+	// plan's defaults.
+	EnableBackups(ctx context.Context, host string, req PolicyRequest) (*Action, error)
+	// DisableBackups turns scheduled backups off. A host that has backups
+	// needs opts.DeleteBackups (or, where the context can keep them,
+	// opts.KeepBackups), else the error wraps ErrConfirm and nothing
+	// changes.
+	DisableBackups(ctx context.Context, host string, opts DisableOptions) (*Action, error)
+	// SetPolicy changes the fields of a host's policy that req sets and
+	// keeps the others.
+	SetPolicy(ctx context.Context, host string, req PolicyRequest) (*Action, error)
+	GetPolicy(ctx context.Context, host string) (*HostPolicy, error)
+	ListPolicies(ctx context.Context) ([]HostPolicy, error)
+	// SupportedPolicies lists the plans on offer, as the context describes
+	// them (on DigitalOcean, the API's supported_policies).
+	SupportedPolicies(ctx context.Context) ([]SupportedPolicy, error)
+}
+
+// BackupKeeper turns scheduled backups off and keeps the host's existing
+// backups (engine only: DigitalOcean deletes a Droplet's backups when its
+// backups are disabled).
+type BackupKeeper interface {
+	DisableKeepingBackups(ctx context.Context, host string) (*Action, error)
+}
+
+// TagPolicies turns scheduled backups on and off for every host that has a
+// tag, in one request (DigitalOcean only).
+type TagPolicies interface {
+	// EnableBackupsByTag enables backups, with the default policy, of every
+	// Droplet tagged tag, and returns one action per Droplet.
+	EnableBackupsByTag(ctx context.Context, tag string) ([]Action, error)
+	// DisableBackupsByTag disables backups of every Droplet tagged tag.
+	// When any of them has backups, opts.DeleteBackups is needed, else the
+	// error wraps ErrConfirm, says how many would be deleted, and nothing
+	// changes.
+	DisableBackupsByTag(ctx context.Context, tag string, opts DisableOptions) ([]Action, error)
+}
+
+// Snapshots lists and deletes snapshots and turns backups into them. Every
+// context has it.
+type Snapshots interface {
 	// ConvertBackup turns a backup into a snapshot.
 	ConvertBackup(ctx context.Context, id int) (*Action, error)
+	// ListSnapshots lists the snapshots of one host, or every snapshot when
+	// host is "" (on DigitalOcean, those of destroyed Droplets too), oldest
+	// first.
 	ListSnapshots(ctx context.Context, host string) ([]Backup, error)
+	// DeleteSnapshot deletes one snapshot; a backup is refused with an error
+	// wrapping ErrInvalid.
 	DeleteSnapshot(ctx context.Context, id int) error
+}
 
+// SnapshotTaker takes an on-demand snapshot of a host (DigitalOcean only:
+// the engine's on-demand backup is BackupTaker, and any backup becomes a
+// snapshot with ConvertBackup).
+type SnapshotTaker interface {
+	// TakeSnapshot starts a snapshot of host named name ("" lets the
+	// context name it) and returns its action, usually in progress.
+	TakeSnapshot(ctx context.Context, host, name string) (*Action, error)
+}
+
+// Actions shows asynchronous operations. Every context has it.
+type Actions interface {
+	// GetAction returns an action. An errored action is data, not an error.
 	GetAction(ctx context.Context, id int) (*Action, error)
+	// ListActions lists every action, newest first.
 	ListActions(ctx context.Context) ([]Action, error)
+	// ListHostActions lists the actions on one host, newest first.
+	ListHostActions(ctx context.Context, host string) ([]Action, error)
+}
 
-	// Engine-only verbs.
+// Repository creates, describes and garbage-collects the engine's
+// repository (engine only).
+type Repository interface {
 	InitRepo(ctx context.Context, opts RepoInitOptions) (*RepoStats, error)
 	RepoStats(ctx context.Context) (*RepoStats, error)
 	GC(ctx context.Context, opts GCOptions) (*GCResult, error)
+}
+
+// Scheduler runs due backups, retention and gc itself (engine only:
+// DigitalOcean runs its schedule on its own).
+type Scheduler interface {
 	RunDue(ctx context.Context, opts RunOptions) (*RunReport, error)
+}
+
+// Account checks the credentials of a context against its API
+// (DigitalOcean only).
+type Account interface {
+	// CheckAccount makes one request that needs the token and returns the
+	// account's e-mail address; a refused token wraps ErrAuth.
+	CheckAccount(ctx context.Context) (string, error)
 }
 
 // Errorf formats an error that says only its message but matches sentinel

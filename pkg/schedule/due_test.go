@@ -86,12 +86,12 @@ func TestDue(t *testing.T) {
 		{"weekly SUN 0: taken late Saturday is last week's", weeklySun, "2025-01-04 23:00", longAgo, "2025-01-05 01:45",
 			true, false, win(t, "2025-01-05 00:00", "2025-01-05 04:00"), "2025-01-05 01:45"},
 
-		// every-4h at 8: windows back to back, no gaps.
-		{"every-4h: taken in the last window", every4h, "2025-01-04 09:45", longAgo, "2025-01-04 12:00",
+		// intra_daily_4h at 8: windows back to back, no gaps.
+		{"intra_daily_4h: taken in the last window", every4h, "2025-01-04 09:45", longAgo, "2025-01-04 12:00",
 			false, false, win(t, "2025-01-04 12:00", "2025-01-04 16:00"), "2025-01-04 13:45"},
-		{"every-4h: last window missed", every4h, "2025-01-04 05:45", longAgo, "2025-01-04 12:00",
+		{"intra_daily_4h: last window missed", every4h, "2025-01-04 05:45", longAgo, "2025-01-04 12:00",
 			true, true, win(t, "2025-01-04 08:00", "2025-01-04 12:00"), "2025-01-04 12:00"},
-		{"every-6h: in the gap after a missed window", every6h, "2025-01-04 05:45", longAgo, "2025-01-04 14:30",
+		{"intra_daily_6h: in the gap after a missed window", every6h, "2025-01-04 05:45", longAgo, "2025-01-04 14:30",
 			true, true, win(t, "2025-01-04 10:00", "2025-01-04 14:00"), "2025-01-04 14:00"},
 	}
 	for _, tt := range tests {

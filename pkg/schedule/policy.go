@@ -9,14 +9,28 @@ import (
 	"time"
 )
 
-// Plan names.
+// Plan names: DigitalOcean's. The sub-daily ones are DigitalOcean's
+// usage-based plans (intra_daily_4h is the name public sources show; the
+// 12- and 6-hour names follow it).
 const (
-	PlanDaily    = "daily"
-	PlanWeekly   = "weekly"
-	PlanEvery12h = "every-12h"
-	PlanEvery6h  = "every-6h"
-	PlanEvery4h  = "every-4h"
+	PlanDaily          = "daily"
+	PlanWeekly         = "weekly"
+	PlanIntraDaily12h  = "intra_daily_12h"
+	PlanIntraDaily6h   = "intra_daily_6h"
+	PlanIntraDaily4h   = "intra_daily_4h"
+	legacyPlanEvery12h = "every-12h"
+	legacyPlanEvery6h  = "every-6h"
+	legacyPlanEvery4h  = "every-4h"
 )
+
+// legacyPlans maps the names the engine's sub-daily plans had before they
+// took DigitalOcean's to those: policies stored under them, and scripts
+// that give them, keep working.
+var legacyPlans = map[string]string{
+	legacyPlanEvery12h: PlanIntraDaily12h,
+	legacyPlanEvery6h:  PlanIntraDaily6h,
+	legacyPlanEvery4h:  PlanIntraDaily4h,
+}
 
 // Limits of a policy.
 const (
@@ -43,14 +57,14 @@ type plan struct {
 }
 
 // plans is the plan table, in the order `policy supported` lists it. The
-// every-Nh plans keep 7 days by default, as the daily plan does: a week of
-// history, at the price of 14, 28 or 42 backups.
+// intra-daily plans keep 7 days by default, as the daily plan does: a week
+// of history, at the price of 14, 28 or 42 backups.
 var plans = []plan{
 	{name: PlanDaily, period: 24 * time.Hour, retentionDays: 7},
 	{name: PlanWeekly, period: 7 * 24 * time.Hour, retentionDays: 28, takesWeekday: true},
-	{name: PlanEvery12h, period: 12 * time.Hour, retentionDays: 7},
-	{name: PlanEvery6h, period: 6 * time.Hour, retentionDays: 7},
-	{name: PlanEvery4h, period: 4 * time.Hour, retentionDays: 7},
+	{name: PlanIntraDaily12h, period: 12 * time.Hour, retentionDays: 7},
+	{name: PlanIntraDaily6h, period: 6 * time.Hour, retentionDays: 7},
+	{name: PlanIntraDaily4h, period: 4 * time.Hour, retentionDays: 7},
 }
 
 // windowStarts are the hours (UTC) a window may start at.
@@ -60,6 +74,7 @@ var windowStarts = []int{0, 4, 8, 12, 16, 20}
 var weekdays = []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
 
 func lookupPlan(name string) (plan, bool) {
+	name = CanonicalPlan(name)
 	for _, pl := range plans {
 		if pl.name == name {
 			return pl, true
@@ -91,8 +106,8 @@ type Policy struct {
 	// Weekday is SUN..SAT for the weekly plan and empty for every other plan.
 	Weekday string `json:"weekday"`
 	// Hour is the hour (UTC) a window starts at, one of WindowStarts(). For
-	// the every-Nh plans it anchors the series: every-6h at hour 4 has
-	// windows at 4, 10, 16 and 22 h.
+	// the intra-daily plans it anchors the series: intra_daily_6h at hour 4
+	// has windows at 4, 10, 16 and 22 h.
 	Hour int `json:"hour"`
 	// RetentionDays is how long a backup is kept, 1 to 365 days.
 	RetentionDays int `json:"retention_period_days"`
@@ -142,7 +157,7 @@ func (p Policy) Validate() error {
 }
 
 // Period is the time between two windows' starts: 24 h for daily, 7 days for
-// weekly, N hours for every-Nh.
+// weekly, N hours for intra_daily_Nh.
 func (p Policy) Period() time.Duration { return p.resolve().period }
 
 // WindowLength is the length of the policy's windows: WindowLength, or the
@@ -200,6 +215,7 @@ func New(c Change) (Policy, error) {
 // DefaultWeekday when it is and p had none; the retention becomes the new
 // plan's default unless p's was chosen (differs from its plan's default).
 func (p Policy) Apply(c Change) (Policy, error) {
+	p.Plan = CanonicalPlan(p.Plan)
 	q := p
 	if c.Plan != nil {
 		q.Plan = normalizePlan(*c.Plan)
@@ -292,7 +308,16 @@ func (p Policy) resolve() resolved {
 	return r
 }
 
-func normalizePlan(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+func normalizePlan(s string) string { return CanonicalPlan(strings.ToLower(strings.TrimSpace(s))) }
+
+// CanonicalPlan is a plan's name as the engine stores and shows it: an
+// earlier name (every-12h, every-6h, every-4h) becomes DigitalOcean's.
+func CanonicalPlan(name string) string {
+	if n, ok := legacyPlans[name]; ok {
+		return n
+	}
+	return name
+}
 
 func unknownPlan(name string) string {
 	return fmt.Sprintf("invalid plan %q: must be one of %s", name, strings.Join(Plans(), ", "))

@@ -18,8 +18,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{"daily", Policy{Plan: "daily", Hour: 0, RetentionDays: 7}, ""},
 		{"weekly", Policy{Plan: "weekly", Weekday: "SAT", Hour: 20, RetentionDays: 28}, ""},
-		{"every-4h", Policy{Plan: "every-4h", Hour: 8, RetentionDays: 365}, ""},
-		{"retention 1", Policy{Plan: "every-6h", Hour: 16, RetentionDays: 1}, ""},
+		{"intra_daily_4h", Policy{Plan: "intra_daily_4h", Hour: 8, RetentionDays: 365}, ""},
+		{"retention 1", Policy{Plan: "intra_daily_6h", Hour: 16, RetentionDays: 1}, ""},
 		{"hour 5", Policy{Plan: "daily", Hour: 5, RetentionDays: 7},
 			"invalid hour 5: must be one of 0, 4, 8, 12, 16, 20"},
 		{"hour 24", Policy{Plan: "daily", Hour: 24, RetentionDays: 7},
@@ -32,7 +32,7 @@ func TestValidate(t *testing.T) {
 			`invalid weekday "mon": must be one of SUN, MON, TUE, WED, THU, FRI, SAT`},
 		{"weekday on daily", Policy{Plan: "daily", Weekday: "MON", RetentionDays: 7},
 			"a weekday applies only to the weekly plan"},
-		{"weekday on every-6h", Policy{Plan: "every-6h", Weekday: "MON", RetentionDays: 7},
+		{"weekday on intra_daily_6h", Policy{Plan: "intra_daily_6h", Weekday: "MON", RetentionDays: 7},
 			"a weekday applies only to the weekly plan"},
 		{"weekly without weekday", Policy{Plan: "weekly", RetentionDays: 28},
 			"the weekly plan needs a weekday: one of SUN, MON, TUE, WED, THU, FRI, SAT"},
@@ -41,9 +41,9 @@ func TestValidate(t *testing.T) {
 		{"retention 366", Policy{Plan: "daily", RetentionDays: 366},
 			"invalid retention 366: must be 1 to 365 days"},
 		{"unknown plan", Policy{Plan: "hourly", RetentionDays: 7},
-			`invalid plan "hourly": must be one of daily, weekly, every-12h, every-6h, every-4h`},
+			`invalid plan "hourly": must be one of daily, weekly, intra_daily_12h, intra_daily_6h, intra_daily_4h`},
 		{"empty plan", Policy{RetentionDays: 7},
-			`invalid plan "": must be one of daily, weekly, every-12h, every-6h, every-4h`},
+			`invalid plan "": must be one of daily, weekly, intra_daily_12h, intra_daily_6h, intra_daily_4h`},
 		{"several problems", Policy{Plan: "daily", Hour: 5, Weekday: "MON", RetentionDays: 0},
 			"invalid hour 5: must be one of 0, 4, 8, 12, 16, 20; " +
 				"a weekday applies only to the weekly plan; " +
@@ -78,9 +78,9 @@ func TestDefaults(t *testing.T) {
 	}{
 		{"daily", Policy{Plan: "daily", RetentionDays: 7}},
 		{"weekly", Policy{Plan: "weekly", Weekday: "SUN", RetentionDays: 28}},
-		{"every-12h", Policy{Plan: "every-12h", RetentionDays: 7}},
-		{"every-6h", Policy{Plan: "every-6h", RetentionDays: 7}},
-		{"every-4h", Policy{Plan: "every-4h", RetentionDays: 7}},
+		{"intra_daily_12h", Policy{Plan: "intra_daily_12h", RetentionDays: 7}},
+		{"intra_daily_6h", Policy{Plan: "intra_daily_6h", RetentionDays: 7}},
+		{"intra_daily_4h", Policy{Plan: "intra_daily_4h", RetentionDays: 7}},
 	}
 	for _, tt := range tests {
 		got, err := Defaults(tt.plan)
@@ -107,13 +107,13 @@ func TestNew(t *testing.T) {
 		{"weekly", Change{Plan: ptr("weekly")}, Policy{Plan: "weekly", Weekday: "SUN", RetentionDays: 28}, ""},
 		{"weekly fri 16", Change{Plan: ptr("Weekly"), Weekday: ptr("fri"), Hour: ptr(16)},
 			Policy{Plan: "weekly", Weekday: "FRI", Hour: 16, RetentionDays: 28}, ""},
-		{"every-4h kept 2 days", Change{Plan: ptr("every-4h"), RetentionDays: ptr(2)},
-			Policy{Plan: "every-4h", RetentionDays: 2}, ""},
+		{"intra_daily_4h kept 2 days", Change{Plan: ptr("intra_daily_4h"), RetentionDays: ptr(2)},
+			Policy{Plan: "intra_daily_4h", RetentionDays: 2}, ""},
 		{"weekday on daily", Change{Weekday: ptr("MON")}, Policy{},
 			"a weekday applies only to the weekly plan"},
 		{"hour 5", Change{Hour: ptr(5)}, Policy{}, "invalid hour 5: must be one of 0, 4, 8, 12, 16, 20"},
 		{"unknown plan", Change{Plan: ptr("hourly")}, Policy{},
-			`invalid plan "hourly": must be one of daily, weekly, every-12h, every-6h, every-4h`},
+			`invalid plan "hourly": must be one of daily, weekly, intra_daily_12h, intra_daily_6h, intra_daily_4h`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,8 +158,8 @@ func TestApply(t *testing.T) {
 			"a weekday applies only to the weekly plan"},
 		{"weekly to daily with an empty weekday", weekly, Change{Plan: ptr("daily"), Weekday: ptr("")},
 			Policy{Plan: "daily", Hour: 4, RetentionDays: 7}, ""},
-		{"chosen retention survives a plan change", custom, Change{Plan: ptr("every-6h")},
-			Policy{Plan: "every-6h", Hour: 8, RetentionDays: 30}, ""},
+		{"chosen retention survives a plan change", custom, Change{Plan: ptr("intra_daily_6h")},
+			Policy{Plan: "intra_daily_6h", Hour: 8, RetentionDays: 30}, ""},
 		{"same plan keeps retention", custom, Change{Plan: ptr("daily")}, custom, ""},
 		{"weekday on daily", daily, Change{Weekday: ptr("MON")}, daily,
 			"a weekday applies only to the weekly plan"},
@@ -209,9 +209,9 @@ func TestSupported(t *testing.T) {
 	want := `[` +
 		`{"name":"daily",` + starts + `,"retention_period_days":7,"possible_days":[]},` +
 		`{"name":"weekly",` + starts + `,"retention_period_days":28,` + days + `},` +
-		`{"name":"every-12h",` + starts + `,"retention_period_days":7,"possible_days":[]},` +
-		`{"name":"every-6h",` + starts + `,"retention_period_days":7,"possible_days":[]},` +
-		`{"name":"every-4h",` + starts + `,"retention_period_days":7,"possible_days":[]}` +
+		`{"name":"intra_daily_12h",` + starts + `,"retention_period_days":7,"possible_days":[]},` +
+		`{"name":"intra_daily_6h",` + starts + `,"retention_period_days":7,"possible_days":[]},` +
+		`{"name":"intra_daily_4h",` + starts + `,"retention_period_days":7,"possible_days":[]}` +
 		`]`
 	if string(got) != want {
 		t.Errorf("Supported() JSON =\n%s\nwant\n%s", got, want)
@@ -234,9 +234,9 @@ func TestPolicyDurations(t *testing.T) {
 	}{
 		{Policy{Plan: "daily", RetentionDays: 7}, 24 * time.Hour, 4 * time.Hour, 7 * 24 * time.Hour},
 		{Policy{Plan: "weekly", Weekday: "SUN", RetentionDays: 28}, 7 * 24 * time.Hour, 4 * time.Hour, 28 * 24 * time.Hour},
-		{Policy{Plan: "every-12h", RetentionDays: 3}, 12 * time.Hour, 4 * time.Hour, 3 * 24 * time.Hour},
-		{Policy{Plan: "every-6h", RetentionDays: 7}, 6 * time.Hour, 4 * time.Hour, 7 * 24 * time.Hour},
-		{Policy{Plan: "every-4h", RetentionDays: 7}, 4 * time.Hour, 4 * time.Hour, 7 * 24 * time.Hour},
+		{Policy{Plan: "intra_daily_12h", RetentionDays: 3}, 12 * time.Hour, 4 * time.Hour, 3 * 24 * time.Hour},
+		{Policy{Plan: "intra_daily_6h", RetentionDays: 7}, 6 * time.Hour, 4 * time.Hour, 7 * 24 * time.Hour},
+		{Policy{Plan: "intra_daily_4h", RetentionDays: 7}, 4 * time.Hour, 4 * time.Hour, 7 * 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		if got := tt.p.Period(); got != tt.period {
@@ -251,5 +251,25 @@ func TestPolicyDurations(t *testing.T) {
 	}
 	if got, want := (Policy{Plan: "weekly", Weekday: "SUN", Hour: 4, RetentionDays: 28}).String(), "weekly SUN 04:00 UTC, kept 28 days"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestEarlierPlanNamesAreDigitalOceans(t *testing.T) {
+	for old, want := range map[string]string{"every-12h": "intra_daily_12h", "every-6h": "intra_daily_6h", "EVERY-4H": "intra_daily_4h"} {
+		p, err := New(Change{Plan: ptr(old)})
+		if err != nil || p.Plan != want {
+			t.Errorf("New(%s) = %v, %v; want plan %s", old, p, err, want)
+		}
+	}
+	stored := Policy{Plan: "every-6h", Hour: 4, RetentionDays: 30}
+	if err := stored.Validate(); err != nil {
+		t.Fatalf("a policy stored under an earlier name: %v", err)
+	}
+	if stored.Period() != 6*time.Hour {
+		t.Fatalf("period = %s", stored.Period())
+	}
+	q, err := stored.Apply(Change{Hour: ptr(8)})
+	if err != nil || q.Plan != "intra_daily_6h" || q.RetentionDays != 30 {
+		t.Fatalf("Apply = %v, %v", q, err)
 	}
 }

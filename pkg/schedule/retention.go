@@ -25,7 +25,7 @@ type Item struct {
 //     minus R. Windows, not times, are compared, so a backup taken a few
 //     minutes later in its window than today's was does not outlive the
 //     day: after each scheduled backup exactly R/period backups remain (7
-//     daily, 4 weekly, 42 every-4h).
+//     daily, 4 weekly, 42 intra_daily_4h).
 //
 // The window of a backup is the latest window that started at or before it
 // (LatestWindow), so a make-up taken after its window ages with that window.

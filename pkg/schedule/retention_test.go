@@ -68,7 +68,7 @@ func TestExpired(t *testing.T) {
 			[]Item{{ID: 1, Time: first}, {ID: 2, Time: first.Add(30 * day), Snapshot: true}}, at(t, "2025-03-01 00:00"), nil},
 		{"weekly: 4 remain", weeklySat, series(at(t, "2024-12-07 21:45"), 7*day, 5), at(t, "2025-01-04 21:45"), []int{1}},
 		{"weekly: before the 5th, 4 remain", weeklySat, series(at(t, "2024-12-07 21:45"), 7*day, 4), at(t, "2025-01-04 21:00"), nil},
-		{"every-4h: 42 remain", every4h, series(at(t, "2025-01-01 09:45"), 4*time.Hour, 50), at(t, "2025-01-09 13:45"), idRange(1, 8)},
+		{"intra_daily_4h: 42 remain", every4h, series(at(t, "2025-01-01 09:45"), 4*time.Hour, 50), at(t, "2025-01-09 13:45"), idRange(1, 8)},
 		{"custom retention 3 days: 3 remain", customRetention, tenDays, at(t, "2025-01-10 21:45"), idRange(1, 7)},
 	}
 	for _, tt := range tests {

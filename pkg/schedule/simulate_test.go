@@ -73,7 +73,7 @@ func newSimHosts(t *testing.T, enabled time.Time) []*simHost {
 // Ninety days of passes every 15 minutes, the machine always on: every
 // window gets exactly one backup, inside the window and at the first pass
 // past the host's start point; after each pass exactly the expected number
-// of backups exist (7 daily, 4 weekly, 42 every-4h, counting snapshots made
+// of backups exist (7 daily, 4 weekly, 42 intra_daily_4h, counting snapshots made
 // from backups that would still be kept); snapshots are never expired. The
 // passes run on the quarter hour, and again late by up to 5 minutes at
 // random, as a timer's accuracy has them, so backups are not taken at the

@@ -25,9 +25,9 @@ var (
 	weeklySat = Policy{Plan: "weekly", Weekday: "SAT", Hour: 20, RetentionDays: 28}
 	weeklySun = Policy{Plan: "weekly", Weekday: "SUN", Hour: 0, RetentionDays: 28}
 	weeklyWed = Policy{Plan: "weekly", Weekday: "WED", Hour: 8, RetentionDays: 28}
-	every12h  = Policy{Plan: "every-12h", Hour: 16, RetentionDays: 7}
-	every6h   = Policy{Plan: "every-6h", Hour: 4, RetentionDays: 7}
-	every4h   = Policy{Plan: "every-4h", Hour: 8, RetentionDays: 7}
+	every12h  = Policy{Plan: "intra_daily_12h", Hour: 16, RetentionDays: 7}
+	every6h   = Policy{Plan: "intra_daily_6h", Hour: 4, RetentionDays: 7}
+	every4h   = Policy{Plan: "intra_daily_4h", Hour: 8, RetentionDays: 7}
 )
 
 // 2025-01-04 is a Saturday, 2025-01-05 a Sunday, 2025-01-08 a Wednesday.
@@ -55,12 +55,12 @@ func TestNextWindow(t *testing.T) {
 		{"weekly SUN 0 just after", weeklySun, "2025-01-05 04:00", "2025-01-12 00:00", "2025-01-12 04:00"},
 		{"weekly WED 8", weeklyWed, "2025-01-05 12:00", "2025-01-08 08:00", "2025-01-08 12:00"},
 		{"weekly before 1970", weeklyWed, "1969-12-29 00:00", "1969-12-31 08:00", "1969-12-31 12:00"},
-		{"every-12h at 16: first of the day", every12h, "2025-01-04 00:00", "2025-01-04 04:00", "2025-01-04 08:00"},
-		{"every-12h at 16: the 16 h window", every12h, "2025-01-04 08:00", "2025-01-04 16:00", "2025-01-04 20:00"},
-		{"every-6h at 4: in the gap", every6h, "2025-01-04 08:30", "2025-01-04 10:00", "2025-01-04 14:00"},
-		{"every-6h at 4: 22 h runs past midnight", every6h, "2025-01-04 23:00", "2025-01-04 22:00", "2025-01-05 02:00"},
-		{"every-4h: back to back", every4h, "2025-01-04 03:59", "2025-01-04 00:00", "2025-01-04 04:00"},
-		{"every-4h: at a boundary", every4h, "2025-01-04 04:00", "2025-01-04 04:00", "2025-01-04 08:00"},
+		{"intra_daily_12h at 16: first of the day", every12h, "2025-01-04 00:00", "2025-01-04 04:00", "2025-01-04 08:00"},
+		{"intra_daily_12h at 16: the 16 h window", every12h, "2025-01-04 08:00", "2025-01-04 16:00", "2025-01-04 20:00"},
+		{"intra_daily_6h at 4: in the gap", every6h, "2025-01-04 08:30", "2025-01-04 10:00", "2025-01-04 14:00"},
+		{"intra_daily_6h at 4: 22 h runs past midnight", every6h, "2025-01-04 23:00", "2025-01-04 22:00", "2025-01-05 02:00"},
+		{"intra_daily_4h: back to back", every4h, "2025-01-04 03:59", "2025-01-04 00:00", "2025-01-04 04:00"},
+		{"intra_daily_4h: at a boundary", every4h, "2025-01-04 04:00", "2025-01-04 04:00", "2025-01-04 08:00"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +94,7 @@ func TestWindowAtAndNeighbours(t *testing.T) {
 			win(t, "2025-01-04 20:00", "2025-01-05 00:00"),
 			win(t, "2024-12-28 20:00", "2024-12-29 00:00"),
 			win(t, "2025-01-11 20:00", "2025-01-12 00:00")},
-		{"every-4h always inside", every4h, "2025-01-04 00:00", true,
+		{"intra_daily_4h always inside", every4h, "2025-01-04 00:00", true,
 			win(t, "2025-01-04 00:00", "2025-01-04 04:00"),
 			win(t, "2025-01-03 20:00", "2025-01-04 00:00"),
 			win(t, "2025-01-04 04:00", "2025-01-04 08:00")},
@@ -120,7 +120,7 @@ func TestWindowAtAndNeighbours(t *testing.T) {
 }
 
 // Every plan, every hour and weekday: windows are 4 hours long, start at the
-// chosen hour (every-Nh: every N hours from it) in UTC, follow each other by the plan's period, and
+// chosen hour (intra_daily_Nh: every N hours from it) in UTC, follow each other by the plan's period, and
 // NextWindow never goes backwards.
 func TestWindowSeries(t *testing.T) {
 	from := at(t, "2024-12-20 00:00")

@@ -68,6 +68,26 @@ func (f *Fake) ListActions(ctx context.Context) ([]provider.Action, error) {
 	return append([]provider.Action{}, f.Actions...), nil
 }
 
+// ListHostActions lists the actions on one host.
+func (f *Fake) ListHostActions(ctx context.Context, host string) ([]provider.Action, error) {
+	if err := f.call("ListHostActions", "%s", host); err != nil {
+		return nil, err
+	}
+	h, err := f.host(host)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []provider.Action{}
+	for _, a := range f.Actions {
+		if a.ResourceType == "host" && a.ResourceID == h.ID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
 // count counts a job of total bytes in c, a quarter skipped and the rest
 // read from four goroutines at once, as the engine's workers do.
 func count(c *progress.Counter, phase string, total int64) {

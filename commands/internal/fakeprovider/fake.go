@@ -1,8 +1,9 @@
-// Package fakeprovider is an in-memory provider.Provider for command tests.
-// It is a test double for the command wiring, not a model of either real
-// provider: it keeps hosts, backups, snapshots and actions in slices, records
-// what commands asked for, and can be told to fail or to keep actions in
-// progress.
+// Package fakeprovider is an in-memory context for command tests. It is a
+// test double for the command wiring, not a model of either real provider:
+// it keeps hosts, backups, snapshots and actions in slices, records what
+// commands asked for, and can be told to fail or to keep actions in
+// progress. A Fake has the engine's capabilities; DigitalOcean returns a
+// view of it with DigitalOcean's.
 package fakeprovider
 
 import (
@@ -51,7 +52,22 @@ type Fake struct {
 	nextID int
 }
 
-var _ provider.Provider = (*Fake)(nil)
+// The capabilities of a Fake: the engine's.
+var (
+	_ provider.Provider     = (*Fake)(nil)
+	_ provider.Hosts        = (*Fake)(nil)
+	_ provider.HostRegistry = (*Fake)(nil)
+	_ provider.Backups      = (*Fake)(nil)
+	_ provider.BackupTaker  = (*Fake)(nil)
+	_ provider.Verifier     = (*Fake)(nil)
+	_ provider.Pruner       = (*Fake)(nil)
+	_ provider.Policies     = (*Fake)(nil)
+	_ provider.BackupKeeper = (*Fake)(nil)
+	_ provider.Snapshots    = (*Fake)(nil)
+	_ provider.Actions      = (*Fake)(nil)
+	_ provider.Repository   = (*Fake)(nil)
+	_ provider.Scheduler    = (*Fake)(nil)
+)
 
 // New returns a fake with two hosts, three backups, a snapshot and some
 // actions.

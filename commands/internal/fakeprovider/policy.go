@@ -70,6 +70,11 @@ func (f *Fake) DisableBackups(ctx context.Context, host string, opts provider.Di
 	return f.newAction("disable_backups", "host", h.ID), nil
 }
 
+// DisableKeepingBackups turns off backups of a host and keeps them.
+func (f *Fake) DisableKeepingBackups(ctx context.Context, host string) (*provider.Action, error) {
+	return f.DisableBackups(ctx, host, provider.DisableOptions{KeepBackups: true})
+}
+
 // SetPolicy changes a host's policy.
 func (f *Fake) SetPolicy(ctx context.Context, host string, req provider.PolicyRequest) (*provider.Action, error) {
 	h, err := f.policyCall("SetPolicy", host, &req)

@@ -2,6 +2,7 @@ package digitalocean
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/digitalocean/godo"
 
@@ -44,6 +45,26 @@ func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	return out, nil
 }
 
+// ListHostActions lists the actions of one Droplet, paged to the end,
+// newest first.
+func (p *Provider) ListHostActions(ctx context.Context, host string) ([]provider.Action, error) {
+	d, err := p.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	as, err := listAll(ctx, func(ctx context.Context, opt *godo.ListOptions) ([]godo.Action, *godo.Response, error) {
+		return p.client.Droplets.Actions(ctx, d.ID, opt)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("actions of %s: %w", dropletName(d), p.apiErr(err))
+	}
+	out := make([]provider.Action, 0, len(as))
+	for i := range as {
+		out = append(out, *toAction(&as[i]))
+	}
+	return out, nil
+}
+
 func toAction(a *godo.Action) *provider.Action {
 	if a == nil {
 		return &provider.Action{}
@@ -69,32 +90,15 @@ func toAction(a *godo.Action) *provider.Action {
 	return out
 }
 
-// InitRepo is engine-only.
-func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
-	return nil, p.unsupported("repo init",
-		"DigitalOcean keeps backups in your account, with no repository to create; use `--context local` for the engine's repository")
-}
-
-// RepoStats is engine-only.
-func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
-	return nil, p.unsupported("repo stats",
-		"DigitalOcean has no repository; list backups with `dropback backups list` and their sizes, or use `--context local`")
-}
-
-// PruneBackups is engine-only: DigitalOcean keeps backups by the plan.
-func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.PruneOptions) ([]provider.Backup, error) {
-	return nil, p.unsupported("backups prune",
-		"DigitalOcean keeps backups for the retention of the plan; choose another with `dropback policy set <droplet> --plan`")
-}
-
-// GC is engine-only.
-func (p *Provider) GC(ctx context.Context, opts provider.GCOptions) (*provider.GCResult, error) {
-	return nil, p.unsupported("repo gc",
-		"DigitalOcean expires backups by the plan's retention by itself; delete snapshots you no longer need with `dropback snapshots delete <id>`")
-}
-
-// RunDue is engine-only: DigitalOcean runs backups on its own schedule.
-func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
-	return nil, p.unsupported("run --due",
-		"DigitalOcean runs backups and retention on its own schedule; set it with `dropback policy set <droplet>`")
+// CheckAccount implements provider.Account with one request, GET
+// /v2/account, and returns the account's e-mail address.
+func (p *Provider) CheckAccount(ctx context.Context) (string, error) {
+	a, resp, err := p.client.Account.Get(ctx)
+	if err != nil {
+		return "", p.apiErr(err)
+	}
+	if a == nil {
+		return "", unexpected(resp, "it holds no account")
+	}
+	return printable(a.Email, 200), nil
 }

@@ -18,12 +18,6 @@ func (p *Provider) ListBackups(ctx context.Context, host string) ([]provider.Bac
 	return p.listImages(ctx, host, "backups", p.client.Droplets.Backups)
 }
 
-// ListSnapshots lists the snapshots of one Droplet, or of every Droplet when
-// host is "", oldest first.
-func (p *Provider) ListSnapshots(ctx context.Context, host string) ([]provider.Backup, error) {
-	return p.listImages(ctx, host, "snapshots", p.client.Droplets.Snapshots)
-}
-
 type imageLister func(ctx context.Context, dropletID int, opt *godo.ListOptions) ([]godo.Image, *godo.Response, error)
 
 func (p *Provider) listImages(ctx context.Context, host, what string, list imageLister) ([]provider.Backup, error) {
@@ -75,7 +69,8 @@ func sortBackups(bs []provider.Backup) {
 }
 
 // GetBackup returns a backup (or snapshot) image by ID, with the Droplet it
-// belongs to when that Droplet still exists.
+// belongs to when that Droplet still exists; for a snapshot of a destroyed
+// Droplet, that Droplet's ID alone.
 func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, error) {
 	if err := checkID("backup", id); err != nil {
 		return nil, err
@@ -102,19 +97,17 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 		}
 	}
 	b := toBackup(img, owner)
+	if owner == nil && img.Type == provider.TypeSnapshot {
+		// A snapshot outlives its Droplet; the snapshot object still says
+		// which it was.
+		if b.HostID, err = p.snapshotOwner(ctx, id); err != nil {
+			return nil, fmt.Errorf("find the droplet of snapshot %d: %w", id, err)
+		}
+		if b.HostID > 0 {
+			b.ResourceID, b.ResourceType = strconv.Itoa(b.HostID), "droplet"
+		}
+	}
 	return &b, nil
-}
-
-// CreateBackup is not possible: DigitalOcean has no on-demand backup.
-func (p *Provider) CreateBackup(ctx context.Context, host string, opts provider.CreateOptions) (*provider.CreateResult, error) {
-	return nil, p.unsupported("backups create",
-		"DigitalOcean takes backups on its schedule; take a snapshot with `doctl compute droplet-actions snapshot <droplet>`, or use the local context")
-}
-
-// VerifyBackups is not possible: DigitalOcean images cannot be read back.
-func (p *Provider) VerifyBackups(ctx context.Context, ids []int, opts provider.VerifyOptions) (*provider.VerifyReport, error) {
-	return nil, p.unsupported("backups verify",
-		"DigitalOcean backups cannot be read back to check them; restore one to a new Droplet with `dropback backups restore <droplet> <id> --to-new <name>` and check that, or use the local context")
 }
 
 // ConvertBackup turns a backup into a snapshot with the image action
@@ -143,21 +136,32 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 }
 
 // toBackup converts an image; d, when known, is the Droplet it belongs to.
+// Every field of the image is kept, under the API's names.
 func toBackup(img *godo.Image, d *godo.Droplet) provider.Backup {
 	b := provider.Backup{
 		ID:            img.ID,
 		Name:          img.Name,
 		Type:          img.Type,
+		Distribution:  img.Distribution,
+		Public:        img.Public,
+		Regions:       img.Regions,
 		Status:        img.Status,
 		CreatedAt:     parseTime(img.Created),
 		SizeGigabytes: img.SizeGigaBytes,
 		MinDiskSize:   img.MinDiskSize,
+		Description:   img.Description,
+		Tags:          img.Tags,
+		ErrorMessage:  img.ErrorMessage,
+	}
+	if img.Slug != "" {
+		b.Slug = &img.Slug
 	}
 	if b.Status == "" {
 		b.Status = "available"
 	}
 	if d != nil {
 		b.HostID, b.HostName = d.ID, d.Name
+		b.ResourceID, b.ResourceType = strconv.Itoa(d.ID), "droplet"
 	}
 	return b
 }

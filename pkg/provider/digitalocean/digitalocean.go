@@ -1,5 +1,7 @@
-// Package digitalocean implements provider.Provider on the DigitalOcean API
-// through godo.
+// Package digitalocean implements dropback's DigitalOcean contexts on the
+// DigitalOcean API through godo. It has the capabilities of pkg/provider that
+// DigitalOcean offers, and none of the engine's (repository, on-demand
+// backups, verify, prune, scheduling).
 //
 // Hosts are Droplets, named by integer ID or by name. Backups and snapshots
 // are DigitalOcean images. Asynchronous verbs (enable, disable, restore,
@@ -86,7 +88,18 @@ type Provider struct {
 	client *godo.Client
 }
 
-var _ provider.Provider = (*Provider)(nil)
+// The capabilities of a DigitalOcean context.
+var (
+	_ provider.Provider      = (*Provider)(nil)
+	_ provider.Hosts         = (*Provider)(nil)
+	_ provider.Backups       = (*Provider)(nil)
+	_ provider.Policies      = (*Provider)(nil)
+	_ provider.Snapshots     = (*Provider)(nil)
+	_ provider.Actions       = (*Provider)(nil)
+	_ provider.Account       = (*Provider)(nil)
+	_ provider.TagPolicies   = (*Provider)(nil)
+	_ provider.SnapshotTaker = (*Provider)(nil)
+)
 
 // New returns a provider for the account in opts. It sends no request: a bad
 // token is reported by the first verb, as an error wrapping provider.ErrAuth.

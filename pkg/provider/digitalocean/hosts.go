@@ -88,18 +88,6 @@ func (p *Provider) GetHost(ctx context.Context, host string) (*provider.Host, er
 	return &h, nil
 }
 
-// AddHost is engine-only: Droplets are created on DigitalOcean.
-func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provider.Host, error) {
-	return nil, p.unsupported("hosts add",
-		"every Droplet of the account is already a host; create Droplets with `doctl compute droplet create`, or use the local context to register a self-hosted host")
-}
-
-// RemoveHost is engine-only.
-func (p *Provider) RemoveHost(ctx context.Context, host string, opts provider.DisableOptions) error {
-	return p.unsupported("hosts remove",
-		"Droplets are hosts for as long as they exist; stop their backups with `dropback backups disable`, or delete the Droplet with `doctl compute droplet delete`")
-}
-
 // droplets lists every Droplet of the account. An entry without an ID (a
 // null in the list) is left out: no verb could name it.
 func (p *Provider) droplets(ctx context.Context) ([]godo.Droplet, error) {

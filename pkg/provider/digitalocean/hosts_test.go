@@ -92,32 +92,21 @@ func TestGetHostPrefersExactCase(t *testing.T) {
 	assert.True(t, errors.Is(err, provider.ErrAmbiguous), "%v %v", h, err)
 }
 
-func TestEngineOnlyVerbsNameAnAlternative(t *testing.T) {
+func TestHasNoEngineCapabilities(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	calls := map[string]func() error{
-		"hosts add":      func() error { _, err := e.p.AddHost(ctx, provider.HostSpec{Name: "x"}); return err },
-		"hosts remove":   func() error { return e.p.RemoveHost(ctx, "x", provider.DisableOptions{}) },
-		"backups create": func() error { _, err := e.p.CreateBackup(ctx, "x", provider.CreateOptions{}); return err },
-		"backups verify": func() error { _, err := e.p.VerifyBackups(ctx, nil, provider.VerifyOptions{}); return err },
-		"repo init":      func() error { _, err := e.p.InitRepo(ctx, provider.RepoInitOptions{}); return err },
-		"repo stats":     func() error { _, err := e.p.RepoStats(ctx); return err },
-		"repo gc":        func() error { _, err := e.p.GC(ctx, provider.GCOptions{}); return err },
-		"run --due":      func() error { _, err := e.p.RunDue(ctx, provider.RunOptions{}); return err },
+	var p any = e.p
+	for name, has := range map[string]bool{
+		"HostRegistry": implements[provider.HostRegistry](p), "BackupTaker": implements[provider.BackupTaker](p),
+		"Verifier": implements[provider.Verifier](p), "Pruner": implements[provider.Pruner](p),
+		"BackupKeeper": implements[provider.BackupKeeper](p), "Repository": implements[provider.Repository](p),
+		"Scheduler": implements[provider.Scheduler](p),
+	} {
+		assert.False(t, has, "a DigitalOcean context has no %s", name)
 	}
-	for verb, call := range calls {
-		err := call()
-		var ue *provider.UnsupportedError
-		require.True(t, errors.As(err, &ue), "%s: %v", verb, err)
-		assert.True(t, errors.Is(err, provider.ErrUnsupported), verb)
-		assert.Equal(t, verb, ue.Verb)
-		assert.Equal(t, "digitalocean", ue.Context)
-		assert.NotEmpty(t, ue.Alternative, verb)
-	}
-	var ue *provider.UnsupportedError
-	_, err := e.p.CreateBackup(ctx, "x", provider.CreateOptions{})
-	require.True(t, errors.As(err, &ue))
-	assert.Contains(t, ue.Alternative, "doctl compute droplet-actions snapshot")
-	assert.Empty(t, e.sent(), "engine-only verbs send nothing")
 	assert.Equal(t, "digitalocean", e.p.Context())
+}
+
+func implements[C any](p any) bool {
+	_, ok := p.(C)
+	return ok
 }

@@ -3,62 +3,54 @@ package digitalocean
 import (
 	"context"
 	"fmt"
-	"slices"
+	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/digitalocean/godo"
 
 	"github.com/dropback/dropback/pkg/provider"
 )
 
-// The backup window starts and weekdays the API accepts at all; each plan
-// may allow fewer (see SupportedPolicies).
-var (
-	windowStarts = []int{0, 4, 8, 12, 16, 20}
-	weekdays     = []string{"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"}
-)
-
 // EnableBackups turns on scheduled backups of a Droplet with the droplet
 // action `enable_backups`. With no policy fields, DigitalOcean's default
-// policy applies; otherwise a plan is required and is sent as backup_policy.
-// Values are checked before the Droplet is looked up: hours and weekdays the
-// API never accepts without any request, plans against supported_policies.
+// policy applies; otherwise a plan is required and the policy is checked
+// against the account's supported_policies before the Droplet is looked up.
 func (p *Provider) EnableBackups(ctx context.Context, host string, req provider.PolicyRequest) (*provider.Action, error) {
 	if err := checkStatic(req); err != nil {
 		return nil, err
 	}
-	var policy *godo.DropletBackupPolicyRequest
-	if req.Plan != nil || req.Weekday != nil || req.Hour != nil {
-		supported, err := p.supported(ctx)
+	if req.Plan == nil && req.Weekday == nil && req.Hour == nil && req.RetentionDays == nil {
+		d, err := p.resolve(ctx, host)
 		if err != nil {
 			return nil, err
 		}
-		if req.Plan == nil {
-			return nil, fmt.Errorf("%w: --plan is required with --weekday or --hour (one of %s)",
-				provider.ErrInvalid, planNames(supported))
+		a, resp, err := p.client.DropletActions.EnableBackups(ctx, d.ID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
 		}
-		policy = &godo.DropletBackupPolicyRequest{Plan: *req.Plan, Weekday: upper(req.Weekday), Hour: req.Hour}
-		if err := checkSupported(supported, policy); err != nil {
-			return nil, err
-		}
+		return actionOf(a, resp)
+	}
+	supported, err := p.supported(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.Plan == nil {
+		return nil, fmt.Errorf("%w: --plan is required with --weekday, --hour or --retention-days (one of %s)",
+			provider.ErrInvalid, supported.names())
+	}
+	body, err := supported.policy(nil, req)
+	if err != nil {
+		return nil, err
 	}
 	d, err := p.resolve(ctx, host)
 	if err != nil {
 		return nil, err
 	}
-	var a *godo.Action
-	var resp *godo.Response
-	if policy == nil {
-		a, resp, err = p.client.DropletActions.EnableBackups(ctx, d.ID)
-	} else {
-		a, resp, err = p.client.DropletActions.EnableBackupsWithPolicy(ctx, d.ID, policy)
-	}
+	a, err := p.postAction(ctx, d.ID, body.request("enable_backups"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
-	return actionOf(a, resp)
+	return a, nil
 }
 
 // DisableBackups turns off scheduled backups with the droplet action
@@ -68,8 +60,8 @@ func (p *Provider) EnableBackups(ctx context.Context, host string, req provider.
 // error wraps ErrConfirm.
 func (p *Provider) DisableBackups(ctx context.Context, host string, opts provider.DisableOptions) (*provider.Action, error) {
 	if opts.KeepBackups {
-		return nil, p.unsupported("backups disable --keep-backups",
-			"DigitalOcean deletes a Droplet's backups when backups are disabled; keep the ones you need by converting them to snapshots with `dropback backups convert <id>` first")
+		return nil, &provider.UnsupportedError{Verb: "backups disable --keep-backups", Context: printable(p.opts.Context, 64), Only: "engine",
+			Alternative: "DigitalOcean deletes a Droplet's backups when backups are disabled; keep the ones you need by converting them to snapshots with `dropback backups convert <id>` first"}
 	}
 	d, err := p.resolve(ctx, host)
 	if err != nil {
@@ -88,19 +80,20 @@ func (p *Provider) DisableBackups(ctx context.Context, host string, opts provide
 
 // SetPolicy changes the backup policy of a Droplet whose backups are enabled,
 // with the droplet action `change_backup_policy`. Fields left nil keep their
-// current value.
+// current value (see plans.policy); the fields given are checked against
+// supported_policies before the Droplet is looked up.
 func (p *Provider) SetPolicy(ctx context.Context, host string, req provider.PolicyRequest) (*provider.Action, error) {
 	if err := checkStatic(req); err != nil {
 		return nil, err
 	}
-	if req.Plan == nil && req.Weekday == nil && req.Hour == nil {
-		return nil, fmt.Errorf("%w: nothing to change; give --plan, --weekday or --hour", provider.ErrInvalid)
+	if req.Plan == nil && req.Weekday == nil && req.Hour == nil && req.RetentionDays == nil {
+		return nil, fmt.Errorf("%w: nothing to change; give --plan, --weekday, --hour or --retention-days", provider.ErrInvalid)
 	}
 	supported, err := p.supported(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkGiven(supported, req); err != nil {
+	if err := supported.checkGiven(req); err != nil {
 		return nil, err
 	}
 	d, err := p.resolve(ctx, host)
@@ -118,37 +111,32 @@ func (p *Provider) SetPolicy(ctx context.Context, host string, req provider.Poli
 		return nil, fmt.Errorf("%s: %w: its backups are not enabled; enable them with `dropback backups enable %d --plan ...`",
 			dropletName(d), provider.ErrInvalid, d.ID)
 	}
-	policy := merge(supported, cur.BackupPolicy, req)
-	if err := checkSupported(supported, policy); err != nil {
+	body, err := supported.policy(cur.BackupPolicy, req)
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
-	a, resp, err := p.client.DropletActions.ChangeBackupPolicy(ctx, d.ID, policy)
+	a, err := p.postAction(ctx, d.ID, body.request("change_backup_policy"))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dropletName(d), p.apiErr(err))
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
 	}
-	return actionOf(a, resp)
+	return a, nil
 }
 
-// merge applies req over the current policy. A weekday kept from the current
-// policy is dropped when the new plan has no weekdays.
-func merge(supported []*godo.SupportedBackupPolicy, cur *godo.DropletBackupPolicyConfig, req provider.PolicyRequest) *godo.DropletBackupPolicyRequest {
-	out := &godo.DropletBackupPolicyRequest{}
-	if cur != nil {
-		out.Plan, out.Weekday = cur.Plan, cur.Weekday
-		out.Hour = godo.PtrTo(cur.Hour)
+// postAction starts a droplet action. It sends req as godo's own action
+// helpers do, and exists because they cannot send a retention.
+func (p *Provider) postAction(ctx context.Context, dropletID int, req *godo.ActionRequest) (*provider.Action, error) {
+	r, err := p.client.NewRequest(ctx, http.MethodPost, fmt.Sprintf("v2/droplets/%d/actions", dropletID), req)
+	if err != nil {
+		return nil, p.apiErr(err)
 	}
-	if req.Plan != nil {
-		out.Plan = *req.Plan
+	var root struct {
+		Action *godo.Action `json:"action"`
 	}
-	if req.Hour != nil {
-		out.Hour = req.Hour
+	resp, err := p.client.Do(ctx, r, &root)
+	if err != nil {
+		return nil, p.apiErr(err)
 	}
-	if req.Weekday != nil {
-		out.Weekday = upper(req.Weekday)
-	} else if sp := findPlan(supported, out.Plan); sp != nil && len(sp.PossibleDays) == 0 {
-		out.Weekday = ""
-	}
-	return out
+	return actionOf(root.Action, resp)
 }
 
 // GetPolicy returns a Droplet's backup policy.
@@ -193,7 +181,8 @@ func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, err
 	return out, nil
 }
 
-// SupportedPolicies lists the plans the account can choose.
+// SupportedPolicies lists the plans the account can choose, as the API
+// lists them.
 func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedPolicy, error) {
 	sps, err := p.supported(ctx)
 	if err != nil {
@@ -212,7 +201,7 @@ func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedP
 	return out, nil
 }
 
-func (p *Provider) supported(ctx context.Context) ([]*godo.SupportedBackupPolicy, error) {
+func (p *Provider) supported(ctx context.Context) (plans, error) {
 	sps, _, err := p.client.Droplets.ListSupportedBackupPolicies(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("supported backup policies: %w", p.apiErr(err))
@@ -259,92 +248,4 @@ func toHostPolicy(id int, pol *godo.DropletBackupPolicy) provider.HostPolicy {
 	hp.BackupPolicy = toPolicy(pol.BackupPolicy)
 	hp.NextBackupWindow = toWindow(pol.NextBackupWindow)
 	return hp
-}
-
-// checkStatic rejects, without any request, values the API never accepts.
-func checkStatic(req provider.PolicyRequest) error {
-	if req.RetentionDays != nil {
-		return fmt.Errorf("--retention-days: %w: DigitalOcean sets retention by plan (daily keeps 7 days, weekly 28); choose a plan, see `dropback policy supported`",
-			provider.ErrInvalid)
-	}
-	if req.Plan != nil && strings.TrimSpace(*req.Plan) == "" {
-		return fmt.Errorf("plan: %w: it is empty", provider.ErrInvalid)
-	}
-	if req.Hour != nil && !slices.Contains(windowStarts, *req.Hour) {
-		return fmt.Errorf("hour %d: %w: valid hours are %s (UTC start of a 4-hour window)",
-			*req.Hour, provider.ErrInvalid, joinInts(windowStarts))
-	}
-	if req.Weekday != nil && !slices.Contains(weekdays, upper(req.Weekday)) {
-		return fmt.Errorf("weekday %q: %w: valid weekdays are %s", *req.Weekday, provider.ErrInvalid, strings.Join(weekdays, ", "))
-	}
-	return nil
-}
-
-// checkGiven checks the fields a request sets against the supported plans.
-func checkGiven(supported []*godo.SupportedBackupPolicy, req provider.PolicyRequest) error {
-	if req.Plan == nil {
-		return nil
-	}
-	return checkSupported(supported, &godo.DropletBackupPolicyRequest{Plan: *req.Plan, Weekday: upper(req.Weekday), Hour: req.Hour})
-}
-
-// checkSupported checks a policy against the supported plans: the plan must
-// be listed, and the hour and weekday among those it allows.
-func checkSupported(supported []*godo.SupportedBackupPolicy, pol *godo.DropletBackupPolicyRequest) error {
-	sp := findPlan(supported, pol.Plan)
-	if sp == nil {
-		return fmt.Errorf("plan %q: %w: valid plans are %s", pol.Plan, provider.ErrInvalid, planNames(supported))
-	}
-	if pol.Hour != nil && len(sp.PossibleWindowStarts) > 0 && !slices.Contains(sp.PossibleWindowStarts, *pol.Hour) {
-		return fmt.Errorf("hour %d: %w: plan %s allows hours %s", *pol.Hour, provider.ErrInvalid, sp.Name, joinInts(sp.PossibleWindowStarts))
-	}
-	if pol.Weekday != "" && !slices.Contains(sp.PossibleDays, pol.Weekday) {
-		if len(sp.PossibleDays) == 0 {
-			return fmt.Errorf("weekday %s: %w: plan %s runs every day and takes no weekday", pol.Weekday, provider.ErrInvalid, sp.Name)
-		}
-		return fmt.Errorf("weekday %s: %w: plan %s allows %s", pol.Weekday, provider.ErrInvalid, sp.Name, strings.Join(sp.PossibleDays, ", "))
-	}
-	return nil
-}
-
-func findPlan(supported []*godo.SupportedBackupPolicy, name string) *godo.SupportedBackupPolicy {
-	for _, sp := range supported {
-		if sp.Name == name {
-			return sp
-		}
-	}
-	return nil
-}
-
-func planNames(supported []*godo.SupportedBackupPolicy) string {
-	names := make([]string, 0, len(supported))
-	for _, sp := range supported {
-		names = append(names, sp.Name)
-	}
-	if len(names) == 0 {
-		return "(none: the account lists no supported policies)"
-	}
-	return strings.Join(names, ", ")
-}
-
-func upper(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return strings.ToUpper(strings.TrimSpace(*s))
-}
-
-func joinInts(xs []int) string {
-	s := make([]string, len(xs))
-	for i, x := range xs {
-		s[i] = strconv.Itoa(x)
-	}
-	return strings.Join(s, ", ")
-}
-
-func nonNil[T any](xs []T) []T {
-	if xs == nil {
-		return []T{}
-	}
-	return xs
 }

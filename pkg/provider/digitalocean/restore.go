@@ -2,6 +2,7 @@ package digitalocean
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -17,7 +18,8 @@ import (
 // a new Droplet from the image. It returns the action in progress.
 //
 // In place needs req.Force, since it overwrites the Droplet's disk; a new
-// Droplet needs req.Size and req.Region. req.To (a local path) is impossible:
+// Droplet needs req.Size and req.Region, and may come from a snapshot of a
+// Droplet that no longer exists (req.Host its ID). req.To (a local path) is impossible:
 // DigitalOcean images cannot be downloaded.
 func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreRequest) (*provider.RestoreResult, error) {
 	if req.To != "" {
@@ -37,6 +39,9 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 		return nil, err
 	}
 	d, err := p.resolve(ctx, req.Host)
+	if req.ToNew != "" && errors.Is(err, provider.ErrNotFound) {
+		return p.restoreGone(ctx, req, sshKeys, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +117,12 @@ func (p *Provider) restoreToNew(ctx context.Context, imageID int, req provider.R
 		actionID = resp.Links.Actions[0].ID
 	}
 	if actionID == 0 {
-		res.Action = provider.Action{Type: "create", Status: provider.StatusInProgress, ResourceID: d.ID, ResourceType: "droplet", Region: req.Region}
+		// No link to the create action: it is among the Droplet's.
+		a, err := p.createAction(ctx, d.ID)
+		if err != nil {
+			return nil, fmt.Errorf("created %s; find its create action: %w", dropletName(d), err)
+		}
+		res.Action = *a
 		return res, nil
 	}
 	a, aresp, err := p.client.Actions.Get(ctx, actionID)
@@ -125,6 +135,47 @@ func (p *Provider) restoreToNew(ctx context.Context, imageID int, req provider.R
 		return nil, fmt.Errorf("created %s; get its create action %d: %w", dropletName(d), actionID, err)
 	}
 	res.Action = *toAction(a)
+	return res, nil
+}
+
+// createAction finds the create action of a new Droplet among its actions.
+func (p *Provider) createAction(ctx context.Context, dropletID int) (*provider.Action, error) {
+	as, err := listAll(ctx, func(ctx context.Context, opt *godo.ListOptions) ([]godo.Action, *godo.Response, error) {
+		return p.client.Droplets.Actions(ctx, dropletID, opt)
+	})
+	if err != nil {
+		return nil, p.apiErr(err)
+	}
+	for i := range as {
+		if as[i].Type == "create" {
+			return toAction(&as[i]), nil
+		}
+	}
+	return nil, fmt.Errorf("%w: droplet %d lists no create action; follow it with `dropback hosts get %d`",
+		ErrUnexpectedAnswer, dropletID, dropletID)
+}
+
+// restoreGone creates a new Droplet from a snapshot of a Droplet that no
+// longer exists: req.Host is that Droplet's ID, req.Backup the snapshot's,
+// as `dropback snapshots list` shows them. notFound is the error of looking
+// the Droplet up, returned when it is not that.
+func (p *Provider) restoreGone(ctx context.Context, req provider.RestoreRequest, keys []godo.DropletCreateSSHKey, notFound error) (*provider.RestoreResult, error) {
+	hostID, herr := strconv.Atoi(strings.TrimSpace(req.Host))
+	imageID, ierr := strconv.Atoi(strings.TrimSpace(req.Backup))
+	if herr != nil || ierr != nil || hostID < 1 || imageID < 1 {
+		return nil, notFound
+	}
+	owner, err := p.snapshotOwner(ctx, imageID)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %d: %w", imageID, err)
+	}
+	if owner != hostID {
+		return nil, notFound
+	}
+	res, err := p.restoreToNew(ctx, imageID, req, keys)
+	if err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 

@@ -21,7 +21,8 @@ func backupView(m *engine.Manifest) provider.Backup {
 	b := provider.Backup{
 		ID: m.ID, Type: provider.TypeBackup, Status: "available", CreatedAt: m.CreatedAt,
 		HostID: m.HostID, HostName: m.HostName, NewBytes: m.NewBytes,
-		Name: m.HostName + " " + m.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+		Name:       m.HostName + " " + m.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+		ResourceID: strconv.Itoa(m.HostID), ResourceType: "host",
 	}
 	if m.Snapshot {
 		b.Type = provider.TypeSnapshot

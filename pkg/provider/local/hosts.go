@@ -48,7 +48,7 @@ func (p *Provider) hosts(ctx context.Context) (*engine.Repo, []engine.HostRecord
 	return r, recs, nil
 }
 
-// ListHosts implements provider.Provider.
+// ListHosts implements provider.Hosts.
 func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	r, recs, err := p.hosts(ctx)
 	if err != nil {
@@ -61,7 +61,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	return out, addLastErrors(ctx, r, out)
 }
 
-// GetHost implements provider.Provider.
+// GetHost implements provider.Hosts.
 func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, error) {
 	h, err := p.findHost(ctx, ref)
 	if err != nil {
@@ -137,7 +137,7 @@ func (p *Provider) hostView(h engine.HostRecord) provider.Host {
 	return v
 }
 
-// AddHost implements provider.Provider.
+// AddHost implements provider.HostRegistry.
 func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provider.Host, error) {
 	if err := checkHostName(spec.Name); err != nil {
 		return nil, err
@@ -210,7 +210,7 @@ func sameFile(a, b string) bool {
 	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
-// RemoveHost implements provider.Provider.
+// RemoveHost implements provider.HostRegistry.
 func (p *Provider) RemoveHost(ctx context.Context, ref string, opts provider.DisableOptions) error {
 	r, err := p.open(ctx)
 	if err != nil {

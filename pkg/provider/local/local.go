@@ -1,5 +1,6 @@
-// Package local implements provider.Provider on dropback's embedded
-// block-image engine.
+// Package local implements dropback's engine context on the embedded
+// block-image engine: every capability of pkg/provider but those only
+// DigitalOcean has (TagPolicies, SnapshotTaker, Account).
 package local
 
 import (
@@ -38,7 +39,22 @@ type Provider struct {
 	repo *engine.Repo
 }
 
-var _ provider.Provider = (*Provider)(nil)
+// The capabilities of the engine context.
+var (
+	_ provider.Provider     = (*Provider)(nil)
+	_ provider.Hosts        = (*Provider)(nil)
+	_ provider.HostRegistry = (*Provider)(nil)
+	_ provider.Backups      = (*Provider)(nil)
+	_ provider.BackupTaker  = (*Provider)(nil)
+	_ provider.Verifier     = (*Provider)(nil)
+	_ provider.Pruner       = (*Provider)(nil)
+	_ provider.Policies     = (*Provider)(nil)
+	_ provider.BackupKeeper = (*Provider)(nil)
+	_ provider.Snapshots    = (*Provider)(nil)
+	_ provider.Actions      = (*Provider)(nil)
+	_ provider.Repository   = (*Provider)(nil)
+	_ provider.Scheduler    = (*Provider)(nil)
+)
 
 // New returns a provider for the repository in opts. It does not touch the
 // repository: a missing one is reported by the first verb that needs it, so

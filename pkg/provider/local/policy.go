@@ -13,7 +13,7 @@ import (
 )
 
 func toSchedule(p *engine.PolicyRecord) schedule.Policy {
-	return schedule.Policy{Plan: p.Plan, Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
+	return schedule.Policy{Plan: schedule.CanonicalPlan(p.Plan), Weekday: p.Weekday, Hour: p.Hour, RetentionDays: p.RetentionDays}
 }
 
 func toRecord(p schedule.Policy) *engine.PolicyRecord {
@@ -104,7 +104,7 @@ func applyPolicy(h *engine.HostRecord, change schedule.Change, fresh bool) error
 	return nil
 }
 
-// EnableBackups implements provider.Provider.
+// EnableBackups implements provider.Policies.
 func (p *Provider) EnableBackups(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
 	// A plan given starts from that plan's defaults; else the host's
 	// policy, if it has one, is kept with the other flags applied.
@@ -119,7 +119,7 @@ func (p *Provider) EnableBackups(ctx context.Context, ref string, req provider.P
 	})
 }
 
-// DisableBackups implements provider.Provider.
+// DisableBackups implements provider.Policies.
 func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider.DisableOptions) (*provider.Action, error) {
 	if opts.KeepBackups == opts.DeleteBackups {
 		return nil, provider.Errorf(provider.ErrConfirm, "say what to do with the existing backups: --keep-backups or --force (delete them)")
@@ -139,7 +139,12 @@ func (p *Provider) DisableBackups(ctx context.Context, ref string, opts provider
 	return act, p.deleteBackups(ctx, r, hostID)
 }
 
-// SetPolicy implements provider.Provider.
+// DisableKeepingBackups implements provider.BackupKeeper.
+func (p *Provider) DisableKeepingBackups(ctx context.Context, ref string) (*provider.Action, error) {
+	return p.DisableBackups(ctx, ref, provider.DisableOptions{KeepBackups: true})
+}
+
+// SetPolicy implements provider.Policies.
 func (p *Provider) SetPolicy(ctx context.Context, ref string, req provider.PolicyRequest) (*provider.Action, error) {
 	change := toChange(req)
 	if change.Empty() {
@@ -150,7 +155,7 @@ func (p *Provider) SetPolicy(ctx context.Context, ref string, req provider.Polic
 	})
 }
 
-// GetPolicy implements provider.Provider.
+// GetPolicy implements provider.Policies.
 func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPolicy, error) {
 	h, err := p.findHost(ctx, ref)
 	if err != nil {
@@ -160,7 +165,7 @@ func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPol
 	return &v, nil
 }
 
-// ListPolicies implements provider.Provider.
+// ListPolicies implements provider.Policies.
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
 	_, hosts, err := p.hosts(ctx)
 	if err != nil {
@@ -173,7 +178,7 @@ func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, err
 	return out, nil
 }
 
-// SupportedPolicies implements provider.Provider.
+// SupportedPolicies implements provider.Policies.
 func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedPolicy, error) {
 	var out []provider.SupportedPolicy
 	for _, s := range schedule.Supported() {
@@ -182,7 +187,7 @@ func (p *Provider) SupportedPolicies(ctx context.Context) ([]provider.SupportedP
 	return out, nil
 }
 
-// ConvertBackup implements provider.Provider.
+// ConvertBackup implements provider.Snapshots.
 func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action, error) {
 	r, err := p.open(ctx)
 	if err != nil {
@@ -204,7 +209,7 @@ func (p *Provider) ConvertBackup(ctx context.Context, id int) (*provider.Action,
 	return &v, nil
 }
 
-// DeleteSnapshot implements provider.Provider.
+// DeleteSnapshot implements provider.Snapshots.
 func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 	r, err := p.open(ctx)
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"github.com/dropback/dropback/pkg/provider"
 )
 
-// InitRepo implements provider.Provider.
+// InitRepo implements provider.Repository.
 func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
 	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
 		return nil, err
@@ -22,7 +22,7 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	return p.RepoStats(ctx)
 }
 
-// RepoStats implements provider.Provider.
+// RepoStats implements provider.Repository.
 func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 	r, hosts, err := p.hosts(ctx)
 	if err != nil {
@@ -49,7 +49,7 @@ func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-// GetAction implements provider.Provider.
+// GetAction implements provider.Actions.
 func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, error) {
 	r, err := p.open(ctx)
 	if err != nil {
@@ -63,7 +63,7 @@ func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, err
 	return &v, nil
 }
 
-// ListActions implements provider.Provider.
+// ListActions implements provider.Actions.
 func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	r, err := p.open(ctx)
 	if err != nil {
@@ -76,6 +76,26 @@ func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	out := make([]provider.Action, 0, len(as))
 	for _, a := range as {
 		out = append(out, actionView(a))
+	}
+	return out, nil
+}
+
+// ListHostActions implements provider.Actions: the actions whose resource
+// is the host (its backups, restores and policy changes), newest first.
+func (p *Provider) ListHostActions(ctx context.Context, ref string) ([]provider.Action, error) {
+	h, err := p.findHost(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	all, err := p.ListActions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]provider.Action, 0, len(all))
+	for _, a := range all {
+		if a.ResourceType == "host" && a.ResourceID == h.ID {
+			out = append(out, a)
+		}
 	}
 	return out, nil
 }
