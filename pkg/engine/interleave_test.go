@@ -57,6 +57,8 @@ type world struct {
 	bugs     []string            // what the actors found wrong
 	parkOn   map[int]string      // actor -> the call (name prefix) it stalls before
 	parked   map[int]bool        // actors stalled until all others wait too
+	awaiting int                 // actors waiting for another to stall
+	stalled  bool                // an actor stalled while others awaited it
 	log      []string            // what happened, for a failing seed
 }
 
@@ -174,11 +176,16 @@ func (w *world) disk(host, version int) (string, string) {
 	path := filepath.Join(w.dir, name+".img")
 	rng := rand.New(rand.NewPCG(uint64(host), uint64(version)))
 	n := 6 + rng.IntN(6)
+	if host == 3 { // one chunk of its own: a backup of it again writes the same pack
+		n = 1
+	}
 	data := make([]byte, n*w.chunk)
 	for i := range n {
 		c := data[i*w.chunk : (i+1)*w.chunk]
 		var src *rand.Rand
 		switch k := rng.IntN(10); {
+		case host == 3:
+			src = rand.New(rand.NewPCG(uint64(version), 3))
 		case k == 0: // a zero chunk
 			continue
 		case k < 5: // one of 8 that the versions of a host share
@@ -347,14 +354,25 @@ func (a *actor) gc(opts GCOptions) {
 // script is what one actor does: a list of steps.
 type step func(a *actor)
 
-// scripts returns what each actor of a run does. Half the runs are a mix of
-// anything; the others stage a race that once lost data: a restore or a
-// backup of old data while it is deleted and collected, or two gcs at once.
-//
-// It also returns one in how many calls fails, at least 60; a negative n
-// fails one in -n calls on images and 60 of the rest, so that two faults
-// meet where one alone is harmless.
-func scripts(rng *rand.Rand) ([][]step, int) {
+// scenario is what the actors of one run do, and how the run treats them.
+type scenario struct {
+	// scripts are the steps of each actor; where says where each runs
+	// (thisMachine, otherMachine, cloneMachine), or -1 for a random place.
+	scripts [][]step
+	where   []int
+	// focus, when set, is the prefix of the object names whose calls fail
+	// one in focusEvery times; all calls fail one in 60.
+	focus      string
+	focusEvery int
+	// calm moves the clock on slowly, so that a stalled process keeps its
+	// protection and what it meets is gc's doing, not its own lapse.
+	calm bool
+}
+
+// scenarios picks a run. Half the runs are a mix of anything; the others
+// stage a race that once lost data, one fixed bug each: scripts/mutants.sh
+// puts each bug back and checks that some seed finds it.
+func scenarios(rng *rand.Rand) scenario {
 	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
 	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
 	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1, RewriteBelow: 0.95}) }
@@ -363,29 +381,37 @@ func scripts(rng *rand.Rand) ([][]step, int) {
 	restore := func(k int) step { return func(a *actor) { a.restore(k) } }
 	verify := func(a *actor) { a.verify() }
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
-	switch rng.IntN(10) {
+	await := func(a *actor) { a.awaitStall() }
+	restoreWhileCollected := [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
+	switch rng.IntN(16) {
 	case 0: // a restore of the oldest backup while it is deleted and collected
-		return [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}, 60
-	case 1: // a verify and a backup while old backups go
-		return [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}, 60
-	case 2: // two gcs at once, rewriting
-		return [][]step{{prune(1), eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}, 60
-	case 3: // a backup that met old data in the index, stalled while that data goes
-		return [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}, 60
-	case 4: // the disk of a deleted backup backed up again, its packs and image
-		// condemned but not yet swept, the sweep coming mid-backup
+		return scenario{scripts: restoreWhileCollected}
+	case 1: // the same, the restore on a clone of this machine whose PIDs
+		// ended here: its marker must not be taken for one of a dead process
+		return scenario{scripts: restoreWhileCollected, where: []int{cloneMachine, thisMachine, thisMachine}, calm: true}
+	case 2: // the same, reading markers failing often
+		return scenario{scripts: restoreWhileCollected, focus: "running/", focusEvery: 3, calm: true}
+	case 3: // a verify and a backup while old backups go
+		return scenario{scripts: [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}}
+	case 4: // a gc stalled between writing a rewritten pack and its index,
+		// while a second gc runs
+		return scenario{scripts: [][]step{{prune(1), await, eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}, calm: true}
+	case 5: // a backup that met old data in the index, stalled while that data goes
+		return scenario{scripts: [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}}
+	case 6: // the disk of a deleted backup backed up again, its packs and
+		// image condemned but not yet swept, the sweep coming mid-backup
 		markOnly := func(a *actor) { a.gc(GCOptions{MinAge: -1, Grace: 3 * time.Minute}) }
 		later := func(a *actor) { a.w.clk.Advance(5 * time.Minute) }
 		again := func(a *actor) { a.backupAs(3, 104) }
 		both := func(a *actor) {
 			a.together([]step{stall("index/"), again}, []step{eager, eager})
 		}
-		return [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, 60
-	case 5: // the same disk backed up again and again while reads and
+		return scenario{scripts: [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, where: []int{thisMachine}, calm: true}
+	case 7: // the same disk backed up again and again while reads and
 		// writes of its image fail often: the image exists already each
 		// time, and the earlier backups need it
 		same := backup(1 + rng.IntN(2))
-		return [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, -3
+		return scenario{scripts: [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, focus: "images/", focusEvery: 3}
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -400,7 +426,7 @@ func scripts(rng *rand.Rand) ([][]step, int) {
 			out[i] = append(out[i], pool[rng.IntN(len(pool))]())
 		}
 	}
-	return out, 60
+	return scenario{scripts: out}
 }
 
 func TestInterleavings(t *testing.T) {
@@ -439,24 +465,31 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 
 	// The run: actors stepped by the seed, failing and dying, the clock
 	// moving on.
-	plan, failEvery := scripts(rng)
-	choose := faulty.NewRand(rng, max(failEvery, 60), 400, nil)
-	if failEvery < 0 { // calls on images fail often, the rest seldom
+	sc := scenarios(rng)
+	choose := faulty.NewRand(rng, 60, 400, nil)
+	if sc.focus != "" { // calls on some objects fail often, the rest seldom
 		seldom := choose
 		choose = func(held []faulty.Call) (int, faulty.Verdict) {
 			i, v := seldom(held)
-			if strings.HasPrefix(held[i].Name, "images/") && held[i].Op != faulty.List && rng.IntN(-failEvery) == 0 {
+			if strings.HasPrefix(held[i].Name, sc.focus) && held[i].Op != faulty.List && rng.IntN(sc.focusEvery) == 0 {
 				v = faulty.Verdict(1 + rng.IntN(3)) // Fail, FailAfter or Die
 			}
 			return i, v
 		}
 	}
+	step := 90 * time.Second
+	if sc.calm {
+		step = 10 * time.Second
+	}
 	prio := pct(rng)
 	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
 		if rng.IntN(8) == 0 {
-			clk.Advance(time.Duration(rng.IntN(90)) * time.Second)
+			clk.Advance(time.Duration(rng.Int64N(int64(step))))
 		}
 		free := w.unparked(held)
+		if len(free) == 0 {
+			return -1, faulty.Proceed // an actor awaits a stall: let it come
+		}
 		calls := make([]faulty.Call, len(free))
 		for j, i := range free {
 			calls[j] = held[i]
@@ -471,8 +504,12 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w.gate = gate
 	w.mu.Unlock()
 	var wg sync.WaitGroup
-	for i, script := range plan {
-		a := w.newActor(i+1, rng.IntN(3))
+	for i, script := range sc.scripts {
+		where := rng.IntN(3)
+		if i < len(sc.where) {
+			where = sc.where[i]
+		}
+		a := w.newActor(i+1, where)
 		wg.Go(func() {
 			for _, s := range script {
 				s(a)
@@ -513,6 +550,28 @@ func (a *actor) stallBefore(prefix string) {
 	a.w.parkOn[a.id] = prefix
 }
 
+// awaitStall waits until another actor has stalled (stallBefore), so that
+// what this one does next happens while that one is stuck.
+func (a *actor) awaitStall() {
+	w := a.w
+	w.mu.Lock()
+	w.awaiting++
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.awaiting--
+		w.mu.Unlock()
+	}()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		w.mu.Lock()
+		done := w.stalled
+		w.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
 // unparked returns the indexes of the held calls that may go: those of
 // actors not stalled, or all of them when every actor is stalled, which
 // ends the stalls.
@@ -533,6 +592,10 @@ func (w *world) unparked(held []faulty.Call) []int {
 	}
 	if len(free) > 0 {
 		return free
+	}
+	if w.awaiting > 0 {
+		w.stalled = true // the awaited stall came: its awaiters go on
+		return nil
 	}
 	clear(w.parked)
 	for i := range held {

@@ -51,7 +51,8 @@ type Call struct {
 type Gate struct {
 	inner store.Store
 	// Choose picks the next call among those held (a non-empty slice)
-	// and its verdict; it is called from the scheduler alone.
+	// and its verdict, or -1 to wait for another call first; it is called
+	// from the scheduler alone.
 	choose func(held []Call) (int, Verdict)
 	quiet  time.Duration
 
@@ -152,6 +153,17 @@ func (g *Gate) run() {
 		// Only this goroutine removes held calls, so the indexes stay.
 		g.mu.Unlock()
 		i, v := g.choose(calls)
+		if i < 0 {
+			// The chooser waits for a call yet to come.
+			select {
+			case <-g.stop:
+				g.release()
+				return
+			case <-g.arrived:
+			case <-time.After(g.quiet):
+			}
+			continue
+		}
 		g.mu.Lock()
 		c := g.held[i]
 		g.held = append(g.held[:i], g.held[i+1:]...)
