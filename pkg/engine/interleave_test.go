@@ -35,6 +35,7 @@ var (
 	seeds     = flag.Int("seeds", 150, "seeds of the interleaving test")
 	firstSeed = flag.Int("seed", 1, "first seed of the interleaving test")
 	showLog   = flag.Bool("interleave.log", false, "log what happened in every seed, not only in those that fail")
+	only      = flag.Int("scenario", -1, "run only this staged scenario of the interleaving test")
 )
 
 // world is what the actors of one run share, and what they did.
@@ -383,7 +384,11 @@ func scenarios(rng *rand.Rand) scenario {
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
 	await := func(a *actor) { a.awaitStall() }
 	restoreWhileCollected := [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
-	switch rng.IntN(16) {
+	pick := rng.IntN(16)
+	if *only >= 0 {
+		pick = *only
+	}
+	switch pick {
 	case 0: // a restore of the oldest backup while it is deleted and collected
 		return scenario{scripts: restoreWhileCollected}
 	case 1: // the same, the restore on a clone of this machine whose PIDs

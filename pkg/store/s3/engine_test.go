@@ -164,7 +164,7 @@ func backup(t *testing.T, r *engine.Repo, hostID int, disk string) *engine.Manif
 
 func restore(t *testing.T, r *engine.Repo, m *engine.Manifest, to string) error {
 	t.Helper()
-	_, err := r.Restore(context.Background(), m, []engine.RestoreTarget{{Path: to}}, nil)
+	_, err := r.Restore(context.Background(), m, []engine.RestoreTarget{{Path: to, Overwrite: true}}, nil)
 	return err
 }
 
