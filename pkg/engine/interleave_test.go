@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -232,6 +233,7 @@ func (a *actor) backupAs(host, as int) {
 func (a *actor) deleteOldest(host int) {
 	ms, err := a.r.Manifests(a.ctx)
 	if err != nil {
+		a.w.logf("%s: list backups: %v", a.name, err)
 		return
 	}
 	for _, m := range ms {
@@ -361,13 +363,15 @@ type scenario struct {
 	// (thisMachine, otherMachine, cloneMachine), or -1 for a random place.
 	scripts [][]step
 	where   []int
-	// focus, when set, is the prefix of the object names whose calls fail
-	// one in focusEvery times; all calls fail one in 60.
-	focus      string
+	// focus, when set, is the prefix of the calls ("get running/…") that
+	// fail one in focusEvery times; all calls fail one in 60.
+	focus      []string
 	focusEvery int
 	// calm moves the clock on slowly, so that a stalled process keeps its
 	// protection and what it meets is gc's doing, not its own lapse.
 	calm bool
+	// sound fails no call and kills no process: the staged race alone.
+	sound bool
 }
 
 // scenarios picks a run. Half the runs are a mix of anything; the others
@@ -383,7 +387,7 @@ func scenarios(rng *rand.Rand) scenario {
 	verify := func(a *actor) { a.verify() }
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
 	await := func(a *actor) { a.awaitStall() }
-	restoreWhileCollected := [][]step{{stall("packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
+	restoreWhileCollected := [][]step{{stall("get packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
 	pick := rng.IntN(16)
 	if *only >= 0 {
 		pick = *only
@@ -395,28 +399,28 @@ func scenarios(rng *rand.Rand) scenario {
 		// ended here: its marker must not be taken for one of a dead process
 		return scenario{scripts: restoreWhileCollected, where: []int{cloneMachine, thisMachine, thisMachine}, calm: true}
 	case 2: // the same, reading markers failing often
-		return scenario{scripts: restoreWhileCollected, focus: "running/", focusEvery: 3, calm: true}
+		return scenario{scripts: restoreWhileCollected, focus: []string{"get running/"}, focusEvery: 2, calm: true}
 	case 3: // a verify and a backup while old backups go
-		return scenario{scripts: [][]step{{stall("packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}}
+		return scenario{scripts: [][]step{{stall("get packs/"), verify, verify}, {prune(1), prune(2), eager}, {backup(1), eager}}}
 	case 4: // a gc stalled between writing a rewritten pack and its index,
 		// while a second gc runs
-		return scenario{scripts: [][]step{{prune(1), await, eager, eager}, {prune(2), stall("index/"), eager, eager}, {backup(1), restore(1)}}, calm: true}
+		return scenario{scripts: [][]step{{prune(1), await, eager, eager}, {prune(2), stall("put index/"), eager, eager}, {backup(1), restore(1)}}, calm: true, sound: true}
 	case 5: // a backup that met old data in the index, stalled while that data goes
-		return scenario{scripts: [][]step{{stall("packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}}
+		return scenario{scripts: [][]step{{stall("put packs/"), backup(1), backup(1)}, {prune(1), eager, eager}, {prune(2), eager}}}
 	case 6: // the disk of a deleted backup backed up again, its packs and
 		// image condemned but not yet swept, the sweep coming mid-backup
 		markOnly := func(a *actor) { a.gc(GCOptions{MinAge: -1, Grace: 3 * time.Minute}) }
 		later := func(a *actor) { a.w.clk.Advance(5 * time.Minute) }
 		again := func(a *actor) { a.backupAs(3, 104) }
 		both := func(a *actor) {
-			a.together([]step{stall("index/"), again}, []step{eager, eager})
+			a.together([]step{stall("put index/"), again}, []step{eager, eager})
 		}
-		return scenario{scripts: [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, where: []int{thisMachine}, calm: true}
+		return scenario{scripts: [][]step{{func(a *actor) { a.deleteOldest(3) }, markOnly, later, both}}, where: []int{thisMachine}, calm: true, sound: true}
 	case 7: // the same disk backed up again and again while reads and
 		// writes of its image fail often: the image exists already each
 		// time, and the earlier backups need it
 		same := backup(1 + rng.IntN(2))
-		return scenario{scripts: [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, focus: "images/", focusEvery: 3}
+		return scenario{scripts: [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, focus: []string{"get images/", "put images/", "delete images/"}, focusEvery: 3}
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -462,7 +466,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	// Some history first, taken in peace and an hour old.
 	w.gate = faulty.NewGate(st, 0, func(held []faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
 	for i := range 5 {
-		w.newActor(100+i, thisMachine).backup(1 + i%2 + i/4) // hosts 1, 2, 1, 2, 3
+		w.newActor(100+i, thisMachine).backup([]int{1, 2, 1, 2, 3}[i])
 		clk.Advance(30 * time.Minute)
 		w.exit(100 + i)
 	}
@@ -472,12 +476,19 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	// moving on.
 	sc := scenarios(rng)
 	choose := faulty.NewRand(rng, 60, 400, nil)
-	if sc.focus != "" { // calls on some objects fail often, the rest seldom
+	if sc.sound {
+		choose = faulty.NewRand(rng, 0, 0, nil)
+	}
+	if len(sc.focus) > 0 { // some calls fail often, the rest seldom
 		seldom := choose
 		choose = func(held []faulty.Call) (int, faulty.Verdict) {
 			i, v := seldom(held)
-			if strings.HasPrefix(held[i].Name, sc.focus) && held[i].Op != faulty.List && rng.IntN(sc.focusEvery) == 0 {
+			call := string(held[i].Op) + " " + held[i].Name
+			if slices.ContainsFunc(sc.focus, func(p string) bool { return strings.HasPrefix(call, p) }) && rng.IntN(sc.focusEvery) == 0 {
 				v = faulty.Verdict(1 + rng.IntN(3)) // Fail, FailAfter or Die
+				if held[i].Op == faulty.Get {
+					v = faulty.Fail // a read that fails, in a process that goes on
+				}
 			}
 			return i, v
 		}
@@ -546,9 +557,9 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	return w.check()
 }
 
-// stallBefore makes the actor stall before its next call to an object whose
-// name starts with prefix, until every other actor waits too: the slowest
-// a process can be, at the worst moment.
+// stallBefore makes the actor stall before its next call whose operation
+// and object name ("put index/…") start with prefix, until every other
+// actor waits too: the slowest a process can be, at the worst moment.
 func (a *actor) stallBefore(prefix string) {
 	a.w.mu.Lock()
 	defer a.w.mu.Unlock()
@@ -585,7 +596,7 @@ func (w *world) unparked(held []faulty.Call) []int {
 	defer w.mu.Unlock()
 	var free []int
 	for _, c := range held {
-		if p, ok := w.parkOn[c.Actor]; ok && strings.HasPrefix(c.Name, p) {
+		if p, ok := w.parkOn[c.Actor]; ok && strings.HasPrefix(string(c.Op)+" "+c.Name, p) {
 			w.parked[c.Actor] = true
 			delete(w.parkOn, c.Actor)
 		}
