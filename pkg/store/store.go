@@ -41,9 +41,10 @@ type Info struct {
 // A store may hold what no Put made: anyone who can write to it can plant
 // things. Whatever is at a name that is not an object (see ErrNotObject)
 // makes Get, ReadAt and Stat fail at once with ErrNotObject, never block
-// and never read what lies outside the store; List does not report it; Put
-// neither writes through it nor replaces it; Delete never removes what it
-// points to.
+// and never read what lies outside the store. List reports its name, so
+// that a caller can name the damage, but nothing that lies through a link.
+// Put neither writes through it nor replaces it; Delete never removes what
+// it points to.
 type Store interface {
 	// Put creates the object name holding data. It is atomic: a reader sees
 	// either no object or the whole of data, never a part. It is durable: when

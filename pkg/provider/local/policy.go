@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -222,7 +221,7 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 		return mapErr(r.DeleteBackup(ctx, id))
 	}
 	if errors.Is(err, engine.ErrNotFound) {
-		if lost, lerr := r.LostBackups(ctx); lerr == nil && slices.Contains(lost, id) {
+		if lost, lerr := r.BackupLost(ctx, id); lerr == nil && lost {
 			return mapErr(r.DeleteBackup(ctx, id)) // acknowledge a lost manifest
 		}
 	}

@@ -479,8 +479,11 @@ func (s *Store) walk(ctx context.Context, dir, rel, prefix string, fn func(store
 				return err
 			}
 			name := rel + e.Name()
+			if rel == "" && e.Name() == tmpDir {
+				continue
+			}
 			if e.IsDir() {
-				if (rel == "" && e.Name() == tmpDir) || !couldMatch(name+"/", prefix) {
+				if !couldMatch(name+"/", prefix) {
 					continue
 				}
 				if err := s.walk(ctx, dir+"/"+e.Name(), name+"/", prefix, fn); err != nil {
@@ -488,7 +491,10 @@ func (s *Store) walk(ctx context.Context, dir, rel, prefix string, fn func(store
 				}
 				continue
 			}
-			if !e.Type().IsRegular() || !strings.HasPrefix(name, prefix) {
+			// Anything else that is there is listed, a FIFO or a link too
+			// (never followed), so that the damage can be named; Get and
+			// Stat refuse it.
+			if !strings.HasPrefix(name, prefix) {
 				continue
 			}
 			fi, err := e.Info()
