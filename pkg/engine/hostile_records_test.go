@@ -95,8 +95,8 @@ func TestManifestDisksAreChecked(t *testing.T) {
 				m.Disks = append(m.Disks, d)
 			}
 		},
-		"a disk too large":   func(m *Manifest) { m.Disks[0].SizeBytes = 1 << 62 },
-		"a negative size":    func(m *Manifest) { m.Disks[0].SizeBytes = -1 },
+		"a disk too large":    func(m *Manifest) { m.Disks[0].SizeBytes = 1 << 62 },
+		"a negative size":     func(m *Manifest) { m.Disks[0].SizeBytes = -1 },
 		"a disk with no name": func(m *Manifest) { m.Disks[0].Name = "" },
 	}
 	for name, change := range cases {

@@ -30,7 +30,7 @@ type Index struct {
 	// condemnedImages are the images gc has marked for deletion: a backup
 	// never takes one for its own.
 	condemnedImages map[ID]bool
-	damaged   damage      // places verify found damaged (damaged.go)
+	damaged         damage // places verify found damaged (damaged.go)
 }
 
 func newIndex(condemned map[ID]bool) *Index {
