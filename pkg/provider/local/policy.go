@@ -166,7 +166,7 @@ func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPol
 
 // ListPolicies implements provider.Policies.
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
-	_, hosts, err := p.hosts(ctx)
+	_, hosts, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, err
 	for _, h := range hosts {
 		out = append(out, p.hostPolicy(h))
 	}
-	return out, nil
+	return out, damagedHosts(damaged)
 }
 
 // SupportedPolicies implements provider.Policies.
