@@ -86,7 +86,7 @@ func readBounded(ctx context.Context, st store.Store, name, what string, limit, 
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fmt.Errorf("%s: %w", name, store.ErrNotFound)
 	case errors.Is(err, store.ErrNotObject):
-		return nil, fmt.Errorf("%w: %s %s is not a regular file (%v)", ErrCorrupt, what, name, err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	case err != nil:
 		return nil, fmt.Errorf("read %s %s: %w", what, name, err)
 	case int64(len(data)) > limit:
@@ -107,7 +107,7 @@ func (r *Repo) statBounded(ctx context.Context, name, what string, limit int64) 
 	case errors.Is(err, store.ErrNotFound):
 		return 0, fmt.Errorf("%s: %w", name, store.ErrNotFound)
 	case errors.Is(err, store.ErrNotObject):
-		return 0, fmt.Errorf("%w: %s %s is not a regular file (%v)", ErrCorrupt, what, name, err)
+		return 0, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	case err != nil:
 		return 0, fmt.Errorf("read %s %s: %w", what, name, err)
 	case info.Size > limit:

@@ -124,29 +124,29 @@ func (s *Store) openFile(name string, flags int) (int, error) {
 		unix.Close(fd)
 		return -1, pathError("stat", name, err)
 	}
-	if err := checkMode(name, uint32(st.Mode)); err != nil {
+	if err := checkMode(uint32(st.Mode)); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
 }
 
-// checkMode says what is wrong with a file of mode at name, unless it is a
-// regular file.
-func checkMode(name string, mode uint32) error {
+// checkMode says what is wrong with a file of mode, unless it is a regular
+// file.
+func checkMode(mode uint32) error {
 	switch mode & unix.S_IFMT {
 	case unix.S_IFREG:
 		return nil
 	case unix.S_IFDIR:
 		return store.ErrNotFound
 	case unix.S_IFLNK:
-		return fmt.Errorf("%s is a symbolic link: %w", name, store.ErrNotObject)
+		return fmt.Errorf("it is a symbolic link, %w", store.ErrNotObject)
 	case unix.S_IFIFO:
-		return fmt.Errorf("%s is a FIFO: %w", name, store.ErrNotObject)
+		return fmt.Errorf("it is a FIFO, %w", store.ErrNotObject)
 	case unix.S_IFSOCK:
-		return fmt.Errorf("%s is a socket: %w", name, store.ErrNotObject)
+		return fmt.Errorf("it is a socket, %w", store.ErrNotObject)
 	}
-	return fmt.Errorf("%s is a device: %w", name, store.ErrNotObject)
+	return fmt.Errorf("it is a device, %w", store.ErrNotObject)
 }
 
 // pathError explains a failed system call on name: a missing file, a path
@@ -157,9 +157,9 @@ func pathError(op, name string, err error) error {
 	case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EISDIR):
 		return store.ErrNotFound
 	case errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EMLINK):
-		return fmt.Errorf("%s is or passes through a symbolic link: %w", name, store.ErrNotObject)
+		return fmt.Errorf("it is or passes through a symbolic link, %w", store.ErrNotObject)
 	case errors.Is(err, unix.ENXIO):
-		return fmt.Errorf("%s is a socket or device: %w", name, store.ErrNotObject)
+		return fmt.Errorf("it is a socket or device, %w", store.ErrNotObject)
 	}
 	return &fs.PathError{Op: op, Path: name, Err: err}
 }

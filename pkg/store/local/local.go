@@ -172,7 +172,7 @@ func (s *Store) linkInto(tmp int, tmpName, dir, base string) error {
 // linkError explains a failed link to name.
 func (s *Store) linkError(name string, err error) error {
 	if errors.Is(err, unix.ELOOP) {
-		return fmt.Errorf("a directory on the way is a symbolic link: %w", store.ErrNotObject)
+		return fmt.Errorf("a directory on the way is a symbolic link, %w", store.ErrNotObject)
 	}
 	if !errors.Is(err, unix.EEXIST) {
 		return err
@@ -432,7 +432,7 @@ func (s *Store) Stat(ctx context.Context, name string) (store.Info, error) {
 	}
 	st, err := s.statIn(name)
 	if err == nil {
-		err = checkMode(name, uint32(st.Mode))
+		err = checkMode(uint32(st.Mode))
 	} else {
 		err = pathError("stat", name, err)
 	}
