@@ -183,40 +183,75 @@ func (h *hostileRepo) setUp() {
 // run runs dropback, killing it past hostileDeadline, and checks that it
 // ended, took less than hostileRSS of memory and did not panic.
 //
-// The child's peak memory is its rusage's Maxrss. A child that Go starts
-// shares this process's memory until it executes dropback (vfork), and
-// the kernel counts this process's peak at that moment in the child's: so
-// Maxrss is at most this process's peak or the child's own, whichever is
-// larger. That bounds the child's peak from above, so the check never
-// passes a child that took more; what the children write is kept to 1 MiB
-// here, so that this process stays small.
+// The memory is the child's rusage's Maxrss, measured by a small helper
+// (this test binary, see rssHelper) that starts dropback and reports it. A
+// child that Go starts shares its parent's memory until it executes (vfork),
+// and the kernel counts the parent's peak at that moment in the child's
+// Maxrss: measured from this process, whose peak grows with every test
+// that ran before, the figure would be this process's; from the helper,
+// it is dropback's own, or the helper's few MiB at most.
 func (h *hostileRepo) run(args ...string) result {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hostileDeadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = dropbackCmd(h.home, h.env).Env
+	rssFile := filepath.Join(h.t.TempDir(), "rss")
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(dropbackCmd(h.home, h.env).Env, rssHelperEnv+"="+rssFile, rssHelperBin+"="+binPath)
+	cmd.WaitDelay = 10 * time.Second // dropback dies with the helper, closing its output
 	stdout, stderr := &cappedBuffer{}, &cappedBuffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	code, err := exitCode(cmd.Run())
 	require.NoError(h.t, err, "run dropback %v", args)
 	res := result{args: args, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	require.NoError(h.t, ctx.Err(), "dropback %v did not end within %v: killed", args, hostileDeadline)
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
-	h.t.Logf("dropback %s: exit %d, peak memory at most %d MiB (this process: %d MiB)",
-		strings.Join(args, " "), code, rss>>20, selfMaxRSS()>>20)
-	assert.Less(h.t, rss, int64(hostileRSS), "dropback %v took up to %d MiB", args, rss>>20)
+	data, err := os.ReadFile(rssFile)
+	require.NoError(h.t, err, "the peak memory of dropback %v", args)
+	var rss int64
+	_, err = fmt.Sscan(string(data), &rss)
+	require.NoError(h.t, err)
+	h.t.Logf("dropback %s: exit %d, peak memory %d MiB", strings.Join(args, " "), code, rss>>20)
+	assert.Less(h.t, rss, int64(hostileRSS), "dropback %v took %d MiB", args, rss>>20)
 	assert.NotContains(h.t, res.stderr, "panic", "dropback %v panicked", args)
 	return res
 }
 
-// selfMaxRSS is this process's peak memory.
-func selfMaxRSS() int64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
+const (
+	// rssHelperEnv names the file where the helper writes the peak memory
+	// of the dropback it ran; rssHelperBin, the binary.
+	rssHelperEnv = "DROPBACK_TEST_RSS_FILE"
+	rssHelperBin = "DROPBACK_TEST_RSS_BIN"
+)
+
+// rssHelper is what this test binary does when run does not start
+// dropback itself but the binary, with rssHelperEnv set: it runs dropback
+// with its own arguments, standard streams and environment, writes its
+// Maxrss in bytes to the file, and returns its exit code. dropback dies
+// with the helper, so a deadline that kills the helper kills it too.
+func rssHelper() (int, bool) {
+	out := os.Getenv(rssHelperEnv)
+	if out == "" {
+		return 0, false
 	}
-	return ru.Maxrss << 10
+	cmd := exec.Command(os.Getenv(rssHelperBin), os.Args[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, rssHelperEnv+"=") && !strings.HasPrefix(kv, rssHelperBin+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err := cmd.Run()
+	code, err := exitCode(err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rss helper:", err)
+		return 125, true
+	}
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	if err := os.WriteFile(out, []byte(fmt.Sprint(rss)), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, "rss helper:", err)
+		return 125, true
+	}
+	return code, true
 }
 
 // cappedBuffer keeps the first MiB written to it, and counts the rest. It
