@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/zeebo/blake3"
 )
 
 // treeState records every file under dir with its size and content hash,
@@ -41,6 +42,12 @@ func treeState(t *testing.T, dir string) map[string]string {
 		return nil
 	})
 	return out
+}
+
+// sealed is a record sealed as dropback seals its config, manifests and
+// host records (docs/format.md): the body beside the BLAKE3 of its bytes.
+func sealed(body string) string {
+	return fmt.Sprintf(`{"blake3": "%x", "body": %s}`, blake3.Sum256([]byte(body)), body)
 }
 
 // oneCleanLine checks the error output of a refused command.
@@ -123,14 +130,15 @@ func TestHostileInput(t *testing.T) {
 	require.NoError(t, os.Mkdir(filepath.Join(configDir, "config"), 0o700))
 	emptyConfig := repo("empty-config", "")
 	require.NoError(t, os.WriteFile(filepath.Join(emptyConfig, "config"), nil, 0o600))
-	noFormat := repo("no-format", `{"version":1}`)
-	version0 := repo("version-0", `{"format":"dropback-repository","version":0,"chunk_size":1048576}`)
-	tinyChunks := repo("tiny-chunks", `{"format":"dropback-repository","version":1,"chunk_size":1,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"00"}`)
-	encrypted := repo("encrypted", `{"format":"dropback-repository","version":1,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"aes-256-gcm","chunk_key":"`+strings.Repeat("0", 64)+`"}`)
-	borgJSON := repo("borg-json", `{"format":"borg","version":1}`)
+	noFormat := repo("no-format", sealed(`{"version":1}`))
+	version0 := repo("version-0", sealed(`{"format":"dropback-repository","version":0,"chunk_size":1048576}`))
+	tinyChunks := repo("tiny-chunks", sealed(`{"format":"dropback-repository","version":1,"chunk_size":1,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"00"}`))
+	encrypted := repo("encrypted", sealed(`{"format":"dropback-repository","version":1,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"aes-256-gcm","chunk_key":"`+strings.Repeat("0", 64)+`"}`))
+	borgJSON := repo("borg-json", sealed(`{"format":"borg","version":1}`))
+	unsealed := repo("unsealed", `{"format":"dropback-repository","version":1,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`)
 	borgINI := repo("borg-ini", "[repository]\nversion = 1\n")
 	require.NoError(t, os.WriteFile(filepath.Join(borgINI, "README"), []byte("This is a Borg Backup repository.\n"), 0o600))
-	newer := repo("newer-2", `{"format":"dropback-repository","version":2,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`)
+	newer := repo("newer-2", sealed(`{"format":"dropback-repository","version":2,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`))
 	lostConfig := filepath.Join(d, "repos", "lost-config")
 	out, err := exec.Command("cp", "-a", e.repo, lostConfig).CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -253,6 +261,7 @@ func TestHostileInput(t *testing.T) {
 		{"chunk size of one byte", []string{"--repo", tinyChunks, "hosts", "list"}, "invalid settings"},
 		{"encryption this version lacks", []string{"--repo", encrypted, "backups", "list"}, "invalid settings"},
 		{"a borg config in JSON", []string{"--repo", borgJSON, "hosts", "list"}, `format "borg"`},
+		{"a config without its seal", []string{"--repo", unsealed, "hosts", "list"}, "not sealed"},
 		{"a borg repository", []string{"--repo", borgINI, "backups", "list"}, "not a dropback repository"},
 		{"format version 2", []string{"--repo", newer, "backups", "verify"}, "newer"},
 		{"a repository that lost its config", []string{"--repo", lostConfig, "backups", "list"}, "config is lost"},

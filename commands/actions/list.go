@@ -61,7 +61,14 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	}
 	as, err := p.ListActions(ctx)
 	if err != nil {
-		return fmt.Errorf("list actions: %w", err)
+		err = fmt.Errorf("list actions: %w", err)
+		if as == nil {
+			return err
+		}
 	}
-	return opts.Printer().Print(display.Actions(as))
+	// Damage that hides some actions still shows the rest, then fails.
+	if perr := opts.Printer().Print(display.Actions(as)); perr != nil {
+		return perr
+	}
+	return err
 }

@@ -48,7 +48,14 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	}
 	hs, err := p.ListHosts(ctx)
 	if err != nil {
-		return fmt.Errorf("list hosts: %w", err)
+		err = fmt.Errorf("list hosts: %w", err)
+		if hs == nil {
+			return err
+		}
 	}
-	return opts.Printer().Print(display.Hosts(hs))
+	// Damage that hides some hosts still shows the rest, then fails.
+	if perr := opts.Printer().Print(display.Hosts(hs)); perr != nil {
+		return perr
+	}
+	return err
 }

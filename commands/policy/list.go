@@ -47,7 +47,14 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	}
 	ps, err := p.ListPolicies(ctx)
 	if err != nil {
-		return fmt.Errorf("list backup policies: %w", err)
+		err = fmt.Errorf("list backup policies: %w", err)
+		if ps == nil {
+			return err
+		}
 	}
-	return opts.Printer().Print(display.Policies(ps))
+	// Damage that hides some hosts still shows the rest, then fails.
+	if perr := opts.Printer().Print(display.Policies(ps)); perr != nil {
+		return perr
+	}
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -59,12 +60,15 @@ func (r *Repo) StartAction(ctx context.Context, typ, resourceType string, resour
 // learns its ID only at the end).
 func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int, jobErr error) error {
 	now := r.now().UTC().Truncate(time.Second)
+	if a.N >= MaxID {
+		return noIDLeft(fmt.Sprintf("state of action %d", a.ID), "its state")
+	}
 	a.N++
 	a.CompletedAt = &now
 	a.Runner = nil
 	a.Status = ActionCompleted
 	if jobErr != nil {
-		a.Status, a.Error = ActionErrored, jobErr.Error()
+		a.Status, a.Error = ActionErrored, clip(jobErr.Error(), maxActionError)
 	}
 	if resourceID != 0 {
 		a.ResourceID = resourceID
@@ -84,17 +88,20 @@ func (r *Repo) FinishAction(ctx context.Context, a *ActionRecord, resourceID int
 // restarted) is errored: nothing will finish it.
 func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 	var a *ActionRecord
-	for n := 1; ; n++ {
-		data, err := r.st.Get(ctx, actionObject(id, n), 0, -1)
+	for n := 1; n <= MaxID; n++ {
+		data, err := r.readObject(ctx, actionObject(id, n), "action record", maxActionSize, -1)
 		if errors.Is(err, store.ErrNotFound) {
 			break
+		}
+		if errors.Is(err, ErrCorrupt) {
+			return nil, fmt.Errorf("action %d is unreadable: %w", id, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read action %d: %w", id, err)
 		}
 		var next ActionRecord
-		if err := json.Unmarshal(data, &next); err != nil {
-			return nil, fmt.Errorf("%w: action %d is unreadable", ErrCorrupt, id)
+		if err := json.Unmarshal(data, &next); err != nil || next.ID != id {
+			return nil, fmt.Errorf("%w: action %d is unreadable: state %d is not its record", ErrCorrupt, id, n)
 		}
 		a = &next
 	}
@@ -108,20 +115,55 @@ func (r *Repo) Action(ctx context.Context, id int) (*ActionRecord, error) {
 	return a, nil
 }
 
-// Actions lists every action, newest first.
+// Actions lists every action, newest first, but those whose records cannot
+// be read (ActionsAndDamage names them).
 func (r *Repo) Actions(ctx context.Context) ([]ActionRecord, error) {
+	out, _, err := r.ActionsAndDamage(ctx)
+	return out, err
+}
+
+// ActionsAndDamage lists every action, newest first, and the errors of the
+// actions whose records cannot be read, by ID: one damaged record affects
+// only its action.
+func (r *Repo) ActionsAndDamage(ctx context.Context) ([]ActionRecord, map[int]error, error) {
 	latest, err := r.latestRevisions(ctx, "actions")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]ActionRecord, 0, len(latest))
+	damaged := map[int]error{}
 	for id := range latest {
 		a, err := r.Action(ctx, id)
+		if errors.Is(err, ErrCorrupt) {
+			damaged[id] = err
+			continue
+		}
+		if errors.Is(err, ErrNotFound) {
+			// Listed, but its first state is gone: no action is whole
+			// without it.
+			damaged[id] = errorf(ErrCorrupt, "action %d is unreadable: its first state is missing", id)
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, *a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
-	return out, nil
+	return out, damaged, nil
+}
+
+// maxActionError is the most of an error an action record keeps, so that a
+// record stays far below maxActionSize.
+const maxActionError = 4 << 10
+
+// clip shortens s to at most n bytes, on a character boundary.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -37,6 +37,13 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	if !req.Time.IsZero() {
 		started = req.Time.UTC().Truncate(time.Second)
 	}
+	disks := make([]diskInfo, len(req.Disks))
+	for i, d := range req.Disks {
+		disks[i] = diskInfo{name: d.Name}
+	}
+	if err := checkDisks(disks, r.cfg.ChunkSize); err != nil {
+		return nil, errorf(ErrInvalid, "back up host %s: %v", req.HostName, err)
+	}
 	files := make([]*directio.File, len(req.Disks))
 	sizes := make([]int64, len(req.Disks))
 	defer func() {
@@ -96,12 +103,12 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 		images[i] = im
 		m.Disks = append(m.Disks, ManifestDisk{Name: d.Name, Path: d.Path, SizeBytes: sizes[i], DataBytes: data})
 	}
-	seg, err := w.finish()
+	segs, err := w.finish()
 	if err != nil {
 		return nil, err
 	}
-	if seg != nil {
-		m.IndexSegments = []string{seg.String()}
+	for _, seg := range segs {
+		m.IndexSegments = append(m.IndexSegments, seg.String())
 	}
 	m.NewBytes, m.NewChunks = w.newBytes, w.newChunks
 	for i, im := range images {
@@ -339,8 +346,9 @@ func (w *packWriter) upload() {
 }
 
 // finish uploads the last pack, waits for every upload and writes the index
-// segment naming the new packs. It returns nil when there were none.
-func (w *packWriter) finish() (*ID, error) {
+// segments naming the new packs, each far below the largest a segment can
+// be. It returns none when there were no new packs.
+func (w *packWriter) finish() ([]ID, error) {
 	defer w.cancel(nil)
 	var err error
 	if w.cur != nil && !w.cur.empty() {
@@ -354,15 +362,15 @@ func (w *packWriter) finish() (*ID, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(w.written) == 0 {
-		return nil, nil
+	var ids []ID
+	for _, data := range encodeIndexSegments(w.written) {
+		id := contentID(data)
+		if err := w.r.putObject(w.ctx, "index/"+id.String(), data); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
 	}
-	data := encodeIndexSegment(w.written)
-	id := contentID(data)
-	if err := w.r.putObject(w.ctx, "index/"+id.String(), data); err != nil {
-		return nil, err
-	}
-	return &id, nil
+	return ids, nil
 }
 
 // abort stops the uploads; what was written stays as garbage for gc.

@@ -166,11 +166,13 @@ func (r *Repo) readOutcome(ctx context.Context, c Claim) (*Outcome, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return nil, fmt.Errorf("read the outcome of a claim: %w", err)
 	}
+	// One that is no object (a FIFO, a link) reads as one that does not
+	// parse, so that it affects only its host.
 	var out Outcome
-	if err := json.Unmarshal(data, &out); err != nil {
+	if err != nil || json.Unmarshal(data, &out) != nil {
 		return &Outcome{At: time.Unix(0, 0), Error: "the outcome record is unreadable"}, nil
 	}
 	return &out, nil

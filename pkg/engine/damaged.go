@@ -97,25 +97,26 @@ func encodeDamage(at time.Time, d damage) []byte {
 // loadDamage reads every damage record and returns their union and names.
 // A record that cannot be read is a problem, not a failure: it is skipped.
 func (r *Repo) loadDamage(ctx context.Context) (damage, []string, []error, error) {
-	var names []string
+	var infos []store.Info
 	err := r.st.List(ctx, "damaged/", func(info store.Info) error {
-		names = append(names, info.Name)
+		infos = append(infos, info)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("list damage records: %w", err)
 	}
-	sort.Strings(names)
+	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	all := damage{}
 	var problems []error
 	var kept []string
-	for _, name := range names {
-		data, err := r.st.Get(ctx, name, 0, -1)
+	for _, info := range infos {
+		name := info.Name
+		data, err := r.readObject(ctx, name, "damage record", maxDamageSize, info.Size)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // replaced meanwhile
 		}
 		if err != nil {
-			problems = append(problems, fmt.Errorf("read %s: %w", name, err))
+			problems = append(problems, err)
 			continue
 		}
 		d, err := decodeDamage(data)
@@ -202,7 +203,7 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 		if err != nil {
 			return nil
 		}
-		if _, err := r.readSegment(ctx, id); errors.Is(err, ErrCorrupt) {
+		if _, err := r.readSegment(ctx, id, info.Size); errors.Is(err, ErrCorrupt) {
 			bad = append(bad, id)
 		}
 		return nil
@@ -216,7 +217,7 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 			continue
 		}
 		seen[id] = true
-		if _, err := r.readSegment(ctx, id); errors.Is(err, ErrCorrupt) && !containsID(bad, id) {
+		if _, err := r.readSegment(ctx, id, -1); errors.Is(err, ErrCorrupt) && !containsID(bad, id) {
 			missing = append(missing, id)
 		}
 	}
@@ -244,8 +245,7 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 	if err != nil {
 		return "", fmt.Errorf("repair the index: %w", err)
 	}
-	if len(rebuilt) > 0 {
-		data := encodeIndexSegment(rebuilt)
+	for _, data := range encodeIndexSegments(rebuilt) {
 		if err := r.putObject(ctx, "index/"+contentID(data).String(), data); err != nil {
 			return "", fmt.Errorf("repair the index: %w", err)
 		}
@@ -260,7 +260,7 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 			return "", fmt.Errorf("repair the index: %w", err)
 		}
 	}
-	msg := fmt.Sprintf("index repaired: %d damaged or missing segments replaced by one rebuilt from the trailers of %d packs",
+	msg := fmt.Sprintf("index repaired: %d damaged or missing segments replaced by segments rebuilt from the trailers of %d packs",
 		len(bad)+len(missing), len(rebuilt))
 	if unreadable > 0 {
 		msg += fmt.Sprintf("; %d packs have no readable trailer", unreadable)
@@ -281,6 +281,9 @@ func containsID(ids []ID, id ID) bool {
 // trailer, checked against the pack's name and its size. Index repair
 // rebuilds from it; verify uses it to check a trailer.
 func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID) ([]Entry, error) {
+	if size > maxPackSize {
+		return nil, tooLarge(name, "pack", maxPackSize)
+	}
 	tail, err := r.st.Get(ctx, name, max(0, size-12), 12)
 	if err != nil {
 		return nil, err
@@ -336,11 +339,16 @@ func (r *Repo) hostProblems(ctx context.Context, manifests []*Manifest) ([]strin
 	return problems, nil
 }
 
-// LostBackups returns the IDs of backups whose manifest is gone although
-// no deletion was recorded. IDs are taken one above the highest in use and a
-// deletion writes deleted/<id> before it removes the manifest, so an ID
-// below the highest with neither object was a backup whose manifest was lost.
-func (r *Repo) LostBackups(ctx context.Context) ([]int, error) {
+// IDRange is the backup IDs from From to To, both included.
+type IDRange struct{ From, To int }
+
+// LostBackups returns the ranges of backup IDs whose manifest is gone
+// although no deletion was recorded. IDs are taken one above the highest in
+// use and a deletion writes deleted/<id> before it removes the manifest, so
+// an ID below the highest with neither object was a backup whose manifest
+// was lost. Its time and memory follow the objects there are, not the
+// IDs between them: one planted manifest at a high ID is one range.
+func (r *Repo) LostBackups(ctx context.Context) ([]IDRange, error) {
 	live, err := r.listIDs(ctx, "backups")
 	if err != nil {
 		return nil, err
@@ -349,18 +357,44 @@ func (r *Repo) LostBackups(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	top := 0
+	used := make([]int, 0, len(live)+len(gone))
 	for id := range live {
-		top = max(top, id)
+		used = append(used, id)
 	}
 	for id := range gone {
-		top = max(top, id)
-	}
-	var lost []int
-	for id := 1; id < top; id++ {
-		if !live[id] && !gone[id] {
-			lost = append(lost, id)
+		if !live[id] {
+			used = append(used, id)
 		}
 	}
+	sort.Ints(used)
+	var lost []IDRange
+	next := 1
+	for _, id := range used {
+		if id > next {
+			lost = append(lost, IDRange{next, id - 1})
+		}
+		next = id + 1
+	}
 	return lost, nil
+}
+
+// BackupLost reports whether the manifest of backup id is lost: see
+// LostBackups.
+func (r *Repo) BackupLost(ctx context.Context, id int) (bool, error) {
+	lost, err := r.LostBackups(ctx)
+	for _, g := range lost {
+		if g.From <= id && id <= g.To {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+// lostError describes a range of lost backups.
+func lostError(g IDRange) error {
+	if g.From == g.To {
+		return errorf(ErrCorrupt, "backup %d is missing: its manifest is gone, and no deletion was recorded", g.From)
+	}
+	return errorf(ErrCorrupt, "backups %d to %d (%d backups) are missing: their manifests are gone, and no deletion was recorded",
+		g.From, g.To, g.To-g.From+1)
 }

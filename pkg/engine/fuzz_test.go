@@ -1,6 +1,7 @@
 package engine
 
-// Fuzz targets for every decoder of repository objects. A decoder must
+// Fuzz targets for every decoder of repository objects (the records of the
+// deletion protocol are in fuzz_records_test.go). A decoder must
 // return an error for any bytes it cannot use: never panic, never loop, and
 // never allocate from a length field more than the bytes it was given can
 // back. `go test` runs each target over its seeds; scripts/fuzz.sh runs
@@ -274,6 +275,14 @@ func FuzzHostRecord(f *testing.F) {
 	h := HostRecord{ID: 1, Rev: 1, Name: "web-1", Disks: []DiskSource{{Name: "vda", Path: "/x.img"}},
 		Policy: &PolicyRecord{Plan: "daily", Hour: 4, RetentionDays: 7}}
 	good, _ := seal(h)
+	{
+		r, st := fzRepo(f)
+		st.set(hostObject(1, 1), good)
+		hosts, err := r.Hosts(context.Background())
+		if err != nil || len(hosts) != 1 || hosts[0].Name != "web-1" {
+			f.Fatalf("a good host record does not read: %v, %v", hosts, err)
+		}
+	}
 	f.Add(good, good)
 	f.Add(good, []byte(`{"id":1,"rev":1}`)) // revision 2 says it is revision 1
 	f.Add(good, []byte(`{"id":1,"rev":9223372036854775807}`))
@@ -308,6 +317,13 @@ func FuzzActionRecord(f *testing.F) {
 	now := time.Unix(1e9, 0).UTC()
 	a := ActionRecord{ID: 1, N: 1, Type: "backup", Status: ActionCompleted, StartedAt: now, CompletedAt: &now, ResourceID: 3, ResourceType: "host"}
 	good, _ := json.Marshal(a)
+	{
+		r, st := fzRepo(f)
+		st.set(actionObject(1, 1), good)
+		if got, err := r.Action(context.Background(), 1); err != nil || got.ResourceID != 3 {
+			f.Fatalf("a good action record does not read: %v, %v", got, err)
+		}
+	}
 	f.Add(good)
 	f.Add(good[:10])
 	f.Add([]byte(`{"completed_at":"not a time"}`))
@@ -323,6 +339,14 @@ func FuzzActionRecord(f *testing.F) {
 
 func FuzzGCMark(f *testing.F) {
 	good, _ := json.Marshal(gcMark{At: time.Unix(1e9, 0).UTC(), Packs: []string{fzID(1).String()}, Images: []string{fzID(2).String()}})
+	{
+		r, st := fzRepo(f)
+		st.set("gc/condemned/00000000000000000001-00", good)
+		packs, images, err := r.condemned(context.Background())
+		if err != nil || !packs[fzID(1)] || !images[fzID(2)] {
+			f.Fatalf("a good gc mark does not read: %v, %v, %v", packs, images, err)
+		}
+	}
 	f.Add(good)
 	f.Add([]byte(`{"packs":["nothex"],"images":[""]}`))
 	f.Add([]byte(`{"at":"yesterday"}`))
@@ -393,6 +417,9 @@ func FuzzConfig(f *testing.F) {
 func FuzzBlob(f *testing.F) {
 	enc, _ := codec()
 	plain := bytes.Repeat([]byte("dropback "), 500)
+	if out, err := decompress(enc.EncodeAll(plain, nil), flagZstd, len(plain), nil); err != nil || !bytes.Equal(out, plain) {
+		f.Fatalf("a good blob does not decompress: %v", err)
+	}
 	f.Add(enc.EncodeAll(plain, nil), uint8(flagZstd), uint32(len(plain)))
 	f.Add(plain, uint8(0), uint32(len(plain)))
 	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(flagZstd), uint32(MaxChunkSize))

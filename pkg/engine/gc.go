@@ -62,15 +62,15 @@ type markState struct {
 func (r *Repo) marks(ctx context.Context) (map[string]markState, error) {
 	out := map[string]markState{}
 	err := r.st.List(ctx, "gc/condemned/", func(info store.Info) error {
-		data, err := r.st.Get(ctx, info.Name, 0, -1)
+		data, err := r.readObject(ctx, info.Name, "gc mark", maxGCMarkSize, info.Size)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return err
 		}
 		var m gcMark
-		if err := json.Unmarshal(data, &m); err != nil {
+		if err != nil || json.Unmarshal(data, &m) != nil {
 			// A damaged mark condemns nothing, so nothing is deleted on
 			// its account; failing here would stop every backup.
 			return nil
@@ -114,7 +114,7 @@ func (r *Repo) condemned(ctx context.Context) (packs, images map[ID]bool, err er
 func (r *Repo) reclaimed(ctx context.Context) (int64, error) {
 	var total int64
 	err := r.st.List(ctx, "gc/done/", func(info store.Info) error {
-		data, err := r.st.Get(ctx, info.Name, 0, -1)
+		data, err := r.readObject(ctx, info.Name, "gc record", maxGCDoneSize, info.Size)
 		if err != nil {
 			return nil
 		}
@@ -304,8 +304,8 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gc stopped: %w", err)
 		}
-		for _, id := range imgs {
-			im, err := r.LoadImage(ctx, id)
+		for j, id := range imgs {
+			im, err := r.LoadDiskImage(ctx, m, j)
 			if err != nil {
 				return nil, fmt.Errorf("gc stopped, run `dropback backups verify`: %w", err)
 			}
@@ -575,7 +575,7 @@ func (r *Repo) packsToKeep(ctx context.Context, s *liveState, cand map[ID]bool) 
 		if !listsCand {
 			continue
 		}
-		pis, err := r.readSegment(ctx, seg)
+		pis, err := r.readSegment(ctx, seg, -1)
 		if err != nil {
 			for _, p := range packs {
 				keep[p] = true
@@ -610,7 +610,7 @@ func (g *gcRun) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID
 		if !touched {
 			continue
 		}
-		pis, err := r.readSegment(ctx, seg)
+		pis, err := r.readSegment(ctx, seg, -1)
 		if err != nil {
 			return fmt.Errorf("gc: %w", err)
 		}

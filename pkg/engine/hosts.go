@@ -40,8 +40,10 @@ type PolicyRecord struct {
 func hostObject(id, rev int) string { return fmt.Sprintf("hosts/%010d/%010d", id, rev) }
 
 // Hosts returns the latest record of every host that is not removed, by ID.
+// A host whose record cannot be read is left out (HostsAndDamage names it),
+// so that one damaged record affects only its host.
 func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
-	all, err := r.AllHosts(ctx)
+	all, _, err := r.HostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -54,43 +56,65 @@ func (r *Repo) Hosts(ctx context.Context) ([]HostRecord, error) {
 	return out, nil
 }
 
-// AllHosts returns the latest record of every host, removed ones too.
+// AllHosts returns the latest record of every host, removed ones too, and
+// leaves out those whose record cannot be read.
 func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
-	latest, err := r.latestRevisions(ctx, "hosts")
+	all, _, err := r.HostsAndDamage(ctx)
+	return all, err
+}
+
+// HostsAndDamage returns the latest record of every host, removed ones
+// too, by ID, and the errors of the hosts whose record cannot be read, by
+// ID. The error is for failing to list the records at all.
+func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error, error) {
+	revs, err := r.revisions(ctx, "hosts")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]HostRecord, 0, len(latest))
-	for id, rev := range latest {
-		h, err := r.readHost(ctx, id, rev)
+	out := make([]HostRecord, 0, len(revs))
+	damaged := map[int]error{}
+	for id, listed := range revs {
+		h, err := r.readHost(ctx, id, listed)
+		if errors.Is(err, ErrCorrupt) {
+			damaged[id] = err
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	return out, damaged, nil
 }
 
-// readHost returns the record of host id at its latest revision, rev or a
-// later one the listing missed. The object's name, not its content, says
-// which revision it is. A latest revision that is damaged gives way to the
-// newest readable one before it (verify reports the damage), carrying the
-// latest revision number so that the next update goes above it.
-func (r *Repo) readHost(ctx context.Context, id, rev int) (HostRecord, error) {
-	for {
+// readHost returns the record of host id at its latest revision: the
+// highest of the listed revisions, or a later one the listing missed. The
+// object's name, not its content, says which revision it is. A latest
+// revision that is damaged gives way to the newest readable one before it
+// (verify reports the damage), carrying the latest revision number so that
+// the next update goes above it.
+func (r *Repo) readHost(ctx context.Context, id int, listed []int) (HostRecord, error) {
+	revs := listed
+	rev := revs[len(revs)-1]
+	for rev < MaxID {
 		_, err := r.st.Stat(ctx, hostObject(id, rev+1))
 		if errors.Is(err, store.ErrNotFound) {
 			break
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
 		}
 		rev++
+		revs = append(revs, rev)
 	}
-	for older := rev; older >= max(1, rev-hostFallback); older-- {
-		h, err := r.readHostRev(ctx, id, older)
+	var last error
+	for i := len(revs) - 1; i >= max(0, len(revs)-1-hostFallback); i-- {
+		h, err := r.readHostRev(ctx, id, revs[i])
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, store.ErrNotFound) {
+			if last == nil && errors.Is(err, ErrCorrupt) {
+				last = err
+			}
 			continue
 		}
 		if err != nil {
@@ -99,28 +123,57 @@ func (r *Repo) readHost(ctx context.Context, id, rev int) (HostRecord, error) {
 		h.Rev = rev
 		return h, nil
 	}
-	return HostRecord{}, fmt.Errorf("%w: record of host %d is unreadable", ErrCorrupt, id)
+	if last == nil {
+		last = fmt.Errorf("%w: record of host %d is unreadable: no revision of it is there", ErrCorrupt, id)
+	}
+	return HostRecord{}, last
 }
 
-// hostFallback is how many revisions before a damaged one readHost tries.
+// hostFallback is how many revisions before a damaged one readHost tries:
+// the revisions there are, whatever their numbers.
 const hostFallback = 64
 
 // readHostRev reads one revision of a host record.
 func (r *Repo) readHostRev(ctx context.Context, id, rev int) (HostRecord, error) {
-	data, err := r.st.Get(ctx, hostObject(id, rev), 0, -1)
+	data, err := r.readObject(ctx, hostObject(id, rev), "host record", maxHostSize, -1)
 	if err != nil {
 		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
 	}
 	var h HostRecord
-	if err := unseal(data, &h); err != nil || h.ID != id {
-		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable", ErrCorrupt, id, rev)
+	switch err := unseal(data, &h); {
+	case err != nil:
+		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable: %s", ErrCorrupt, id, rev, sealProblem(err))
+	case h.ID != id:
+		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable: it names host %d", ErrCorrupt, id, rev, h.ID)
+	}
+	if err := checkDisks(hostDisks(h.Disks), r.cfg.ChunkSize); err != nil {
+		return HostRecord{}, fmt.Errorf("%w: record of host %d (revision %d) is unreadable: %v", ErrCorrupt, id, rev, err)
 	}
 	return h, nil
+}
+
+func hostDisks(ds []DiskSource) []diskInfo {
+	out := make([]diskInfo, len(ds))
+	for i, d := range ds {
+		out[i] = diskInfo{name: d.Name}
+	}
+	return out
+}
+
+// checkHost refuses a host record that readers would call damaged.
+func (r *Repo) checkHost(h HostRecord) error {
+	if err := checkDisks(hostDisks(h.Disks), r.cfg.ChunkSize); err != nil {
+		return errorf(ErrInvalid, "host %s: %v", h.Name, err)
+	}
+	return nil
 }
 
 // AddHost registers a new host and returns it with its ID. Names must be
 // unique among hosts that are not removed.
 func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
+	if err := r.checkHost(h); err != nil {
+		return HostRecord{}, err
+	}
 	hosts, err := r.Hosts(ctx)
 	if err != nil {
 		return HostRecord{}, err
@@ -150,6 +203,12 @@ func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 // UpdateHost writes h as the next revision after h.Rev. If another writer
 // wrote that revision first it returns ErrConflict and changes nothing.
 func (r *Repo) UpdateHost(ctx context.Context, h HostRecord) (HostRecord, error) {
+	if err := r.checkHost(h); err != nil {
+		return HostRecord{}, err
+	}
+	if h.Rev >= MaxID {
+		return HostRecord{}, noIDLeft("revision of host "+h.Name, "its revision")
+	}
 	h.Rev++
 	data, err := seal(h)
 	if err != nil {

@@ -154,15 +154,16 @@ func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 }
 
 // getContent reads a content-addressed object, what id (an image index or
-// index segment), and checks it against its name. A missing object is
+// index segment), of at most limit bytes (known, when not -1, is its size
+// from a listing), and checks it against its name. A missing object is
 // store.ErrNotFound, for the caller to judge.
-func (r *Repo) getContent(ctx context.Context, name, what string, id ID) ([]byte, error) {
-	data, err := r.st.Get(ctx, name, 0, -1)
+func (r *Repo) getContent(ctx context.Context, name, what string, id ID, limit, known int64) ([]byte, error) {
+	data, err := r.readObject(ctx, name, what, limit, known)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s %s: %w", what, id, err)
+		return nil, err
 	}
 	if contentID(data) != id {
 		return nil, fmt.Errorf("%w: %s %s does not match its name", ErrCorrupt, what, id)
@@ -170,9 +171,42 @@ func (r *Repo) getContent(ctx context.Context, name, what string, id ID) ([]byte
 	return data, nil
 }
 
-// LoadImage reads and checks an image index.
+// LoadImage reads and checks an image index of any size an image index can
+// have: its size is asked first, so a larger object is never read.
+// LoadDiskImage, which knows the disk's size, reads no more than the
+// disk's image can take.
 func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
-	data, err := r.getContent(ctx, imageName(id), "image index", id)
+	size, err := r.statBounded(ctx, imageName(id), "image index", maxImageSize(maxImageChunks))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return r.loadImage(ctx, id, maxImageSize(maxImageChunks), size)
+}
+
+// LoadDiskImage reads and checks the image index of disk i of backup m: an
+// object larger than the image of a disk of that size is refused unread,
+// and the image must describe a disk of that size in this repository's
+// chunks.
+func (r *Repo) LoadDiskImage(ctx context.Context, m *Manifest, i int) (*Image, error) {
+	d := m.Disks[i]
+	id, err := ParseID(d.Image)
+	if err != nil {
+		return nil, fmt.Errorf("%w: backup %d disk %s: %v", ErrCorrupt, m.ID, d.Name, err)
+	}
+	n := int64(chunkCount(d.SizeBytes, r.cfg.ChunkSize))
+	im, err := r.loadImage(ctx, id, maxImageSize(n), -1)
+	if err != nil {
+		return nil, err
+	}
+	if im.Size != d.SizeBytes || im.ChunkSize != r.cfg.ChunkSize {
+		return nil, fmt.Errorf("%w: image index %s describes %d bytes in chunks of %d, not disk %s of backup %d (%d bytes in chunks of %d)",
+			ErrCorrupt, id, im.Size, im.ChunkSize, d.Name, m.ID, d.SizeBytes, r.cfg.ChunkSize)
+	}
+	return im, nil
+}
+
+func (r *Repo) loadImage(ctx context.Context, id ID, limit, known int64) (*Image, error) {
+	data, err := r.getContent(ctx, imageName(id), "image index", id, limit, known)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
 	}

@@ -100,10 +100,12 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	x.condemnedImages = images
 	x.damaged = dmg
 	var names []ID
+	var sizes []int64
 	err = r.st.List(ctx, "index/", func(info store.Info) error {
 		id, err := ParseID(strings.TrimPrefix(info.Name, "index/"))
 		if err == nil {
 			names = append(names, id)
+			sizes = append(sizes, info.Size)
 		}
 		return nil
 	})
@@ -111,6 +113,9 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		return nil, nil, fmt.Errorf("list index segments: %w", err)
 	}
 	names = append(names, extra...)
+	for range extra {
+		sizes = append(sizes, -1)
+	}
 	var (
 		mu       sync.Mutex
 		problems = dmgProblems
@@ -128,7 +133,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			packs, err := r.readSegment(ctx, id)
+			packs, err := r.readSegment(ctx, id, sizes[i])
 			if err != nil {
 				mu.Lock()
 				problems = append(problems, err)
@@ -156,8 +161,18 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	return x, problems, nil
 }
 
-func (r *Repo) readSegment(ctx context.Context, id ID) ([]PackIndex, error) {
-	data, err := r.getContent(ctx, "index/"+id.String(), "index segment", id)
+// readSegment reads and decodes an index segment. known is its size when a
+// listing gave it, else -1. A missing segment that gc replaced gives no
+// packs and no error.
+func (r *Repo) readSegment(ctx context.Context, id ID, known int64) ([]PackIndex, error) {
+	name := "index/" + id.String()
+	if known < 0 {
+		var err error
+		if known, err = r.statBounded(ctx, name, "index segment", maxSegmentSize); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	data, err := r.getContent(ctx, name, "index segment", id, maxSegmentSize, known)
 	if errors.Is(err, store.ErrNotFound) {
 		if _, serr := r.st.Stat(ctx, replacedName(id)); serr == nil {
 			return nil, nil // gc replaced it; the listing has the new one
@@ -170,6 +185,16 @@ func (r *Repo) readSegment(ctx context.Context, id ID) ([]PackIndex, error) {
 	packs, err := decodeIndexSegment(data)
 	if err != nil {
 		return nil, fmt.Errorf("index segment %s: %w", id, err)
+	}
+	// Within the format, a chunk is no longer than this repository's.
+	cs := uint32(r.cfg.ChunkSize)
+	for _, p := range packs {
+		for _, e := range p.Entries {
+			if e.Raw > cs || e.Length > cs {
+				return nil, fmt.Errorf("%w: index segment %s: a chunk of %d bytes is longer than this repository's chunks (%d)",
+					ErrCorrupt, id, e.Raw, cs)
+			}
+		}
 	}
 	return packs, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,7 +86,9 @@ func (r *Repo) acquireLease(ctx context.Context, op *Op, wait time.Duration) (in
 func (r *Repo) newestLease(ctx context.Context) (int, error) {
 	gen := 0
 	err := r.st.List(ctx, "gc/lease/", func(info store.Info) error {
-		if n, err := strconv.Atoi(strings.TrimPrefix(info.Name, "gc/lease/")); err == nil && n > gen {
+		// A name of other than ten digits is no generation: one planted
+		// near the highest int would overflow the next.
+		if n, ok := parseDigits(strings.TrimPrefix(info.Name, "gc/lease/")); ok && n > gen {
 			gen = n
 		}
 		return nil
@@ -96,6 +97,9 @@ func (r *Repo) newestLease(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("list gc leases: %w", err)
 	}
 	for {
+		if gen >= MaxID {
+			return 0, noIDLeft("gc lease generation", "gc lease generation")
+		}
 		_, err := r.st.Stat(ctx, leaseObject(gen+1))
 		if errors.Is(err, store.ErrNotFound) {
 			return gen, nil

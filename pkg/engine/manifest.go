@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -43,15 +42,16 @@ func objectName(prefix string, id int) string {
 	return fmt.Sprintf("%s/%010d", prefix, id)
 }
 
-// parseObjectID returns the integer ID at the end of an object name.
+// parseObjectID returns the ID of an object named prefix/<ten digits>, or
+// of a directory of such objects; a name of other digits is none of
+// dropback's.
 func parseObjectID(name, prefix string) (int, bool) {
 	rest, ok := strings.CutPrefix(name, prefix+"/")
 	if !ok {
 		return 0, false
 	}
 	rest, _, _ = strings.Cut(rest, "/")
-	id, err := strconv.Atoi(rest)
-	return id, err == nil && id > 0
+	return parseDigits(rest)
 }
 
 // listIDs returns the integer IDs of the objects under prefix.
@@ -78,9 +78,9 @@ func (r *Repo) latestRevisions(ctx context.Context, prefix string) (map[int]int,
 		if len(parts) != 3 {
 			return nil
 		}
-		id, err1 := strconv.Atoi(parts[1])
-		rev, err2 := strconv.Atoi(parts[2])
-		if err1 == nil && err2 == nil && rev > latest[id] {
+		id, ok1 := parseDigits(parts[1])
+		rev, ok2 := parseDigits(parts[2])
+		if ok1 && ok2 && rev > latest[id] {
 			latest[id] = rev
 		}
 		return nil
@@ -91,9 +91,35 @@ func (r *Repo) latestRevisions(ctx context.Context, prefix string) (map[int]int,
 	return latest, nil
 }
 
+// revisions lists objects named prefix/<id>/<rev> and returns the
+// revisions of each ID, lowest first.
+func (r *Repo) revisions(ctx context.Context, prefix string) (map[int][]int, error) {
+	out := map[int][]int{}
+	err := r.st.List(ctx, prefix+"/", func(info store.Info) error {
+		parts := strings.Split(info.Name, "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		id, ok1 := parseDigits(parts[1])
+		rev, ok2 := parseDigits(parts[2])
+		if ok1 && ok2 {
+			out[id] = append(out[id], rev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	for _, revs := range out {
+		sort.Ints(revs)
+	}
+	return out, nil
+}
+
 // allocate writes the object name(id) with the lowest ID above every ID it
 // can see under the given prefixes, retrying with the next ID when another
-// writer took one first. It returns the ID used.
+// writer took one first. It returns the ID used. Past MaxID it fails: an
+// ID never overflows or grows an eleventh digit.
 func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int) string, data func(id int) ([]byte, error)) (int, error) {
 	top := 0
 	for _, p := range prefixes {
@@ -106,6 +132,10 @@ func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int
 		}
 	}
 	for id := top + 1; ; id++ {
+		if id > MaxID {
+			kind := strings.TrimSuffix(prefixes[0], "s")
+			return 0, noIDLeft(kind, kind)
+		}
 		b, err := data(id)
 		if err != nil {
 			return 0, err
@@ -118,6 +148,13 @@ func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int
 			return 0, fmt.Errorf("write %s: %w", name(id), err)
 		}
 	}
+}
+
+// noIDLeft says that no number is left for a new what past MaxID, which
+// held already has.
+func noIDLeft(what, held string) error {
+	return errorf(ErrCorrupt, "cannot number a new %s: the repository already holds %s %d, the highest ten digits can write (damaged, or planted?)",
+		what, held, MaxID)
 }
 
 // Manifests lists every backup and snapshot, oldest first. A backup whose
@@ -181,7 +218,7 @@ func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
 // readManifest reads a manifest object alone; a listing of snapshots/ says
 // which are snapshots.
 func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
-	data, err := r.st.Get(ctx, objectName("backups", id), 0, -1)
+	data, err := r.readObject(ctx, objectName("backups", id), "manifest", maxManifestSize, -1)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(ErrNotFound, "no backup with ID %d", id)
 	}
@@ -189,13 +226,55 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 		return nil, fmt.Errorf("read backup %d: %w", id, err)
 	}
 	var m Manifest
-	if err := unseal(data, &m); err != nil || m.ID != id {
-		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable", ErrCorrupt, id)
+	if err := unseal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable: %v", ErrCorrupt, id, sealProblem(err))
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable: it names backup %d", ErrCorrupt, id, m.ID)
 	}
 	if m.Version > FormatVersion {
 		return nil, errorf(ErrFormat, "backup %d has manifest version %d; upgrade dropback", id, m.Version)
 	}
+	if err := checkDisks(manifestDisks(m.Disks), r.cfg.ChunkSize); err != nil {
+		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable: %v", ErrCorrupt, id, err)
+	}
 	return &m, nil
+}
+
+// diskInfo is what checkDisks needs of a disk of a manifest or host record.
+type diskInfo struct {
+	name string
+	size int64
+}
+
+func manifestDisks(ds []ManifestDisk) []diskInfo {
+	out := make([]diskInfo, len(ds))
+	for i, d := range ds {
+		out[i] = diskInfo{d.Name, d.SizeBytes}
+	}
+	return out
+}
+
+// checkDisks checks the disks of a manifest or host record: at most
+// MaxDisks, each named, no name twice, no size below zero or larger than an
+// image index can describe in chunks of chunkSize.
+func checkDisks(disks []diskInfo, chunkSize int) error {
+	if len(disks) > MaxDisks {
+		return fmt.Errorf("%d disks, more than the %d a host can have", len(disks), MaxDisks)
+	}
+	seen := make(map[string]bool, len(disks))
+	for _, d := range disks {
+		switch {
+		case d.name == "":
+			return errors.New("a disk has no name")
+		case seen[d.name]:
+			return fmt.Errorf("two disks are named %q", d.name)
+		case d.size < 0 || d.size/int64(chunkSize) >= maxImageChunks:
+			return fmt.Errorf("disk %q has a size of %d bytes", d.name, d.size)
+		}
+		seen[d.name] = true
+	}
+	return nil
 }
 
 // Images returns the image IDs of a manifest's disks.

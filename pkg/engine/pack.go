@@ -73,7 +73,9 @@ func (p *packBuilder) add(id ID, blob []byte, raw int, flags uint8) {
 	p.buf = append(p.buf, blob...)
 }
 
-func (p *packBuilder) full() bool { return len(p.buf) >= packTarget }
+func (p *packBuilder) full() bool {
+	return len(p.buf) >= packTarget || len(p.entries) >= maxPackEntries
+}
 
 func (p *packBuilder) empty() bool { return len(p.entries) == 0 }
 
@@ -134,6 +136,9 @@ func trailerEntries(b []byte, n int, end int64) ([]Entry, error) {
 		if int64(e.Offset) < int64(len(packMagic)) || int64(e.Offset)+int64(e.Length) > end {
 			return nil, fmt.Errorf("%w: pack entry %d out of range", ErrCorrupt, i)
 		}
+		if err := checkEntry(e); err != nil {
+			return nil, fmt.Errorf("pack entry %d: %w", i, err)
+		}
 		entries[i] = e
 	}
 	return entries, nil
@@ -143,6 +148,25 @@ func trailerEntries(b []byte, n int, end int64) ([]Entry, error) {
 type PackIndex struct {
 	Pack    ID
 	Entries []Entry
+}
+
+// encodeIndexSegments serialises packs as index segments of about
+// segmentTarget bytes each, so that none comes near maxSegmentSize.
+func encodeIndexSegments(packs []PackIndex) [][]byte {
+	var out [][]byte
+	start, size := 0, 12
+	for i, p := range packs {
+		n := 36 + len(p.Entries)*entrySize
+		if i > start && size+n > segmentTarget {
+			out = append(out, encodeIndexSegment(packs[start:i]))
+			start, size = i, 12
+		}
+		size += n
+	}
+	if start < len(packs) {
+		out = append(out, encodeIndexSegment(packs[start:]))
+	}
+	return out
 }
 
 // encodeIndexSegment serialises an index segment.
@@ -180,6 +204,9 @@ func decodeIndexSegment(data []byte) ([]PackIndex, error) {
 		p.Entries = make([]Entry, m)
 		for j := range p.Entries {
 			p.Entries[j] = readEntry(data[j*entrySize:])
+			if err := checkEntry(p.Entries[j]); err != nil {
+				return nil, fmt.Errorf("pack %s: %w", p.Pack, err)
+			}
 		}
 		data = data[m*entrySize:]
 		packs = append(packs, p)

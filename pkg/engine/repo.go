@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -77,7 +78,7 @@ type Options struct {
 
 // openedRepo returns a Repo on st with the clock and machine of opts.
 func openedRepo(st store.Store, cfg Config, key [32]byte, opts Options) *Repo {
-	r := &Repo{st: st, cfg: cfg, key: key, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
+	r := &Repo{st: damageStore{st}, cfg: cfg, key: key, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
 	if r.after == nil {
 		r.after = time.After
 	}
@@ -143,20 +144,18 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 
 // Open opens the repository in st.
 func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
-	data, err := st.Get(ctx, "config", 0, -1)
+	data, err := readBounded(ctx, st, "config", "repository config", maxConfigSize, -1)
 	if errors.Is(err, store.ErrNotFound) {
-		if other, err := anyObject(ctx, st); err == nil && other != "" {
-			// `repo init` here would orphan every backup: say so instead.
-			return nil, errorf(ErrCorrupt, "%s has no config but holds repository objects (%s): the config is lost; put back a copy of it, and do not run `repo init` here",
-				st.Location(), other)
-		}
-		return nil, fmt.Errorf("%w at %s", ErrNotInitialised, st.Location())
+		return nil, noConfig(ctx, st)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read repository config: %w", err)
+		return nil, fmt.Errorf("open the repository at %s: %w", st.Location(), err)
 	}
 	var cfg Config
-	if err := unseal(data, &cfg); err != nil {
+	if err := unseal(data, &cfg); errors.Is(err, errNotSealed) {
+		return nil, errorf(ErrFormat, "%s/config is not sealed: dropback seals every config it writes, so this one was written before records were sealed, or changed since; this dropback does not read it",
+			st.Location())
+	} else if err != nil {
 		return nil, errorf(ErrFormat, "%s/config is damaged or not a dropback repository config", st.Location())
 	}
 	if cfg.Format != FormatName {
@@ -183,10 +182,73 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 func (r *Repo) Config() Config { return r.cfg }
 
 // Store returns the store the repository lives in.
-func (r *Repo) Store() store.Store { return r.st }
+func (r *Repo) Store() store.Store { return r.st.(damageStore).Store }
 
 // ChunkSize is the repository's chunk size in bytes.
 func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
+
+// noConfig explains a store without a config: a repository whose config
+// is lost (it holds objects only a repository has), some other place that
+// is no repository, or an empty one that was never initialised.
+func noConfig(ctx context.Context, st store.Store) error {
+	if obj, err := repoObject(ctx, st); err == nil && obj != "" {
+		// `repo init` here would orphan every backup: say so instead.
+		return errorf(ErrCorrupt, "%s has no config but holds repository objects (%s): the config is lost; put back a copy of it, and do not run `repo init` here",
+			st.Location(), obj)
+	}
+	if other, err := anyObject(ctx, st); err == nil && other != "" {
+		return errorf(ErrFormat, "%s is not a dropback repository: it has no config, and holds other files (%s)", st.Location(), other)
+	}
+	return fmt.Errorf("%w at %s", ErrNotInitialised, st.Location())
+}
+
+// repoObjects are the prefixes of objects only a repository holds, each
+// with a test of the rest of a name.
+var repoObjects = []struct {
+	prefix string
+	ok     func(rest string) bool
+}{
+	{"backups/", isDigits},
+	{"hosts/", isRevision},
+	{"index/", isHexID},
+	{"images/", isHexID},
+	{"packs/", func(rest string) bool { return len(rest) == 67 && rest[2] == '/' && isHexID(rest[3:]) }},
+	{"snapshots/", isDigits},
+	{"deleted/", isDigits},
+	{"actions/", isRevision},
+}
+
+func isDigits(s string) bool { _, ok := parseDigits(s); return ok }
+
+func isHexID(s string) bool { _, err := ParseID(s); return err == nil && len(s) == 64 }
+
+func isRevision(s string) bool {
+	id, rev, ok := strings.Cut(s, "/")
+	return ok && isDigits(id) && isDigits(rev)
+}
+
+// repoObject returns the name of an object that only a repository holds,
+// or "" when st has none.
+func repoObject(ctx context.Context, st store.Store) (string, error) {
+	found := ""
+	stop := errors.New("found")
+	for _, k := range repoObjects {
+		err := st.List(ctx, k.prefix, func(info store.Info) error {
+			if k.ok(strings.TrimPrefix(info.Name, k.prefix)) {
+				found = info.Name
+				return stop
+			}
+			return nil
+		})
+		if errors.Is(err, stop) {
+			return found, nil
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
 
 // anyObject returns the name of some object in st, or "" when st is empty.
 func anyObject(ctx context.Context, st store.Store) (string, error) {

@@ -63,8 +63,8 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	}
 	images := make([]*Image, len(imageIDs))
 	var total int64
-	for i, id := range imageIDs {
-		if images[i], err = r.LoadImage(ctx, id); err != nil {
+	for i := range imageIDs {
+		if images[i], err = r.LoadDiskImage(ctx, m, i); err != nil {
 			return nil, fmt.Errorf("restore backup %d: %w", m.ID, err)
 		}
 		total += images[i].Size

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -33,18 +34,34 @@ func seal(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// errNotSealed is a record without its seal. Every record of the format
+// is sealed, so one without is refused like one whose seal does not match:
+// removing the seal is no way around it.
+var errNotSealed = errors.New("the record is not sealed")
+
 // unseal decodes a sealed object into v after checking its sum. An object
-// without a seal (written before records were sealed) is decoded whole.
+// without a seal is refused with errNotSealed.
 func unseal(data []byte, v any) error {
 	var s sealed
 	if err := json.Unmarshal(data, &s); err != nil {
 		return err
 	}
 	if s.Body == nil && s.Blake3 == "" {
-		return json.Unmarshal(data, v)
+		return errNotSealed
 	}
 	if s.Body == nil || contentID(s.Body).String() != s.Blake3 {
 		return fmt.Errorf("%w: the record does not match its BLAKE3 sum", ErrCorrupt)
 	}
 	return json.Unmarshal(s.Body, v)
+}
+
+// sealProblem says for people why a record did not unseal.
+func sealProblem(err error) string {
+	switch {
+	case errors.Is(err, errNotSealed):
+		return "it is not sealed"
+	case errors.Is(err, ErrCorrupt):
+		return "it does not match its BLAKE3 sum"
+	}
+	return "it is not JSON"
 }

@@ -75,8 +75,9 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range lost {
-			unreadable[id] = errorf(ErrCorrupt, "backup %d is missing: its manifest is gone, and no deletion was recorded", id)
+		for _, g := range lost {
+			// A range is one verdict, under its first ID.
+			unreadable[g.From] = lostError(g)
 		}
 	} else {
 		for _, id := range ids {
@@ -119,12 +120,12 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	for i, m := range manifests {
 		verdicts[i] = BackupVerdict{ID: m.ID, HostName: m.HostName, OK: true}
 		imgs, err := m.Images()
-		for _, imgID := range imgs {
+		for j := range imgs {
 			if err != nil {
 				break
 			}
 			var im *Image
-			if im, err = r.LoadImage(ctx, imgID); err == nil {
+			if im, err = r.LoadDiskImage(ctx, m, j); err == nil {
 				uses[i] = append(uses[i], im.Chunks...)
 			}
 		}

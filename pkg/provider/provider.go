@@ -85,6 +85,8 @@ type Provider interface {
 
 // Hosts lists and shows hosts. Every context has it.
 type Hosts interface {
+	// ListHosts lists the hosts. When some cannot be read (a damaged
+	// repository) it returns the others and an error naming them.
 	ListHosts(ctx context.Context) ([]Host, error)
 	GetHost(ctx context.Context, host string) (*Host, error)
 }
@@ -151,6 +153,8 @@ type Policies interface {
 	// keeps the others.
 	SetPolicy(ctx context.Context, host string, req PolicyRequest) (*Action, error)
 	GetPolicy(ctx context.Context, host string) (*HostPolicy, error)
+	// ListPolicies lists the hosts' policies; when some hosts cannot be
+	// read it returns the others and an error naming them.
 	ListPolicies(ctx context.Context) ([]HostPolicy, error)
 	// SupportedPolicies lists the plans on offer, as the context describes
 	// them (on DigitalOcean, the API's supported_policies).
@@ -204,7 +208,8 @@ type SnapshotTaker interface {
 type Actions interface {
 	// GetAction returns an action. An errored action is data, not an error.
 	GetAction(ctx context.Context, id int) (*Action, error)
-	// ListActions lists every action, newest first.
+	// ListActions lists every action, newest first. When some cannot be
+	// read it returns the others and an error naming them.
 	ListActions(ctx context.Context) ([]Action, error)
 	// ListHostActions lists the actions on one host, newest first.
 	ListHostActions(ctx context.Context, host string) ([]Action, error)

@@ -19,6 +19,10 @@ var (
 	ErrNotFound = errors.New("object not found")
 	// ErrExists means Put found an object of that name already there.
 	ErrExists = errors.New("object already exists")
+	// ErrNotObject means something is at the name that no Put made and that
+	// is not an object: on a filesystem a FIFO, socket or device, or a
+	// symbolic link, also as a directory on the way to the name.
+	ErrNotObject = errors.New("not an object")
 )
 
 // Info describes one stored object.
@@ -33,6 +37,14 @@ type Info struct {
 // All methods are safe for concurrent use by many goroutines and by many
 // processes (or machines) sharing the same store. Names are non-empty,
 // slash-separated, with no "." or ".." element and no leading slash.
+//
+// A store may hold what no Put made: anyone who can write to it can plant
+// things. Whatever is at a name that is not an object (see ErrNotObject)
+// makes Get, ReadAt and Stat fail at once with ErrNotObject, never block
+// and never read what lies outside the store. List reports its name, so
+// that a caller can name the damage, but nothing that lies through a link.
+// Put neither writes through it nor replaces it; Delete never removes what
+// it points to.
 type Store interface {
 	// Put creates the object name holding data. It is atomic: a reader sees
 	// either no object or the whole of data, never a part. It is durable: when

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -35,22 +36,48 @@ func printable(s string) string {
 	return strings.Trim(strconv.Quote(s), `"`)
 }
 
-// hosts opens the repository and reads its registered (not removed) hosts.
+// hosts opens the repository and reads its registered (not removed) hosts,
+// but those whose record cannot be read.
 func (p *Provider) hosts(ctx context.Context) (*engine.Repo, []engine.HostRecord, error) {
-	r, err := p.open(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	recs, err := r.Hosts(ctx)
-	if err != nil {
-		return nil, nil, mapErr(err)
-	}
-	return r, recs, nil
+	r, recs, _, err := p.hostsAndDamage(ctx)
+	return r, recs, err
 }
 
-// ListHosts implements provider.Hosts.
+// hostsAndDamage is hosts, and the errors of the hosts whose record cannot
+// be read, by ID.
+func (p *Provider) hostsAndDamage(ctx context.Context) (*engine.Repo, []engine.HostRecord, map[int]error, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	all, damaged, err := r.HostsAndDamage(ctx)
+	if err != nil {
+		return nil, nil, nil, mapErr(err)
+	}
+	var recs []engine.HostRecord
+	for _, h := range all {
+		if !h.Removed {
+			recs = append(recs, h)
+		}
+	}
+	return r, recs, damaged, nil
+}
+
+// damagedHosts says which hosts cannot be read, so that a list never
+// silently leaves one out; nil when none.
+func damagedHosts(damaged map[int]error) error {
+	if len(damaged) == 0 {
+		return nil
+	}
+	ids := sortedIDs(damaged)
+	return provider.Errorf(provider.ErrCorrupt, "the record of %s %s cannot be read, so it is not listed (%v); run `dropback backups verify`",
+		plural(len(ids), "host", "hosts"), joinIDs(ids), damaged[ids[0]])
+}
+
+// ListHosts implements provider.Hosts. When some host records cannot be
+// read it returns the hosts it could read and an error naming the rest.
 func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
-	r, recs, err := p.hosts(ctx)
+	r, recs, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +85,10 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	for _, h := range recs {
 		out = append(out, p.hostView(h))
 	}
-	return out, addLastErrors(ctx, r, out)
+	if err := addLastErrors(ctx, r, out); err != nil {
+		return nil, err
+	}
+	return out, damagedHosts(damaged)
 }
 
 // GetHost implements provider.Hosts.
@@ -87,19 +117,18 @@ func (p *Provider) lookupHost(ctx context.Context, ref string, removed bool) (en
 	if err != nil {
 		return engine.HostRecord{}, err
 	}
-	list := r.Hosts
-	if removed {
-		list = r.AllHosts
-	}
-	recs, err := list(ctx)
+	recs, damaged, err := r.HostsAndDamage(ctx)
 	if err != nil {
 		return engine.HostRecord{}, mapErr(err)
 	}
 	if id, err := strconv.Atoi(ref); err == nil {
 		for _, h := range recs {
-			if h.ID == id {
+			if h.ID == id && (removed || !h.Removed) {
 				return h, nil
 			}
+		}
+		if derr, ok := damaged[id]; ok {
+			return engine.HostRecord{}, mapErr(fmt.Errorf("host %d: %w", id, derr))
 		}
 		return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host with ID %d", id)
 	}
@@ -112,10 +141,43 @@ func (p *Provider) lookupHost(ctx context.Context, ref string, removed bool) (en
 			gone = &h
 		}
 	}
-	if gone != nil {
+	if gone != nil && removed {
 		return *gone, nil
 	}
+	if len(damaged) > 0 {
+		// It may be one whose record cannot be read: say so, not that
+		// it does not exist.
+		ids := sortedIDs(damaged)
+		return engine.HostRecord{}, provider.Errorf(provider.ErrCorrupt, "no host named %q among those whose record can be read; the record of %s %s cannot be read (%v); run `dropback backups verify`",
+			printable(ref), plural(len(ids), "host", "hosts"), joinIDs(ids), damaged[ids[0]])
+	}
 	return engine.HostRecord{}, provider.Errorf(provider.ErrNotFound, "no host named %q; see `dropback hosts list`", printable(ref))
+}
+
+// sortedIDs returns the keys of m, lowest first.
+func sortedIDs(m map[int]error) []int {
+	ids := make([]int, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	return ids
+}
+
+// joinIDs writes IDs as "1, 2, 3", at most ten of them.
+func joinIDs(ids []int) string {
+	var b strings.Builder
+	for i, id := range ids {
+		if i == 10 {
+			fmt.Fprintf(&b, " and %d more", len(ids)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(id))
+	}
+	return b.String()
 }
 
 func (p *Provider) hostView(h engine.HostRecord) provider.Host {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -167,7 +166,7 @@ func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPol
 
 // ListPolicies implements provider.Policies.
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
-	_, hosts, err := p.hosts(ctx)
+	_, hosts, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +174,7 @@ func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, err
 	for _, h := range hosts {
 		out = append(out, p.hostPolicy(h))
 	}
-	return out, nil
+	return out, damagedHosts(damaged)
 }
 
 // SupportedPolicies implements provider.Policies.
@@ -222,7 +221,7 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 		return mapErr(r.DeleteBackup(ctx, id))
 	}
 	if errors.Is(err, engine.ErrNotFound) {
-		if lost, lerr := r.LostBackups(ctx); lerr == nil && slices.Contains(lost, id) {
+		if lost, lerr := r.BackupLost(ctx, id); lerr == nil && lost {
 			return mapErr(r.DeleteBackup(ctx, id)) // acknowledge a lost manifest
 		}
 	}

@@ -63,19 +63,26 @@ func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, err
 	return &v, nil
 }
 
-// ListActions implements provider.Actions.
+// ListActions implements provider.Actions. When some action records
+// cannot be read it returns the actions it could read and an error naming
+// the rest.
 func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	r, err := p.open(ctx)
 	if err != nil {
 		return nil, err
 	}
-	as, err := r.Actions(ctx)
+	as, damaged, err := r.ActionsAndDamage(ctx)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	out := make([]provider.Action, 0, len(as))
 	for _, a := range as {
 		out = append(out, actionView(a))
+	}
+	if len(damaged) > 0 {
+		ids := sortedIDs(damaged)
+		return out, provider.Errorf(provider.ErrCorrupt, "the record of %s %s cannot be read, so it is not listed (%v)",
+			plural(len(ids), "action", "actions"), joinIDs(ids), damaged[ids[0]])
 	}
 	return out, nil
 }

@@ -43,7 +43,7 @@ func (p *Provider) gc(ctx context.Context, r *engine.Repo, opts provider.GCOptio
 // garbage when retention deleted something or a gc mark is ripe. A host that
 // fails is reported in the report and does not stop the others.
 func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
-	r, hosts, err := p.hosts(ctx)
+	r, hosts, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +52,11 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 		return nil, mapErr(err)
 	}
 	rep := &provider.RunReport{Backups: []provider.Backup{}, Expired: []int{}, Skipped: []provider.Skipped{}, Errors: []string{}}
+	// A host whose record cannot be read cannot be scheduled: it is an
+	// error of the pass, and the others go on.
+	for _, id := range sortedIDs(damaged) {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("host %d: %v", id, damaged[id]))
+	}
 	for _, h := range hosts {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()

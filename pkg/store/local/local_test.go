@@ -18,7 +18,7 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		return open(t, t.TempDir())
-	})
+	}, storetest.WithPlanter(plant))
 }
 
 func open(t *testing.T, root string) *Store {

@@ -35,8 +35,10 @@ import (
 )
 
 // Run runs the conformance suite. open returns a new, empty store; it is
-// called once per subtest and may register cleanups on t.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+// called once per subtest and may register cleanups on t. A store that
+// things other than objects can be planted in (a filesystem) passes a
+// Planter with WithPlanter, and runs the Strange tests too.
+func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s store.Store)
@@ -64,6 +66,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fn(t, open(t))
 		})
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.plant != nil {
+		runStrange(t, open, o.plant)
 	}
 }
 
