@@ -538,9 +538,9 @@ func TestDamagedChunksAreStoredAgain(t *testing.T) {
 				t.Fatal(err)
 			}
 			e.valid()
-			// A flipped copy stays damaged, and recorded. (A pack written
-			// again under its own name, whose record verify drops, is
-			// TestDamagedPackIsWrittenAgainUnderItsName.)
+			// A flipped copy stays damaged, and recorded. (A damaged pack
+			// that gc deleted, whose record verify drops, is
+			// TestDamagedPackIsNeverReplaced.)
 			if recs := damageRecords(t, e.fs.Inner()); how == "flipped" && len(recs) != 1 {
 				t.Fatalf("%d damage records, want the one of the flipped copy", len(recs))
 			}
