@@ -61,3 +61,53 @@ func BenchmarkBackupRestore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProtocolCost measures what the deletion-safety protocol adds to
+// an operation, on a repository on disk: the marker a backup, restore or
+// verify writes and deletes, one heartbeat (every minute), and the gc
+// lease with the look at the running operations it takes. docs/benchmarks.md
+// sets them against a backup's time.
+func BenchmarkProtocolCost(b *testing.B) {
+	ctx := context.Background()
+	st, err := local.Open(filepath.Join(b.TempDir(), "repo"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := Init(ctx, st, InitOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("marker", func(b *testing.B) {
+		for b.Loop() {
+			op, err := r.Begin(ctx, OpBackup, 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			op.End()
+		}
+	})
+	b.Run("heartbeat", func(b *testing.B) {
+		op, err := r.Begin(ctx, OpBackup, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer op.End()
+		for b.Loop() {
+			op.refresh()
+		}
+	})
+	b.Run("lease", func(b *testing.B) {
+		op, err := r.Begin(ctx, OpGC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer op.End()
+		for b.Loop() {
+			gen, err := r.acquireLease(ctx, op, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.releaseLease(ctx, gen)
+		}
+	})
+}
