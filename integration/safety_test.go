@@ -153,3 +153,35 @@ func TestReadOnlyRepositoryRestoresAndVerifies(t *testing.T) {
 	r = run("backups", "verify")
 	assert.Equal(t, 0, r.code, r.stdout+r.stderr)
 }
+
+// A gc lease held by a gc elsewhere: repo gc exits 11 naming the holder,
+// also after waiting with --wait-lock, and a scheduling pass leaves gc to
+// the holder without failing.
+func TestGCLeaseHeldElsewhere(t *testing.T) {
+	e := newLocal(t)
+	disk := filepath.Join(e.dir, "disk.img")
+	makeDisk(t, disk, 4*mib, 1, part{0, mib, "random"})
+	e.ok("hosts", "add", "web-1", "--disk", disk)
+	e.create("web-1")
+	// The lease of a gc on another machine that took it a moment ago.
+	lease := filepath.Join(e.repo, "gc", "lease", "0000000001")
+	require.NoError(t, os.MkdirAll(filepath.Dir(lease), 0o755))
+	rec := fmt.Sprintf(`{"op":"0123456789abcdef","since":%q,"hostname":"backup-2","pid":4242}`, time.Now().UTC().Format(time.RFC3339))
+	require.NoError(t, os.WriteFile(lease, []byte(rec), 0o600))
+
+	for _, args := range [][]string{{"repo", "gc"}, {"repo", "gc", "--wait-lock", "2s"}} {
+		r := e.run(args...)
+		assert.Equal(t, 11, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, "backup-2 (PID 4242)", "%v names the holder", args)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "%v: one line: %q", args, r.stderr)
+	}
+	// A mark two hours old, ripe for the pass's gc to sweep.
+	mark := filepath.Join(e.repo, "gc", "condemned", "00000000000000000001-0000000000000000")
+	require.NoError(t, os.MkdirAll(filepath.Dir(mark), 0o755))
+	at := time.Now().UTC().Add(-2 * time.Hour).Format(time.RFC3339)
+	require.NoError(t, os.WriteFile(mark, []byte(`{"at":"`+at+`","packs":[],"images":[]}`), 0o600))
+	require.NoError(t, os.Chtimes(mark, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)))
+	r := e.run("run", "--due")
+	assert.Equal(t, 0, r.code, "a pass while another gc runs: %s", r.stderr)
+	assert.Contains(t, r.stderr, "another gc is running on this repository: gc by backup-2 (PID 4242)")
+}
