@@ -33,7 +33,7 @@ import (
 )
 
 var (
-	seeds     = flag.Int("seeds", 150, "seeds of the interleaving test")
+	seeds     = flag.Int("seeds", 200, "seeds of the interleaving test")
 	firstSeed = flag.Int("seed", 1, "first seed of the interleaving test")
 	showLog   = flag.Bool("interleave.log", false, "log what happened in every seed, not only in those that fail")
 	only      = flag.Int("scenario", -1, "run only this staged scenario of the interleaving test")

@@ -2,12 +2,16 @@ package local
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dropback/dropback/pkg/engine"
 	"github.com/dropback/dropback/pkg/provider"
 	"github.com/dropback/dropback/pkg/schedule"
 	"github.com/dropback/dropback/pkg/store/mem"
@@ -186,5 +190,53 @@ func TestRetentionKeepsAHostWhoseDiskIsGone(t *testing.T) {
 	}
 	if n := len(e.backups()); n != 3 {
 		t.Fatalf("%d backups left, want all 3", n)
+	}
+}
+
+// An attempt at a scheduled backup whose process is gone is taken over: at
+// once when that process ran on this machine, after StaleAfter when it ran
+// elsewhere (only time tells there).
+func TestAbandonedAttemptIsTakenOver(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		elsewhere bool
+	}{{"this machine", false}, {"another machine", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSchedEnv(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+			e.enableDaily(4)
+			e.now = e.startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+			// The attempt of a process that died right after it claimed the
+			// window: a PID that exited, on this boot, or a live-looking one
+			// on another machine.
+			gone := exec.Command("true")
+			if err := gone.Run(); err != nil {
+				t.Skipf("cannot run true: %v", err)
+			}
+			host, _ := os.Hostname()
+			boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+			ns, _ := os.Readlink("/proc/self/ns/pid")
+			claim := map[string]any{"op": "0123456789abcdef", "at": e.now.Add(-time.Minute),
+				"hostname": host, "pid": gone.Process.Pid, "boot_id": strings.TrimSpace(string(boot)), "pid_ns": ns}
+			if tc.elsewhere {
+				claim["hostname"], claim["pid"] = "elsewhere", 1
+			}
+			data, _ := json.Marshal(claim)
+			w := schedule.LatestWindow(e.pol, e.now)
+			name := fmt.Sprintf("claims/%010d/%d.0001", 1, w.Start.Unix())
+			if err := e.p.st.Put(e.ctx, name, data); err != nil {
+				t.Fatal(err)
+			}
+			rep := e.pass()
+			if tc.elsewhere {
+				if len(rep.Backups) != 0 || len(rep.Skipped) == 0 || !strings.Contains(rep.Skipped[0].Reason, "running on elsewhere") {
+					t.Fatalf("a fresh attempt of another machine: %+v; want it left alone, and said so", rep)
+				}
+				e.now = e.now.Add(engine.StaleAfter + 2*time.Minute)
+				rep = e.pass()
+			}
+			if len(rep.Backups) != 1 {
+				t.Fatalf("the abandoned attempt was not taken over: %+v", rep)
+			}
+		})
 	}
 }
