@@ -7,6 +7,7 @@ package engine
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -284,4 +285,64 @@ func TestRedteamDeletedIDIsReusedUnderListingLag(t *testing.T) {
 	if third.ID == second.ID {
 		t.Fatalf("backup %d was deleted, and the next backup took its ID again", second.ID)
 	}
+}
+
+// gc replaces an index segment that lists a pack it deleted by a new
+// segment, and deletes the old one at once. For ListLag after that, a
+// listing need not show the new segment, and nothing else names it: a
+// restore or verify in that minute finds the kept pack's chunks in no
+// segment, and a backup that uses them fails to restore and is reported
+// damaged (it is whole again a minute later).
+func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
+	ctx := context.Background()
+	r, _, _, clk := lagRepo(t)
+	dir := t.TempDir()
+	x := filepath.Join(dir, "x.img")
+	const chunks = 300 // two packs: one of 16 MiB, and the rest
+	makeDisk(t, x, chunks*testChunk, region{0, chunks * testChunk, "random"})
+	a := backup(t, r, x)
+	clk.Advance(2 * time.Minute)
+	idx, _, err := r.LoadIndex(ctx)
+	if err != nil || len(idx.packs) != 2 || len(idx.segments) != 1 {
+		t.Fatalf("setup: %d packs in %d segments (%v), want 2 in 1", len(idx.packs), len(idx.segments), err)
+	}
+	// Disk y holds only the chunks of the smaller pack, where x has them.
+	perPack := map[ID]int{}
+	im := imageOf(t, r, a)
+	for _, c := range im.Chunks {
+		p, _, _ := idx.lookup(c)
+		perPack[p]++
+	}
+	small := idx.packs[0]
+	if perPack[idx.packs[1]] < perPack[small] {
+		small = idx.packs[1]
+	}
+	y := filepath.Join(dir, "y.img")
+	makeDisk(t, y, chunks*testChunk)
+	xdata, err := os.ReadFile(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range im.Chunks {
+		if p, _, _ := idx.lookup(c); p == small {
+			writeAt(t, y, int64(i)*testChunk, xdata[i*testChunk:(i+1)*testChunk])
+		}
+	}
+	b := backup(t, r, y)
+	if b.NewChunks != 0 {
+		t.Fatalf("setup: backup of y stored %d chunks, want all reused", b.NewChunks)
+	}
+	if err := r.DeleteBackup(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	if _, err := r.GC(ctx, GCOptions{}); err != nil { // marks the larger pack
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Minute)
+	res, err := r.GC(ctx, GCOptions{}) // deletes it, replaces the segment
+	if err != nil || res.DeletedPacks != 1 {
+		t.Fatalf("setup: sweep %+v, %v; want the larger pack deleted", res, err)
+	}
+	restoresIdentical(t, r, b, y, "a backup restored within a minute of a sweep")
 }
