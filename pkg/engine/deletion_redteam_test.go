@@ -230,39 +230,62 @@ func TestRedteamPausedBackupCommitsOverDeletedData(t *testing.T) {
 	restoresIdentical(t, r, m, src, "a backup paused for 30 minutes before its manifest")
 }
 
-// A gc in a VM paused in the middle of its sweep, after its checks, for half
-// an hour: a second gc takes the stale lease, finishes the sweep and deletes
-// the mark; a backup of the same disk then writes the same image index
-// again. The first gc resumes, its clocks say no time passed, and it deletes
-// that image on the strength of its old survey.
+// never is an After whose channel never fires: a process stopped (SIGSTOP)
+// never refreshes its marker.
+func never(time.Duration) <-chan time.Time { return nil }
+
+// A gc paused in the middle of its sweep for half an hour: a second gc
+// takes the stale lease, finishes the sweep and deletes the mark; a backup
+// of the same disk then writes the same image index again. The first gc
+// resumes and deletes that image on the strength of its old survey. With
+// its clocks frozen (a VM paused), every later check passes too; stopped
+// with SIGSTOP right after the check before a delete, that one delete goes
+// through before the next check stops it.
 func TestRedteamPausedGCDeletesAnImageWrittenAgain(t *testing.T) {
-	ctx := context.Background()
-	r, st, clk := memRepo(t)
-	src := filepath.Join(t.TempDir(), "src.img")
-	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
-	old := backup(t, r, src)
-	clk.Advance(24 * time.Hour)
-	if err := r.DeleteBackup(ctx, old.ID); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name   string
+		paused func(st store.Store, r *Repo) *Repo
+	}{
+		{"VM paused, clocks frozen", func(st store.Store, r *Repo) *Repo {
+			guest, _ := frozenGuest(st, r, "gc-vm")
+			return guest
+		}},
+		{"SIGSTOP between the check and the delete", func(st store.Store, r *Repo) *Repo {
+			return openedRepo(st, r.cfg, r.key, Options{Now: r.now, After: never,
+				Machine: fixedMachine{processID{Hostname: "gc-host", PID: 9, BootID: "other", PIDNS: "pid:[9]"}}})
+		}},
 	}
-	fs := faulty.New(st)
-	guest, _ := frozenGuest(fs, r, "gc-vm")
-	var again *Manifest
-	var secondErr error
-	fs.Set(faulty.Rule{Op: faulty.Delete, Pattern: "images/*", Times: 1, Hook: func() {
-		clk.Advance(30 * time.Minute) // the gc's VM is paused
-		if _, secondErr = r.GC(ctx, GCOptions{}); secondErr != nil {
-			return
-		}
-		again = backup(t, r, src)
-	}})
-	if _, err := guest.GC(ctx, GCOptions{}); err != nil {
-		t.Logf("the paused gc failed: %v", err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			r, st, clk := memRepo(t)
+			src := filepath.Join(t.TempDir(), "src.img")
+			makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
+			old := backup(t, r, src)
+			clk.Advance(24 * time.Hour)
+			if err := r.DeleteBackup(ctx, old.ID); err != nil {
+				t.Fatal(err)
+			}
+			fs := faulty.New(st)
+			first := tc.paused(fs, r)
+			var again *Manifest
+			var secondErr error
+			fs.Set(faulty.Rule{Op: faulty.Delete, Pattern: "images/*", Times: 1, Hook: func() {
+				clk.Advance(30 * time.Minute) // the first gc is paused
+				if _, secondErr = r.GC(ctx, GCOptions{}); secondErr != nil {
+					return
+				}
+				again = backup(t, r, src)
+			}})
+			if _, err := first.GC(ctx, GCOptions{}); err != nil {
+				t.Logf("the paused gc, resumed: %v", err)
+			}
+			if secondErr != nil || again == nil {
+				t.Fatalf("setup: the second gc: %v", secondErr)
+			}
+			restoresIdentical(t, r, again, src, "a backup taken while a gc was paused")
+		})
 	}
-	if secondErr != nil || again == nil {
-		t.Fatalf("setup: the second gc: %v", secondErr)
-	}
-	restoresIdentical(t, r, again, src, "a backup taken while a gc was paused")
 }
 
 // A backup ID deleted a moment ago is given to the next backup: allocate
