@@ -369,3 +369,24 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 	}
 	restoresIdentical(t, r, b, y, "a backup restored within a minute of a sweep")
 }
+
+// Verify within a minute of a deletion reports the deleted backup as lost:
+// its manifest is gone, and the listing does not show the deleted/ marker
+// written a moment before.
+func TestRedteamVerifyCallsAJustDeletedBackupLost(t *testing.T) {
+	ctx := context.Background()
+	r, _, _, clk := lagRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
+	backup(t, r, src)
+	second := backup(t, r, src)
+	backup(t, r, src)
+	clk.Advance(2 * time.Minute)
+	if err := r.DeleteBackup(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := r.Verify(ctx, nil, nil)
+	if err != nil || v.Damaged() {
+		t.Fatalf("verify a moment after backup %d was deleted: %v %v", second.ID, err, v.Problems)
+	}
+}
