@@ -310,15 +310,13 @@ func TestRedteamDeletedIDIsReusedUnderListingLag(t *testing.T) {
 	}
 }
 
-// gc replaces an index segment that lists a pack it deleted by a new
-// segment, and deletes the old one at once. For ListLag after that, a
-// listing need not show the new segment, and nothing else names it: a
-// restore or verify in that minute finds the kept pack's chunks in no
-// segment, and a backup that uses them fails to restore and is reported
-// damaged (it is whole again a minute later).
-func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
+// twoPacks makes backup a of a disk whose chunks fill two packs of one
+// index segment, then backup b of a disk y that holds only the chunks of
+// the smaller pack, and deletes a: the next gc deletes the larger pack and
+// replaces the segment by one that lists the smaller pack alone.
+func twoPacks(t *testing.T, r *Repo, clk *fakeclock.Clock) (b *Manifest, y string) {
+	t.Helper()
 	ctx := context.Background()
-	r, _, _, clk := lagRepo(t)
 	dir := t.TempDir()
 	x := filepath.Join(dir, "x.img")
 	const chunks = 300 // two packs: one of 16 MiB, and the rest
@@ -329,7 +327,6 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 	if err != nil || len(idx.packs) != 2 || len(idx.segments) != 1 {
 		t.Fatalf("setup: %d packs in %d segments (%v), want 2 in 1", len(idx.packs), len(idx.segments), err)
 	}
-	// Disk y holds only the chunks of the smaller pack, where x has them.
 	perPack := map[ID]int{}
 	im := imageOf(t, r, a)
 	for _, c := range im.Chunks {
@@ -340,7 +337,7 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 	if perPack[idx.packs[1]] < perPack[small] {
 		small = idx.packs[1]
 	}
-	y := filepath.Join(dir, "y.img")
+	y = filepath.Join(dir, "y.img")
 	makeDisk(t, y, chunks*testChunk)
 	xdata, err := os.ReadFile(x)
 	if err != nil {
@@ -351,13 +348,26 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 			writeAt(t, y, int64(i)*testChunk, xdata[i*testChunk:(i+1)*testChunk])
 		}
 	}
-	b := backup(t, r, y)
+	b = backup(t, r, y)
 	if b.NewChunks != 0 {
 		t.Fatalf("setup: backup of y stored %d chunks, want all reused", b.NewChunks)
 	}
 	if err := r.DeleteBackup(ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
+	return b, y
+}
+
+// gc replaces an index segment that lists a pack it deleted by a new
+// segment, and deletes the old one at once. For ListLag after that, a
+// listing need not show the new segment, and nothing else names it: a
+// restore or verify in that minute finds the kept pack's chunks in no
+// segment, and a backup that uses them fails to restore and is reported
+// damaged (it is whole again a minute later).
+func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
+	ctx := context.Background()
+	r, _, _, clk := lagRepo(t)
+	b, y := twoPacks(t, r, clk)
 	clk.Advance(2 * time.Hour)
 	if _, err := r.GC(ctx, GCOptions{}); err != nil { // marks the larger pack
 		t.Fatal(err)
@@ -368,6 +378,42 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 		t.Fatalf("setup: sweep %+v, %v; want the larger pack deleted", res, err)
 	}
 	restoresIdentical(t, r, b, y, "a backup restored within a minute of a sweep")
+}
+
+// The same without any listing lag: a restore lists index/ while the old
+// segment is there and the new one is not yet; gc replaces it before the
+// restore reads it; the restore finds the old one gone and its
+// index-replaced/ marker, takes it for replaced "and the listing has the
+// new one", which its listing has not. The restore fails calling the
+// backup damaged (a verify likewise reports it damaged).
+func TestRedteamRestoreReadsASegmentGCJustReplaced(t *testing.T) {
+	ctx := context.Background()
+	r, st, clk := memRepo(t)
+	b, y := twoPacks(t, r, clk)
+	clk.Advance(2 * time.Hour)
+	grace := GCOptions{Grace: 3 * time.Minute}
+	if res, err := r.GC(ctx, grace); err != nil || res.CondemnedPacks != 1 {
+		t.Fatalf("setup: mark %+v, %v", res, err)
+	}
+	clk.Advance(3 * time.Minute)
+	fs := faulty.New(st)
+	reader := openedRepo(fs, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	var res *GCResult
+	var gcErr error
+	fs.Set(faulty.Rule{Op: faulty.Get, Pattern: "index/*", Times: 1, Hook: func() {
+		res, gcErr = r.GC(ctx, grace) // the restore began after the mark: no reason to wait
+	}})
+	out := filepath.Join(t.TempDir(), "out.img")
+	_, err := reader.Restore(ctx, b, []RestoreTarget{{Path: out}}, nil)
+	if gcErr != nil || res.DeletedPacks != 1 {
+		t.Fatalf("setup: sweep during the restore %+v, %v", res, gcErr)
+	}
+	if err != nil {
+		t.Fatalf("backup %d, which no gc touched, fails to restore: %v", b.ID, err)
+	}
+	if fileHash(t, out) != fileHash(t, y) {
+		t.Fatal("the restore differs from the disk")
+	}
 }
 
 // Verify within a minute of a deletion reports the deleted backup as lost:
