@@ -203,13 +203,16 @@ func (s *Server) Drive(i int) string {
 	return filepath.Join(s.StateDir, "data", fmt.Sprintf("d%d", i))
 }
 
-// Env returns the AWS_* variables that reach the server, as for os/exec.
+// Env returns the AWS_* variables that reach the server, as for os/exec,
+// and says that its listings do not lag (MinIO lists what was written at
+// once), so that a gc sweeps in the same run as it marks.
 func (s *Server) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + s.Endpoint,
 		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
 		"AWS_REGION=" + s.Region,
+		"DROPBACK_S3_LIST_LAG=0s",
 	}
 }
 

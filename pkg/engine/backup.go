@@ -72,6 +72,9 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		}
 		defer op.End()
 	}
+	if err := r.checkClock(op.Context(), op); err != nil {
+		return nil, err
+	}
 	m, err := r.backup(op.Context(), op, req, files, sizes, total, started)
 	return m, lostOr(op, err)
 }
@@ -107,7 +110,10 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	if err != nil {
 		return nil, err
 	}
-	for _, seg := range segs {
+	// The manifest names every segment its chunks were found in, not only
+	// its own: readers load them by name (and follow index-replaced/
+	// markers), so no backup depends on a listing that may lag.
+	for _, seg := range append(segs, idx.segmentsOf(images)...) {
 		m.IndexSegments = append(m.IndexSegments, seg.String())
 	}
 	m.NewBytes, m.NewChunks = w.newBytes, w.newChunks
@@ -127,7 +133,7 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 // may have counted the backup as gone could name deleted data, so it is
 // deleted again and the backup fails.
 func (r *Repo) commit(ctx context.Context, op *Op, m *Manifest) error {
-	if err := op.Check(); err != nil {
+	if err := op.CheckNow(); err != nil {
 		return err
 	}
 	id, err := r.allocate(ctx, []string{"backups", "deleted"},
@@ -140,6 +146,9 @@ func (r *Repo) commit(ctx context.Context, op *Op, m *Manifest) error {
 		return err
 	}
 	m.ID = id
+	if info, err := r.st.Stat(ctx, objectName("backups", id)); err == nil {
+		op.noteTime(info.ModTime) // a pause during the write itself
+	}
 	if err := op.Check(); err != nil {
 		if derr := r.DeleteBackup(context.WithoutCancel(ctx), id); derr != nil {
 			return fmt.Errorf("%w; and backup %d, written too late, could not be deleted again: %v", err, id, derr)
@@ -362,15 +371,7 @@ func (w *packWriter) finish() ([]ID, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ids []ID
-	for _, data := range encodeIndexSegments(w.written) {
-		id := contentID(data)
-		if err := w.r.putObject(w.ctx, "index/"+id.String(), data); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
+	return w.r.putSegments(w.ctx, w.written)
 }
 
 // abort stops the uploads; what was written stays as garbage for gc.

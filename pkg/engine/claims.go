@@ -133,19 +133,26 @@ func (r *Repo) attemptBusy(ctx context.Context, c Claim) (*Wait, error) {
 		if out.Error == "" {
 			return &Wait{Reason: fmt.Sprintf("attempt %d took backup %d", c.Attempt, out.BackupID)}, nil
 		}
-		if next := out.At.Add(retryAfter(c.Attempt)); now.Before(next) {
+		if next := r.storeTimeOf(ctx, c.outcomeName(), out.At).Add(retryAfter(c.Attempt)); now.Before(next) {
 			return &Wait{Failed: true, Reason: fmt.Sprintf("the backup failed at %s: %s; the next attempt is due at %s",
 				out.At.UTC().Format(time.RFC3339), out.Error, next.UTC().Format(time.RFC3339))}, nil
 		}
 		return nil, nil
 	}
 	data, err := r.st.Get(ctx, c.name(), 0, maxMarker)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrCorrupt) {
 		return nil, fmt.Errorf("read claim: %w", err)
 	}
 	var rec attemptRecord
-	if json.Unmarshal(data, &rec) != nil || rec.Op == "" {
-		return &Wait{Reason: fmt.Sprintf("attempt %d is unreadable", c.Attempt)}, nil
+	if err != nil || json.Unmarshal(data, &rec) != nil || rec.Op == "" {
+		// Judged by the store's time alone: held for as long as a
+		// marker is, then taken over; a failure of the pass meanwhile.
+		made := r.storeTimeOf(ctx, c.name(), time.Time{})
+		if now.Sub(made) <= StaleAfter+clockSkew {
+			return &Wait{Failed: true, Reason: fmt.Sprintf("the record of attempt %d is unreadable; it is taken over at %s",
+				c.Attempt, made.Add(StaleAfter+clockSkew).UTC().Format(time.RFC3339))}, nil
+		}
+		return nil, nil
 	}
 	ops, err := r.runningOps(ctx)
 	if err != nil {
@@ -155,10 +162,27 @@ func (r *Repo) attemptBusy(ctx context.Context, c Claim) (*Wait, error) {
 	if _, running := ops[rec.Op]; running {
 		return busy, nil
 	}
-	if !ended(r.machine, rec.processID) && now.Sub(rec.At) <= StaleAfter+clockSkew {
+	if !ended(r.machine, rec.processID) && now.Sub(r.storeTimeOf(ctx, c.name(), rec.At)) <= StaleAfter+clockSkew {
 		return busy, nil // too young to judge by its marker, which a listing may miss
 	}
 	return nil, nil // its process is gone: take over
+}
+
+// storeTimeOf returns the earlier of at (a time a record gives, by its
+// writer's clock; zero for none) and the store's time of the object name:
+// a writer whose clock is ahead makes others wait no longer for it.
+func (r *Repo) storeTimeOf(ctx context.Context, name string, at time.Time) time.Time {
+	info, err := r.st.Stat(ctx, name)
+	switch {
+	case err != nil:
+		if at.IsZero() {
+			return r.now() // nothing to judge by: as if written now
+		}
+		return at
+	case at.IsZero() || info.ModTime.Before(at):
+		return info.ModTime
+	}
+	return at
 }
 
 func (r *Repo) readOutcome(ctx context.Context, c Claim) (*Outcome, error) {

@@ -97,18 +97,25 @@ func encodeDamage(at time.Time, d damage) []byte {
 // loadDamage reads every damage record and returns their union and names.
 // A record that cannot be read is a problem, not a failure: it is skipped.
 func (r *Repo) loadDamage(ctx context.Context) (damage, []string, []error, error) {
+	all, kept, _, problems, err := r.loadDamageRecords(ctx)
+	return all, kept, problems, err
+}
+
+// loadDamageRecords is loadDamage, and also the names of the records that
+// are themselves damaged (as opposed to ones a read failed on).
+func (r *Repo) loadDamageRecords(ctx context.Context) (damage, []string, []string, []error, error) {
 	var infos []store.Info
 	err := r.st.List(ctx, "damaged/", func(info store.Info) error {
 		infos = append(infos, info)
 		return nil
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("list damage records: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("list damage records: %w", err)
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
 	all := damage{}
 	var problems []error
-	var kept []string
+	var kept, unreadable []string
 	for _, info := range infos {
 		name := info.Name
 		data, err := r.readObject(ctx, name, "damage record", maxDamageSize, info.Size)
@@ -117,11 +124,15 @@ func (r *Repo) loadDamage(ctx context.Context) (damage, []string, []error, error
 		}
 		if err != nil {
 			problems = append(problems, err)
+			if errors.Is(err, ErrCorrupt) {
+				unreadable = append(unreadable, name)
+			}
 			continue
 		}
 		d, err := decodeDamage(data)
 		if err != nil {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
+			unreadable = append(unreadable, name)
 			continue
 		}
 		for p, cs := range d {
@@ -131,19 +142,26 @@ func (r *Repo) loadDamage(ctx context.Context) (damage, []string, []error, error
 		}
 		kept = append(kept, name)
 	}
-	return all, kept, problems, nil
+	return all, kept, unreadable, problems, nil
 }
 
 // noteDamage brings the damage records up to date with a verify: the chunks
 // in bad that idx places in a pack are damaged there; a recorded place of a
 // chunk in checked that is its place in idx and not in bad is intact again.
-func (r *Repo) noteDamage(ctx context.Context, idx *Index, checked, bad map[ID]bool) error {
-	old, names, _, err := r.loadDamage(ctx)
+//
+// A whole-repository verify (whole) also retires the records that are
+// themselves damaged: it has just found all there is to record, and gc
+// stops while such a record stands.
+func (r *Repo) noteDamage(ctx context.Context, idx *Index, checked, bad map[ID]bool, whole bool) error {
+	old, names, unreadable, _, err := r.loadDamageRecords(ctx)
 	if err != nil {
 		return err
 	}
 	want := damage{}
 	changed := false
+	if whole && len(unreadable) > 0 {
+		names, changed = append(names, unreadable...), true
+	}
 	for p, cs := range old {
 		for c := range cs {
 			if at, _, ok := idx.lookup(c); ok && at == p && checked[c] && !bad[c] {
@@ -245,10 +263,8 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 	if err != nil {
 		return "", fmt.Errorf("repair the index: %w", err)
 	}
-	for _, data := range encodeIndexSegments(rebuilt) {
-		if err := r.putObject(ctx, "index/"+contentID(data).String(), data); err != nil {
-			return "", fmt.Errorf("repair the index: %w", err)
-		}
+	if _, err := r.putSegments(ctx, rebuilt); err != nil {
+		return "", fmt.Errorf("repair the index: %w", err)
 	}
 	for _, id := range append(bad, missing...) {
 		if err := r.st.Put(ctx, replacedName(id), nil); err != nil && !errors.Is(err, store.ErrExists) {
@@ -367,13 +383,45 @@ func (r *Repo) LostBackups(ctx context.Context) ([]IDRange, error) {
 		}
 	}
 	sort.Ints(used)
-	var lost []IDRange
+	var gaps []IDRange
 	next := 1
 	for _, id := range used {
 		if id > next {
-			lost = append(lost, IDRange{next, id - 1})
+			gaps = append(gaps, IDRange{next, id - 1})
 		}
 		next = id + 1
+	}
+	return r.confirmLost(ctx, gaps)
+}
+
+// confirmBudget bounds how many IDs LostBackups looks up by name.
+const confirmBudget = 2000
+
+// confirmLost asks, by name, whether the IDs of small gaps were deleted
+// a moment ago, too recently for the listings to show: only those left are
+// lost. A gap too large to look through is reported whole.
+func (r *Repo) confirmLost(ctx context.Context, gaps []IDRange) ([]IDRange, error) {
+	var lost []IDRange
+	budget := confirmBudget
+	for _, g := range gaps {
+		if n := g.To - g.From + 1; n > budget {
+			lost = append(lost, g)
+			continue
+		}
+		for id := g.From; id <= g.To; id++ {
+			budget--
+			taken, err := r.takenElsewhere(ctx, []string{"deleted", "backups"}, id)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case taken:
+			case len(lost) > 0 && lost[len(lost)-1].To == id-1:
+				lost[len(lost)-1].To = id
+			default:
+				lost = append(lost, IDRange{id, id})
+			}
+		}
 	}
 	return lost, nil
 }

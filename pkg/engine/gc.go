@@ -155,10 +155,12 @@ type GCResult struct {
 	DeferredFor string
 }
 
-// gcRun is one garbage collection: its operation and what it did.
+// gcRun is one garbage collection: its operation, the lease generation it
+// holds, and what it did.
 type gcRun struct {
 	r    *Repo
 	op   *Op
+	gen  int
 	opts GCOptions
 	res  *GCResult
 }
@@ -188,7 +190,7 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		return nil, err
 	}
 	defer r.releaseLease(ctx, gen)
-	g := &gcRun{r: r, op: op, opts: opts, res: &GCResult{}}
+	g := &gcRun{r: r, op: op, gen: gen, opts: opts, res: &GCResult{}}
 	if err := g.run(ctx); err != nil {
 		return g.res, lostOr(op, err)
 	}
@@ -201,7 +203,9 @@ var ErrClockSkew = errors.New("clock skew")
 
 // checkClock compares this machine's clock with the store's, through the
 // time the store gave op's marker: gc judges markers and marks by both, and
-// a clock far ahead would take a running operation for one long gone.
+// a clock far ahead would take a running operation for one long gone; a
+// backup dates itself by this machine's clock, and one dated far ahead
+// would be the newest of its host for that long.
 func (r *Repo) checkClock(ctx context.Context, op *Op) error {
 	var info store.Info
 	var wrote time.Time
@@ -216,14 +220,14 @@ func (r *Repo) checkClock(ctx context.Context, op *Op) error {
 			break
 		}
 		if !errors.Is(err, store.ErrNotFound) || try == 2 {
-			return fmt.Errorf("read back the gc's own marker: %w", err)
+			return fmt.Errorf("read back the %s's own marker: %w", op.m.Kind, err)
 		}
 		// Refreshed meanwhile: read the newer one.
 	}
 	skew := info.ModTime.Sub(wrote)
 	if skew < -clockSkew || skew > clockSkew+time.Minute { // the write itself may take a while
-		return fmt.Errorf("%w: this machine's clock is %s off the repository's (%s); gc judges ages by both, so set the clock right (NTP) first",
-			ErrClockSkew, (-skew).Round(time.Second), r.st.Location())
+		return fmt.Errorf("%w: this machine's clock is %s off the repository's (%s); a %s judges and dates by it, so set the clock right (NTP) first",
+			ErrClockSkew, (-skew).Round(time.Second), r.st.Location(), op.m.Kind)
 	}
 	return nil
 }
@@ -232,8 +236,8 @@ func (r *Repo) checkClock(ctx context.Context, op *Op) error {
 // so long that gc may have counted it as gone), that instead of err: what
 // err says (a pack missing, say) may be gc's doing, not damage.
 func lostOr(op *Op, err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrLostProtection) {
+		return err
 	}
 	if cause := context.Cause(op.Context()); errors.Is(cause, ErrLostProtection) {
 		return cause
@@ -268,9 +272,26 @@ func (g *gcRun) run(ctx context.Context) error {
 
 // delete deletes one object, after checking that this gc still holds its
 // lease.
-func (g *gcRun) delete(ctx context.Context, name string) error {
+func (g *gcRun) delete(ctx context.Context, name string, notAfter time.Time) error {
 	if err := g.op.Check(); err != nil {
 		return err
+	}
+	// A gc that was paused unawares may have lost its lease to another,
+	// which may have finished the work; and a name it condemned may have
+	// been written again since, by a backup, as a new object.
+	if _, err := g.r.st.Stat(ctx, leaseObject(g.gen+1)); err == nil {
+		return fmt.Errorf("%w: another gc took over the lease (generation %d); this one stops", ErrLostProtection, g.gen+1)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("gc: read the lease: %w", err)
+	}
+	info, err := g.r.st.Stat(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // gone already
+	case err != nil:
+		return fmt.Errorf("gc: delete %s: %w", name, err)
+	case info.ModTime.After(notAfter):
+		return nil // written again since it was condemned: not what was condemned
 	}
 	if err := g.r.st.Delete(ctx, name); err != nil {
 		return fmt.Errorf("gc: delete %s: %w", name, err)
@@ -357,7 +378,7 @@ func (g *gcRun) settledFunc(ctx context.Context) (func(time.Time) bool, error) {
 		if g.opts.MinAge > 0 && now.Sub(t) < g.opts.MinAge {
 			return false
 		}
-		return !running || t.Before(oldest.Add(-opMargin))
+		return !running || t.Before(oldest.Add(-g.r.opMargin()))
 	}, nil
 }
 
@@ -478,10 +499,11 @@ func (g *gcRun) sweep(ctx context.Context) error {
 	oldest, who, running := oldestStart(ops, g.op.ID())
 	now := r.now()
 	ripe := map[string]markState{}
+	grace := max(g.opts.Grace, r.minRipe())
 	for name, m := range marks {
 		switch {
-		case now.Sub(m.made) < g.opts.Grace:
-		case running && oldest.Before(m.made.Add(opMargin)):
+		case now.Sub(m.made) < grace:
+		case running && oldest.Before(m.made.Add(r.opMargin())):
 			g.res.Deferred, g.res.DeferredFor = true, who
 		default:
 			ripe[name] = m
@@ -494,11 +516,25 @@ func (g *gcRun) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each candidate with the earliest mark that condemned it: an object
+	// written after that is a new one of the same name.
 	cand := map[ID]bool{}
+	condemnedAt := map[string]time.Time{}
+	at := func(name string, t time.Time) {
+		if old, ok := condemnedAt[name]; !ok || t.Before(old) {
+			condemnedAt[name] = t
+		}
+	}
 	for _, m := range ripe {
 		for _, p := range m.Packs {
 			if id, err := ParseID(p); err == nil {
 				cand[id] = true
+				at(packName(id), m.made)
+			}
+		}
+		for _, im := range m.Images {
+			if id, err := ParseID(im); err == nil {
+				at(imageName(id), m.made)
 			}
 		}
 	}
@@ -511,7 +547,7 @@ func (g *gcRun) sweep(ctx context.Context) error {
 		if keep[id] {
 			continue
 		}
-		if err := g.delete(ctx, packName(id)); err != nil {
+		if err := g.delete(ctx, packName(id), condemnedAt[packName(id)]); err != nil {
 			return err
 		}
 		deleted[id] = true
@@ -521,17 +557,17 @@ func (g *gcRun) sweep(ctx context.Context) error {
 	for _, m := range ripe {
 		for _, im := range m.Images {
 			if id, err := ParseID(im); err == nil && !s.images[id] {
-				if err := g.delete(ctx, imageName(id)); err != nil {
+				if err := g.delete(ctx, imageName(id), condemnedAt[imageName(id)]); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if err := g.dropFromSegments(ctx, s.idx, deleted); err != nil {
+	if err := g.dropFromSegments(ctx, s.idx, deleted, now); err != nil {
 		return err
 	}
-	for name := range ripe {
-		if err := g.delete(ctx, name); err != nil {
+	for name, m := range ripe {
+		if err := g.delete(ctx, name, m.made); err != nil {
 			return err
 		}
 	}
@@ -600,7 +636,7 @@ func replacedName(seg ID) string { return "index-replaced/" + seg.String() }
 // dropFromSegments rewrites every index segment that lists a deleted pack
 // without it: the new segment first, then an index-replaced/ marker, then
 // the old one goes.
-func (g *gcRun) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]bool) error {
+func (g *gcRun) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID]bool, surveyed time.Time) error {
 	r := g.r
 	for seg, packs := range idx.segments {
 		touched := false
@@ -620,18 +656,21 @@ func (g *gcRun) dropFromSegments(ctx context.Context, idx *Index, deleted map[ID
 				keep = append(keep, pi)
 			}
 		}
+		var by []byte // the ID of the segment that replaces it, if any
 		if len(keep) > 0 {
-			data := encodeIndexSegment(keep)
-			if err := r.putObject(ctx, "index/"+contentID(data).String(), data); err != nil {
+			id, err := r.putSegment(ctx, keep)
+			if err != nil {
 				return fmt.Errorf("gc: %w", err)
 			}
+			by = []byte(id.String())
 		}
-		// A manifest may name the old segment: leave word that it was
-		// replaced, not lost.
-		if err := r.st.Put(ctx, replacedName(seg), nil); err != nil && !errors.Is(err, store.ErrExists) {
+		// A manifest, or a reader that listed index/ a moment ago, may name
+		// the old segment: leave word that it was replaced, not lost, and
+		// by which.
+		if err := r.st.Put(ctx, replacedName(seg), by); err != nil && !errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("gc: %w", err)
 		}
-		if err := g.delete(ctx, "index/"+seg.String()); err != nil {
+		if err := g.delete(ctx, "index/"+seg.String(), surveyed); err != nil {
 			return err
 		}
 	}
@@ -646,6 +685,7 @@ func (r *Repo) RipeMarks(ctx context.Context, grace time.Duration) (bool, error)
 		return false, err
 	}
 	now := r.now()
+	grace = max(grace, r.minRipe())
 	for _, m := range marks {
 		if now.Sub(m.made) >= grace {
 			return true, nil

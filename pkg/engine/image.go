@@ -58,17 +58,25 @@ func encodeImageSplit(im *Image, split int) []byte {
 
 // putImage writes the image index of a backup and returns its ID: never
 // the name of an image gc condemned (avoid), which gc may delete at any
-// time, even if it holds the same image.
+// time, even if it holds the same image, nor of a damaged one.
 func (r *Repo) putImage(ctx context.Context, im *Image, avoid map[ID]bool) (ID, error) {
-	for split := 0; ; split++ {
+	for split := 0; split < maxVariants; split++ {
 		data := encodeImageSplit(im, split)
 		id := contentID(data)
-		if avoid[id] && split < 20 {
+		if avoid[id] {
 			continue
 		}
-		return id, r.putObject(ctx, imageName(id), data)
+		err := r.putObject(ctx, imageName(id), data)
+		if errors.Is(err, errNameDamaged) {
+			continue // that name holds a damaged copy: write it under another
+		}
+		return id, err
 	}
+	return ID{}, fmt.Errorf("write image index: %d encodings of it are taken by damaged or condemned objects", maxVariants)
 }
+
+// maxVariants bounds the encodings tried for one content-addressed object.
+const maxVariants = 20
 
 // maxImageBody bounds a decoded image index: 32 bytes per chunk, so 2^32
 // bytes are 128 TiB of disk at 1 MiB chunks. The shared decoder's 64 MiB
@@ -120,11 +128,16 @@ func decodeImage(data []byte) (*Image, error) {
 
 func imageName(id ID) string { return "images/" + id.String() }
 
+// errNameDamaged means an object of the name exists and holds other bytes
+// than its name says: the caller writes the same content under another
+// name (another encoding), and leaves the damaged one for verify and gc.
+var errNameDamaged = errors.New("an object of that name is damaged")
+
 // putObject writes a content-addressed object, named by the hash of all its
 // bytes. One that exists holds the same bytes, unless it was damaged since:
-// it is replaced only when it was read whole, twice, and both times differed,
-// so that a backup storing lost chunks anew never takes a damaged object of
-// the same name for its own. A read that fails replaces nothing.
+// when it was read whole, twice, and both times differed, putObject returns
+// errNameDamaged. It never deletes: another writer may be replacing the same
+// object, and a crash between a delete and a put would lose it.
 func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 	err := r.st.Put(ctx, name, data)
 	if err == nil {
@@ -142,15 +155,7 @@ func (r *Repo) putObject(ctx context.Context, name string, data []byte) error {
 			return nil
 		}
 	}
-	// Damaged for sure: it holds nothing of value that this write does
-	// not put back.
-	if err := r.st.Delete(ctx, name); err != nil {
-		return fmt.Errorf("replace damaged %s: %w", name, err)
-	}
-	if err := r.st.Put(ctx, name, data); err != nil && !errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("replace damaged %s: %w", name, err)
-	}
-	return nil
+	return fmt.Errorf("write %s: %w", name, errNameDamaged)
 }
 
 // getContent reads a content-addressed object, what id (an image index or

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -70,6 +72,36 @@ func (x *Index) rank(pack, chunk ID) int {
 func (x *Index) Has(id ID) bool {
 	l, ok := x.chunks[id]
 	return ok && x.rank(x.packs[l.pack], id) == 0
+}
+
+// segmentsOf returns the segments that list the packs the images' chunks
+// are placed in, in the order first met.
+func (x *Index) segmentsOf(images []*Image) []ID {
+	packSeg := map[ID]ID{}
+	segs := make([]ID, 0, len(x.segments))
+	for seg := range x.segments {
+		segs = append(segs, seg)
+	}
+	sort.Slice(segs, func(i, j int) bool { return bytes.Compare(segs[i][:], segs[j][:]) < 0 })
+	for _, seg := range segs {
+		for _, p := range x.segments[seg] {
+			if _, ok := packSeg[p]; !ok {
+				packSeg[p] = seg
+			}
+		}
+	}
+	seen := map[ID]bool{}
+	var out []ID
+	for _, im := range images {
+		for _, c := range im.Chunks {
+			p, _, ok := x.lookup(c)
+			if seg, listed := packSeg[p]; ok && listed && !seen[seg] {
+				seen[seg] = true
+				out = append(out, seg)
+			}
+		}
+	}
+	return out
 }
 
 // Len is the number of unique chunks.
@@ -164,7 +196,32 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 // readSegment reads and decodes an index segment. known is its size when a
 // listing gave it, else -1. A missing segment that gc replaced gives no
 // packs and no error.
+// readReplaced reads what replaced a segment that is gone: the segment its
+// index-replaced/ marker names, read by name, since a listing made a moment
+// ago may not show it (a marker from before markers named it, or for a
+// segment that lost all its packs, names none: nothing is missing then, or
+// the listing has the new one). No marker: the segment is lost. depth
+// bounds a chain of replacements.
+func (r *Repo) readReplaced(ctx context.Context, id ID, depth int) ([]PackIndex, error) {
+	by, err := r.st.Get(ctx, replacedName(id), 0, int64(2*len(ID{})+1))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", replacedName(id), err)
+	}
+	next, perr := ParseID(string(by))
+	if len(by) == 0 || perr != nil || depth >= 8 {
+		return nil, nil
+	}
+	return r.readSegmentAt(ctx, next, -1, depth+1)
+}
+
 func (r *Repo) readSegment(ctx context.Context, id ID, known int64) ([]PackIndex, error) {
+	return r.readSegmentAt(ctx, id, known, 0)
+}
+
+func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int) ([]PackIndex, error) {
 	name := "index/" + id.String()
 	if known < 0 {
 		var err error
@@ -174,10 +231,7 @@ func (r *Repo) readSegment(ctx context.Context, id ID, known int64) ([]PackIndex
 	}
 	data, err := r.getContent(ctx, name, "index segment", id, maxSegmentSize, known)
 	if errors.Is(err, store.ErrNotFound) {
-		if _, serr := r.st.Stat(ctx, replacedName(id)); serr == nil {
-			return nil, nil // gc replaced it; the listing has the new one
-		}
-		return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
+		return r.readReplaced(ctx, id, depth)
 	}
 	if err != nil {
 		return nil, err

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/dropback/dropback/internal/fakeclock"
+	"github.com/dropback/dropback/pkg/store"
 	"github.com/dropback/dropback/pkg/store/faulty"
 	"github.com/dropback/dropback/pkg/store/mem"
 )
@@ -498,7 +499,13 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 		step = 10 * time.Second
 	}
 	prio := pct(rng)
-	gate := faulty.NewGate(st, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
+	// A third of the runs on a store whose listings lag as the protocol
+	// allows, the rest on one that lists at once.
+	var under store.Store = st
+	if rng.IntN(3) == 0 {
+		under = lagStore{st, clk.Now}
+	}
+	gate := faulty.NewGate(under, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
 		if rng.IntN(8) == 0 {
 			clk.Advance(time.Duration(rng.Int64N(int64(step))))
 		}

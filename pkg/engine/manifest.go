@@ -136,6 +136,15 @@ func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int
 			kind := strings.TrimSuffix(prefixes[0], "s")
 			return 0, noIDLeft(kind, kind)
 		}
+		// A listing may lag: an ID another prefix took (deleted/ of a
+		// backup deleted a moment ago) is asked for by name.
+		taken, err := r.takenElsewhere(ctx, prefixes[1:], id)
+		if err != nil {
+			return 0, err
+		}
+		if taken {
+			continue
+		}
 		b, err := data(id)
 		if err != nil {
 			return 0, err
@@ -148,6 +157,46 @@ func (r *Repo) allocate(ctx context.Context, prefixes []string, name func(id int
 			return 0, fmt.Errorf("write %s: %w", name(id), err)
 		}
 	}
+}
+
+// takenElsewhere reports whether id exists under any of prefixes.
+func (r *Repo) takenElsewhere(ctx context.Context, prefixes []string, id int) (bool, error) {
+	for _, p := range prefixes {
+		_, err := r.st.Stat(ctx, objectName(p, id))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return false, fmt.Errorf("look up %s: %w", objectName(p, id), err)
+		}
+	}
+	return false, nil
+}
+
+// newerIDs returns the IDs above top that exist under prefix but that a
+// listing made less than a ListLag ago may not show: it asks for top+1,
+// top+2, … by name, under prefix and under the others (deleted/ of a backup
+// deleted meanwhile), until neither has one.
+func (r *Repo) newerIDs(ctx context.Context, prefix string, others []string, top int) ([]int, error) {
+	var out []int
+	for id := top + 1; id <= MaxID; id++ {
+		_, err := r.st.Stat(ctx, objectName(prefix, id))
+		switch {
+		case err == nil:
+			out = append(out, id)
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("look up %s: %w", objectName(prefix, id), err)
+		}
+		taken, err := r.takenElsewhere(ctx, others, id)
+		if err != nil {
+			return nil, err
+		}
+		if !taken {
+			return out, nil
+		}
+	}
+	return out, nil
 }
 
 // noIDLeft says that no number is left for a new what past MaxID, which
@@ -177,6 +226,25 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	ids, err := r.listIDs(ctx, "backups")
 	if err != nil {
 		return nil, nil, err
+	}
+	deleted, err := r.listIDs(ctx, "deleted")
+	if err != nil {
+		return nil, nil, err
+	}
+	top := 0
+	for _, set := range []map[int]bool{ids, deleted} {
+		for id := range set {
+			top = max(top, id)
+		}
+	}
+	// The newest manifests may be too young for the listing: a gc that
+	// missed one would take its data for garbage.
+	newer, err := r.newerIDs(ctx, "backups", []string{"deleted"}, top)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range newer {
+		ids[id] = true
 	}
 	snaps, err := r.listIDs(ctx, "snapshots")
 	if err != nil {
@@ -319,13 +387,79 @@ func (r *Repo) DeleteBackup(ctx context.Context, id int) error {
 }
 
 // MarkSnapshot turns a backup into a snapshot, exempt from retention.
+//
+// It decides against retention through the backup's fate object: see
+// Expire.
 func (r *Repo) MarkSnapshot(ctx context.Context, id int) error {
 	if _, err := r.Manifest(ctx, id); err != nil {
 		return err
 	}
-	err := r.st.Put(ctx, objectName("snapshots", id), []byte("{}\n"))
+	fate, err := r.decideFate(ctx, id, fateSnapshot)
+	if err != nil {
+		return fmt.Errorf("convert backup %d: %w", id, err)
+	}
+	if fate == fateExpired {
+		return errorf(ErrNotFound, "backup %d is being deleted by retention and cannot become a snapshot", id)
+	}
+	err = r.st.Put(ctx, objectName("snapshots", id), []byte("{}\n"))
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("convert backup %d: %w", id, err)
 	}
 	return nil
+}
+
+// ErrKept means retention left a backup alone: it became a snapshot.
+var ErrKept = errors.New("kept as a snapshot")
+
+// Backup fates, decided once per backup by whoever writes fate/<id> first.
+const (
+	fateExpired  = "expired"
+	fateSnapshot = "snapshot"
+)
+
+// Expire deletes a backup that retention (a schedule, or prune) no longer
+// keeps, unless it became a snapshot, which retention never deletes: then
+// it returns ErrKept. Retention decides on a reading of the manifests that
+// may be hours old, and a user may convert the backup meanwhile; the two
+// race through one create-once object, fate/<id>, and the first to write
+// it decides.
+func (r *Repo) Expire(ctx context.Context, id int) error {
+	fate, err := r.decideFate(ctx, id, fateExpired)
+	if err != nil {
+		return fmt.Errorf("expire backup %d: %w", id, err)
+	}
+	if fate == fateSnapshot {
+		return ErrKept
+	}
+	// A snapshot of before fates were written has only its marker.
+	if _, err := r.st.Stat(ctx, objectName("snapshots", id)); err == nil {
+		return ErrKept
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("expire backup %d: %w", id, err)
+	}
+	return r.DeleteBackup(ctx, id)
+}
+
+// decideFate writes fate/<id> as want unless it exists, and returns the
+// fate that stands.
+func (r *Repo) decideFate(ctx context.Context, id int, want string) (string, error) {
+	name := objectName("fate", id)
+	err := r.st.Put(ctx, name, []byte(want+"\n"))
+	if err == nil {
+		return want, nil
+	}
+	if !errors.Is(err, store.ErrExists) {
+		return "", err
+	}
+	data, err := r.st.Get(ctx, name, 0, 64)
+	if err != nil {
+		return "", err
+	}
+	switch got := strings.TrimSpace(string(data)); got {
+	case fateExpired, fateSnapshot:
+		return got, nil
+	default:
+		// A damaged fate decides nothing: keep the backup.
+		return fateSnapshot, nil
+	}
 }

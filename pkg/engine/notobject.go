@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -49,3 +50,6 @@ func (s damageStore) Stat(ctx context.Context, name string) (store.Info, error) 
 func (s damageStore) Put(ctx context.Context, name string, data []byte) error {
 	return asDamage(s.Store.Put(ctx, name, data))
 }
+
+// ListLag implements store.Lagger as the store beneath does.
+func (s damageStore) ListLag() time.Duration { return store.ListLagOf(s.Store) }

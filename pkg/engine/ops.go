@@ -33,14 +33,29 @@ const (
 	// (running/<rand>, never refreshed) no longer counts.
 	legacyStaleAfter = 12 * time.Hour
 	// ListLag is how long after its creation an object may still be
-	// missing from a listing.
-	ListLag = time.Minute
+	// missing from a listing of a store that does not say
+	// (store.DefaultListLag); a store that does says, with store.Lagger.
+	ListLag = store.DefaultListLag
 	// clockSkew is the margin allowed between the clocks of two machines.
 	clockSkew = time.Minute
-	// opMargin is how much later than an object or mark an operation may
-	// start and still have missed it: clock skew, and a listing that lags.
-	opMargin = clockSkew + ListLag
 )
+
+// listLag is how long the repository's listings may lag.
+func (r *Repo) listLag() time.Duration { return store.ListLagOf(r.st) }
+
+// opMargin is how much later than an object or mark an operation may start
+// and still have missed it: clock skew, and a listing that lags.
+func (r *Repo) opMargin() time.Duration { return clockSkew + r.listLag() }
+
+// minRipe is the least age of a gc mark before its sweep: an operation that
+// started up to opMargin after the mark, and so may use what it condemns,
+// has a marker every listing shows by then.
+func (r *Repo) minRipe() time.Duration {
+	if lag := r.listLag(); lag > 0 {
+		return r.opMargin() + lag
+	}
+	return 0
+}
 
 // ErrLostProtection means an operation could not refresh its marker for so
 // long that gc may count it as gone; it stopped rather than rely on data gc
@@ -79,11 +94,15 @@ type Op struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu       sync.Mutex
-	m        opMarker
-	lastWall time.Time // when the last successful refresh began, by r.now
-	lastMono time.Time // the same, by the monotonic clock
-	none     bool      // no marker could be written: nothing protects it
+	refreshing sync.Mutex // one refresh at a time: the heartbeat's, or CheckNow's
+
+	mu        sync.Mutex
+	m         opMarker
+	lastWall  time.Time // when the last successful refresh began, by r.now
+	lastMono  time.Time // the same, by the monotonic clock
+	lastStore time.Time // the store's time of the newest revision written
+	lapsed    string    // set for good once two revisions were too far apart by the store's clock
+	none      bool      // no marker could be written: nothing protects it
 }
 
 // Begin announces an operation of the given kind and starts refreshing its
@@ -94,6 +113,7 @@ func (r *Repo) Begin(ctx context.Context, kind string, hostID int) (*Op, error) 
 		o.cancel(nil)
 		return nil, fmt.Errorf("announce the %s to gc: %w", kind, err)
 	}
+	o.noteStoreTime(opObject(o.m.Op, o.m.Seq))
 	go o.heartbeat()
 	return o, nil
 }
@@ -156,6 +176,8 @@ func (o *Op) heartbeat() {
 // previous: the previous stays, so a listing always shows one of them. A
 // revision that failed is written again next time, under the same number.
 func (o *Op) refresh() {
+	o.refreshing.Lock()
+	defer o.refreshing.Unlock()
 	o.mu.Lock()
 	o.m.Seq++
 	o.m.RefreshedAt = o.r.now().UTC()
@@ -163,16 +185,55 @@ func (o *Op) refresh() {
 	data, seq, op := o.marker(), o.m.Seq, o.m.Op
 	o.mu.Unlock()
 	err := o.r.st.Put(o.ctx, opObject(op, seq), data)
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	if err != nil && !errors.Is(err, store.ErrExists) {
+		o.mu.Lock()
 		o.m.Seq--
+		o.mu.Unlock()
 		return
 	}
+	o.noteStoreTime(opObject(op, seq))
+	o.mu.Lock()
 	o.lastWall, o.lastMono = wall, mono
+	o.mu.Unlock()
 	if seq > 2 {
 		_ = o.r.st.Delete(o.ctx, opObject(op, seq-2))
 	}
+}
+
+// noteStoreTime reads the store's time of the revision just written. Two
+// revisions further apart than protectedFor by the store's clock mean the
+// operation went unprotected in between, whatever its own clocks say: a
+// process whose clocks stood still (a VM paused and resumed) does not
+// notice otherwise.
+func (o *Op) noteStoreTime(name string) {
+	info, err := o.r.st.Stat(o.ctx, name)
+	if err != nil {
+		return
+	}
+	o.noteTime(info.ModTime)
+}
+
+func (o *Op) noteTime(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.lastStore.IsZero() && t.Sub(o.lastStore) > protectedFor && o.lapsed == "" {
+		o.lapsed = fmt.Sprintf("%s passed by the repository's clock between two of its refreshes",
+			t.Sub(o.lastStore).Round(time.Second))
+	}
+	if t.After(o.lastStore) {
+		o.lastStore = t
+	}
+}
+
+// CheckNow refreshes the marker at once, then checks as Check does: for a
+// step gc could undo, such as a backup's manifest, which must not be written
+// by a process that was paused unawares.
+func (o *Op) CheckNow() error {
+	if o.none {
+		return nil
+	}
+	o.refresh()
+	return o.Check()
 }
 
 // Check returns an error wrapping ErrLostProtection when the operation went
@@ -186,6 +247,9 @@ func (o *Op) Check() error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.lapsed != "" {
+		return fmt.Errorf("%w: %s (gc may count it as gone after %s); run it again", ErrLostProtection, o.lapsed, StaleAfter)
+	}
 	since := max(o.r.now().Sub(o.lastWall), time.Since(o.lastMono))
 	if since < protectedFor {
 		return nil

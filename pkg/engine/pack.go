@@ -150,23 +150,67 @@ type PackIndex struct {
 	Entries []Entry
 }
 
-// encodeIndexSegments serialises packs as index segments of about
-// segmentTarget bytes each, so that none comes near maxSegmentSize.
-func encodeIndexSegments(packs []PackIndex) [][]byte {
-	var out [][]byte
+// segmentGroups splits packs into groups of about segmentTarget bytes of
+// index segment each.
+func segmentGroups(packs []PackIndex) [][]PackIndex {
+	var out [][]PackIndex
 	start, size := 0, 12
 	for i, p := range packs {
 		n := 36 + len(p.Entries)*entrySize
 		if i > start && size+n > segmentTarget {
-			out = append(out, encodeIndexSegment(packs[start:i]))
+			out = append(out, packs[start:i])
 			start, size = i, 12
 		}
 		size += n
 	}
 	if start < len(packs) {
-		out = append(out, encodeIndexSegment(packs[start:]))
+		out = append(out, packs[start:])
 	}
 	return out
+}
+
+// encodeIndexSegments serialises packs as index segments of about
+// segmentTarget bytes each.
+func encodeIndexSegments(packs []PackIndex) [][]byte {
+	var out [][]byte
+	for _, g := range segmentGroups(packs) {
+		out = append(out, encodeIndexSegment(g))
+	}
+	return out
+}
+
+// putSegments writes packs as index segments and returns their IDs.
+func (r *Repo) putSegments(ctx context.Context, packs []PackIndex) ([]ID, error) {
+	var ids []ID
+	for _, g := range segmentGroups(packs) {
+		id, err := r.putSegment(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// putSegment writes one index segment and returns its ID. Its name is
+// never that of a damaged segment: then the same packs are written with
+// one more empty record of the first pack, which means the same and reads
+// as other bytes.
+func (r *Repo) putSegment(ctx context.Context, packs []PackIndex) (ID, error) {
+	for variant := 0; variant < maxVariants; variant++ {
+		g := packs
+		for range variant {
+			g = append(g[:len(g):len(g)], PackIndex{Pack: packs[0].Pack})
+		}
+		data := encodeIndexSegment(g)
+		id := contentID(data)
+		err := r.putObject(ctx, "index/"+id.String(), data)
+		if errors.Is(err, errNameDamaged) {
+			continue
+		}
+		return id, err
+	}
+	return ID{}, fmt.Errorf("write index segment: %d encodings of it are taken by damaged objects", maxVariants)
 }
 
 // encodeIndexSegment serialises an index segment.

@@ -154,7 +154,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := r.noteDamage(ctx, idx, wanted, bad); err != nil {
+	if err := r.noteDamage(ctx, idx, wanted, bad, len(ids) == 0); err != nil {
 		res.Problems = append(res.Problems, err.Error())
 	}
 	if len(segProblems) > 0 {

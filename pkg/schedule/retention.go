@@ -29,7 +29,18 @@ type Item struct {
 //
 // The window of a backup is the latest window that started at or before it
 // (LatestWindow), so a make-up taken after its window ages with that window.
-func Expired(p Policy, items []Item) []int {
+//
+// A backup dated after now (taken on a machine whose clock was wrong) is
+// left out: it neither expires nor counts as the newest, so that one wrong
+// date does not expire the rest.
+func Expired(p Policy, items []Item, now time.Time) []int {
+	var dated []Item
+	for _, it := range items {
+		if !it.Time.After(now) {
+			dated = append(dated, it)
+		}
+	}
+	items = dated
 	if len(items) == 0 {
 		return nil
 	}

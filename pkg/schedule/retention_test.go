@@ -64,6 +64,8 @@ func TestExpired(t *testing.T) {
 		{"daily: backups stopped, 7 stay however late", daily20, tenDays, at(t, "2025-01-30 00:00"), idRange(1, 3)},
 		{"daily: backups stopped after one, it stays", daily20, tenDays[:1], at(t, "2026-01-30 00:00"), nil},
 		{"snapshots never expire", daily20, withSnapshots, at(t, "2025-01-30 00:00"), []int{2, 3}},
+		{"a backup dated in the future neither expires nor expires the rest", daily20,
+			append(series(first, day, 8), Item{ID: 9, Time: first.Add(365 * day)}), at(t, "2025-01-08 21:45"), []int{1}},
 		{"the newest backup stays behind a newer snapshot", daily20,
 			[]Item{{ID: 1, Time: first}, {ID: 2, Time: first.Add(30 * day), Snapshot: true}}, at(t, "2025-03-01 00:00"), nil},
 		{"weekly: 4 remain", weeklySat, series(at(t, "2024-12-07 21:45"), 7*day, 5), at(t, "2025-01-04 21:45"), []int{1}},
@@ -73,7 +75,7 @@ func TestExpired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Expired(tt.p, tt.items); !reflect.DeepEqual(got, tt.want) {
+			if got := Expired(tt.p, tt.items, tt.now); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Expired() = %v, want %v", got, tt.want)
 			}
 		})
@@ -88,7 +90,7 @@ func TestExpiredOrderAndInput(t *testing.T) {
 		{ID: 4, Time: at(t, "2025-01-01 21:45")},
 	}
 	orig := append([]Item(nil), items...)
-	got := Expired(daily20, items)
+	got := Expired(daily20, items, at(t, "2025-01-20 21:45"))
 	if want := []int{3, 4, 9}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Expired() = %v, want %v (oldest first)", got, want)
 	}

@@ -42,7 +42,7 @@ func (h *simHost) pass(t *testing.T, now time.Time) (Decision, bool) {
 		h.backups = append(h.backups, it)
 		h.taken = append(h.taken, taken{item: it, decision: d})
 	}
-	for _, id := range Expired(h.p, h.backups) {
+	for _, id := range Expired(h.p, h.backups, now) {
 		i := slices.IndexFunc(h.backups, func(it Item) bool { return it.ID == id })
 		if h.backups[i].Snapshot {
 			t.Fatalf("%s at %v: snapshot %d expired", h.p.Plan, now, id)

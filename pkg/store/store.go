@@ -96,3 +96,22 @@ func ReadAt(ctx context.Context, st Store, name string, p []byte, off int64) (in
 	data, err := st.Get(ctx, name, off, int64(len(p)))
 	return copy(p, data), err
 }
+
+// Lagger is implemented by a store that says how long after its creation
+// an object may still be missing from a listing. The engine's deletion
+// rule waits that long before it trusts a listing to show what others
+// wrote (docs/format.md, "Who may delete what").
+type Lagger interface {
+	ListLag() time.Duration
+}
+
+// DefaultListLag is what a store that does not say is taken to lag.
+const DefaultListLag = time.Minute
+
+// ListLagOf returns how long st's listings may lag.
+func ListLagOf(st Store) time.Duration {
+	if l, ok := st.(Lagger); ok {
+		return l.ListLag()
+	}
+	return DefaultListLag
+}

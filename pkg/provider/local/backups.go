@@ -455,7 +455,7 @@ func (p *Provider) deleteBackups(ctx context.Context, r *engine.Repo, hostID int
 	}
 	for _, m := range all {
 		if m.HostID == hostID && !m.Snapshot {
-			if err := r.DeleteBackup(ctx, m.ID); err != nil {
+			if err := r.Expire(ctx, m.ID); err != nil && !errors.Is(err, engine.ErrKept) {
 				return mapErr(err)
 			}
 		}
@@ -486,7 +486,11 @@ func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.
 	for _, items := range byHost {
 		for _, id := range schedule.KeepDailyWeekly(items, opts.KeepDaily, opts.KeepWeekly) {
 			if !opts.DryRun {
-				if err := r.DeleteBackup(ctx, id); err != nil {
+				err := r.Expire(ctx, id)
+				if errors.Is(err, engine.ErrKept) {
+					continue // converted to a snapshot since it was read
+				}
+				if err != nil {
 					return removed, mapErr(err)
 				}
 			}

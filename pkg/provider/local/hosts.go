@@ -85,7 +85,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	for _, h := range recs {
 		out = append(out, p.hostView(h))
 	}
-	if err := addLastErrors(ctx, r, out); err != nil {
+	if err := addLastErrors(ctx, r, out, p.opts.Now()); err != nil {
 		return nil, err
 	}
 	return out, damagedHosts(damaged)
@@ -102,7 +102,7 @@ func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, err
 		return nil, err
 	}
 	v := []provider.Host{p.hostView(h)}
-	return &v[0], addLastErrors(ctx, r, v)
+	return &v[0], addLastErrors(ctx, r, v, p.opts.Now())
 }
 
 // findHost resolves a host by ID or name.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/store/mem"
 )
 
 // A disk whose size differs from its last backup fails the backup, on
@@ -18,7 +19,8 @@ func TestResizeNeedsAcceptResize(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
 	dir := t.TempDir()
-	p, err := New(ctx, Options{Repo: filepath.Join(dir, "repo"), Now: func() time.Time { return now }})
+	clock := func() time.Time { return now }
+	p, err := New(ctx, Options{Repo: "memory", Now: clock, Store: mem.New(clock)})
 	if err != nil {
 		t.Fatal(err)
 	}

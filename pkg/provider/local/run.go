@@ -101,10 +101,17 @@ func (p *Provider) runGC(ctx context.Context, r *engine.Repo, rep *provider.RunR
 // runHost takes a host's due backup, then applies its retention.
 func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, all []*engine.Manifest, opts provider.RunOptions, rep *provider.RunReport) error {
 	pol := toSchedule(h.Policy)
-	items, last := retentionItems(all, h.ID)
-	d := schedule.Due(pol, schedule.HostKey(h.ID, h.Name), last, h.EnabledAt, p.opts.Now())
+	now := p.opts.Now()
+	items, last := retentionItems(all, h.ID, now)
+	d := schedule.Due(pol, schedule.HostKey(h.ID, h.Name), last, h.EnabledAt, now)
 	skip := func(reason string) {
 		rep.Skipped = append(rep.Skipped, provider.Skipped{HostID: h.ID, HostName: h.Name, Reason: reason})
+	}
+	for _, it := range items {
+		if it.Time.After(now.Add(time.Minute)) {
+			skip(fmt.Sprintf("backup %d is dated %s, in the future: the clock of the machine that took it was wrong; schedules and retention leave it out",
+				it.ID, it.Time.UTC().Format(time.RFC3339)))
+		}
 	}
 	if !d.Due {
 		skip(d.Reason)
@@ -124,8 +131,10 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 			items = append(items, schedule.Item{ID: m.ID, Time: m.CreatedAt})
 		}
 	}
-	for _, id := range schedule.Expired(pol, items) {
-		if err := r.DeleteBackup(ctx, id); err != nil {
+	for _, id := range schedule.Expired(pol, items, now.Add(time.Minute)) {
+		if err := r.Expire(ctx, id); errors.Is(err, engine.ErrKept) {
+			continue // converted to a snapshot since the pass read it
+		} else if err != nil {
 			return fmt.Errorf("expire backup %d of host %s: %w", id, h.Name, mapErr(err))
 		}
 		rep.Expired = append(rep.Expired, id)
@@ -160,8 +169,10 @@ func (p *Provider) scheduledBackup(ctx context.Context, r *engine.Repo, h engine
 }
 
 // retentionItems returns a host's backups and snapshots as retention sees
-// them, and the time of the newest.
-func retentionItems(all []*engine.Manifest, hostID int) ([]schedule.Item, time.Time) {
+// them, and the time of the newest not dated after now (a minute of clock
+// skew allowed): one taken on a machine whose clock was ahead does not make
+// the schedule think every window until then is done.
+func retentionItems(all []*engine.Manifest, hostID int, now time.Time) ([]schedule.Item, time.Time) {
 	var items []schedule.Item
 	var last time.Time
 	for _, m := range all {
@@ -169,7 +180,7 @@ func retentionItems(all []*engine.Manifest, hostID int) ([]schedule.Item, time.T
 			continue
 		}
 		items = append(items, schedule.Item{ID: m.ID, Time: m.CreatedAt, Snapshot: m.Snapshot})
-		if m.CreatedAt.After(last) {
+		if m.CreatedAt.After(last) && !m.CreatedAt.After(now.Add(time.Minute)) {
 			last = m.CreatedAt
 		}
 	}
@@ -178,7 +189,7 @@ func retentionItems(all []*engine.Manifest, hostID int) ([]schedule.Item, time.T
 
 // addLastErrors sets the last error of each host whose latest scheduled
 // backup failed and that has no backup taken since.
-func addLastErrors(ctx context.Context, r *engine.Repo, hosts []provider.Host) error {
+func addLastErrors(ctx context.Context, r *engine.Repo, hosts []provider.Host, now time.Time) error {
 	errs, err := r.ScheduleErrors(ctx)
 	if err != nil || len(errs) == 0 {
 		return mapErr(err)
@@ -192,7 +203,7 @@ func addLastErrors(ctx context.Context, r *engine.Repo, hosts []provider.Host) e
 		if !ok {
 			continue
 		}
-		if _, last := retentionItems(all, hosts[i].ID); last.After(e.At) {
+		if _, last := retentionItems(all, hosts[i].ID, now); last.After(e.At) {
 			continue
 		}
 		at := e.At

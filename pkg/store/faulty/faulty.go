@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -229,3 +230,6 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 // Location implements store.Store.
 func (s *Store) Location() string { return s.inner.Location() }
+
+// ListLag implements store.Lagger as the wrapped store does.
+func (s *Store) ListLag() time.Duration { return store.ListLagOf(s.inner) }

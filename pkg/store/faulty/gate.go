@@ -308,6 +308,8 @@ func (s *actorStore) Delete(ctx context.Context, name string) error {
 
 func (s *actorStore) Location() string { return s.g.inner.Location() }
 
+func (s *actorStore) ListLag() time.Duration { return store.ListLagOf(s.g.inner) }
+
 var (
 	_ store.Store    = (*actorStore)(nil)
 	_ store.ReaderAt = (*actorStore)(nil)

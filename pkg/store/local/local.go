@@ -89,6 +89,9 @@ func Open(root string) (*Store, error) {
 // Location returns the absolute path of the store's root directory.
 func (s *Store) Location() string { return s.root }
 
+// ListLag implements store.Lagger: a listing shows every object written.
+func (s *Store) ListLag() time.Duration { return 0 }
+
 // path checks name and returns the file that holds it.
 func (s *Store) path(name string) (string, error) {
 	if err := store.CheckName(name); err != nil {

@@ -153,3 +153,6 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 // Location implements store.Store.
 func (s *Store) Location() string { return "memory" }
+
+// ListLag implements store.Lagger: a listing shows every object written.
+func (s *Store) ListLag() time.Duration { return 0 }

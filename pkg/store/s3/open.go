@@ -46,6 +46,13 @@ type Options struct {
 	// minio-go's default (10).
 	MaxRetries int
 
+	// ListLag is how long after its creation an object may still be
+	// missing from a listing of the bucket; 0 means DROPBACK_S3_LIST_LAG,
+	// else store.DefaultListLag, and a negative value none. AWS S3 and
+	// MinIO list what was written at once; the default is for servers that
+	// do not promise it.
+	ListLag time.Duration
+
 	// Timeout bounds each attempt of a request, and four times it each
 	// operation with its retries, by the rule of internal/httplimit. 0
 	// means DROPBACK_HTTP_TIMEOUT, else 30 s.
@@ -82,6 +89,9 @@ func ParseURL(rawURL string) (bucket, prefix string, err error) {
 // whether the server honours conditional writes. A bucket that does not
 // exist yet is not an error: every operation then fails saying so, until
 // CreateBucket makes it, and the probe runs then.
+// listLagEnv overrides how long listings of the bucket are taken to lag.
+const listLagEnv = "DROPBACK_S3_LIST_LAG"
+
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	bucket, prefix, err := ParseURL(rawURL)
 	if err != nil {
@@ -131,6 +141,18 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidSetting, err)
 		}
 	}
+	lag := opts.ListLag
+	switch {
+	case lag < 0:
+		lag = 0
+	case lag == 0:
+		lag = store.DefaultListLag
+		if v := getenv(listLagEnv); v != "" {
+			if lag, err = time.ParseDuration(v); err != nil || lag < 0 {
+				return nil, fmt.Errorf("%w: %s=%q: want a duration such as 1m or 0s", ErrInvalidSetting, listLagEnv, safetext.Clip(v, 40))
+			}
+		}
+	}
 	access, secret, token := opts.AccessKey, opts.SecretKey, opts.SessionToken
 	if access == "" {
 		access, secret, token = getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")
@@ -176,7 +198,8 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{
-		client: client, core: minio.Core{Client: client}, plain: plain,
+		listLag: lag,
+		client:  client, core: minio.Core{Client: client}, plain: plain,
 		bucket: bucket, location: s3Location(bucket, prefix),
 		endpoint: u.Scheme + "://" + u.Host, region: region, secret: secret,
 		partSize: partSize, require: opts.RequireConditional, timeout: timeout,

@@ -87,9 +87,10 @@ const (
 // Store is a store.Store on a bucket of an S3-compatible server. It is safe
 // for concurrent use, also by many processes and machines.
 type Store struct {
-	client *minio.Client // sends trailing checksums
-	core   minio.Core
-	plain  *minio.Client // sends none, for servers that refuse them
+	listLag time.Duration
+	client  *minio.Client // sends trailing checksums
+	core    minio.Core
+	plain   *minio.Client // sends none, for servers that refuse them
 	// noTrailer is set when the probe found that the server refuses
 	// trailing checksums; Put then uses plain.
 	noTrailer atomic.Bool
@@ -112,6 +113,9 @@ var _ store.Store = (*Store)(nil)
 
 // Location returns s3://bucket/prefix.
 func (s *Store) Location() string { return s.location }
+
+// ListLag implements store.Lagger.
+func (s *Store) ListLag() time.Duration { return s.listLag }
 
 // Endpoint returns the server's URL, as http://host:port.
 func (s *Store) Endpoint() string { return s.endpoint }

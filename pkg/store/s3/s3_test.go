@@ -22,11 +22,12 @@ import (
 	"github.com/dropback/dropback/pkg/store/storetest"
 )
 
-// options reach srv through endpoint (srv's, or a proxy's).
+// options reach srv through endpoint (srv's, or a proxy's). MinIO lists
+// what was written at once.
 func options(srv *miniotest.Server, endpoint string) s3.Options {
 	return s3.Options{
 		Endpoint: endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Region: srv.Region,
-		Getenv: func(string) string { return "" },
+		Getenv: func(string) string { return "" }, ListLag: -1,
 	}
 }
 
@@ -460,5 +461,37 @@ func TestReadAtOfAnAnswerWithoutLength(t *testing.T) {
 	}
 	if got := p.count("GET range"); got == 0 {
 		t.Fatal("the read did not go through the proxy")
+	}
+}
+
+// How long listings are taken to lag: store.DefaultListLag unless
+// DROPBACK_S3_LIST_LAG says otherwise; a value that is no duration is one
+// clear error.
+func TestListLagSetting(t *testing.T) {
+	srv := miniotest.Start(t)
+	bucket := srv.Bucket(t)
+	for _, tc := range []struct {
+		env  string
+		want time.Duration
+		err  bool
+	}{{"", store.DefaultListLag, false}, {"0s", 0, false}, {"5m", 5 * time.Minute, false}, {"soon", 0, true}, {"-1m", 0, true}} {
+		opts := options(srv, srv.Endpoint)
+		opts.ListLag = 0
+		opts.Getenv = func(k string) string {
+			if k == "DROPBACK_S3_LIST_LAG" {
+				return tc.env
+			}
+			return ""
+		}
+		s, err := s3.Open(context.Background(), "s3://"+bucket+"/lag", opts)
+		if tc.err {
+			if !errors.Is(err, s3.ErrInvalidSetting) {
+				t.Errorf("DROPBACK_S3_LIST_LAG=%q: %v, want ErrInvalidSetting", tc.env, err)
+			}
+			continue
+		}
+		if err != nil || s.ListLag() != tc.want {
+			t.Errorf("DROPBACK_S3_LIST_LAG=%q: lag %v, %v; want %v", tc.env, s.ListLag(), err, tc.want)
+		}
 	}
 }
