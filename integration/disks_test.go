@@ -80,16 +80,19 @@ func TestBackupOfAResizedDisk(t *testing.T) {
 	t.Run("scheduled", func(t *testing.T) {
 		ctx := context.Background()
 		past := time.Now().Add(-48 * time.Hour)
-		p, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }})
+		p, err := local.New(ctx, local.Options{Repo: e.repo})
 		require.NoError(t, err)
 		sched := filepath.Join(e.dir, "sched-1.img")
 		makeDisk(t, sched, 8*mib, 2, part{0, 8 * mib, "random"})
 		_, err = p.AddHost(ctx, provider.HostSpec{Name: "sched-1", Disks: []string{sched}})
 		require.NoError(t, err)
-		_, err = p.CreateBackup(ctx, "sched-1", provider.CreateOptions{})
+		_, err = p.CreateBackup(ctx, "sched-1", provider.CreateOptions{Time: past})
+		require.NoError(t, err)
+		// Enabled two days ago, so that today's window is due.
+		earlier, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }})
 		require.NoError(t, err)
 		plan := "daily"
-		_, err = p.EnableBackups(ctx, "sched-1", provider.PolicyRequest{Plan: &plan})
+		_, err = earlier.EnableBackups(ctx, "sched-1", provider.PolicyRequest{Plan: &plan})
 		require.NoError(t, err)
 		require.NoError(t, os.Truncate(sched, 12*mib))
 		before := len(e.listed())

@@ -7,6 +7,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -145,11 +146,11 @@ func TestRedteamSweepMissesAMarkerTheListingLags(t *testing.T) {
 	restoresIdentical(t, r, m, src, "a backup that started 30s after a mark")
 }
 
-// An image (or index segment) that exists damaged is replaced by putObject:
+// An image (or index segment) that exists damaged was replaced by putObject:
 // read twice, deleted, written again. Two backups of the same disk do this
 // at once. B reads the damaged image twice; A reads it twice, deletes it,
 // writes the good one and commits; B then deletes A's good image, and B's
-// own Put fails (or B is killed). A reported success and has no image.
+// own Put fails (or B is killed). A reported success and had no image.
 func TestRedteamDamagedImageHealedTwiceAtOnce(t *testing.T) {
 	ctx := context.Background()
 	r, st, _ := memRepo(t)
@@ -188,14 +189,55 @@ func TestRedteamDamagedImageHealedTwiceAtOnce(t *testing.T) {
 	if _, err := r.Restore(ctx, a, []RestoreTarget{{Path: out}}, nil); err != nil || fileHash(t, out) != fileHash(t, src) {
 		t.Fatalf("backup A, which met a damaged image of its name while B did too, does not restore: %v", err)
 	}
-	// Only the first backup, whose image rotted, is damaged.
+	// The first backup, whose image rotted, reads whole again through the
+	// repair the later backups wrote beside it, and verify finds nothing.
+	out = filepath.Join(t.TempDir(), "first.img")
+	if _, err := r.Restore(ctx, first, []RestoreTarget{{Path: out}}, nil); err != nil || fileHash(t, out) != fileHash(t, src) {
+		t.Fatalf("the backup whose image rotted does not restore once the image was written again: %v", err)
+	}
 	v, err := r.Verify(ctx, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range v.Backups {
-		if !b.OK && b.ID != first.ID {
+		if !b.OK {
 			t.Fatalf("verify: backup %d is damaged: %s", b.ID, b.Problem)
+		}
+	}
+}
+
+// An image-repaired/ marker is followed only to an image that proves to be
+// the one the damaged name stood for: one planted to point at another
+// disk's image leaves the backup damaged, never restoring other bytes.
+func TestForgedImageRepairIsNotFollowed(t *testing.T) {
+	ctx := context.Background()
+	r, st, _ := memRepo(t)
+	dir := t.TempDir()
+	src, other := filepath.Join(dir, "src.img"), filepath.Join(dir, "other.img")
+	makeDisk(t, src, 8*testChunk, region{0, 8 * testChunk, "random"})
+	makeDisk(t, other, 8*testChunk, region{0, 8 * testChunk, "text"})
+	first := backup(t, r, src)
+	second := backup(t, r, other)
+	name := "images/" + first.Disks[0].Image
+	data, err := st.Get(ctx, name, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0xff
+	st.Set(name, data, time.Time{})
+	st.Set("image-repaired/"+first.Disks[0].Image, []byte(second.Disks[0].Image+"\n"), time.Time{})
+
+	out := filepath.Join(dir, "out.img")
+	if _, err := r.Restore(ctx, first, []RestoreTarget{{Path: out}}, nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("restore through a marker that names another disk's image: %v, want damage", err)
+	}
+	v, err := r.Verify(ctx, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range v.Backups {
+		if b.OK == (b.ID == first.ID) {
+			t.Fatalf("verify: backup %d ok=%v (%s); only backup %d is damaged", b.ID, b.OK, b.Problem, first.ID)
 		}
 	}
 }
@@ -390,7 +432,7 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 	if _, err := r.GC(ctx, GCOptions{}); err != nil { // marks the larger pack
 		t.Fatal(err)
 	}
-	clk.Advance(3 * time.Minute) // a mark ripens after 2 lags and the clock skew
+	clk.Advance(3 * time.Minute)       // a mark ripens after 2 lags and the clock skew
 	res, err := r.GC(ctx, GCOptions{}) // deletes it, replaces the segment
 	if err != nil || res.DeletedPacks != 1 {
 		t.Fatalf("setup: sweep %+v, %v; want the larger pack deleted", res, err)

@@ -326,11 +326,11 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 			return nil, fmt.Errorf("gc stopped: %w", err)
 		}
 		for j, id := range imgs {
-			im, err := r.LoadDiskImage(ctx, m, j)
+			im, from, err := r.loadDiskImage(ctx, m, j)
 			if err != nil {
 				return nil, fmt.Errorf("gc stopped, run `dropback backups verify`: %w", err)
 			}
-			s.images[id] = true
+			s.images[id], s.images[from] = true, true
 			for _, c := range im.Chunks {
 				if !c.IsZero() {
 					s.live[c] = true

@@ -58,8 +58,13 @@ func encodeImageSplit(im *Image, split int) []byte {
 
 // putImage writes the image index of a backup and returns its ID: never
 // the name of an image gc condemned (avoid), which gc may delete at any
-// time, even if it holds the same image, nor of a damaged one.
+// time, even if it holds the same image, nor of a damaged one. When the
+// name of the one-frame encoding holds a damaged copy, the image is written
+// under another encoding and an image-repaired/ marker points the damaged
+// name to it, so that the backups that name the damaged copy read whole
+// again; nothing is deleted or replaced.
 func (r *Repo) putImage(ctx context.Context, im *Image, avoid map[ID]bool) (ID, error) {
+	var damaged []ID
 	for split := 0; split < maxVariants; split++ {
 		data := encodeImageSplit(im, split)
 		id := contentID(data)
@@ -68,11 +73,59 @@ func (r *Repo) putImage(ctx context.Context, im *Image, avoid map[ID]bool) (ID, 
 		}
 		err := r.putObject(ctx, imageName(id), data)
 		if errors.Is(err, errNameDamaged) {
+			damaged = append(damaged, id)
 			continue // that name holds a damaged copy: write it under another
 		}
-		return id, err
+		if err != nil {
+			return ID{}, err
+		}
+		for _, d := range damaged {
+			r.markRepaired(ctx, d, id)
+		}
+		return id, nil
 	}
 	return ID{}, fmt.Errorf("write image index: %d encodings of it are taken by damaged or condemned objects", maxVariants)
+}
+
+func repairedName(id ID) string { return "image-repaired/" + id.String() }
+
+// markRepaired writes, create-once, that the damaged image index of name
+// damaged holds what image index good does. It is best effort: the backup
+// that wrote good needs no marker, and a reader checks a marker before it
+// follows it (see followRepair), so one written by someone else, or
+// damaged since, can only fail to help.
+func (r *Repo) markRepaired(ctx context.Context, damaged, good ID) {
+	_ = r.st.Put(ctx, repairedName(damaged), []byte(good.String()+"\n"))
+}
+
+// followRepair reads the image index that an image-repaired/ marker names
+// in place of image id, damaged or missing, and returns it with its ID
+// only if it proves to be the same image: decoded and encoded again, one of
+// its encodings must hash to id. A marker that is missing, damaged or
+// names anything else is ErrNotFound, and the caller reports the damage.
+func (r *Repo) followRepair(ctx context.Context, id ID, limit int64) (*Image, ID, error) {
+	data, err := r.readObject(ctx, repairedName(id), "image repair marker", int64(2*len(ID{})+1), -1)
+	if err != nil {
+		return nil, ID{}, store.ErrNotFound
+	}
+	good, err := ParseID(string(bytes.TrimSpace(data)))
+	if err != nil || good == id {
+		return nil, ID{}, store.ErrNotFound
+	}
+	raw, err := r.getContent(ctx, imageName(good), "image index", good, limit, -1)
+	if err != nil {
+		return nil, ID{}, store.ErrNotFound
+	}
+	im, err := decodeImage(raw)
+	if err != nil {
+		return nil, ID{}, store.ErrNotFound
+	}
+	for split := 0; split < maxVariants; split++ {
+		if contentID(encodeImageSplit(im, split)) == id {
+			return im, good, nil
+		}
+	}
+	return nil, ID{}, store.ErrNotFound
 }
 
 // maxVariants bounds the encodings tried for one content-addressed object.
@@ -193,34 +246,57 @@ func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
 // and the image must describe a disk of that size in this repository's
 // chunks.
 func (r *Repo) LoadDiskImage(ctx context.Context, m *Manifest, i int) (*Image, error) {
+	im, _, err := r.loadDiskImage(ctx, m, i)
+	return im, err
+}
+
+// loadDiskImage is LoadDiskImage that also returns the ID of the object it
+// read: the image the manifest names, or the repair of it that stands in.
+func (r *Repo) loadDiskImage(ctx context.Context, m *Manifest, i int) (*Image, ID, error) {
 	d := m.Disks[i]
 	id, err := ParseID(d.Image)
 	if err != nil {
-		return nil, fmt.Errorf("%w: backup %d disk %s: %v", ErrCorrupt, m.ID, d.Name, err)
+		return nil, ID{}, fmt.Errorf("%w: backup %d disk %s: %v", ErrCorrupt, m.ID, d.Name, err)
 	}
 	n := int64(chunkCount(d.SizeBytes, r.cfg.ChunkSize))
-	im, err := r.loadImage(ctx, id, maxImageSize(n), -1)
+	im, from, err := r.loadImageFrom(ctx, id, maxImageSize(n), -1)
 	if err != nil {
-		return nil, err
+		return nil, ID{}, err
 	}
 	if im.Size != d.SizeBytes || im.ChunkSize != r.cfg.ChunkSize {
-		return nil, fmt.Errorf("%w: image index %s describes %d bytes in chunks of %d, not disk %s of backup %d (%d bytes in chunks of %d)",
+		return nil, ID{}, fmt.Errorf("%w: image index %s describes %d bytes in chunks of %d, not disk %s of backup %d (%d bytes in chunks of %d)",
 			ErrCorrupt, id, im.Size, im.ChunkSize, d.Name, m.ID, d.SizeBytes, r.cfg.ChunkSize)
 	}
-	return im, nil
+	return im, from, nil
 }
 
 func (r *Repo) loadImage(ctx context.Context, id ID, limit, known int64) (*Image, error) {
+	im, _, err := r.loadImageFrom(ctx, id, limit, known)
+	return im, err
+}
+
+// loadImageFrom reads image index id, or, when that object is missing or
+// damaged, the repair an image-repaired/ marker proves to be the same
+// image; it returns the ID of the object read.
+func (r *Repo) loadImageFrom(ctx context.Context, id ID, limit, known int64) (*Image, ID, error) {
 	data, err := r.getContent(ctx, imageName(id), "image index", id, limit, known)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrCorrupt) {
+		if im, good, rerr := r.followRepair(ctx, id, limit); rerr == nil {
+			return im, good, nil
+		}
+	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
+		return nil, ID{}, fmt.Errorf("%w: image index %s is missing", ErrCorrupt, id)
 	}
 	if err != nil {
-		return nil, err
+		return nil, ID{}, err
 	}
 	im, err := decodeImage(data)
 	if err != nil {
-		return nil, fmt.Errorf("image index %s: %w", id, err)
+		if im, good, rerr := r.followRepair(ctx, id, limit); rerr == nil {
+			return im, good, nil
+		}
+		return nil, ID{}, fmt.Errorf("image index %s: %w", id, err)
 	}
-	return im, nil
+	return im, id, nil
 }

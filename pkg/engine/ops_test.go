@@ -158,3 +158,23 @@ func (o *Op) stopHeartbeat() {
 	close(o.stop)
 	<-o.done
 }
+
+// A verify whose reads are cut short by its end (its protection lost, or
+// the user's Ctrl-C) while it notes damage fails; it never reports the cut
+// as damage found in a sound repository.
+func TestVerifyCutShortReportsNoDamage(t *testing.T) {
+	r, st, _ := memRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
+	backup(t, r, src)
+	fs := faulty.New(st)
+	rv := openedRepo(fs, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The index lists the damage records first; noteDamage lists them again.
+	fs.Set(faulty.Rule{Op: faulty.List, Pattern: "damaged/", After: 1, Hook: cancel, Err: context.Canceled})
+	res, err := rv.Verify(ctx, nil, nil)
+	if err == nil {
+		t.Fatalf("verify cut short succeeded with problems %q", res.Problems)
+	}
+}

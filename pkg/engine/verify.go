@@ -181,6 +181,10 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			verdicts[i].Problem = fmt.Sprintf("%d chunks damaged or missing", n)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		// A read cut short by the operation's end is no damage found.
+		return nil, err
+	}
 	for id, err := range unreadable {
 		verdicts = append(verdicts, BackupVerdict{ID: id, Problem: err.Error()})
 		res.Problems = append(res.Problems, err.Error())
