@@ -62,6 +62,9 @@ type world struct {
 	parked   map[int]bool        // actors stalled until all others wait too
 	awaiting int                 // actors waiting for another to stall
 	stalled  bool                // an actor stalled while others awaited it
+	actors   int                 // actors in the run
+	exited   int                 // actors that ran their script to the end
+	running  int                 // actors running a step, not waiting for others
 	log      []string            // what happened, for a failing seed
 }
 
@@ -253,6 +256,7 @@ func (a *actor) deleteOldest(host int) {
 // waits for them.
 func (a *actor) together(scripts ...[]step) {
 	var wg sync.WaitGroup
+	a.w.addRunning(len(scripts) - 1) // this actor only waits for them
 	for i, script := range scripts {
 		b := a.w.newActor(a.id*10+i, thisMachine)
 		wg.Go(func() {
@@ -260,9 +264,17 @@ func (a *actor) together(scripts ...[]step) {
 				s(b)
 			}
 			a.w.exit(b.id)
+			a.w.addRunning(-1)
 		})
 	}
 	wg.Wait()
+	a.w.addRunning(1)
+}
+
+func (w *world) addRunning(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.running += n
 }
 
 // prune deletes a backup of a host that is not its newest, as retention
@@ -392,7 +404,7 @@ func scenarios(rng *rand.Rand) scenario {
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
 	await := func(a *actor) { a.awaitStall() }
 	restoreWhileCollected := [][]step{{stall("get packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
-	pick := rng.IntN(16)
+	pick := rng.IntN(18)
 	if *only >= 0 {
 		pick = *only
 	}
@@ -425,6 +437,11 @@ func scenarios(rng *rand.Rand) scenario {
 		// time, and the earlier backups need it
 		same := backup(1 + rng.IntN(2))
 		return scenario{scripts: [][]step{{same, same, same, same}, {same, same, same}, {eager, restore(0), eager}}, focus: []string{"get images/", "put images/", "delete images/"}, focusEvery: 3}
+	case 8: // a backup stalled past the time a marker counts as stale,
+		// while old data it met in the index goes: its heartbeat keeps it
+		// protected, or it notices it is not before it commits
+		later := func(a *actor) { a.w.clk.Advance(StaleAfter + 5*time.Minute) }
+		return scenario{scripts: [][]step{{stall("put packs/"), backup(1)}, {prune(1), later, eager, eager}}, where: []int{thisMachine, otherMachine}, calm: true, sound: true}
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -530,6 +547,8 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w.gate = gate
 	w.mu.Unlock()
 	var wg sync.WaitGroup
+	w.actors = len(sc.scripts)
+	w.running = len(sc.scripts)
 	for i, script := range sc.scripts {
 		where := rng.IntN(3)
 		if i < len(sc.where) {
@@ -541,6 +560,10 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 				s(a)
 			}
 			w.exit(a.id)
+			w.mu.Lock()
+			w.exited++
+			w.running--
+			w.mu.Unlock()
 		})
 	}
 	finished := make(chan struct{})
@@ -577,30 +600,35 @@ func (a *actor) stallBefore(prefix string) {
 }
 
 // awaitStall waits until another actor has stalled (stallBefore), so that
-// what this one does next happens while that one is stuck.
+// what this one does next happens while that one is stuck, or until every
+// other actor ended without stalling. It waits on the run's own progress,
+// never on the wall clock: a loaded machine runs the same race.
 func (a *actor) awaitStall() {
 	w := a.w
 	w.mu.Lock()
 	w.awaiting++
+	w.running--
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		w.awaiting--
+		w.running++
 		w.mu.Unlock()
 	}()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	for {
 		w.mu.Lock()
-		done := w.stalled
+		done := w.stalled || w.exited >= w.actors-1
 		w.mu.Unlock()
 		if done {
 			return
 		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
 // unparked returns the indexes of the held calls that may go: those of
-// actors not stalled, or all of them when every actor is stalled, which
-// ends the stalls.
+// actors not stalled, or all of them when every running actor is stalled
+// (the others ended or wait for them), which ends the stalls.
 func (w *world) unparked(held []faulty.Call) []int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -622,6 +650,9 @@ func (w *world) unparked(held []faulty.Call) []int {
 	if w.awaiting > 0 {
 		w.stalled = true // the awaited stall came: its awaiters go on
 		return nil
+	}
+	if len(w.parked) < w.running {
+		return nil // an actor between two calls: the stall lasts until it waits too
 	}
 	clear(w.parked)
 	for i := range held {
