@@ -42,6 +42,9 @@ func CreateFile(path string, overwrite bool) (*NewFile, error) {
 	return &NewFile{tmp: tmp, f: directio.Wrap(tmp.f), path: path, dir: dir, overwrite: overwrite}, nil
 }
 
+// Path is the path the file takes once committed.
+func (n *NewFile) Path() string { return n.path }
+
 // File is the file to write: aligned requests go around the page cache.
 func (n *NewFile) File() *directio.File { return n.f }
 
