@@ -17,6 +17,7 @@ type MountOptions struct {
 	IO       *output.IOStreams
 	Provider func(context.Context) (provider.Exporter, error)
 	Printer  func() *output.Printer
+	Env      func(string) string
 
 	Host   string
 	Backup string // an ID or "latest"
@@ -26,7 +27,7 @@ type MountOptions struct {
 
 // NewCmdMount returns `backups mount`.
 func NewCmdMount(f *cmdutil.Factory, runF func(*MountOptions) error) *cobra.Command {
-	opts := &MountOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Exporter](f, "backups mount"), Printer: f.Printer}
+	opts := &MountOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Exporter](f, "backups mount"), Printer: f.Printer, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "mount <host> <id|latest> <dir>",
 		Short: "Mount a backup's disks as read-only image files (FUSE)",
@@ -71,6 +72,7 @@ func runMount(ctx context.Context, opts *MountOptions) error {
 	if err != nil {
 		return err
 	}
+	limitMemory(opts.Env)
 	if abs, err := filepath.Abs(opts.Dir); err == nil {
 		opts.Dir = abs
 	}

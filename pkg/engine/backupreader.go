@@ -48,6 +48,11 @@ type BackupReader struct {
 	pool  readerPool
 }
 
+// maxLoads is how many chunks ReadAt reads from packs at once: enough to
+// keep two cores decompressing and a remote store busy, and few enough
+// that the buffers they take stay few however many readers wait.
+const maxLoads = 8
+
 // OpenBackup opens backup m for reading: it loads the image index of each
 // disk and the repository's index, and checks that every chunk the disks
 // need is stored somewhere, so that a missing one is reported now
@@ -63,7 +68,7 @@ func (r *Repo) OpenBackup(ctx context.Context, m *Manifest, opts ReadOptions) (*
 	if cacheBytes <= 0 {
 		cacheBytes = DefaultCacheBytes
 	}
-	b.cache = newChunkCache(int(max(4, cacheBytes/int64(r.cfg.ChunkSize))), r.cfg.ChunkSize)
+	b.cache = newChunkCache(int(max(4, cacheBytes/int64(r.cfg.ChunkSize))), r.cfg.ChunkSize, maxLoads)
 	b.pool.init(r)
 	return b, nil
 }
@@ -77,7 +82,7 @@ func (b *BackupReader) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read backup %d: %w", b.m.ID, err)
 		}
-		b.disks = append(b.disks, &DiskReader{b: b, name: d.Name, im: im})
+		b.disks = append(b.disks, &DiskReader{b: b, name: d.Name, im: newDiskMap(im)})
 	}
 	idx, problems, err := b.r.LoadIndex(ctx, b.m.segmentIDs()...)
 	if err != nil {
@@ -90,8 +95,8 @@ func (b *BackupReader) load(ctx context.Context) error {
 	}
 	b.idx = idx
 	for _, d := range b.disks {
-		for _, id := range d.im.Chunks {
-			if _, _, ok := idx.lookup(id); !id.IsZero() && !ok {
+		for _, id := range d.im.ids {
+			if _, _, ok := idx.lookup(id); !ok {
 				return fmt.Errorf("%w: disk %s of backup %d: chunk %s is missing from the repository", ErrCorrupt, d.name, b.m.ID, id)
 			}
 		}

@@ -124,7 +124,7 @@ func TestDiskReaderReadAt(t *testing.T) {
 
 // Readers that ask for one chunk at once load it once.
 func TestChunkCacheLoadsOnce(t *testing.T) {
-	c := newChunkCache(2, 8)
+	c := newChunkCache(2, 8, 1)
 	var loads int
 	var mu sync.Mutex
 	release := make(chan struct{})

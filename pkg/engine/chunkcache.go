@@ -15,10 +15,11 @@ import (
 // Its buffers are reused: an entry pushed out while a reader still copies
 // from it keeps its buffer until that reader releases it, then the buffer
 // serves the next load. So its memory is about max chunks, plus one for
-// each reader holding an evicted entry or loading one, whatever the disk
-// size and however long it runs.
+// each reader holding an evicted entry, plus the loads, of which at most
+// a few run at once; whatever the disk size and however long it runs.
 type chunkCache struct {
 	max, chunkSize int
+	loads          chan struct{} // a token for each load that runs
 
 	mu      sync.Mutex
 	entries map[ID]*cacheEntry
@@ -48,8 +49,9 @@ type cacheLoad struct {
 	err  error
 }
 
-func newChunkCache(max, chunkSize int) *chunkCache {
-	return &chunkCache{max: max, chunkSize: chunkSize, entries: map[ID]*cacheEntry{}, loading: map[ID]*cacheLoad{}}
+func newChunkCache(max, chunkSize, loads int) *chunkCache {
+	return &chunkCache{max: max, chunkSize: chunkSize, loads: make(chan struct{}, loads),
+		entries: map[ID]*cacheEntry{}, loading: map[ID]*cacheLoad{}}
 }
 
 // get returns the entry of chunk id, loaded with load (into a buffer of
@@ -83,22 +85,35 @@ func (c *chunkCache) get(ctx context.Context, id ID, load func(buf []byte) ([]by
 		l := &cacheLoad{done: make(chan struct{})}
 		c.loading[id] = l
 		c.stats.loads++
-		buf := c.buffer()
 		c.mu.Unlock()
-		return c.fill(id, l, buf, load)
+		return c.fill(ctx, id, l, load)
 	}
 }
 
-// fill runs load for the chunk that l loads and caches its result.
-func (c *chunkCache) fill(id ID, l *cacheLoad, buf []byte, load func(buf []byte) ([]byte, error)) (*cacheEntry, error) {
-	data, err := load(buf)
+// fill runs load for the chunk that l loads, once a load may run, and
+// caches its result.
+func (c *chunkCache) fill(ctx context.Context, id ID, l *cacheLoad, load func(buf []byte) ([]byte, error)) (*cacheEntry, error) {
+	var data, buf []byte
+	var err error
+	select {
+	case c.loads <- struct{}{}:
+		c.mu.Lock()
+		buf = c.buffer()
+		c.mu.Unlock()
+		data, err = load(buf)
+		<-c.loads
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.loading, id)
 	l.err = err
 	defer close(l.done)
 	if err != nil {
-		c.recycle(buf)
+		if buf != nil {
+			c.recycle(buf)
+		}
 		return nil, err
 	}
 	e := &cacheEntry{id: id, data: data, refs: 1}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // DiskReader reads one disk of a backup; see BackupReader.
 type DiskReader struct {
 	b    *BackupReader
 	name string
-	im   *Image
+	im   *diskMap
 }
 
 // Name is the disk's name in the backup.
@@ -47,7 +48,7 @@ func (d *DiskReader) Extents(off, length int64) []Extent {
 	var out []Extent
 	for i := off / cs; i*cs < end; i++ {
 		s, e := max(i*cs, off), min((i+1)*cs, end)
-		zero := d.im.Chunks[i].IsZero()
+		zero := d.im.zero(int(i))
 		if n := len(out); n > 0 && out[n-1].Zero == zero {
 			out[n-1].Length += e - s
 			continue
@@ -60,8 +61,8 @@ func (d *DiskReader) Extents(off, length int64) []Extent {
 // DataBytes is the number of bytes of the disk in data chunks.
 func (d *DiskReader) DataBytes() int64 {
 	var n int64
-	for i, id := range d.im.Chunks {
-		if !id.IsZero() {
+	for i := range d.im.count() {
+		if !d.im.zero(i) {
 			n += int64(d.im.chunkLen(i))
 		}
 	}
@@ -106,7 +107,7 @@ func (d *DiskReader) ReadAt(ctx context.Context, p []byte, off int64) (int, erro
 
 // copyChunk copies bytes of chunk i from within into p.
 func (d *DiskReader) copyChunk(ctx context.Context, i, within int, p []byte) error {
-	id := d.im.Chunks[i]
+	id := d.im.id(i)
 	if id.IsZero() {
 		clear(p)
 		return nil
@@ -123,4 +124,45 @@ func (d *DiskReader) copyChunk(ctx context.Context, i, within int, p []byte) err
 	}
 	copy(p, e.data[within:])
 	return nil
+}
+
+// diskMap is an image index as a reader keeps it: the IDs of the data
+// chunks, in disk order, and for each chunk where its ID is (0 for a zero
+// chunk). A sparse disk costs 4 bytes a chunk, not the image's 32.
+type diskMap struct {
+	Size      int64
+	ChunkSize int
+	ids       []ID
+	at        []uint32 // 1 + index into ids, or 0
+}
+
+func newDiskMap(im *Image) *diskMap {
+	m := &diskMap{Size: im.Size, ChunkSize: im.ChunkSize, at: make([]uint32, len(im.Chunks))}
+	for i, id := range im.Chunks {
+		if !id.IsZero() {
+			m.ids = append(m.ids, id)
+			m.at[i] = uint32(len(m.ids))
+		}
+	}
+	m.ids = slices.Clip(m.ids)
+	return m
+}
+
+// count is the number of chunks.
+func (m *diskMap) count() int { return len(m.at) }
+
+// id is the ID of chunk i, ZeroID for a zero chunk.
+func (m *diskMap) id(i int) ID {
+	if k := m.at[i]; k != 0 {
+		return m.ids[k-1]
+	}
+	return ZeroID
+}
+
+// zero reports whether chunk i is a zero chunk.
+func (m *diskMap) zero(i int) bool { return m.at[i] == 0 }
+
+// chunkLen is the length of chunk i.
+func (m *diskMap) chunkLen(i int) int {
+	return int(min(int64(m.ChunkSize), m.Size-int64(i)*int64(m.ChunkSize)))
 }

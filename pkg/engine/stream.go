@@ -115,7 +115,7 @@ func (d *DiskReader) deliver(ctx context.Context, order <-chan *streamJob, free 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	skip(len(d.im.Chunks))
+	skip(d.im.count())
 	return nil
 }
 
@@ -145,10 +145,11 @@ func (d *DiskReader) planStream(ctx context.Context, free <-chan *streamBufs, or
 		}
 	}
 	var run *streamRun
-	for i, id := range d.im.Chunks {
-		if id.IsZero() {
+	for i := range d.im.count() {
+		if d.im.zero(i) {
 			continue
 		}
+		id := d.im.id(i)
 		pack, loc, _ := d.b.idx.lookup(id)
 		s, e, raw := int64(loc.offset), int64(loc.offset)+int64(loc.length), int(loc.raw)
 		if run != nil && run.pack == pack && s >= run.start && e-run.start <= streamRead &&

@@ -12,6 +12,11 @@ import (
 	"github.com/dropback/dropback/pkg/provider"
 )
 
+// serveInFlight is how many requests of one connection are served at
+// once: each holds a 1 MiB buffer, and the loads of chunks they wait for
+// are few (engine.ReadOptions) whatever this is.
+const serveInFlight = 8
+
 // drainFor is how long a serve that stops waits for the requests in flight
 // before it drops its clients.
 const drainFor = 10 * time.Second
@@ -19,7 +24,7 @@ const drainFor = 10 * time.Second
 // serveNBD serves o's disks on req.Listener until ctx ends or o can no
 // longer be read safely.
 func serveNBD(ctx context.Context, o *openedBackup, req provider.ServeRequest) error {
-	srv := nbd.NewServer(export.NBDExports(o.disks), nbd.ServerOptions{Logf: req.Logf})
+	srv := nbd.NewServer(export.NBDExports(o.disks), nbd.ServerOptions{MaxInFlight: serveInFlight, Logf: req.Logf})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.WithoutCancel(ctx), req.Listener) }()
 	if req.Ready != nil {
