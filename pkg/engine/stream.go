@@ -175,15 +175,26 @@ func (d *DiskReader) planStream(ctx context.Context, free <-chan *streamBufs, or
 func (d *DiskReader) readStreamRun(ctx context.Context, h chunkHasher, j *streamJob) {
 	defer close(j.done)
 	b := j.bufs
-	if cap(b.plain) < j.run.raw {
-		b.plain = make([]byte, max(j.run.raw, streamPlain))
+	// Only compressed blobs need room of their own: a blob stored raw is
+	// its chunk, in the bytes read.
+	locs := make([]location, len(j.run.ids))
+	need := 0
+	for k, id := range j.run.ids {
+		_, locs[k], _ = d.b.idx.lookup(id)
+		if locs[k].flags != 0 {
+			need += int(locs[k].raw)
+		}
+	}
+	if cap(b.plain) < need {
+		b.plain = make([]byte, need)
 	}
 	plain := make([][]byte, len(j.run.ids))
 	at := 0
-	for k, id := range j.run.ids {
-		_, loc, _ := d.b.idx.lookup(id)
-		plain[k] = b.plain[at:at:min(at+int(loc.raw), cap(b.plain))]
-		at += int(loc.raw)
+	for k, l := range locs {
+		if l.flags != 0 {
+			plain[k] = b.plain[at:at:min(at+int(l.raw), cap(b.plain))]
+			at += int(l.raw)
+		}
 	}
 	j.data = make([][]byte, len(j.run.ids))
 	s := readState{h: h, buf: b.read}

@@ -7,7 +7,7 @@ import (
 )
 
 // fileBuffer is the size of each of a fileWriter's two buffers.
-const fileBuffer = 8 << 20
+const fileBuffer = 4 << 20
 
 // fileWriter writes a file front to back, around the page cache where the
 // filesystem allows it: bytes are gathered into an aligned buffer, and a
