@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -316,8 +317,84 @@ func TestServeOverlayLeavesTheBackupUntouched(t *testing.T) {
 	require.NoError(t, os.WriteFile(want, data, 0o600))
 	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "qcow2", want, local)
 
+	// Or while the VM runs: QEMU's block-stream pulls the backing file into
+	// the overlay, which then stands on its own.
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatal("qemu-system-x86_64 is missing: scripts/deps.sh installs qemu-system-x86")
+	}
+	blockStream(t, overlay)
+	assert.NotContains(t, runTool(t, "qemu-img", "info", overlay), "backing file", "the overlay after block-stream")
+
 	assert.Equal(t, 0, d.stop(syscall.SIGINT))
+	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "qcow2", want, overlay) // without the serve
 	e.ok("backups", "verify")
+}
+
+// blockStream starts QEMU, paused, on the overlay and streams its backing
+// file into it over QMP, waiting for the job to complete.
+func blockStream(t *testing.T, overlay string) {
+	t.Helper()
+	qmp := filepath.Join(socketDir(t), "qmp")
+	cmd := exec.Command("qemu-system-x86_64", "-S", "-nodefaults", "-display", "none", "-machine", "pc",
+		"-qmp", "unix:"+qmp+",server=on,wait=on", "-drive", "file="+overlay+",format=qcow2,if=virtio,id=vda")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	quit := false
+	defer func() {
+		if !quit {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	var conn net.Conn
+	var err error
+	for deadline := time.Now().Add(readyWithin); ; time.Sleep(50 * time.Millisecond) {
+		if conn, err = net.Dial("unix", qmp); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	require.NoError(t, err, "QMP of QEMU: %s", out.String())
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(readyWithin)))
+	dec, enc := json.NewDecoder(conn), json.NewEncoder(conn)
+	// next reads messages until one has the key.
+	next := func(key string) map[string]any {
+		for {
+			var m map[string]any
+			require.NoError(t, dec.Decode(&m), "QMP: %s", out.String())
+			require.NotContains(t, m, "error", "QMP: %v", m)
+			if _, ok := m[key]; ok {
+				return m
+			}
+		}
+	}
+	next("QMP")
+	for _, c := range []map[string]any{
+		{"execute": "qmp_capabilities"},
+		{"execute": "block-stream", "arguments": map[string]any{"device": "vda", "job-id": "pull"}},
+	} {
+		require.NoError(t, enc.Encode(c))
+		next("return")
+	}
+	for {
+		ev := next("event")
+		if ev["event"] == "BLOCK_JOB_COMPLETED" {
+			require.NotContains(t, ev["data"], "error", "block-stream: %v", ev)
+			break
+		}
+	}
+	// QEMU writes the overlay's new header as it quits.
+	require.NoError(t, enc.Encode(map[string]any{"execute": "quit"}))
+	select {
+	case err := <-exited:
+		quit = true
+		require.NoError(t, err, "QEMU: %s", out.String())
+	case <-time.After(readyWithin):
+		t.Fatalf("QEMU did not quit: %s", out.String())
+	}
 }
 
 // On TCP the export is served on loopback; an address other hosts reach
