@@ -19,6 +19,7 @@ type ExportOptions struct {
 	IO       *output.IOStreams
 	Provider func(context.Context) (provider.Exporter, error)
 	Printer  func() *output.Printer
+	Env      func(string) string
 
 	Host   string
 	Backup string // an ID or "latest"
@@ -30,7 +31,7 @@ type ExportOptions struct {
 
 // NewCmdExport returns `backups export`.
 func NewCmdExport(f *cmdutil.Factory, runF func(*ExportOptions) error) *cobra.Command {
-	opts := &ExportOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Exporter](f, "backups export"), Printer: f.Printer}
+	opts := &ExportOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Exporter](f, "backups export"), Printer: f.Printer, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "export <host> <id|latest> --to FILE|DIR|-",
 		Short: "Write a backup's disks as raw or qcow2 images",
@@ -105,6 +106,7 @@ func runExport(ctx context.Context, opts *ExportOptions) error {
 	if err != nil {
 		return err
 	}
+	limitMemory(opts.Env)
 	counter, stop := pr.Progress()
 	res, err := p.ExportBackup(ctx, provider.ExportRequest{
 		Host: opts.Host, Backup: opts.Backup, Disk: opts.Disk, Format: opts.Format,

@@ -108,8 +108,9 @@ func validateBackupRef(ref string) error {
 	return nil
 }
 
-// serveMemory is the soft limit on the Go heap of a serve or mount, so
-// that one that runs for days under steady reads stays small: garbage is
+// serveMemory is the soft limit on the Go heap of a serve, mount or
+// export, so that one that runs for days under steady reads, or streams a
+// disk through buffers it keeps replacing, stays small: garbage is
 // collected before the heap grows past it (GOMEMLIMIT, if set, wins).
 const serveMemory = 96 << 20
 
