@@ -54,9 +54,6 @@ const (
 	FormatQcow2 = "qcow2"
 )
 
-// Formats are the image formats Write and WriteFile write.
-var Formats = []string{FormatRaw, FormatQcow2}
-
 // Write writes d as an image of the given format to w, strictly front to
 // back, so w may be a pipe: raw writes every byte of the disk, zeros
 // included; qcow2 leaves zero extents unallocated. It returns the bytes
