@@ -71,8 +71,15 @@ const readyWithin = 2 * time.Minute
 // under the test binary's helper, which reports its peak memory.
 func (e *localEnv) start(measure bool, args ...string) *daemon {
 	e.t.Helper()
+	return e.startWith(nil, measure, args...)
+}
+
+// startWith is start with the extra environment env.
+func (e *localEnv) startWith(env []string, measure bool, args ...string) *daemon {
+	e.t.Helper()
 	d := &daemon{t: e.t, stderr: &lockedBuffer{}, ready: make(chan servedJSON, 1), done: make(chan int, 1)}
 	d.cmd = e.command(append(args, "-o", "json")...)
+	d.cmd.Env = append(d.cmd.Env, env...)
 	if measure {
 		d.rssFile = filepath.Join(e.t.TempDir(), "rss")
 		d.cmd.Path, d.cmd.Args[0] = os.Args[0], os.Args[0]
@@ -423,6 +430,48 @@ func TestServeTCPAndRefusals(t *testing.T) {
 	r = e.run("backups", "serve", "db-1", "latest", "--disk", "vdz", "--socket", filepath.Join(socketDir(t), "s"))
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "has no disk vdz (it has vda, vdb)")
+}
+
+// Without --socket, a serve listens at
+// $XDG_RUNTIME_DIR/dropback/<host>-<backup>.sock, in a directory only its
+// user may enter; a second serve on that socket is refused while the first
+// listens; the socket a killed serve left behind is taken over by the next.
+func TestServeDefaultSocket(t *testing.T) {
+	needTools(t, "qemu-img")
+	e := newLocal(t)
+	src := filepath.Join(e.dir, "vda")
+	makeDisk(t, src, 6*mib+7, 8, part{mib, 2 * mib, "random"}, part{5 * mib, mib + 7, "text"})
+	e.ok("hosts", "add", "web-1", "--disk", src)
+	e.create("web-1")
+	runtime := socketDir(t)
+	env := []string{"XDG_RUNTIME_DIR=" + runtime}
+	sock := filepath.Join(runtime, "dropback", "web-1-latest.sock")
+
+	d := e.startWith(env, false, "backups", "serve", "web-1", "latest")
+	uri := d.served().Disks[0].URI
+	assert.Equal(t, "nbd+unix:///vda?socket="+sock, uri)
+	fi, err := os.Stat(filepath.Dir(sock))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm(), "the socket's directory")
+	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", src, uri)
+
+	second := e.command("backups", "serve", "web-1", "latest")
+	second.Env = append(second.Env, env...)
+	var stderr bytes.Buffer
+	second.Stderr = &stderr
+	code, err := exitCode(second.Run())
+	require.NoError(t, err)
+	oneCleanLine(t, result{code: code, stderr: stderr.String()}, "is in use by another server")
+	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", src, uri) // the first still serves
+
+	require.NoError(t, d.cmd.Process.Kill())
+	assert.Equal(t, -1, d.wait(), "killed")
+	require.FileExists(t, sock, "a killed serve leaves its socket")
+	d = e.startWith(env, false, "backups", "serve", "web-1", "latest")
+	assert.Equal(t, uri, d.served().Disks[0].URI)
+	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", src, uri)
+	assert.Equal(t, 0, d.stop(syscall.SIGTERM), d.stderr.String())
+	assert.NoFileExists(t, sock)
 }
 
 // serve stays under 150 MB of memory however large the disk and however
