@@ -474,6 +474,47 @@ func TestServeDefaultSocket(t *testing.T) {
 	assert.NoFileExists(t, sock)
 }
 
+// gcJSON is what repo gc -o json says it reclaimed.
+type gcJSON struct {
+	DeletedPacks int `json:"deleted_packs"`
+}
+
+// A serve announces itself to gc: a backup deleted while it is served
+// keeps its packs through any number of gc runs, and reads in full; once
+// the serve stops, the next gc reclaims them.
+func TestServeHoldsOffGC(t *testing.T) {
+	needTools(t, "qemu-img")
+	e := newLocal(t)
+	src := filepath.Join(e.dir, "vda")
+	makeDisk(t, src, 8*mib, 21, part{0, 8 * mib, "random"})
+	old := filepath.Join(e.dir, "vda.old")
+	runTool(t, "cp", "--sparse=always", src, old)
+	e.ok("hosts", "add", "web-1", "--disk", src)
+	id := e.create("web-1").ID
+	makeDisk(t, src, 8*mib, 22, part{0, 8 * mib, "random"})
+	e.create("web-1")
+
+	d := e.start(false, "backups", "serve", "web-1", fmt.Sprint(id), "--socket", filepath.Join(socketDir(t), "s"))
+	uri := d.served().Disks[0].URI // nothing read yet: no chunk is in its cache
+	e.ok("backups", "prune", "web-1", "--keep-daily", "1", "--force")
+	require.Len(t, e.listed(), 1, "the served backup is deleted")
+	for range 3 {
+		var gc gcJSON
+		e.json(&gc, "repo", "gc", "--min-age", "0")
+		assert.Zero(t, gc.DeletedPacks, "gc deleted packs of the backup being served")
+	}
+	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", old, uri)
+	assert.Equal(t, 0, d.stop(syscall.SIGTERM), d.stderr.String())
+
+	var gc gcJSON
+	e.json(&gc, "repo", "gc", "--min-age", "0")
+	if gc.DeletedPacks == 0 { // the first run after the serve may only mark
+		e.json(&gc, "repo", "gc", "--min-age", "0")
+	}
+	assert.NotZero(t, gc.DeletedPacks, "gc after the serve stopped: the deleted backup's packs are still there")
+	e.verifyClean("after gc")
+}
+
 // serve stays under 150 MB of memory however large the disk and however
 // much is read: the whole disk by several connections at once, and random
 // reads, with a cold and a warm cache.
