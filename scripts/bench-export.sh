@@ -165,6 +165,7 @@ report() {
 	echo
 	echo "targets:"
 	check "export qcow2 time <= 1.3x restore's" "$(ratio "${secs[qcow2/dropback]-}" "${secs[restore/dropback]-}")" 1.3 x
+	check "export raw time <= 1.3x restore's" "$(ratio "${secs[raw/dropback]-}" "${secs[restore/dropback]-}")" 1.3 x
 	check "qemu-img convert from NBD <= 1.3x restore's" "$(ratio "${secs[convert/dropback]-}" "${secs[restore/dropback]-}")" 1.3 x
 	local peak
 	peak=$(printf '%s\n' "${rss[serve/convert]-0}" "${rss[serve/reads]-0}" | sort -n | tail -n 1)
