@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
 
-.PHONY: all build test bench bench-retention bench-s3 demo mutants clean
+.PHONY: all build test bench bench-retention bench-s3 bench-export demo mutants clean
 
 all: build
 
@@ -21,9 +21,14 @@ test:
 
 ## bench: compare dropback with restic and borg (SIZE=4G by default), then
 ## their retention and gc (see bench-retention), then dropback and restic on
-## S3 (see bench-s3)
+## S3 (see bench-s3), then the ways out of a backup (see bench-export)
 bench: build
-	scripts/bench.sh && scripts/bench-retention.sh && scripts/bench-s3.sh
+	scripts/bench.sh && scripts/bench-retention.sh && scripts/bench-s3.sh && scripts/bench-export.sh
+
+## bench-export: restore, export to qcow2 and raw, and qemu-img convert from
+## the NBD export side by side, and random reads through NBD (SIZE=4G)
+bench-export: build
+	scripts/bench-export.sh
 
 ## bench-retention: 30 daily backups of a 2 GiB image, then retention and gc,
 ## against restic and borg (SIZE=2G, DAYS=30 by default)

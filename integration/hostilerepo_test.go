@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -240,7 +241,20 @@ func rssHelper() (int, bool) {
 		}
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err := cmd.Run()
+	// SIGINT and SIGTERM are passed on, so that a test can stop a
+	// long-running dropback (serve, mount) and still read its peak.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "rss helper:", err)
+		return 125, true
+	}
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+	err := cmd.Wait()
 	code, err := exitCode(err)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rss helper:", err)

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestProgressOnATerminal runs backups create, restore and verify with
+// TestProgressOnATerminal runs backups create, restore, verify and export with
 // stderr on a pseudo-terminal 60 and then 120 columns wide, and replays what
 // they drew on a model of the terminal's screen, which wraps at the last
 // column as a terminal does. Each leaves exactly one line on the screen: its
@@ -37,6 +37,7 @@ func TestProgressOnATerminal(t *testing.T) {
 			{"backup", []string{"backups", "create", "web-1"}},
 			{"restore", []string{"backups", "restore", "web-1", "latest", "--to", filepath.Join(e.dir, fmt.Sprintf("out-%d.img", width))}},
 			{"verify", []string{"backups", "verify"}},
+			{"export", []string{"backups", "export", "web-1", "latest", "--image-format", "qcow2", "--to", filepath.Join(e.dir, fmt.Sprintf("out-%d.qcow2", width))}},
 		}
 		for _, v := range verbs {
 			stdout, drawn := e.runOnTerminal(width, v.args...)

@@ -1,5 +1,6 @@
 // Package backups holds the `backups` commands: scheduled backups on and
-// off, listing, on-demand backups, restore, convert to snapshot and verify.
+// off, listing, on-demand backups, restore, convert to snapshot, verify, and
+// reading a backup in place (serve over NBD, export as an image, mount).
 package backups
 
 import (
@@ -31,6 +32,7 @@ something new, and convertible to snapshots that are kept until deleted.`,
 		NewCmdCreate(f, nil), NewCmdRestore(f, nil),
 		NewCmdConvert(f, nil), NewCmdVerify(f, nil),
 		NewCmdPrune(f, nil),
+		NewCmdServe(f, nil), NewCmdExport(f, nil), NewCmdMount(f, nil),
 	)
 	return cmd
 }

@@ -30,6 +30,9 @@ var elsewhere = map[string]struct{ only, alternative string }{
 		"DigitalOcean keeps backups for the retention of the plan; choose another with `dropback policy set <droplet> --plan`"},
 	"backups disable --keep-backups": {OnlyEngine,
 		"DigitalOcean deletes a Droplet's backups when backups are disabled; keep the ones you need by converting them to snapshots with `dropback backups convert <id>` first"},
+	"backups serve":  {OnlyEngine, doNoDownload},
+	"backups export": {OnlyEngine, doNoDownload},
+	"backups mount":  {OnlyEngine, doNoDownload},
 	"repo init": {OnlyEngine,
 		"DigitalOcean keeps backups in your account, with no repository to create; use `--context local` for the engine's repository"},
 	"repo stats": {OnlyEngine,
@@ -48,6 +51,10 @@ var elsewhere = map[string]struct{ only, alternative string }{
 		"the engine's hosts have no tags; disable the backups of each host by name or ID"},
 	"auth init": {OnlyDigitalOcean, "the local context needs no token"},
 }
+
+// doNoDownload is the alternative to reading a DigitalOcean backup in
+// place, which DigitalOcean does not allow.
+const doNoDownload = "DigitalOcean backups cannot be downloaded or read in place; restore to a new Droplet instead: `dropback --context digitalocean backups restore <droplet> <id> --to-new NAME --size SLUG --region REGION`"
 
 // Unsupported is the error of verb in context p, which lacks the
 // capability verb needs.

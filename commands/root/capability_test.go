@@ -24,6 +24,9 @@ func TestVerbsAContextCannotDoNameTheAlternative(t *testing.T) {
 		{[]string{"repo", "gc"}, "snapshots delete"},
 		{[]string{"run", "--due"}, "policy set"},
 		{[]string{"agent"}, "policy set"},
+		{[]string{"backups", "serve", "web-1", "latest"}, "cannot be downloaded or read in place; restore to a new Droplet instead: `dropback --context digitalocean backups restore <droplet> <id> --to-new NAME"},
+		{[]string{"backups", "export", "web-1", "latest", "--to", "web-1.img"}, "cannot be downloaded or read in place; restore to a new Droplet instead"},
+		{[]string{"backups", "mount", "web-1", "latest", "/mnt"}, "cannot be downloaded or read in place; restore to a new Droplet instead"},
 	}
 	for _, tc := range engineOnly {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

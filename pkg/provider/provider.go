@@ -138,6 +138,30 @@ type Pruner interface {
 	PruneBackups(ctx context.Context, host string, opts PruneOptions) ([]Backup, error)
 }
 
+// Exporter gets the disks of a backup out without restoring them: as
+// image files, over NBD, as a FUSE mount (engine only: DigitalOcean backups
+// cannot be downloaded).
+//
+// Each reads the backup in place, as an operation announced to gc before
+// the backup is looked up, and checks every byte it hands out against the
+// backup: a damaged chunk is an error (ErrCorrupt), never data.
+type Exporter interface {
+	// ExportBackup writes disks of a backup as images, to new files (each
+	// takes its path only once complete) or to req.Stdout.
+	ExportBackup(ctx context.Context, req ExportRequest) (*ExportResult, error)
+	// ServeBackup serves disks of a backup, read-only, as NBD exports
+	// named by the disks, on req.Listener, until ctx ends; it calls
+	// req.Ready once they are served. It returns nil when ctx ended it,
+	// and an error when it could not start, or stopped because it could no
+	// longer read the backup safely (its protection from gc was lost).
+	ServeBackup(ctx context.Context, req ServeRequest) error
+	// MountBackup mounts disks of a backup, read-only, as files of a FUSE
+	// file system on req.Dir, until ctx ends, then unmounts it; it calls
+	// req.Ready once mounted. It returns as ServeBackup does; an error
+	// wrapping ErrUnsupported when FUSE cannot be used here.
+	MountBackup(ctx context.Context, req MountRequest) error
+}
+
 // Policies turns scheduled backups on and off and shows and changes their
 // policy. Every context has it.
 type Policies interface {

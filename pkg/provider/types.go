@@ -2,6 +2,8 @@ package provider
 
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"time"
 
 	"github.com/dropback/dropback/pkg/progress"
@@ -206,6 +208,101 @@ type RestoreDisk struct {
 	Path         string `json:"path"`
 	SizeBytes    int64  `json:"size_bytes"`
 	BytesWritten int64  `json:"bytes_written"`
+}
+
+// Image formats of ExportRequest.
+const (
+	ImageRaw   = "raw"
+	ImageQcow2 = "qcow2"
+)
+
+// ExportRequest names a backup, and the format and place of its disks'
+// images.
+type ExportRequest struct {
+	Host   string // host name or ID
+	Backup string // backup ID or "latest"
+	// Disk exports one disk, by its name; "" exports every disk.
+	Disk   string
+	Format string // ImageRaw or ImageQcow2
+	// To is a new file for one disk, or a directory for several (files
+	// named after the disks), or "-" for Stdout (one disk only).
+	To     string
+	Stdout io.Writer
+	// Force allows replacing a file or symbolic link at a path.
+	Force bool
+	// Progress, if not nil, counts each disk's bytes as an "export" job.
+	Progress *progress.Counter
+}
+
+// ExportResult is the outcome of an export.
+type ExportResult struct {
+	BackupID int            `json:"backup_id"`
+	HostID   int            `json:"host_id"`
+	Format   string         `json:"format"`
+	Disks    []ExportedDisk `json:"disks"`
+	// Notices are things the user should know that did not stop the
+	// export.
+	Notices []string `json:"notices,omitempty"`
+}
+
+// ExportedDisk reports one disk's image.
+type ExportedDisk struct {
+	Name      string `json:"name"`
+	Path      string `json:"path"` // "-" for standard output
+	SizeBytes int64  `json:"size_bytes"`
+	// ImageBytes is the image's size: what was written to the file or
+	// stream (a sparse raw file holds less on disk).
+	ImageBytes int64 `json:"image_bytes"`
+}
+
+// ServeRequest names a backup and where to serve its disks over NBD.
+type ServeRequest struct {
+	Host     string
+	Backup   string
+	Disk     string // one disk by its name; "" serves every disk
+	Listener net.Listener
+	// CacheBytes bounds the decompressed chunks kept for reads; 0 lets the
+	// context choose.
+	CacheBytes int64
+	// Ready is called once the disks are served.
+	Ready func(ServedBackup)
+	// Logf, if set, receives a line for each client dropped or read
+	// failed.
+	Logf func(format string, args ...any)
+}
+
+// ServedBackup is what ServeBackup or MountBackup serves.
+type ServedBackup struct {
+	BackupID int          `json:"backup_id"`
+	HostID   int          `json:"host_id"`
+	HostName string       `json:"host_name"`
+	Disks    []ServedDisk `json:"disks"`
+	// Notices are things the user should know that did not stop it.
+	Notices []string `json:"notices,omitempty"`
+}
+
+// ServedDisk is one disk served: its NBD export name, or its file in a
+// mount.
+type ServedDisk struct {
+	Name      string `json:"name"`
+	SizeBytes int64  `json:"size_bytes"`
+	// URI is the NBD URI of the export (ServeBackup, filled in by the
+	// command that knows the listener's address).
+	URI string `json:"uri,omitempty"`
+	// Path is the disk's file (MountBackup).
+	Path string `json:"path,omitempty"`
+}
+
+// MountRequest names a backup and where to mount its disks.
+type MountRequest struct {
+	Host   string
+	Backup string
+	Disk   string // one disk by its name; "" mounts every disk
+	Dir    string
+	Ready  func(ServedBackup)
+	// Logf, if set, receives a line for each read that failed, and says
+	// what keeps the mount from being unmounted.
+	Logf func(format string, args ...any)
 }
 
 // VerifyOptions are the options of an integrity check.

@@ -396,13 +396,23 @@ func targetErr(err error) error {
 // disk (or a file named after the disk inside it, when it is a directory),
 // files named after the disks inside it for several.
 func targetPaths(to string, m *engine.Manifest) ([]string, error) {
+	names := make([]string, len(m.Disks))
+	for i, d := range m.Disks {
+		names[i] = filepath.Base(d.Name)
+	}
+	return targetPathsOf(to, names)
+}
+
+// targetPathsOf maps --to onto one path per file name: the path itself
+// for one name, unless it is a directory, else the names inside it.
+func targetPathsOf(to string, names []string) ([]string, error) {
 	abs, err := filepath.Abs(to)
 	if err != nil {
 		return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", printable(to), err)
 	}
 	fi, statErr := os.Stat(abs)
 	isDir := statErr == nil && fi.IsDir()
-	if len(m.Disks) == 1 && !isDir {
+	if len(names) == 1 && !isDir {
 		if _, err := os.Stat(filepath.Dir(abs)); err != nil {
 			return nil, provider.Errorf(provider.ErrInvalid, "--to %s: the directory does not exist", abs)
 		}
@@ -417,8 +427,8 @@ func targetPaths(to string, m *engine.Manifest) ([]string, error) {
 		}
 	}
 	var out []string
-	for _, d := range m.Disks {
-		out = append(out, filepath.Join(abs, filepath.Base(d.Name)))
+	for _, name := range names {
+		out = append(out, filepath.Join(abs, name))
 	}
 	return out, nil
 }

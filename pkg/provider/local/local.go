@@ -25,6 +25,9 @@ type Options struct {
 	Repo string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// After waits on the clock (nil: time.After), for tests whose clock
+	// drives the heartbeats of operations.
+	After func(time.Duration) <-chan time.Time
 	// Store, when set, is the store the repository is in, and Repo only
 	// names it: for tests whose store keeps a simulated time.
 	Store store.Store
@@ -143,7 +146,7 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if p.repo != nil {
 		return p.repo, nil
 	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now})
+	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After})
 	if err != nil {
 		return nil, mapErr(err)
 	}

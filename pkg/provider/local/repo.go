@@ -12,7 +12,7 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
 		return nil, err
 	}
-	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Options: engine.Options{Now: p.opts.Now}})
+	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Options: engine.Options{Now: p.opts.Now, After: p.opts.After}})
 	if err != nil {
 		return nil, mapErr(err)
 	}
