@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/dropback/dropback/commands/cmdutil"
 )
@@ -15,12 +15,11 @@ func TestAgentLoopsUntilTheContextEnds(t *testing.T) {
 	c.fake.RunReport.Backups = c.fake.Backups[:1]
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c.ctx = ctx
-	time.AfterFunc(50*time.Millisecond, func() { cancel(cmdutil.ErrInterrupted) })
+	c.fake.OnCall = afterCalls("RunDue", 3, func() { cancel(cmdutil.ErrInterrupted) })
 	r := c.run(t, "agent", "--interval", "5ms", "-o", "json")
 	wantCode(t, r, 0)
-	passes := len(c.calls("RunDue"))
-	if passes < 2 {
-		t.Fatalf("%d passes, want several", passes)
+	if passes := len(c.calls("RunDue")); passes != 3 {
+		t.Fatalf("%d passes, want 3 before the interruption", passes)
 	}
 	lines := strings.Split(strings.TrimSpace(r.out), "\n")
 	for _, l := range lines {
@@ -37,13 +36,31 @@ func TestAgentLoopsUntilTheContextEnds(t *testing.T) {
 func TestAgentKeepsGoingAfterAFailedPass(t *testing.T) {
 	c := newCLI(t)
 	c.fake.Errs = map[string]error{"RunDue": context.DeadlineExceeded}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c.ctx = ctx
+	c.fake.OnCall = afterCalls("RunDue", 3, cancel)
 	r := c.run(t, "agent", "--interval", "5ms")
 	wantCode(t, r, 0)
 	if n := strings.Count(r.err, "pass failed"); n < 2 {
 		t.Fatalf("%d failed passes logged, want several: %q", n, r.err)
+	}
+}
+
+// afterCalls returns an OnCall that runs f once the method was called n
+// times: a loop ended by what it did, not by the time it took.
+func afterCalls(method string, n int, f func()) func(string) {
+	var mu sync.Mutex
+	count := 0
+	return func(name string) {
+		if name != method {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if count++; count == n {
+			f()
+		}
 	}
 }
 

@@ -40,6 +40,9 @@ type Fake struct {
 	ActionError string
 	// Errs makes the named method (e.g. "ListHosts") fail with the error.
 	Errs map[string]error
+	// OnCall, if set, is called with the method's name after each call is
+	// recorded, without the lock: a test ends a loop after so many calls.
+	OnCall func(name string)
 
 	// Recorded calls.
 	Calls       []string
@@ -96,9 +99,13 @@ func (f *Fake) Context() string { return f.Name }
 
 func (f *Fake) call(name, format string, args ...any) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.Calls = append(f.Calls, name+" "+fmt.Sprintf(format, args...))
-	return f.Errs[name]
+	err, onCall := f.Errs[name], f.OnCall
+	f.mu.Unlock()
+	if onCall != nil {
+		onCall(name)
+	}
+	return err
 }
 
 // host finds a host by name or ID. Callers hold no lock.

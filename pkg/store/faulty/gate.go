@@ -67,7 +67,7 @@ type Gate struct {
 
 type heldCall struct {
 	Call
-	verdict chan Verdict
+	verdict  chan Verdict
 	finished chan struct{}
 }
 
