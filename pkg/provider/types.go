@@ -163,9 +163,35 @@ type PruneOptions struct {
 
 // CreateResult is the outcome of a backup.
 type CreateResult struct {
-	Backup Backup `json:"backup"`
-	Action Action `json:"action"`
+	Backup  Backup         `json:"backup"`
+	Action  Action         `json:"action"`
+	Summary *BackupSummary `json:"summary,omitempty"`
 }
+
+// BackupSummary is what one backup read and added to the repository, and
+// how long it took (engine only).
+type BackupSummary struct {
+	// ReadBytes is what was read from the disks; holes are not read.
+	ReadBytes int64 `json:"read_bytes"`
+	// NewBytes is the data, uncompressed, that the repository did not
+	// have; StoredBytes what it took there, compressed.
+	NewBytes    int64   `json:"new_bytes"`
+	StoredBytes int64   `json:"stored_bytes"`
+	Seconds     float64 `json:"seconds"`
+	// BytesPerSecond is ReadBytes over Seconds.
+	BytesPerSecond int64 `json:"bytes_per_second"`
+}
+
+// AbandonedError is the error of a backup that failed or was stopped
+// after it had written data: StoredBytes of it stay in the repository,
+// referenced by no backup, until a gc reclaims them.
+type AbandonedError struct {
+	Err         error
+	StoredBytes int64
+}
+
+func (e *AbandonedError) Error() string { return e.Err.Error() }
+func (e *AbandonedError) Unwrap() error { return e.Err }
 
 // RestoreRequest names what to restore and where.
 type RestoreRequest struct {
@@ -186,6 +212,24 @@ type RestoreRequest struct {
 	// Progress, if not nil, counts the restore's bytes as a "restore" job,
 	// as CreateOptions.Progress does a backup's.
 	Progress *progress.Counter
+}
+
+// RestorePlan is what a restore would do: the backup, and each disk's
+// target.
+type RestorePlan struct {
+	Backup  Backup          `json:"backup"`
+	Targets []RestoreTarget `json:"targets"`
+}
+
+// RestoreTarget is where one disk of a backup would be restored.
+type RestoreTarget struct {
+	Disk string `json:"disk"`
+	Path string `json:"path"`
+	// InPlace is set for a disk of the host itself.
+	InPlace bool `json:"in_place"`
+	// Exists is set when something is at Path already, which the restore
+	// overwrites.
+	Exists bool `json:"exists"`
 }
 
 // RestoreResult is the outcome of a restore.

@@ -177,3 +177,28 @@ func (f *Fake) VerifyBackups(ctx context.Context, ids []int, opts provider.Verif
 	}
 	return r, nil
 }
+
+// PlanRestore plans an in-place restore onto the host's disks, or one to
+// req.To, where nothing exists unless Existing names it.
+func (f *Fake) PlanRestore(ctx context.Context, req provider.RestoreRequest) (*provider.RestorePlan, error) {
+	if err := f.call("PlanRestore", "%s %s to=%q", req.Host, req.Backup, req.To); err != nil {
+		return nil, err
+	}
+	b, err := f.FindBackup(ctx, req.Host, req.Backup)
+	if err != nil {
+		return nil, err
+	}
+	h, err := f.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	plan := &provider.RestorePlan{Backup: *b}
+	if req.To != "" {
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: "vda", Path: req.To, Exists: f.Existing[req.To]})
+		return plan, nil
+	}
+	for _, d := range h.Disks {
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: d.Name, Path: d.Path, InPlace: true, Exists: true})
+	}
+	return plan, nil
+}

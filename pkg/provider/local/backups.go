@@ -133,6 +133,52 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 	return &b, nil
 }
 
+// FindBackup implements provider.Backups. A removed host is found by its
+// name or ID too, for the backups and snapshots it left.
+func (p *Provider) FindBackup(ctx context.Context, host, ref string) (*provider.Backup, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		id, err := strconv.Atoi(ref)
+		if err != nil || id <= 0 {
+			return nil, provider.Errorf(provider.ErrInvalid, "invalid backup %q: give a backup ID, or a host and an ID or latest", printable(ref))
+		}
+		m, err := r.Manifest(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		b := backupView(m)
+		return &b, nil
+	}
+	h, err := p.lookupHost(ctx, host, true)
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.findBackup(ctx, r, h, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := ofHost(m, h); err != nil {
+		return nil, err
+	}
+	b := backupView(m)
+	return &b, nil
+}
+
+// ofHost refuses a backup that is not of host h, naming whose it is.
+func ofHost(m *engine.Manifest, h engine.HostRecord) error {
+	if m.HostID == h.ID {
+		return nil
+	}
+	if m.HostName == h.Name {
+		return provider.Errorf(provider.ErrInvalid, "backup %d is of an earlier host %s (ID %d), not of host %s (ID %d); name it by its ID alone: %d",
+			m.ID, m.HostName, m.HostID, h.Name, h.ID, m.ID)
+	}
+	return provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not of host %s", m.ID, m.HostName, h.Name)
+}
+
 // CreateBackup implements provider.Provider.
 func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.CreateOptions) (*provider.CreateResult, error) {
 	// A backup dated in the future would be the newest for years, and
@@ -162,19 +208,36 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 	if err != nil {
 		return nil, mapErr(err)
 	}
+	stats := &engine.BackupStats{}
+	start := time.Now()
 	m, err := r.Backup(ctx, engine.BackupRequest{
-		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: opts.Progress, Op: op,
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: opts.Progress, Op: op, Stats: stats,
 	})
 	if err != nil {
 		// The caller says which host; the action record says it itself.
 		err = mapErr(err)
 		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("back up host %s: %w", h.Name, err))
+		if n := stats.Stored.Load(); n > 0 {
+			err = &provider.AbandonedError{Err: err, StoredBytes: n}
+		}
 		return nil, err
 	}
 	if err := r.FinishAction(ctx, act, 0, nil); err != nil {
 		return nil, err
 	}
-	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act)}, nil
+	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act), Summary: summary(stats, time.Since(start))}, nil
+}
+
+// summary is what a backup's stats say, over the time it took.
+func summary(s *engine.BackupStats, took time.Duration) *provider.BackupSummary {
+	sum := &provider.BackupSummary{
+		ReadBytes: s.Read.Load(), NewBytes: s.New.Load(), StoredBytes: s.Stored.Load(),
+		Seconds: math.Round(took.Seconds()*1000) / 1000,
+	}
+	if took > 0 {
+		sum.BytesPerSecond = int64(float64(sum.ReadBytes) / took.Seconds())
+	}
+	return sum
 }
 
 // checkDisks refuses, before anything is written, as bad input is: a disk
@@ -283,16 +346,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	if notice != "" {
 		res.Notices = append(res.Notices, notice)
 	}
-	// A removed host's snapshots can still be restored elsewhere.
-	h, err := p.lookupHost(ctx, req.Host, req.To != "")
-	if err != nil {
-		return nil, err
-	}
-	m, err := p.findBackup(ctx, r, h, req.Backup)
-	if err != nil {
-		return nil, err
-	}
-	targets, err := p.restoreTargets(ctx, r, h, m, req)
+	h, m, targets, err := p.resolveRestore(ctx, r, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -325,16 +379,63 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	return res, nil
 }
 
+// resolveRestore finds the host, the backup and the targets of req; create
+// makes the directory a multi-disk --to names.
+func (p *Provider) resolveRestore(ctx context.Context, r *engine.Repo, req provider.RestoreRequest, create bool) (engine.HostRecord, *engine.Manifest, []engine.RestoreTarget, error) {
+	// A removed host's backups can still be restored elsewhere.
+	h, err := p.lookupHost(ctx, req.Host, req.To != "")
+	if err != nil {
+		return h, nil, nil, err
+	}
+	m, err := p.findBackup(ctx, r, h, req.Backup)
+	if err != nil {
+		return h, nil, nil, err
+	}
+	if err := ofHost(m, h); err != nil {
+		return h, nil, nil, err
+	}
+	targets, err := p.restoreTargets(ctx, r, h, m, req, create)
+	return h, m, targets, err
+}
+
+// PlanRestore implements provider.RestorePlanner: it resolves req as
+// RestoreBackup would, checks every target, and writes nothing. It plans
+// as if forced: what is at a target is reported (Exists), not refused.
+func (p *Provider) PlanRestore(ctx context.Context, req provider.RestoreRequest) (*provider.RestorePlan, error) {
+	if req.ToNew != "" {
+		return nil, &provider.UnsupportedError{Verb: "backups restore --to-new", Context: provider.ContextLocal,
+			Alternative: "restore to a path with --to, then register it with `dropback hosts add`"}
+	}
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req.Force = true
+	_, m, targets, err := p.resolveRestore(ctx, r, req, false)
+	if err != nil {
+		return nil, err
+	}
+	plan := &provider.RestorePlan{Backup: backupView(m)}
+	for i, t := range targets {
+		_, serr := os.Lstat(t.Path)
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: m.Disks[i].Name, Path: t.Path, InPlace: t.InPlace, Exists: serr == nil})
+	}
+	return plan, nil
+}
+
 // restoreTargets decides where each disk of m goes, onto the host's own
 // disks or under req.To, and checks that each target can take its disk
 // now (engine.CheckTarget), so that a restore that cannot succeed is
 // refused before it is recorded or writes anything.
-func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
-	targets, err := p.targetsOf(ctx, r, h, m, req)
+func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest, create bool) ([]engine.RestoreTarget, error) {
+	targets, err := p.targetsOf(ctx, r, h, m, req, create)
 	if err != nil {
 		return nil, err
 	}
 	for i, t := range targets {
+		if _, err := os.Stat(filepath.Dir(t.Path)); err != nil && !create {
+			continue // a directory --to would make: the files are new
+		}
 		if err := engine.CheckTarget(t, m.Disks[i].SizeBytes); err != nil {
 			return nil, targetErr(err)
 		}
@@ -342,7 +443,7 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 	return targets, nil
 }
 
-func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
+func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest, create bool) ([]engine.RestoreTarget, error) {
 	if req.To == "" {
 		if m.HostID != h.ID {
 			return nil, provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not %s; restore it elsewhere with --to", m.ID, m.HostName, h.Name)
@@ -369,7 +470,7 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	paths, err := targetPaths(req.To, m)
+	paths, err := targetPaths(req.To, m, create)
 	if err != nil {
 		return nil, err
 	}
@@ -394,8 +495,9 @@ func targetErr(err error) error {
 
 // targetPaths maps --to onto one path per disk: the path itself for one
 // disk (or a file named after the disk inside it, when it is a directory),
-// files named after the disks inside it for several.
-func targetPaths(to string, m *engine.Manifest) ([]string, error) {
+// files named after the disks inside it for several, made when create is
+// set.
+func targetPaths(to string, m *engine.Manifest, create bool) ([]string, error) {
 	abs, err := filepath.Abs(to)
 	if err != nil {
 		return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", printable(to), err)
@@ -412,15 +514,23 @@ func targetPaths(to string, m *engine.Manifest) ([]string, error) {
 		if !errors.Is(statErr, os.ErrNotExist) {
 			return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", abs, statErr)
 		}
+		if !create {
+			return dirPaths(abs, m), nil
+		}
 		if err := os.MkdirAll(abs, 0o755); err != nil {
 			return nil, fmt.Errorf("create %s: %w", abs, err)
 		}
 	}
+	return dirPaths(abs, m), nil
+}
+
+// dirPaths are the files of m's disks in directory dir.
+func dirPaths(dir string, m *engine.Manifest) []string {
 	var out []string
 	for _, d := range m.Disks {
-		out = append(out, filepath.Join(abs, filepath.Base(d.Name)))
+		out = append(out, filepath.Join(dir, filepath.Base(d.Name)))
 	}
-	return out, nil
+	return out
 }
 
 // VerifyBackups implements provider.Provider.
