@@ -30,7 +30,7 @@ something new, and convertible to snapshots that are kept until deleted.`,
 		NewCmdList(f, nil), NewCmdGet(f, nil),
 		NewCmdCreate(f, nil), NewCmdRestore(f, nil),
 		NewCmdConvert(f, nil), NewCmdVerify(f, nil),
-		NewCmdPrune(f, nil),
+		NewCmdPrune(f, nil), NewCmdDelete(f, nil),
 	)
 	return cmd
 }
@@ -44,6 +44,7 @@ type (
 		provider.Actions
 	}
 	converter interface {
+		provider.Backups
 		provider.Snapshots
 		provider.Actions
 	}

@@ -45,7 +45,7 @@ func ParseBackupRef(args []string) (BackupRef, error) {
 			return BackupRef{}, FlagErrorf("latest needs a host: give <host> latest")
 		}
 		if _, err := ParseID("backup ID", args[0]); err != nil {
-			return BackupRef{}, FlagErrorf("invalid backup %q: give a backup ID, or a host and a backup ID or latest", Short(args[0]))
+			return BackupRef{}, FlagErrorf("invalid backup ID %q: give a backup ID, or a host and a backup ID or latest", Short(args[0]))
 		}
 		return BackupRef{Backup: args[0]}, nil
 	case 2:

@@ -137,12 +137,16 @@ type RestorePlanner interface {
 type BackupDeleter interface {
 	// DeleteBackups deletes the manifests of the given backups, one at a
 	// time, in the order given; the data they alone referenced is
-	// reclaimed by a later gc. A snapshot is refused (ErrInvalid). It
-	// returns the backups it deleted, with an error about the first it
-	// could not delete; the rest are left.
-	DeleteBackups(ctx context.Context, ids []int) ([]Backup, error)
+	// reclaimed by a later gc. A snapshot is refused (ErrInvalid). Right
+	// before each delete it reads the host's other backups and snapshots
+	// again: unless opts.AllowLast, a backup after which its host would
+	// have none, or might (some cannot be read), is refused with ErrConfirm
+	// and a message that says it is the host's last. It returns the
+	// backups it deleted, with an error about the first it did not; the
+	// rest are left.
+	DeleteBackups(ctx context.Context, ids []int, opts DeleteOptions) ([]Backup, error)
 	// ListOrphaned lists the backups and snapshots whose host was removed,
-	// oldest first.
+	// oldest first; with an error naming those that cannot be read.
 	ListOrphaned(ctx context.Context) ([]Backup, error)
 }
 

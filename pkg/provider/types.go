@@ -152,6 +152,13 @@ type CreateOptions struct {
 	AcceptResize bool
 }
 
+// DeleteOptions are the options of BackupDeleter.DeleteBackups.
+type DeleteOptions struct {
+	// AllowLast lets a host's last backup be deleted, which the user was
+	// asked about in so many words.
+	AllowLast bool
+}
+
 // PruneOptions keep, of each host's backups, the newest of each of the last
 // KeepDaily days and of the last KeepWeekly ISO weeks that have backups.
 // Snapshots are always kept.

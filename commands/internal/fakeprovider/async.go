@@ -3,6 +3,7 @@ package fakeprovider
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -201,4 +202,44 @@ func (f *Fake) PlanRestore(ctx context.Context, req provider.RestoreRequest) (*p
 		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: d.Name, Path: d.Path, InPlace: true, Exists: true})
 	}
 	return plan, nil
+}
+
+// DeleteBackups deletes backups; a host's last needs opts.AllowLast.
+func (f *Fake) DeleteBackups(ctx context.Context, ids []int, opts provider.DeleteOptions) ([]provider.Backup, error) {
+	if err := f.call("DeleteBackups", "%v last=%v", ids, opts.AllowLast); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	deleted := []provider.Backup{}
+	for _, id := range ids {
+		i := slices.IndexFunc(f.Backups, func(b provider.Backup) bool { return b.ID == id })
+		if i < 0 {
+			return deleted, fmt.Errorf("backup %d: %w", id, provider.ErrNotFound)
+		}
+		b := f.Backups[i]
+		others := slices.ContainsFunc(f.Backups, func(o provider.Backup) bool { return o.HostID == b.HostID && o.ID != id })
+		if !others && !opts.AllowLast {
+			return deleted, fmt.Errorf("backup %d is the last of host %s: %w", id, b.HostName, provider.ErrConfirm)
+		}
+		f.Backups = slices.Delete(f.Backups, i, i+1)
+		deleted = append(deleted, b)
+	}
+	return deleted, nil
+}
+
+// ListOrphaned lists the backups whose host is not in Hosts.
+func (f *Fake) ListOrphaned(ctx context.Context) ([]provider.Backup, error) {
+	if err := f.call("ListOrphaned", ""); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []provider.Backup{}
+	for _, b := range f.Backups {
+		if !slices.ContainsFunc(f.Hosts, func(h provider.Host) bool { return h.ID == b.HostID }) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }

@@ -70,6 +70,7 @@ var (
 	_ provider.Repository     = (*Fake)(nil)
 	_ provider.Scheduler      = (*Fake)(nil)
 	_ provider.RestorePlanner = (*Fake)(nil)
+	_ provider.BackupDeleter  = (*Fake)(nil)
 )
 
 // New returns a fake with two hosts, three backups, a snapshot and some
