@@ -2,6 +2,7 @@ package backups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,7 +33,9 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Co
 		Short: "Take a backup of a host now",
 		Long: `Take an on-demand backup of every disk of a host. Only the chunks that changed
 since earlier backups are stored. A progress bar with throughput and ETA shows
-on a terminal.
+on a terminal, and a summary line after it: what was read, what was new, what
+that took in the repository, the time and the speed (in JSON: summary). A
+backup that is interrupted says how much it wrote, which the next gc reclaims.
 
 A disk that vanished or changed identity fails the backup, and nothing is
 stored: a disk that is missing or is no disk, a block device that reads as 0
@@ -85,10 +88,23 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize})
 	stop()
 	if err != nil {
-		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)
+		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(err))
 	}
 	if err := pr.Print(display.Create(res)); err != nil {
 		return err
 	}
+	if res.Summary != nil && pr.Interactive() {
+		pr.Noticef("%s", display.SummaryLine(res.Summary))
+	}
 	return cmdutil.CheckAction(&res.Action)
+}
+
+// abandoned says what a failed backup left in the repository, if anything.
+func abandoned(err error) string {
+	var a *provider.AbandonedError
+	if !errors.As(err, &a) {
+		return ""
+	}
+	return fmt.Sprintf("nothing was backed up, and the %s it wrote stays in the repository until `dropback repo gc` reclaims it, once it is an hour old",
+		output.Bytes(a.StoredBytes))
 }

@@ -2,6 +2,7 @@ package backups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -108,6 +109,11 @@ func disable(ctx context.Context, p disabler, opts *DisableOptions) (*provider.A
 	}
 	keeper, canKeep := p.(provider.BackupKeeper)
 	n, err := backupCount(ctx, p, opts.Host)
+	if err != nil && !errors.Is(err, provider.ErrCorrupt) {
+		// A host that does not exist, or a context that cannot answer,
+		// is said before anything is asked.
+		return nil, err
+	}
 	if err == nil && n == 0 {
 		// Nothing to keep or delete: the context itself refuses, should a
 		// backup appear meanwhile.

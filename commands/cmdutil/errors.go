@@ -77,8 +77,8 @@ type leftError struct {
 	left string
 }
 
-func (e *leftError) Error() string { return e.err.Error() + "; " + e.left }
-func (e *leftError) Unwrap() error { return e.err }
+func (e *leftError) Error() string          { return e.err.Error() + "; " + e.left }
+func (e *leftError) Unwrap() error          { return e.err }
 func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupted} }
 
 // ExitCode decides the process exit code of a command's error. It is the one

@@ -3,6 +3,7 @@ package display
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
@@ -32,7 +33,14 @@ func RepoStats(s *provider.RepoStats) output.Displayable {
 	return output.KeyValue(RepoStatsColumns, *s)
 }
 
-func ratio(r float64) string { return fmt.Sprintf("%.2fx", r) }
+// ratio prints a ratio, or none when there is nothing to compare (an empty
+// repository).
+func ratio(r float64) string {
+	if r == 0 {
+		return output.None
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
 
 // VerifyColumns are the columns of backups verify.
 var VerifyColumns = []output.Column[provider.VerifiedBackup]{
@@ -115,4 +123,16 @@ func Run(r *provider.RunReport) output.Displayable {
 		v.Backups[i] = v.Backups[i].WithLists()
 	}
 	return output.WithJSON(Backups(v.Backups), &v)
+}
+
+// SummaryLine is a backup's summary as one line: "Read 1.5 GiB, new
+// 60.0 MiB, stored 21.3 MiB in 4s (384.0 MiB/s)".
+func SummaryLine(s *provider.BackupSummary) string {
+	took := fmt.Sprintf("%.1fs", s.Seconds)
+	if s.Seconds >= 10 {
+		took = output.FormatDuration(time.Duration(s.Seconds * float64(time.Second)))
+	}
+	return fmt.Sprintf("Read %s, new %s, stored %s in %s (%s/s)",
+		output.Bytes(s.ReadBytes), output.Bytes(s.NewBytes), output.Bytes(s.StoredBytes),
+		took, output.Bytes(s.BytesPerSecond))
 }

@@ -84,9 +84,12 @@ type Backup struct {
 	// no longer exists.
 	HostID   int    `json:"host_id"`
 	HostName string `json:"host_name"`
-	// Engine only: per-disk detail and what this backup added to the repository.
-	Disks    []BackupDisk `json:"disks,omitempty"`
-	NewBytes int64        `json:"new_bytes,omitempty"`
+	// Engine only: the data the backup holds, exactly (size_gigabytes is
+	// the same in GiB, rounded), per-disk detail, and what this backup
+	// added to the repository.
+	SizeBytes int64        `json:"size_bytes,omitempty"`
+	Disks     []BackupDisk `json:"disks,omitempty"`
+	NewBytes  int64        `json:"new_bytes,omitempty"`
 }
 
 // WithLists returns b with its Regions and Tags JSON "[]" rather than

@@ -126,7 +126,8 @@ func (f *Fake) CreateBackup(ctx context.Context, host string, opts provider.Crea
 	a := provider.Action{ID: f.nextID, Type: "backup", Status: provider.StatusCompleted, StartedAt: Epoch.Add(time.Hour),
 		CompletedAt: &done, ResourceID: b.ID, ResourceType: "backup"}
 	f.Actions = append(f.Actions, a)
-	return &provider.CreateResult{Backup: b, Action: a}, nil
+	sum := &provider.BackupSummary{ReadBytes: 768 << 20, NewBytes: 60 << 20, StoredBytes: 21 << 20, Seconds: 2, BytesPerSecond: 384 << 20}
+	return &provider.CreateResult{Backup: b, Action: a, Summary: sum}, nil
 }
 
 // RestoreBackup restores a backup.

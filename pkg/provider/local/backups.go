@@ -21,7 +21,8 @@ func backupView(m *engine.Manifest) provider.Backup {
 	b := provider.Backup{
 		ID: m.ID, Type: provider.TypeBackup, Status: "available", CreatedAt: m.CreatedAt,
 		HostID: m.HostID, HostName: m.HostName, NewBytes: m.NewBytes,
-		Name:       m.HostName + " " + m.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+		// The ID makes the name unique: two backups may share a second.
+		Name:       fmt.Sprintf("%s %s #%d", m.HostName, m.CreatedAt.UTC().Format("2006-01-02 15:04:05"), m.ID),
 		ResourceID: strconv.Itoa(m.HostID), ResourceType: "host",
 	}
 	if m.Snapshot {
@@ -33,9 +34,20 @@ func backupView(m *engine.Manifest) provider.Backup {
 		data += d.DataBytes
 		size = max(size, d.SizeBytes)
 	}
-	b.SizeGigabytes = math.Round(float64(data)/1e9*100) / 100
+	b.SizeBytes = data
+	b.SizeGigabytes = gigabytes(data)
 	b.MinDiskSize = int((size + 1<<30 - 1) >> 30)
 	return b
+}
+
+// gigabytes is n bytes in the API's size_gigabytes: binary gigabytes (GiB),
+// to two places, and never 0 for a backup that holds data.
+func gigabytes(n int64) float64 {
+	g := math.Round(float64(n)/(1<<30)*100) / 100
+	if g == 0 && n > 0 {
+		g = 0.01
+	}
+	return g
 }
 
 // manifests returns the backups (snapshots false) or snapshots (true) of a
