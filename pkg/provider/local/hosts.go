@@ -88,6 +88,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	if err := addLastErrors(ctx, r, out, p.opts.Now()); err != nil {
 		return nil, err
 	}
+	p.skipHostWindows(ctx, r, out)
 	return out, damagedHosts(damaged)
 }
 
@@ -102,6 +103,7 @@ func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, err
 		return nil, err
 	}
 	v := []provider.Host{p.hostView(h)}
+	p.skipHostWindows(ctx, r, v)
 	return &v[0], addLastErrors(ctx, r, v, p.opts.Now())
 }
 
@@ -292,4 +294,13 @@ func (p *Provider) RemoveHost(ctx context.Context, ref string, opts provider.Dis
 		return fmt.Errorf("remove host %s: %w", h.Name, mapErr(err))
 	}
 	return nil
+}
+
+// skipHostWindows is skipDoneWindows for host views.
+func (p *Provider) skipHostWindows(ctx context.Context, r *engine.Repo, hosts []provider.Host) {
+	ids, pols, wins := make([]int, len(hosts)), make([]*provider.Policy, len(hosts)), make([]*provider.Window, len(hosts))
+	for i := range hosts {
+		ids[i], pols[i], wins[i] = hosts[i].ID, hosts[i].BackupPolicy, hosts[i].NextBackupWindow
+	}
+	p.skipDoneWindows(ctx, r, ids, pols, wins)
 }
