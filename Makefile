@@ -4,14 +4,38 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all build test bench bench-retention bench-s3 demo mutants clean
+# Where install puts the binary and each shell's completion, under
+# $(DESTDIR)$(PREFIX): the places bash-completion, zsh and fish look by
+# default for a PREFIX of /usr or /usr/local.
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+BASHDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+.PHONY: all build install uninstall test bench bench-retention bench-s3 demo mutants clean
 
 all: build
 
 ## build: compile bin/dropback, stamped with the git version
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dropback
+
+## install: build, then install the binary and the bash, zsh and fish
+## completions under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local by default)
+install: build
+	install -d $(BINDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
+	install -m 0755 $(BIN) $(BINDIR)/dropback
+	$(BIN) completion bash > $(BASHDIR)/dropback
+	$(BIN) completion zsh > $(ZSHDIR)/_dropback
+	$(BIN) completion fish > $(FISHDIR)/dropback.fish
+	chmod 0644 $(BASHDIR)/dropback $(ZSHDIR)/_dropback $(FISHDIR)/dropback.fish
+
+## uninstall: remove what install put under $(DESTDIR)$(PREFIX)
+uninstall:
+	rm -f $(BINDIR)/dropback $(BASHDIR)/dropback $(ZSHDIR)/_dropback $(FISHDIR)/dropback.fish
 
 ## test: install missing test tools, vet, and run every package's tests
 test:

@@ -34,7 +34,8 @@ func NewCmdConvert(f *cmdutil.Factory, runF func(*ConvertOptions) error) *cobra.
 		Example: `  dropback backups convert 42
   dropback backups convert web-1 latest
   dropback --context digitalocean backups convert 987654 --wait`,
-		Args: cmdutil.BackupRefArgs,
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := cmdutil.ParseBackupRef(args)
 			if err != nil {

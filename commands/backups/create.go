@@ -53,7 +53,8 @@ Droplet instead.`,
 
   # The disk was grown on purpose since the last backup
   dropback backups create web-1 --accept-resize`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {

@@ -61,7 +61,8 @@ as well as --force.`,
   dropback backups delete 41 --force
   dropback backups list --orphaned
   dropback backups delete old-vm 7 --force --last`,
-		Args: cmdutil.RangeArgs(1, 1<<20, "the backups: [<host>] <id|latest>..."),
+		Args:              cmdutil.RangeArgs(1, 1<<20, "the backups: [<host>] <id|latest>..."),
+		ValidArgsFunction: cmdutil.CompleteBackupRefs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			host, backups, err := parseBackupList(args)
 			if err != nil {

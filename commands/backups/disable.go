@@ -44,7 +44,8 @@ backups when they are disabled: convert those you want to keep first with
   dropback backups disable web-1 --keep-backups
   dropback backups disable web-1 --force
   dropback --context digitalocean backups disable --tag staging --force --wait`,
-		Args: cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		Args:              cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

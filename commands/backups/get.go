@@ -30,7 +30,8 @@ func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command 
 		Example: `  dropback backups get 42
   dropback backups get web-1 latest
   dropback backups get web-1 42 -o json`,
-		Args: cmdutil.BackupRefArgs,
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := cmdutil.ParseBackupRef(args)
 			if err != nil {

@@ -43,7 +43,8 @@ which ` + "`dropback backups delete <id>...`" + ` deletes (engine only).`,
   dropback backups list --orphaned
   dropback backups list web-1 --format ID,Created,Size
   dropback --context digitalocean backups list 123456 -o json`,
-		Args: cmdutil.RangeArgs(0, 1, "at most one host"),
+		Args:              cmdutil.RangeArgs(0, 1, "at most one host"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

@@ -84,7 +84,8 @@ place is partly restored, and the command that finishes it is named.
 
   # Create a new Droplet from a backup
   dropback --context digitalocean backups restore 123456 987654 --to-new web-1-test --size s-1vcpu-1gb --region nyc3`,
-		Args: cmdutil.BackupRefArgs,
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := cmdutil.ParseBackupRef(args)
 			if err != nil {

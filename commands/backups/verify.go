@@ -56,7 +56,8 @@ Engine only: DigitalOcean verifies its images itself.`,
   dropback backups verify web-1 latest
   dropback backups verify 41 42
   dropback backups verify -o json | jq '.backups[] | select(.status == "damaged")'`,
-		Args: cobra.ArbitraryArgs,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRefs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := parseVerifyArgs(args, opts); err != nil {
 				return err

@@ -36,7 +36,8 @@ snapshots are always kept. The host's disks are not touched.
 On a terminal this asks for confirmation; otherwise it needs --force.`,
 		Example: `  dropback hosts remove web-1
   dropback hosts remove web-1 --delete-backups --force`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {

@@ -66,6 +66,7 @@ The same commands, plans and JSON field names work in both.`,
 		version.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f, nil),
 	)
+	cmdutil.RegisterCompletions(cmd, f)
 	return cmd
 }
 
