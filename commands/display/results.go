@@ -129,7 +129,9 @@ func Run(r *provider.RunReport) output.Displayable {
 // 60.0 MiB, stored 21.3 MiB in 4s (384.0 MiB/s)".
 func SummaryLine(s *provider.BackupSummary) string {
 	took := fmt.Sprintf("%.1fs", s.Seconds)
-	if s.Seconds >= 10 {
+	if s.Seconds < 1 {
+		took = fmt.Sprintf("%dms", int(s.Seconds*1000))
+	} else if s.Seconds >= 10 {
 		took = output.FormatDuration(time.Duration(s.Seconds * float64(time.Second)))
 	}
 	return fmt.Sprintf("Read %s, new %s, stored %s in %s (%s/s)",
