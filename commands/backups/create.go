@@ -89,21 +89,25 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize})
 	stop()
 	if err != nil {
-		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(err))
+		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(ctx, err))
 	}
 	if err := pr.Print(display.Create(res)); err != nil {
 		return err
 	}
 	if res.Summary != nil && pr.Interactive() {
-		pr.Noticef("%s", display.SummaryLine(res.Summary))
+		pr.Noticef("%s", display.SummaryLine(res.Summary, opts.IO.TerminalWidth()))
 	}
 	return cmdutil.CheckAction(&res.Action)
 }
 
-// abandoned says what a failed backup left in the repository, if anything.
-func abandoned(err error) string {
+// abandoned says what a failed backup left in the repository: the data it
+// wrote, if any; after an interruption, that it wrote nothing, if so.
+func abandoned(ctx context.Context, err error) string {
 	var a *provider.AbandonedError
 	if !errors.As(err, &a) {
+		if errors.Is(context.Cause(ctx), cmdutil.ErrInterrupted) {
+			return "nothing was backed up, and nothing was written to the repository"
+		}
 		return ""
 	}
 	return fmt.Sprintf("nothing was backed up, and the %s it wrote stays in the repository until `dropback repo gc` reclaims it, once it is an hour old",

@@ -125,16 +125,26 @@ func Run(r *provider.RunReport) output.Displayable {
 	return output.WithJSON(Backups(v.Backups), &v)
 }
 
-// SummaryLine is a backup's summary as one line: "Read 1.5 GiB, new
-// 60.0 MiB, stored 21.3 MiB in 4s (384.0 MiB/s)".
-func SummaryLine(s *provider.BackupSummary) string {
+// SummaryLine is a backup's summary as one line that fits in width
+// columns where it can: "Read 1.5 GiB, new 60.0 MiB, stored 21.3 MiB in 4.2s
+// (384.0 MiB/s)", without the speed, then without the time, when narrower.
+func SummaryLine(s *provider.BackupSummary, width int) string {
 	took := fmt.Sprintf("%.1fs", s.Seconds)
 	if s.Seconds < 1 {
 		took = fmt.Sprintf("%dms", int(s.Seconds*1000))
 	} else if s.Seconds >= 10 {
 		took = output.FormatDuration(time.Duration(s.Seconds * float64(time.Second)))
 	}
-	return fmt.Sprintf("Read %s, new %s, stored %s in %s (%s/s)",
-		output.Bytes(s.ReadBytes), output.Bytes(s.NewBytes), output.Bytes(s.StoredBytes),
-		took, output.Bytes(s.BytesPerSecond))
+	base := fmt.Sprintf("Read %s, new %s, stored %s", output.Bytes(s.ReadBytes), output.Bytes(s.NewBytes), output.Bytes(s.StoredBytes))
+	lines := []string{
+		fmt.Sprintf("%s in %s (%s/s)", base, took, output.Bytes(s.BytesPerSecond)),
+		fmt.Sprintf("%s in %s", base, took),
+		base,
+	}
+	for _, l := range lines {
+		if len(l) < width {
+			return l
+		}
+	}
+	return base
 }
