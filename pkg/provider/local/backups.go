@@ -608,9 +608,11 @@ func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.
 	for _, items := range byHost {
 		for _, id := range schedule.KeepDailyWeekly(items, opts.KeepDaily, opts.KeepWeekly) {
 			if !opts.DryRun {
-				err := r.Expire(ctx, id)
-				if errors.Is(err, engine.ErrKept) {
-					continue // converted to a snapshot since it was read
+				// Prune keeps the newest it read; a delete of that one
+				// meanwhile must not leave the host with none.
+				err := r.ExpireUnlessLast(ctx, id)
+				if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+					continue // converted to a snapshot, kept as the last, or deleted since it was read
 				}
 				if err != nil {
 					return removed, mapErr(err)

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"sort"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -13,8 +14,9 @@ var _ provider.BackupDeleter = (*Provider)(nil)
 // DeleteBackups implements provider.BackupDeleter. Each delete goes through
 // engine.Repo.DeleteBackup, which removes the manifest only (see "Who may
 // delete what" in docs/format.md); whether the backup is its host's last is
-// decided from the manifests read right before that delete, not from what
-// the user was shown when asked.
+// decided by engine.Repo.DeleteBackupUnlessLast right before that delete,
+// not from what the user was shown when asked, and holds against other
+// deleters at the same moment.
 func (p *Provider) DeleteBackups(ctx context.Context, ids []int, opts provider.DeleteOptions) ([]provider.Backup, error) {
 	r, err := p.open(ctx)
 	if err != nil {
@@ -29,38 +31,19 @@ func (p *Provider) DeleteBackups(ctx context.Context, ids []int, opts provider.D
 		if m.Snapshot {
 			return deleted, provider.Errorf(provider.ErrInvalid, "%d is a snapshot, which backups delete leaves alone; delete it with `dropback snapshots delete %d`", id, id)
 		}
+		del := r.DeleteBackup
 		if !opts.AllowLast {
-			if err := notLast(ctx, r, m); err != nil {
-				return deleted, err
-			}
+			del = r.DeleteBackupUnlessLast
 		}
-		if err := r.DeleteBackup(ctx, id); err != nil {
+		if err := del(ctx, id); err != nil {
+			if errors.Is(err, engine.ErrLastBackup) {
+				return deleted, provider.Errorf(provider.ErrConfirm, "%v; to delete it anyway, confirm that it is the last (--last)", err)
+			}
 			return deleted, mapErr(err)
 		}
 		deleted = append(deleted, backupView(m))
 	}
 	return deleted, nil
-}
-
-// notLast refuses to delete m when its host would have no backup or
-// snapshot left, or might: a manifest that cannot be read may be the
-// host's, and every uncertainty keeps data.
-func notLast(ctx context.Context, r *engine.Repo, m *engine.Manifest) error {
-	all, damaged, err := r.ManifestsAndDamage(ctx)
-	if err != nil {
-		return mapErr(err)
-	}
-	for _, o := range all {
-		if o.HostID == m.HostID && o.ID != m.ID {
-			return nil
-		}
-	}
-	if len(damaged) > 0 {
-		return provider.Errorf(provider.ErrConfirm, "backup %d may be the last backup of host %s: %s cannot be read; to delete it anyway, confirm that it may be the last (--last)",
-			m.ID, m.HostName, plural(len(damaged), "another backup", "other backups"))
-	}
-	return provider.Errorf(provider.ErrConfirm, "backup %d is the last backup of host %s: after it the host has none to restore; to delete it anyway, confirm that it is the last (--last)",
-		m.ID, m.HostName)
 }
 
 // ListOrphaned implements provider.BackupDeleter: the backups and

@@ -132,9 +132,13 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		}
 	}
 	for _, id := range schedule.Expired(pol, items, now.Add(time.Minute)) {
-		if err := r.Expire(ctx, id); errors.Is(err, engine.ErrKept) {
-			continue // converted to a snapshot since the pass read it
-		} else if err != nil {
+		// Retention keeps the newest backup it read; a backups delete of
+		// that one meanwhile must not leave the host with none.
+		err := r.ExpireUnlessLast(ctx, id)
+		if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+			continue // converted to a snapshot, kept as the last, or deleted since the pass read it
+		}
+		if err != nil {
 			return fmt.Errorf("expire backup %d of host %s: %w", id, h.Name, mapErr(err))
 		}
 		rep.Expired = append(rep.Expired, id)
