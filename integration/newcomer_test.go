@@ -7,15 +7,11 @@ package integration
 
 import (
 	"math"
-	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/dropback/dropback/internal/fakedo"
 )
 
 // TestOneAddressingRule: get, verify, convert and restore take <host>
@@ -126,37 +122,4 @@ func TestSizesInOneSystem(t *testing.T) {
 	}
 	e.json(&b, "backups", "create", "small")
 	assert.Equal(t, 0.01, b.Backup.SizeGigabytes, "a backup that holds data is never 0 GB")
-}
-
-// TestRetryingIsSaid: a request the API does not answer is retried, and
-// each retry is said on stderr; -q keeps quiet.
-func TestRetryingIsSaid(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	args := []string{"--context", "digitalocean", "-u", "http://" + addr, "-t", fakedo.DefaultToken, "hosts", "list"}
-	env := []string{"DROPBACK_DO_RETRY_WAIT_MIN=1ms", "DROPBACK_DO_RETRY_WAIT_MAX=2ms"}
-	for _, quiet := range []bool{false, true} {
-		a := args
-		if quiet {
-			a = append([]string{"-q"}, args...)
-		}
-		cmd := dropbackCmd(t.TempDir(), env, a...)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		code, err := exitCode(cmd.Run())
-		require.NoError(t, err)
-		assert.Equal(t, 1, code)
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		if quiet {
-			assert.Len(t, lines, 1, "only the error: %s", stderr.String())
-			continue
-		}
-		require.Len(t, lines, 5, stderr.String())
-		for i, want := range []string{"(1/4)", "(2/4)", "(3/4)", "(4/4)"} {
-			assert.Equal(t, "The API request failed; retrying "+want, lines[i])
-		}
-		assert.True(t, strings.HasPrefix(lines[4], "Error: "))
-	}
 }

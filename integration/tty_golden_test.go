@@ -5,6 +5,7 @@ package integration
 import (
 	"bytes"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dropback/dropback/internal/fakedo"
 )
 
 // ttyRun is one run of dropback with stdin and stderr on a pseudo-terminal,
@@ -27,6 +30,8 @@ type ttyRun struct {
 	// Ctrl-C sends it. It is stopped first and continued after, so that
 	// the signal arrives while the work it interrupts still has far to go.
 	interruptAt string
+	// env is added to the environment.
+	env []string
 }
 
 // onTerminal runs r on a terminal of the given width and returns the exit
@@ -36,6 +41,7 @@ func (e *localEnv) onTerminal(width int, r ttyRun) (code int, stdout string, scr
 	master, tty := openPTY(e.t, width)
 	defer master.Close()
 	cmd := e.command(r.args...)
+	cmd.Env = append(cmd.Env, r.env...)
 	var out bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, tty
 	require.NoError(e.t, cmd.Start())
@@ -203,4 +209,25 @@ func TestTerminalInterruptions(t *testing.T) {
 	require.Equal(t, 130, code, "screen:\n%s", strings.Join(screen, "\n"))
 	last = screen[len(screen)-1]
 	assert.Regexp(t, "^Error: interrupted: nothing was backed up, and (nothing was written to the repository|the [0-9.]+ [KMG]iB it wrote stays in the repository until `dropback repo gc` reclaims it, once it is an hour old)$", last)
+}
+
+// TestTerminalSaysTheAPIIsRetried: on a terminal, each retry of a request
+// the API does not answer is said, then the error; in a pipe only the
+// error is (TestHostileNetDONeverAnswers).
+func TestTerminalSaysTheAPIIsRetried(t *testing.T) {
+	e := newLocal(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	code, _, screen := e.onTerminal(goldenWidth, ttyRun{
+		args: []string{"--context", "digitalocean", "-u", "http://" + addr, "-t", fakedo.DefaultToken, "hosts", "list"},
+		env:  []string{"DROPBACK_DO_RETRY_WAIT_MIN=1ms", "DROPBACK_DO_RETRY_WAIT_MAX=2ms"},
+	})
+	assert.Equal(t, 1, code)
+	require.Len(t, screen, 5, strings.Join(screen, "\n"))
+	for i, want := range []string{"(1/4)", "(2/4)", "(3/4)", "(4/4)"} {
+		assert.Equal(t, "The API request failed; retrying "+want, screen[i])
+	}
+	assert.True(t, strings.HasPrefix(screen[4], "Error: list hosts: "), screen[4])
 }

@@ -2,6 +2,7 @@ package backups
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -53,9 +54,9 @@ func runGet(ctx context.Context, opts *GetOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := cmdutil.FindBackup(ctx, p, opts.Ref)
+	b, err := p.FindBackup(ctx, opts.Ref.Host, opts.Ref.Backup)
 	if err != nil {
-		return err
+		return fmt.Errorf("get %s: %w", opts.Ref, err)
 	}
 	return opts.Printer().Print(display.Backup(b))
 }

@@ -191,7 +191,9 @@ func confirmRestore(opts *RestoreOptions, b *provider.Backup, req provider.Resto
 			}
 		}
 	}
-	if !inPlace && len(paths) == 0 {
+	if !inPlace && (len(paths) == 0 || !opts.Force && !opts.IO.CanPrompt()) {
+		// Nothing to overwrite; or, with no one to ask, the restore
+		// itself refuses what is there, saying what it is.
 		return false, nil
 	}
 	desc := cmdutil.DescribeBackup(b)

@@ -204,8 +204,12 @@ func SplitList(s string) []string {
 	return out
 }
 
-// retryNotice says on stderr, unless -q, that an API request is retried:
-// an API that does not answer is otherwise seconds of silence.
+// retryNotice says on a terminal, as live feedback is (not with -q or -o
+// json), that an API request is retried: an API that does not answer is
+// otherwise seconds of silence. In a pipe, the error alone is the last
+// line.
 func (f *Factory) retryNotice(attempt, max int) {
-	f.Printer().Noticef("The API request failed; retrying (%d/%d)", attempt, max)
+	if pr := f.Printer(); pr.Interactive() {
+		pr.Noticef("The API request failed; retrying (%d/%d)", attempt, max)
+	}
 }

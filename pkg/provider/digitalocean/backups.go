@@ -2,6 +2,7 @@ package digitalocean
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -121,6 +122,14 @@ func (p *Provider) FindBackup(ctx context.Context, host, ref string) (*provider.
 		return p.GetBackup(ctx, id)
 	}
 	d, err := p.resolve(ctx, host)
+	if errors.Is(err, provider.ErrNotFound) {
+		// A snapshot outlives its Droplet, which is still named by its ID.
+		if id, aerr := strconv.Atoi(ref); aerr == nil && id > 0 {
+			if b, gerr := p.GetBackup(ctx, id); gerr == nil && b.HostID != 0 && strconv.Itoa(b.HostID) == host {
+				return b, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
