@@ -240,3 +240,27 @@ func TestAbandonedAttemptIsTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// A pass that takes nothing says why for each host, naming the backup that
+// already fills the window and when the next is due.
+func TestRunDueNamesTheBackupThatFillsTheWindow(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	e.enableDaily(4)
+	e.now = e.startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	rep := e.pass()
+	if len(rep.Backups) != 1 {
+		t.Fatalf("the window's backup: %+v", rep)
+	}
+	id := rep.Backups[0].ID
+	e.now = e.now.Add(10 * time.Minute)
+	rep = e.pass()
+	if len(rep.Backups) != 0 || len(rep.Skipped) != 1 {
+		t.Fatalf("a second pass in the window: %+v", rep)
+	}
+	next := e.startAt(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC))
+	want := fmt.Sprintf("the window 2026-03-01T04:00:00Z/2026-03-01T08:00:00Z already has backup %d; the next backup is due from %s",
+		id, next.Format(time.RFC3339))
+	if sk := rep.Skipped[0]; sk.HostName != "web-1" || sk.Reason != want {
+		t.Fatalf("skipped %+v, want web-1: %q", sk, want)
+	}
+}
