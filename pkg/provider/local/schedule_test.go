@@ -264,3 +264,21 @@ func TestRunDueNamesTheBackupThatFillsTheWindow(t *testing.T) {
 		t.Fatalf("skipped %+v, want web-1: %q", sk, want)
 	}
 }
+
+// Two backups of a host taken in the same second have names of their own,
+// so that a list or a DigitalOcean-style name tells them apart.
+func TestBackupsOfOneSecondHaveTheirOwnNames(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	for i := 0; i < 2; i++ {
+		if _, err := e.p.CreateBackup(e.ctx, "web-1", provider.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs := e.backups()
+	if len(bs) != 2 || !bs[0].CreatedAt.Equal(bs[1].CreatedAt) {
+		t.Fatalf("want two backups of one second: %+v", bs)
+	}
+	if bs[0].Name == bs[1].Name {
+		t.Fatalf("backups %d and %d are both named %q", bs[0].ID, bs[1].ID, bs[0].Name)
+	}
+}
