@@ -7,6 +7,7 @@ package integration
 
 import (
 	"math"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -122,4 +123,31 @@ func TestSizesInOneSystem(t *testing.T) {
 	}
 	e.json(&b, "backups", "create", "small")
 	assert.Equal(t, 0.01, b.Backup.SizeGigabytes, "a backup that holds data is never 0 GB")
+}
+
+// TestQcow2DiskIsSaidToBeAFile: hosts add of a qcow2 image says that its
+// file's bytes are what is backed up, not the guest's disk; a raw disk gets
+// no such notice.
+func TestQcow2DiskIsSaidToBeAFile(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skip("qemu-img is not installed (scripts/deps.sh installs qemu-utils)")
+	}
+	e := newLocal(t)
+	img := filepath.Join(e.dir, "web-1.qcow2")
+	out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", img, "64M").CombinedOutput()
+	require.NoError(t, err, string(out))
+	r := e.run("hosts", "add", "web-1", "--disk", img)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "web-1.qcow2 is a qcow2 image: dropback backs up and restores the file's bytes as they are")
+	var h struct {
+		Notices []string `json:"notices"`
+	}
+	e.json(&h, "hosts", "get", "web-1")
+	assert.Empty(t, h.Notices, "the notice is said when the host is added")
+
+	raw := filepath.Join(e.dir, "db-1.img")
+	makeDisk(t, raw, 8*mib, 1, part{0, mib, "text"})
+	r = e.run("hosts", "add", "db-1", "--disk", raw)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
 }

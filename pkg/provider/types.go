@@ -23,6 +23,10 @@ type Host struct {
 	// backup was taken since (engine only).
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Notices are things the user should know about the host's disks
+	// when it is added, such as a qcow2 image backed up as a file (engine
+	// only).
+	Notices []string `json:"notices,omitempty"`
 }
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -215,6 +216,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 	}
 	rec := engine.HostRecord{Name: spec.Name}
 	used := map[string]bool{}
+	var notices []string
 	for _, path := range spec.Disks {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -224,6 +226,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		if err != nil {
 			return nil, mapErr(err)
 		}
+		notices = append(notices, formatNotice(f, abs)...)
 		f.Close()
 		if owner := diskOwner(others, abs); owner != "" {
 			return nil, provider.Errorf(provider.ErrInvalid, "disk %s is already a disk of host %s", abs, owner)
@@ -240,7 +243,22 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		return nil, mapErr(err)
 	}
 	v := p.hostView(rec)
+	v.Notices = notices
 	return &v, nil
+}
+
+// qcow2Magic begins every qcow2 image.
+var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+
+// formatNotice says, for a disk that is a qcow2 image, that dropback backs
+// up the image's file and not the disk the guest sees.
+func formatNotice(f *os.File, path string) []string {
+	head := make([]byte, len(qcow2Magic))
+	if _, err := f.ReadAt(head, 0); err != nil || !bytes.Equal(head, qcow2Magic) {
+		return nil
+	}
+	return []string{fmt.Sprintf("disk %s is a qcow2 image: dropback backs up and restores the file's bytes as they are, "+
+		"not the disk the guest sees; to back up the guest's disk, convert it to raw (qemu-img convert -O raw) or add its block device", printable(path))}
 }
 
 // diskName names a disk after its file, unique within the host.
