@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,7 +26,8 @@ import (
 // shows only what goes to stderr).
 type ttyRun struct {
 	args []string
-	// answer is typed once the screen shows a question ("[y/N]: ").
+	// answer is typed once the screen shows a question: a line that ends
+	// in the choices, "[y/N]: " or "[keep/delete/cancel]: ".
 	answer string
 	// interruptAt: once the screen shows it, the process gets SIGINT, as
 	// Ctrl-C sends it. It is stopped first and continued after, so that
@@ -46,13 +49,22 @@ func (e *localEnv) onTerminal(width int, r ttyRun) (code int, stdout string, scr
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, &out, tty
 	require.NoError(e.t, cmd.Start())
 	tty.Close()
+	// A command that waits for input the test does not give (a question
+	// it was not expected to ask) is killed, so that the test fails with
+	// the screen instead of hanging; the limit is far above any run here.
+	var hung atomic.Bool
+	watchdog := time.AfterFunc(ttyHangLimit, func() {
+		hung.Store(true)
+		cmd.Process.Kill() //nolint:errcheck // the read below ends either way
+	})
+	defer watchdog.Stop()
 	var term bytes.Buffer
 	buf := make([]byte, 4096)
 	answered, interrupted := false, false
 	for {
 		n, err := master.Read(buf)
 		term.Write(buf[:n])
-		if !answered && r.answer != "" && strings.Contains(term.String(), "[y/N]: ") {
+		if !answered && r.answer != "" && strings.Contains(term.String(), "]: ") {
 			_, werr := master.Write([]byte(r.answer + "\n"))
 			require.NoError(e.t, werr)
 			answered = true
@@ -72,6 +84,7 @@ func (e *localEnv) onTerminal(width int, r ttyRun) (code int, stdout string, scr
 		}
 	}
 	code, err := exitCode(cmd.Wait())
+	require.False(e.t, hung.Load(), "dropback %v still waited for input after %s; the screen:\n%s", r.args, ttyHangLimit, term.String())
 	require.NoError(e.t, err)
 	if r.interruptAt != "" {
 		require.True(e.t, interrupted, "the screen never showed %q:\n%s", r.interruptAt, term.String())
@@ -109,6 +122,10 @@ func (e *localEnv) ttyGolden(name string, code int, screen []string) {
 	require.NoError(e.t, err, "run with -update to create %s", path)
 	assert.Equal(e.t, string(want), b.String(), "golden %s (run with -update to rewrite)", path)
 }
+
+// ttyHangLimit is how long a run on a terminal may take before it is taken
+// for one that waits for input.
+const ttyHangLimit = 2 * time.Minute
 
 // goldenWidth is the terminal the golden screens are taken on: wide
 // enough that no line of them wraps.
@@ -163,10 +180,12 @@ func TestTerminalPromptsAndChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, screen := e.onTerminal(goldenWidth, tt.run)
+			se := *e // failures are the subtest's
+			se.t = t
+			code, stdout, screen := se.onTerminal(goldenWidth, tt.run)
 			assert.Equal(t, tt.want, code, "screen:\n%s", strings.Join(screen, "\n"))
 			assert.Empty(t, stdout, "nothing was done, so nothing is printed")
-			e.ttyGolden(tt.name, code, screen)
+			se.ttyGolden(tt.name, code, screen)
 		})
 	}
 	assert.Equal(t, before, sha(t, web), "a declined or refused restore changed the disk")
@@ -208,7 +227,7 @@ func TestTerminalInterruptions(t *testing.T) {
 	code, _, screen = e.onTerminal(goldenWidth, ttyRun{args: []string{"backups", "create", "web-1"}, interruptAt: "backup "})
 	require.Equal(t, 130, code, "screen:\n%s", strings.Join(screen, "\n"))
 	last = screen[len(screen)-1]
-	assert.Regexp(t, "^Error: interrupted: nothing was backed up, and (nothing was written to the repository|the [0-9.]+ [KMG]iB it wrote stays in the repository until `dropback repo gc` reclaims it, once it is an hour old)$", last)
+	assert.Regexp(t, "^Error: interrupted: nothing was backed up, and (nothing was written to the repository|the [0-9.]+ [KMG]iB it wrote stays in the repository until `dropback repo gc` reclaims it, once it is 10 minutes old)$", last)
 }
 
 // TestTerminalSaysTheAPIIsRetried: on a terminal, each retry of a request

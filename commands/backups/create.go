@@ -110,6 +110,6 @@ func abandoned(ctx context.Context, err error) string {
 		}
 		return ""
 	}
-	return fmt.Sprintf("nothing was backed up, and the %s it wrote stays in the repository until `dropback repo gc` reclaims it, once it is an hour old",
-		output.Bytes(a.StoredBytes))
+	return fmt.Sprintf("nothing was backed up, and the %s it wrote stays in the repository until `dropback repo gc` reclaims it, once it is %d minutes old",
+		output.Bytes(a.StoredBytes), int(cmdutil.GCMinAge/time.Minute))
 }

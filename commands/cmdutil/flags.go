@@ -128,3 +128,8 @@ func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
 	}
 	cmd.Long = long + "."
 }
+
+// GCMinAge is the default of repo gc --min-age: how old data that nothing
+// references must be before a gc reclaims it. Messages that promise gc
+// will reclaim something say it with this.
+const GCMinAge = 10 * time.Minute
