@@ -4,8 +4,18 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/dropback/dropback/commands.Version=$(VERSION)
 BIN     := bin/dropback
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all build test bench bench-retention bench-s3 bench-export demo mutants clean
+# Where install puts the binary and each shell's completion, under
+# $(DESTDIR)$(PREFIX): the places bash-completion, zsh and fish look by
+# default for a PREFIX of /usr or /usr/local.
+BINDIR  := $(DESTDIR)$(PREFIX)/bin
+BASHDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+ZSHDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
+FISHDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+
+.PHONY: all build install uninstall test bench bench-retention bench-s3 bench-export demo mutants clean
 
 all: build
 
@@ -13,11 +23,25 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/dropback
 
+## install: build, then install the binary and the bash, zsh and fish
+## completions under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local by default)
+install: build
+	install -d $(BINDIR) $(BASHDIR) $(ZSHDIR) $(FISHDIR)
+	install -m 0755 $(BIN) $(BINDIR)/dropback
+	$(BIN) completion bash > $(BASHDIR)/dropback
+	$(BIN) completion zsh > $(ZSHDIR)/_dropback
+	$(BIN) completion fish > $(FISHDIR)/dropback.fish
+	chmod 0644 $(BASHDIR)/dropback $(ZSHDIR)/_dropback $(FISHDIR)/dropback.fish
+
+## uninstall: remove what install put under $(DESTDIR)$(PREFIX)
+uninstall:
+	rm -f $(BINDIR)/dropback $(BASHDIR)/dropback $(ZSHDIR)/_dropback $(FISHDIR)/dropback.fish
+
 ## test: install missing test tools, vet, and run every package's tests
 test:
 	scripts/deps.sh
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 ## bench: compare dropback with restic and borg (SIZE=4G by default), then
 ## their retention and gc (see bench-retention), then dropback and restic on

@@ -58,6 +58,7 @@ func NewProvider(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provi
 		APIURL:    pc.APIURL,
 		UserAgent: pc.UserAgent,
 		Trace:     pc.Trace,
+		Retrying:  pc.Retrying,
 	})
 	if err != nil {
 		return nil, err

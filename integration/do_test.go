@@ -215,8 +215,9 @@ var doCases = []doCase{
 		check: func(t *testing.T, f *fakedo.Server, r result) {
 			assert.Contains(t, r.stderr, "action 1000 (restore) still in-progress after --wait-timeout 1s")
 		}},
-	{name: "backups-restore-unconfirmed", args: []string{"backups", "restore", "123", "1234"}, code: 6,
-		check: func(t *testing.T, f *fakedo.Server, r result) { assert.Empty(t, f.Requests()) }},
+	// The backup and the Droplet are looked up before anything is asked,
+	// so that the question names them; nothing is changed.
+	{name: "backups-restore-unconfirmed", args: []string{"backups", "restore", "123", "1234"}, code: 6, check: onlyGets},
 	{name: "backups-restore-new", args: []string{"backups", "restore", "web-1", "1233", "--to-new", "web-1-copy",
 		"--size", "s-1vcpu-1gb", "--region", "nyc3", "--ssh-keys", "289794", "--tag", "ci"},
 		check: assertBody(`{"name":"web-1-copy","region":"nyc3","size":"s-1vcpu-1gb","image":1233,"ssh_keys":[289794],

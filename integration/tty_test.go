@@ -43,6 +43,12 @@ func TestProgressOnATerminal(t *testing.T) {
 			stdout, drawn := e.runOnTerminal(width, v.args...)
 			assert.NotEmpty(t, stdout, "%v: the table still goes to stdout", v.args)
 			screen := replay(drawn, width)
+			if v.phase == "backup" {
+				// The bar, then the backup's summary on a line of its own.
+				require.Len(t, screen, 2, "%v at %d columns: the screen shows\n%s", v.args, width, strings.Join(screen, "\n"))
+				assert.True(t, strings.HasPrefix(screen[1], "Read "), "no summary after the bar: %q", screen[1])
+				screen = screen[:1]
+			}
 			require.Len(t, screen, 1, "%v at %d columns: the screen shows\n%s\nfrom %q", v.args, width, strings.Join(screen, "\n"), drawn)
 			assert.True(t, strings.HasPrefix(screen[0], v.phase) && strings.Contains(screen[0], "] 100%"),
 				"%v at %d columns: the bar ends %q", v.args, width, screen[0])

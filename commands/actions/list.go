@@ -32,7 +32,8 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 as doctl compute droplet actions lists them).`,
 		Example: `  dropback actions list
   dropback actions list web-1 --format ID,Type,Status,Error`,
-		Args: cmdutil.RangeArgs(0, 1, "at most one host"),
+		Args:              cmdutil.RangeArgs(0, 1, "at most one host"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

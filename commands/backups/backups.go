@@ -31,7 +31,7 @@ something new, and convertible to snapshots that are kept until deleted.`,
 		NewCmdList(f, nil), NewCmdGet(f, nil),
 		NewCmdCreate(f, nil), NewCmdRestore(f, nil),
 		NewCmdConvert(f, nil), NewCmdVerify(f, nil),
-		NewCmdPrune(f, nil),
+		NewCmdPrune(f, nil), NewCmdDelete(f, nil),
 		NewCmdServe(f, nil), NewCmdExport(f, nil), NewCmdMount(f, nil),
 	)
 	return cmd
@@ -46,6 +46,7 @@ type (
 		provider.Actions
 	}
 	converter interface {
+		provider.Backups
 		provider.Snapshots
 		provider.Actions
 	}

@@ -17,7 +17,7 @@ type ConvertOptions struct {
 	Provider func(context.Context) (converter, error)
 	Printer  func() *output.Printer
 
-	ID   int
+	Ref  cmdutil.BackupRef
 	Wait cmdutil.WaitFlags
 }
 
@@ -25,19 +25,23 @@ type ConvertOptions struct {
 func NewCmdConvert(f *cmdutil.Factory, runF func(*ConvertOptions) error) *cobra.Command {
 	opts := &ConvertOptions{IO: f.IOStreams, Provider: cmdutil.Capability[converter](f, "backups convert"), Printer: f.Printer}
 	cmd := &cobra.Command{
-		Use:   "convert <id>",
+		Use:   "convert " + cmdutil.BackupRefUse,
 		Short: "Turn a backup into a snapshot",
 		Long: `Turn a backup into a snapshot. A snapshot is exempt from retention and survives
-` + "`backups disable` and `hosts remove`" + `; it is kept until ` + "`snapshots delete`" + `.`,
+` + "`backups disable` and `hosts remove`" + `; it is kept until ` + "`snapshots delete`" + `.
+
+` + cmdutil.BackupRefHelp,
 		Example: `  dropback backups convert 42
+  dropback backups convert web-1 latest
   dropback --context digitalocean backups convert 987654 --wait`,
-		Args: cmdutil.ExactArgs(1, "the backup ID"),
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := cmdutil.ParseID("backup ID", args[0])
+			ref, err := cmdutil.ParseBackupRef(args)
 			if err != nil {
 				return err
 			}
-			opts.ID = id
+			opts.Ref = ref
 			if runF != nil {
 				return runF(opts)
 			}
@@ -58,9 +62,13 @@ func runConvert(ctx context.Context, opts *ConvertOptions) error {
 	if err != nil {
 		return err
 	}
-	a, err := p.ConvertBackup(ctx, opts.ID)
+	b, err := cmdutil.FindBackup(ctx, p, opts.Ref)
 	if err != nil {
-		return fmt.Errorf("convert backup %d to a snapshot: %w", opts.ID, err)
+		return err
+	}
+	a, err := p.ConvertBackup(ctx, b.ID)
+	if err != nil {
+		return fmt.Errorf("convert %s to a snapshot: %w", cmdutil.DescribeBackup(b), err)
 	}
 	return cmdutil.FinishAction(ctx, p, pr, a, opts.Wait)
 }

@@ -2,6 +2,7 @@ package backups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,7 +33,9 @@ func NewCmdCreate(f *cmdutil.Factory, runF func(*CreateOptions) error) *cobra.Co
 		Short: "Take a backup of a host now",
 		Long: `Take an on-demand backup of every disk of a host. Only the chunks that changed
 since earlier backups are stored. A progress bar with throughput and ETA shows
-on a terminal.
+on a terminal, and a summary line after it: what was read, what was new, what
+that took in the repository, the time and the speed (in JSON: summary). A
+backup that is interrupted says how much it wrote, which the next gc reclaims.
 
 A disk that vanished or changed identity fails the backup, and nothing is
 stored: a disk that is missing or is no disk, a block device that reads as 0
@@ -50,7 +53,8 @@ Droplet instead.`,
 
   # The disk was grown on purpose since the last backup
   dropback backups create web-1 --accept-resize`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {
@@ -85,10 +89,27 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize})
 	stop()
 	if err != nil {
-		return fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err)
+		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(ctx, err))
 	}
 	if err := pr.Print(display.Create(res)); err != nil {
 		return err
 	}
+	if res.Summary != nil && pr.Interactive() {
+		pr.Noticef("%s", display.SummaryLine(res.Summary, opts.IO.TerminalWidth()))
+	}
 	return cmdutil.CheckAction(&res.Action)
+}
+
+// abandoned says what a failed backup left in the repository: the data it
+// wrote, if any; after an interruption, that it wrote nothing, if so.
+func abandoned(ctx context.Context, err error) string {
+	var a *provider.AbandonedError
+	if !errors.As(err, &a) {
+		if errors.Is(context.Cause(ctx), cmdutil.ErrInterrupted) {
+			return "nothing was backed up, and nothing was written to the repository"
+		}
+		return ""
+	}
+	return fmt.Sprintf("nothing was backed up, and the %s it wrote stays in the repository until `dropback repo gc` reclaims it, once it is %d minutes old",
+		output.Bytes(a.StoredBytes), int(cmdutil.GCMinAge/time.Minute))
 }

@@ -2,6 +2,7 @@ package backups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,7 +44,8 @@ backups when they are disabled: convert those you want to keep first with
   dropback backups disable web-1 --keep-backups
   dropback backups disable web-1 --force
   dropback --context digitalocean backups disable --tag staging --force --wait`,
-		Args: cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		Args:              cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]
@@ -108,6 +110,11 @@ func disable(ctx context.Context, p disabler, opts *DisableOptions) (*provider.A
 	}
 	keeper, canKeep := p.(provider.BackupKeeper)
 	n, err := backupCount(ctx, p, opts.Host)
+	if err != nil && !errors.Is(err, provider.ErrCorrupt) {
+		// A host that does not exist, or a context that cannot answer,
+		// is said before anything is asked.
+		return nil, err
+	}
 	if err == nil && n == 0 {
 		// Nothing to keep or delete: the context itself refuses, should a
 		// backup appear meanwhile.

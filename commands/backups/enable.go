@@ -43,7 +43,8 @@ only; the API takes no policy with it: set one per Droplet with
   dropback backups enable web-1 --plan weekly --weekday TUE --hour 16
   dropback --context digitalocean backups enable 123456 --plan daily --hour 8 --wait
   dropback --context digitalocean backups enable --tag production --wait`,
-		Args: cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		Args:              cmdutil.RangeArgs(0, 1, "the host (name or ID), or --tag"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

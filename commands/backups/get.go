@@ -18,24 +18,27 @@ type GetOptions struct {
 	Provider func(context.Context) (provider.Backups, error)
 	Printer  func() *output.Printer
 
-	ID int
+	Ref cmdutil.BackupRef
 }
 
 // NewCmdGet returns `backups get`.
 func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command {
 	opts := &GetOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Backups](f, "backups get"), Printer: f.Printer}
 	cmd := &cobra.Command{
-		Use:   "get <id>",
+		Use:   "get " + cmdutil.BackupRefUse,
 		Short: "Show a backup or snapshot",
+		Long:  "Show a backup or snapshot.\n\n" + cmdutil.BackupRefHelp,
 		Example: `  dropback backups get 42
-  dropback backups get 42 -o json`,
-		Args: cmdutil.ExactArgs(1, "the backup ID"),
+  dropback backups get web-1 latest
+  dropback backups get web-1 42 -o json`,
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := cmdutil.ParseID("backup ID", args[0])
+			ref, err := cmdutil.ParseBackupRef(args)
 			if err != nil {
 				return err
 			}
-			opts.ID = id
+			opts.Ref = ref
 			if runF != nil {
 				return runF(opts)
 			}
@@ -51,9 +54,9 @@ func runGet(ctx context.Context, opts *GetOptions) error {
 	if err != nil {
 		return err
 	}
-	b, err := p.GetBackup(ctx, opts.ID)
+	b, err := p.FindBackup(ctx, opts.Ref.Host, opts.Ref.Backup)
 	if err != nil {
-		return fmt.Errorf("get backup %d: %w", opts.ID, err)
+		return fmt.Errorf("get %s: %w", opts.Ref, err)
 	}
 	return opts.Printer().Print(display.Backup(b))
 }

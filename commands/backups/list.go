@@ -19,23 +19,38 @@ type ListOptions struct {
 	Printer  func() *output.Printer
 
 	Host string // "" lists every host's backups
+	// Orphaned lists the backups and snapshots of removed hosts instead
+	// (engine only).
+	Orphaned bool
+	// Deleter gives the orphaned list.
+	Deleter func(context.Context) (provider.BackupDeleter, error)
 }
 
 // NewCmdList returns `backups list`.
 func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Backups](f, "backups list"), Printer: f.Printer}
+	opts := &ListOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Backups](f, "backups list"), Printer: f.Printer,
+		Deleter: cmdutil.Capability[provider.BackupDeleter](f, "backups list --orphaned")}
 	cmd := &cobra.Command{
 		Use:     "list [<host>]",
 		Aliases: []string{"ls"},
 		Short:   "List backups, oldest first",
-		Long:    "List the backups of one host, or of every host. Snapshots are listed by `snapshots list`.",
+		Long: `List the backups of one host, or of every host. Snapshots are listed by
+` + "`snapshots list`" + `.
+
+--orphaned lists instead the backups and snapshots of hosts that were removed,
+which ` + "`dropback backups delete <id>...`" + ` deletes (engine only).`,
 		Example: `  dropback backups list
+  dropback backups list --orphaned
   dropback backups list web-1 --format ID,Created,Size
   dropback --context digitalocean backups list 123456 -o json`,
-		Args: cmdutil.RangeArgs(0, 1, "at most one host"),
+		Args:              cmdutil.RangeArgs(0, 1, "at most one host"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]
+			}
+			if opts.Orphaned && opts.Host != "" {
+				return cmdutil.FlagErrorf("--orphaned lists the backups of removed hosts: it takes no host")
 			}
 			if runF != nil {
 				return runF(opts)
@@ -43,18 +58,17 @@ func NewCmdList(f *cmdutil.Factory, runF func(*ListOptions) error) *cobra.Comman
 			return runList(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Orphaned, "orphaned", false, "list the backups and snapshots of removed hosts (engine only)")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
 
 func runList(ctx context.Context, opts *ListOptions) error {
-	p, err := opts.Provider(ctx)
+	bs, err := listBackups(ctx, opts)
 	if err != nil {
-		return err
-	}
-	bs, err := p.ListBackups(ctx, opts.Host)
-	if err != nil {
-		if opts.Host != "" {
+		if opts.Orphaned {
+			err = fmt.Errorf("list the backups of removed hosts: %w", err)
+		} else if opts.Host != "" {
 			err = fmt.Errorf("list backups of host %s: %w", cmdutil.Short(opts.Host), err)
 		} else {
 			err = fmt.Errorf("list backups: %w", err)
@@ -68,4 +82,19 @@ func runList(ctx context.Context, opts *ListOptions) error {
 		return perr
 	}
 	return err
+}
+
+func listBackups(ctx context.Context, opts *ListOptions) ([]provider.Backup, error) {
+	if opts.Orphaned {
+		p, err := opts.Deleter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return p.ListOrphaned(ctx)
+	}
+	p, err := opts.Provider(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.ListBackups(ctx, opts.Host)
 }

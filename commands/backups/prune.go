@@ -40,7 +40,8 @@ On a terminal this asks for confirmation; otherwise it needs --force.
 --dry-run lists what would go. Engine only.`,
 		Example: `  dropback backups prune web-1 --keep-daily 7 --keep-weekly 4 --dry-run
   dropback backups prune --keep-daily 7 --keep-weekly 4 --force && dropback repo gc`,
-		Args: cmdutil.RangeArgs(0, 1, "at most one host (name or ID)"),
+		Args:              cmdutil.RangeArgs(0, 1, "at most one host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

@@ -2,8 +2,10 @@ package backups
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -19,8 +21,7 @@ type RestoreOptions struct {
 	Provider func(context.Context) (restorer, error)
 	Printer  func() *output.Printer
 
-	Host    string
-	Backup  string // an ID or "latest"
+	Ref     cmdutil.BackupRef
 	To      string
 	ToNew   string
 	Size    string
@@ -36,7 +37,7 @@ type RestoreOptions struct {
 func NewCmdRestore(f *cmdutil.Factory, runF func(*RestoreOptions) error) *cobra.Command {
 	opts := &RestoreOptions{IO: f.IOStreams, Provider: cmdutil.Capability[restorer](f, "backups restore"), Printer: f.Printer}
 	cmd := &cobra.Command{
-		Use:   "restore <host> <id|latest>",
+		Use:   "restore " + cmdutil.BackupRefUse,
 		Short: "Restore a backup or snapshot",
 		Long: `Restore a backup or snapshot of a host.
 
@@ -61,7 +62,14 @@ takes the size of the backed-up disk.
 
 --to-new NAME creates a new host from the backup
 (on DigitalOcean a new Droplet, shaped by --size, --region, --ssh-keys,
---vpc-uuid and --tag).`,
+--vpc-uuid and --tag).
+
+Every argument and target is checked before anything is asked. The question
+names the backup (ID and date) and every path the restore overwrites. If the
+restore is interrupted, the last line says what it left: a disk restored in
+place is partly restored, and the command that finishes it is named.
+
+` + cmdutil.BackupRefHelp,
 		Example: `  # Restore the latest backup to a new image file
   dropback backups restore web-1 latest --to /srv/restore/web-1.img
 
@@ -76,10 +84,15 @@ takes the size of the backed-up disk.
 
   # Create a new Droplet from a backup
   dropback --context digitalocean backups restore 123456 987654 --to-new web-1-test --size s-1vcpu-1gb --region nyc3`,
-		Args: cmdutil.ExactArgs(2, "the host and the backup (ID or latest)"),
+		Args:              cmdutil.BackupRefArgs,
+		ValidArgsFunction: cmdutil.CompleteBackupRef(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Host, opts.Backup = args[0], args[1]
-			if err := validateRestore(cmd, opts); err != nil {
+			ref, err := cmdutil.ParseBackupRef(args)
+			if err != nil {
+				return err
+			}
+			opts.Ref = ref
+			if err := validateRestore(cmd); err != nil {
 				return err
 			}
 			if runF != nil {
@@ -102,12 +115,7 @@ takes the size of the backed-up disk.
 	return cmd
 }
 
-func validateRestore(cmd *cobra.Command, opts *RestoreOptions) error {
-	if opts.Backup != "latest" {
-		if _, err := strconv.Atoi(opts.Backup); err != nil {
-			return cmdutil.FlagErrorf("invalid backup %q: give a backup ID or latest", cmdutil.Short(opts.Backup))
-		}
-	}
+func validateRestore(cmd *cobra.Command) error {
 	if err := cmdutil.MutuallyExclusive(cmd, "to", "to-new"); err != nil {
 		return err
 	}
@@ -123,22 +131,30 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("restore backup %s of host %s", cmdutil.Short(opts.Backup), cmdutil.Short(opts.Host))
-	req := restoreRequest(opts)
-	req.Force = opts.Force // with --to: overwrite an existing file
-	if opts.To == "" && opts.ToNew == "" {
-		question := fmt.Sprintf("Overwrite the disks of host %s with backup %s?", cmdutil.Short(opts.Host), opts.Backup)
-		if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what+" in place"); err != nil {
-			return err
-		}
-		req.Force = true
+	b, err := cmdutil.FindBackup(ctx, p, opts.Ref)
+	if err != nil {
+		return err
 	}
+	req, err := restoreRequest(opts, b)
+	if err != nil {
+		return err
+	}
+	what := "restore " + cmdutil.DescribeBackup(b)
+	plan, err := planRestore(ctx, p, req)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	overwrite, err := confirmRestore(opts, b, req, plan)
+	if err != nil {
+		return err
+	}
+	req.Force = req.Force || overwrite
 	counter, stop := pr.Progress()
 	req.Progress = counter
 	res, err := p.RestoreBackup(ctx, req)
 	stop()
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return cmdutil.WithLeft(fmt.Errorf("%s: %w", what, err), restoreLeft(ctx, b, req, plan))
 	}
 	for _, n := range res.Notices {
 		pr.Noticef("%s", n)
@@ -151,10 +167,91 @@ func runRestore(ctx context.Context, opts *RestoreOptions) error {
 	return err
 }
 
-func restoreRequest(opts *RestoreOptions) provider.RestoreRequest {
-	return provider.RestoreRequest{
-		Host: opts.Host, Backup: opts.Backup,
-		To: opts.To, ToNew: opts.ToNew,
-		Size: opts.Size, Region: opts.Region, SSHKeys: opts.SSHKeys, VPCUUID: opts.VPCUUID, Tags: opts.Tags,
+// planRestore is the context's plan of req, where it can make one (the
+// engine): the paths it would write, each already checked.
+func planRestore(ctx context.Context, p restorer, req provider.RestoreRequest) (*provider.RestorePlan, error) {
+	planner, ok := p.(provider.RestorePlanner)
+	if !ok || req.ToNew != "" {
+		return nil, nil
 	}
+	return planner.PlanRestore(ctx, req)
+}
+
+// confirmRestore asks before a restore overwrites anything, naming the
+// backup and every path it overwrites; with --force it asks nothing.
+// Without a plan (DigitalOcean) an in-place restore names the Droplet. It
+// reports whether the user agreed to overwrite what is at a --to path.
+func confirmRestore(opts *RestoreOptions, b *provider.Backup, req provider.RestoreRequest, plan *provider.RestorePlan) (bool, error) {
+	inPlace := req.To == "" && req.ToNew == ""
+	var paths []string
+	if plan != nil {
+		for _, t := range plan.Targets {
+			if t.InPlace || t.Exists {
+				paths = append(paths, t.Path)
+			}
+		}
+	}
+	if !inPlace && (len(paths) == 0 || !opts.Force && !opts.IO.CanPrompt()) {
+		// Nothing to overwrite; or, with no one to ask, the restore
+		// itself refuses what is there, saying what it is.
+		return false, nil
+	}
+	desc := cmdutil.DescribeBackup(b)
+	question := fmt.Sprintf("Restore %s over %s?", desc, strings.Join(paths, ", "))
+	if len(paths) == 0 {
+		question = fmt.Sprintf("Restore %s in place? It overwrites the disk of host %s.", desc, cmdutil.Short(req.Host))
+	}
+	what := "restore " + desc
+	if inPlace {
+		what += " in place"
+	} else {
+		what += " over " + strings.Join(paths, ", ")
+	}
+	if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// restoreLeft says what a restore that failed after it began left behind:
+// a disk restored in place is partly restored until the same restore is
+// run again; a new file is never left half written.
+func restoreLeft(ctx context.Context, b *provider.Backup, req provider.RestoreRequest, plan *provider.RestorePlan) string {
+	if plan == nil || !errors.Is(context.Cause(ctx), cmdutil.ErrInterrupted) && !errors.Is(ctx.Err(), context.Canceled) {
+		return ""
+	}
+	var partly, untouched []string
+	for _, t := range plan.Targets {
+		if t.InPlace || t.Exists {
+			partly = append(partly, t.Path)
+		} else {
+			untouched = append(untouched, t.Path)
+		}
+	}
+	if len(partly) == 0 {
+		return fmt.Sprintf("nothing was written to %s; run the restore again", strings.Join(untouched, ", "))
+	}
+	again := fmt.Sprintf("dropback backups restore %s %d --force", cmdutil.Short(req.Host), b.ID)
+	if req.To != "" {
+		again = fmt.Sprintf("dropback backups restore %d --to %s --force", b.ID, cmdutil.Short(req.To))
+	}
+	return fmt.Sprintf("%s may be partly restored from backup %d; finish it with `%s`", strings.Join(partly, ", "), b.ID, again)
+}
+
+// restoreRequest is the request of opts for backup b, which FindBackup
+// resolved: by its ID, so that the backup confirmed is the one restored,
+// and, for a bare ID, of the backup's own host.
+func restoreRequest(opts *RestoreOptions, b *provider.Backup) (provider.RestoreRequest, error) {
+	host := opts.Ref.Host
+	if host == "" {
+		if b.HostID == 0 && opts.To == "" && opts.ToNew == "" {
+			return provider.RestoreRequest{}, fmt.Errorf("backup %d has no host any more to restore in place: restore it to a path with --to: %w", b.ID, provider.ErrInvalid)
+		}
+		host = strconv.Itoa(b.HostID)
+	}
+	return provider.RestoreRequest{
+		Host: host, Backup: strconv.Itoa(b.ID),
+		To: opts.To, ToNew: opts.ToNew, Force: opts.Force || (opts.To == "" && opts.ToNew == ""),
+		Size: opts.Size, Region: opts.Region, SSHKeys: opts.SSHKeys, VPCUUID: opts.VPCUUID, Tags: opts.Tags,
+	}, nil
 }

@@ -16,13 +16,13 @@ func TestNewCmdRestoreParsesFlags(t *testing.T) {
 		check   func(t *testing.T, o *RestoreOptions)
 	}{
 		{name: "in place", args: []string{"web-1", "latest"}, check: func(t *testing.T, o *RestoreOptions) {
-			if o.Host != "web-1" || o.Backup != "latest" || o.Force || o.To != "" || o.Wait.Wait || o.Wait.Timeout != 10*time.Minute {
+			if o.Ref.Host != "web-1" || o.Ref.Backup != "latest" || o.Force || o.To != "" || o.Wait.Wait || o.Wait.Timeout != 10*time.Minute {
 				t.Fatalf("options = %+v", o)
 			}
 		}},
 		{name: "to path, forced, waiting", args: []string{"3", "42", "--to", "/x", "-f", "--wait", "--wait-timeout", "2m"},
 			check: func(t *testing.T, o *RestoreOptions) {
-				if o.Host != "3" || o.Backup != "42" || o.To != "/x" || !o.Force || !o.Wait.Wait || o.Wait.Timeout != 2*time.Minute {
+				if o.Ref.Host != "3" || o.Ref.Backup != "42" || o.To != "/x" || !o.Force || !o.Wait.Wait || o.Wait.Timeout != 2*time.Minute {
 					t.Fatalf("options = %+v", o)
 				}
 			}},
@@ -33,6 +33,12 @@ func TestNewCmdRestoreParsesFlags(t *testing.T) {
 					t.Fatalf("options = %+v", o)
 				}
 			}},
+		{name: "bare backup ID", args: []string{"42", "--to", "/x"}, check: func(t *testing.T, o *RestoreOptions) {
+			if o.Ref.Host != "" || o.Ref.Backup != "42" || o.To != "/x" {
+				t.Fatalf("options = %+v", o)
+			}
+		}},
+		{name: "latest without a host", args: []string{"latest"}, wantErr: true},
 		{name: "bad backup", args: []string{"web-1", "yesterday"}, wantErr: true},
 		{name: "one argument", args: []string{"web-1"}, wantErr: true},
 		{name: "to and to-new", args: []string{"web-1", "1", "--to", "/x", "--to-new", "n"}, wantErr: true},

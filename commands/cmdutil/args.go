@@ -40,11 +40,13 @@ func NounArgs(cmd *cobra.Command, args []string) error {
 		return nil
 	}
 	hint := fmt.Sprintf("run `%s --help`", cmd.CommandPath())
-	if cmd.SuggestionsMinimumDistance <= 0 {
-		cmd.SuggestionsMinimumDistance = 2
-	}
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		hint = fmt.Sprintf("did you mean %q?", s[0])
+	// The closest verb: one edit away before two.
+	for _, d := range []int{1, 2} {
+		cmd.SuggestionsMinimumDistance = d
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			hint = fmt.Sprintf("did you mean %q?", s[0])
+			break
+		}
 	}
 	return FlagErrorf("unknown command %q for %q; %s", args[0], cmd.CommandPath(), hint)
 }

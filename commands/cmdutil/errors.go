@@ -50,7 +50,35 @@ func Interrupted(err error) error { return &interruptedError{err: err} }
 
 type interruptedError struct{ err error }
 
-func (e *interruptedError) Error() string   { return "interrupted" }
+// Error is "interrupted", and what the command left, when it said (see
+// WithLeft): the one line a user reads after Ctrl-C.
+func (e *interruptedError) Error() string {
+	var l *leftError
+	if errors.As(e.err, &l) {
+		return "interrupted: " + l.left
+	}
+	return "interrupted"
+}
+
+// WithLeft adds to err, a command's failure, what it left behind and what
+// finishes or reclaims it, in one sentence: "/srv/web-1.img is partly
+// restored; finish it with `dropback backups restore web-1 42 --force`".
+// After an interruption the sentence is all the error says; otherwise it
+// follows the error's own message.
+func WithLeft(err error, left string) error {
+	if err == nil || left == "" {
+		return err
+	}
+	return &leftError{err: err, left: left}
+}
+
+type leftError struct {
+	err  error
+	left string
+}
+
+func (e *leftError) Error() string          { return e.err.Error() + "; " + e.left }
+func (e *leftError) Unwrap() error          { return e.err }
 func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupted} }
 
 // ExitCode decides the process exit code of a command's error. It is the one

@@ -42,6 +42,9 @@ type ProviderConfig struct {
 	APIURL    string
 	UserAgent string
 	Trace     io.Writer // nil unless --trace
+	// Retrying tells the user, before each retry of an API request, that
+	// the API did not answer (DigitalOcean contexts).
+	Retrying func(attempt, max int)
 }
 
 // ProviderConstructor builds a provider; commands.Main passes one that calls
@@ -158,7 +161,7 @@ func (f *Factory) ProviderConfig() (ProviderConfig, error) {
 // ProviderConfigOf is the configuration of context name without its token:
 // the repository for local, the API URL for any other context.
 func (f *Factory) ProviderConfigOf(name string) (ProviderConfig, error) {
-	pc := ProviderConfig{Context: name, UserAgent: "dropback/" + f.AppVersion}
+	pc := ProviderConfig{Context: name, UserAgent: "dropback/" + f.AppVersion, Retrying: f.retryNotice}
 	if f.Flags.Trace {
 		pc.Trace = f.IOStreams.ErrOut
 	}
@@ -199,4 +202,14 @@ func SplitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// retryNotice says on a terminal, as live feedback is (not with -q or -o
+// json), that an API request is retried: an API that does not answer is
+// otherwise seconds of silence. In a pipe, the error alone is the last
+// line.
+func (f *Factory) retryNotice(attempt, max int) {
+	if pr := f.Printer(); pr.Interactive() {
+		pr.Noticef("The API request failed; retrying (%d/%d)", attempt, max)
+	}
 }

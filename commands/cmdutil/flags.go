@@ -94,8 +94,16 @@ func AddForceFlag(cmd *cobra.Command, force *bool, usage string) {
 }
 
 // DescribeColumns adds the --format column keys of what cmd prints to its
-// long help.
+// long help, and gives them to --format's completion.
 func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
+	keys := make([]string, len(cols))
+	for i, c := range cols {
+		keys[i] = c.Key
+	}
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[columnsAnnotation] = strings.Join(keys, ",")
 	var def, extra, doctl []string
 	for _, c := range cols {
 		switch {
@@ -120,3 +128,8 @@ func DescribeColumns(cmd *cobra.Command, cols []output.ColumnInfo) {
 	}
 	cmd.Long = long + "."
 }
+
+// GCMinAge is the default of repo gc --min-age: how old data that nothing
+// references must be before a gc reclaims it. Messages that promise gc
+// will reclaim something say it with this.
+const GCMinAge = 10 * time.Minute

@@ -136,7 +136,7 @@ var BackupColumns = []output.Column[provider.Backup]{
 	{Key: "Type", Header: "Type", Value: func(b provider.Backup) string { return b.Type }},
 	{Key: "Host", Header: "Host", Value: backupHost},
 	{Key: "Created", Header: "Created", Value: func(b provider.Backup) string { return output.Time(b.CreatedAt) }},
-	{Key: "Size", Header: "Size", Value: func(b provider.Backup) string { return output.Bytes(gigabytes(b.SizeGigabytes)) }},
+	{Key: "Size", Header: "Size", Value: backupSize},
 	{Key: "Status", Header: "Status", Value: func(b provider.Backup) string { return output.OrNone(b.Status) }},
 	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(b provider.Backup) string { return idOrNone(b.HostID) }},
 	{Key: "MinDiskSize", Header: "Min Disk Size", Extra: true, Value: func(b provider.Backup) string { return fmt.Sprintf("%d GB", b.MinDiskSize) }},
@@ -198,6 +198,15 @@ func idOrNone(id int) string {
 	return strconv.Itoa(id)
 }
 
+// backupSize is the data a backup holds: exact where the context knows it
+// in bytes (the engine), else the API's size_gigabytes.
+func backupSize(b provider.Backup) string {
+	if b.SizeBytes > 0 {
+		return output.Bytes(b.SizeBytes)
+	}
+	return output.Bytes(gigabytes(b.SizeGigabytes))
+}
+
 // gigabytes turns the API's size_gigabytes (binary gigabytes) into bytes.
 func gigabytes(g float64) int64 { return int64(g * (1 << 30)) }
 
@@ -209,10 +218,13 @@ var ActionColumns = []output.Column[provider.Action]{
 	{Key: "Resource", Header: "Resource", Value: actionResource},
 	{Key: "Started", Header: "Started", Value: func(a provider.Action) string { return output.Time(a.StartedAt) }},
 	{Key: "Completed", Header: "Completed", Value: func(a provider.Action) string { return output.TimePtr(a.CompletedAt) }},
+	// Why an errored action failed, in the default table: it is the
+	// first thing its reader wants.
+	{Key: "Error", Header: "Error", Value: func(a provider.Action) string { return output.OrNone(a.Error) }},
 	{Key: "ResourceType", Header: "Resource Type", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.ResourceType) }},
 	{Key: "ResourceID", Header: "Resource ID", Extra: true, Value: func(a provider.Action) string { return strconv.Itoa(a.ResourceID) }},
 	{Key: "Region", Header: "Region", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Region) }},
-	{Key: "Error", Header: "Error", Extra: true, Value: func(a provider.Action) string { return output.OrNone(a.Error) }},
+
 	// doctl's action columns.
 	{Key: "StartedAt", Header: "Started At", Doctl: true, Value: func(a provider.Action) string { return output.Time(a.StartedAt) }},
 	{Key: "CompletedAt", Header: "Completed At", Doctl: true, Value: func(a provider.Action) string { return output.TimePtr(a.CompletedAt) }},

@@ -3,6 +3,7 @@ package display
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
@@ -32,7 +33,14 @@ func RepoStats(s *provider.RepoStats) output.Displayable {
 	return output.KeyValue(RepoStatsColumns, *s)
 }
 
-func ratio(r float64) string { return fmt.Sprintf("%.2fx", r) }
+// ratio prints a ratio, or none when there is nothing to compare (an empty
+// repository).
+func ratio(r float64) string {
+	if r == 0 {
+		return output.None
+	}
+	return fmt.Sprintf("%.2fx", r)
+}
 
 // VerifyColumns are the columns of backups verify.
 var VerifyColumns = []output.Column[provider.VerifiedBackup]{
@@ -115,4 +123,28 @@ func Run(r *provider.RunReport) output.Displayable {
 		v.Backups[i] = v.Backups[i].WithLists()
 	}
 	return output.WithJSON(Backups(v.Backups), &v)
+}
+
+// SummaryLine is a backup's summary as one line that fits in width
+// columns where it can: "Read 1.5 GiB, new 60.0 MiB, stored 21.3 MiB in 4.2s
+// (384.0 MiB/s)", without the speed, then without the time, when narrower.
+func SummaryLine(s *provider.BackupSummary, width int) string {
+	took := fmt.Sprintf("%.1fs", s.Seconds)
+	if s.Seconds < 1 {
+		took = fmt.Sprintf("%dms", int(s.Seconds*1000))
+	} else if s.Seconds >= 10 {
+		took = output.FormatDuration(time.Duration(s.Seconds * float64(time.Second)))
+	}
+	base := fmt.Sprintf("Read %s, new %s, stored %s", output.Bytes(s.ReadBytes), output.Bytes(s.NewBytes), output.Bytes(s.StoredBytes))
+	lines := []string{
+		fmt.Sprintf("%s in %s (%s/s)", base, took, output.Bytes(s.BytesPerSecond)),
+		fmt.Sprintf("%s in %s", base, took),
+		base,
+	}
+	for _, l := range lines {
+		if len(l) < width {
+			return l
+		}
+	}
+	return base
 }

@@ -67,5 +67,11 @@ func runAdd(ctx context.Context, opts *AddOptions) error {
 	if err != nil {
 		return fmt.Errorf("add host %s: %w", cmdutil.Short(opts.Name), err)
 	}
-	return pr.Print(display.Host(h))
+	if err := pr.Print(display.Host(h)); err != nil {
+		return err
+	}
+	for _, n := range h.Notices {
+		pr.Noticef("%s", n)
+	}
+	return nil
 }

@@ -30,7 +30,8 @@ func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command 
 		Example: `  dropback hosts get web-1
   dropback hosts get 3 --format Name,Paths,Plan,NextWindow
   dropback --context digitalocean hosts get 123456 -o json`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {

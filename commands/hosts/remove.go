@@ -3,6 +3,7 @@ package hosts
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 // RemoveOptions are the inputs of `hosts remove`.
 type RemoveOptions struct {
 	IO       *output.IOStreams
-	Provider func(context.Context) (provider.HostRegistry, error)
+	Provider func(context.Context) (remover, error)
 	Printer  func() *output.Printer
 
 	Host          string
@@ -24,7 +25,7 @@ type RemoveOptions struct {
 
 // NewCmdRemove returns `hosts remove`.
 func NewCmdRemove(f *cmdutil.Factory, runF func(*RemoveOptions) error) *cobra.Command {
-	opts := &RemoveOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.HostRegistry](f, "hosts remove"), Printer: f.Printer}
+	opts := &RemoveOptions{IO: f.IOStreams, Provider: cmdutil.Capability[remover](f, "hosts remove"), Printer: f.Printer}
 	cmd := &cobra.Command{
 		Use:     "remove <host>",
 		Aliases: []string{"rm"},
@@ -35,7 +36,8 @@ snapshots are always kept. The host's disks are not touched.
 On a terminal this asks for confirmation; otherwise it needs --force.`,
 		Example: `  dropback hosts remove web-1
   dropback hosts remove web-1 --delete-backups --force`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {
@@ -49,23 +51,36 @@ On a terminal this asks for confirmation; otherwise it needs --force.`,
 	return cmd
 }
 
+// remover is what hosts remove needs: the host, to check it before asking,
+// and its removal.
+type remover interface {
+	provider.Hosts
+	provider.HostRegistry
+}
+
 func runRemove(ctx context.Context, opts *RemoveOptions) error {
 	p, err := opts.Provider(ctx)
 	if err != nil {
 		return err
 	}
-	question := fmt.Sprintf("Remove host %s? Its backups are kept.", cmdutil.Short(opts.Host))
+	h, err := p.GetHost(ctx, opts.Host)
+	if err != nil {
+		return fmt.Errorf("remove host %s: %w", cmdutil.Short(opts.Host), err)
+	}
+	name := fmt.Sprintf("%s (ID %d)", cmdutil.Short(h.Name), h.ID)
+	question := fmt.Sprintf("Remove host %s? Its backups are kept; its disks are not touched.", name)
 	if opts.DeleteBackups {
-		question = fmt.Sprintf("Remove host %s and delete its backups? Snapshots are kept.", cmdutil.Short(opts.Host))
+		question = fmt.Sprintf("Remove host %s and delete its backups? Snapshots are kept; its disks are not touched.", name)
 	}
 	what := "remove host " + cmdutil.Short(opts.Host)
 	if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, question, what); err != nil {
 		return err
 	}
 	dopts := provider.DisableOptions{KeepBackups: !opts.DeleteBackups, DeleteBackups: opts.DeleteBackups}
-	if err := p.RemoveHost(ctx, opts.Host, dopts); err != nil {
+	// The host asked about, by its ID, even if its name is taken meanwhile.
+	if err := p.RemoveHost(ctx, strconv.Itoa(h.ID), dopts); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	opts.Printer().Noticef("Removed host %s", opts.Host)
+	opts.Printer().Noticef("Removed host %s", name)
 	return nil
 }

@@ -29,7 +29,8 @@ func NewCmdGet(f *cmdutil.Factory, runF func(*GetOptions) error) *cobra.Command 
 		Short: "Show a host's backup policy and next window",
 		Example: `  dropback policy get web-1
   dropback policy get web-1 -o json | jq .next_backup_window.start`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if runF != nil {

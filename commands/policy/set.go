@@ -34,7 +34,8 @@ func NewCmdSet(f *cmdutil.Factory, runF func(*SetOptions) error) *cobra.Command 
 		Example: `  dropback policy set web-1 --hour 16
   dropback policy set web-1 --plan weekly --weekday TUE
   dropback --context digitalocean policy set 123456 --retention-days 14 --wait`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			req, set := cmdutil.PolicyRequest(cmd, &pf)

@@ -59,7 +59,7 @@ Engine only: DigitalOcean reclaims space itself.`,
 		},
 	}
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep marked data at least this long before deleting it")
-	cmd.Flags().DurationVar(&opts.MinAge, "min-age", 10*time.Minute, "mark only data at least this old")
+	cmd.Flags().DurationVar(&opts.MinAge, "min-age", cmdutil.GCMinAge, "mark only data at least this old")
 	cmd.Flags().DurationVar(&opts.WaitLock, "wait-lock", 0, "wait this long for another gc to finish")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.GCColumns))
 	return cmd

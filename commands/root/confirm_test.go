@@ -42,7 +42,7 @@ func TestRestoreInPlaceConfirmation(t *testing.T) {
 			if tt.restored && !c.fake.LastRestore.Force {
 				t.Fatal("an in-place restore was not sent with Force")
 			}
-			if asked := strings.Contains(r.err, "Overwrite the disks of host web-1"); asked != tt.askedUser {
+			if asked := strings.Contains(r.err, "Restore backup 102 of host web-1 (2024-05-31 05:12 UTC) over /var/lib/libvirt/images/web-1.img? [y/N]"); asked != tt.askedUser {
 				t.Fatalf("asked = %v, want %v; stderr %q", asked, tt.askedUser, r.err)
 			}
 		})

@@ -29,7 +29,20 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 				c.tty, c.width = true, width
 				r := c.run(t, verb...)
 				wantCode(t, r, 0)
-				line, ok := strings.CutSuffix(r.err, "\n")
+				stderr := r.err
+				if v.phase == "backup" {
+					// The bar, then the backup's summary on a line of its own.
+					bar, summary, _ := strings.Cut(stderr, "\n")
+					want := "Read 768.0 MiB, new 60.0 MiB, stored 21.0 MiB in 2.0s (384.0 MiB/s)\n"
+					if width == 60 { // the speed goes first, to fit
+						want = "Read 768.0 MiB, new 60.0 MiB, stored 21.0 MiB in 2.0s\n"
+					}
+					if summary != want {
+						t.Fatalf("width %d: no summary after the bar: %q", width, stderr)
+					}
+					stderr = bar + "\n"
+				}
+				line, ok := strings.CutSuffix(stderr, "\n")
 				if !ok || strings.Contains(line, "\n") || !strings.HasPrefix(line, "\r") {
 					t.Fatalf("width %d: stderr is not one redrawn line: %q", width, r.err)
 				}

@@ -44,6 +44,10 @@ The same commands, plans and JSON field names work in both.`,
 			return validateGlobalFlags(f.Flags)
 		},
 	}
+	// --version, as most tools have it; `dropback version` says more.
+	cmd.Version = f.AppVersion
+	cmd.SetVersionTemplate("dropback {{.Version}}\n")
+	cmd.Flags().Bool("version", false, "print dropback's version (the version command says more)")
 	cmd.CompletionOptions.DisableDefaultCmd = true
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return cmdutil.FlagErrorf("%v (see `%s --help`)", err, c.CommandPath())
@@ -62,6 +66,7 @@ The same commands, plans and JSON field names work in both.`,
 		version.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f, nil),
 	)
+	cmdutil.RegisterCompletions(cmd, f)
 	return cmd
 }
 

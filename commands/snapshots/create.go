@@ -45,7 +45,8 @@ DigitalOcean only: on the engine, take a backup with ` + "`dropback backups crea
 it with ` + "`dropback backups convert`" + `.`,
 		Example: `  dropback --context digitalocean snapshots create web-1 --name before-upgrade --wait
   dropback --context digitalocean snapshots create 123456 -o json | jq .id`,
-		Args: cmdutil.ExactArgs(1, "the host (name or ID)"),
+		Args:              cmdutil.ExactArgs(1, "the host (name or ID)"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			if err := cmdutil.MutuallyExclusive(cmd, "name", "snapshot-name"); err != nil {

@@ -36,7 +36,8 @@ deleted in turn; when some cannot be, the others still are, and the command
 exits with code 3 (partial) and names those that failed.`,
 		Example: `  dropback snapshots delete 42
   dropback snapshots delete 42 43 44 --force`,
-		Args: cmdutil.RangeArgs(1, 1<<20, "the snapshot IDs"),
+		Args:              cmdutil.RangeArgs(1, 1<<20, "the snapshot IDs"),
+		ValidArgsFunction: cmdutil.CompleteSnapshots(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := cmdutil.ParseIDs("snapshot ID", args)
 			if err != nil {

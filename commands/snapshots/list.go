@@ -35,7 +35,8 @@ them by that ID, and restore it to a new Droplet with
 ` + "`dropback backups restore <old-droplet-id> <snapshot-id> --to-new NAME`" + `.`,
 		Example: `  dropback snapshots list
   dropback snapshots list web-1 -o json`,
-		Args: cmdutil.RangeArgs(0, 1, "at most one host"),
+		Args:              cmdutil.RangeArgs(0, 1, "at most one host"),
+		ValidArgsFunction: cmdutil.CompleteHosts(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Host = args[0]

@@ -7,6 +7,7 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dropback/dropback/internal/directio"
@@ -27,6 +28,22 @@ type BackupRequest struct {
 	// begins it first, to name it in its claim); the caller ends it. When
 	// nil, the backup begins and ends its own.
 	Op *Op
+	// Stats, if not nil, is filled with what the backup read and wrote, as
+	// it goes, so that one that fails or is cancelled still says what it
+	// left in the repository for gc.
+	Stats *BackupStats
+}
+
+// BackupStats count what one backup did. Its fields are updated
+// atomically while the backup runs; read them once Backup has returned.
+type BackupStats struct {
+	// Read is the bytes read from the disks (holes are never read).
+	Read atomic.Int64
+	// New is the bytes, uncompressed, of the chunks new to the repository.
+	New atomic.Int64
+	// Stored is the bytes of the packs the backup wrote: its new chunks,
+	// compressed, and the packs' own overhead.
+	Stored atomic.Int64
 }
 
 // Backup reads the disks, stores their new chunks and writes the manifest
@@ -86,6 +103,9 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 		return nil, err
 	}
 	w := newPackWriter(ctx, r, idx, 2)
+	if req.Stats != nil {
+		w.stats = req.Stats
+	}
 	prog := req.Progress
 	prog.Start("backup", total)
 	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
@@ -244,6 +264,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 			cfree <- res.cbuf[:0]
 		}
 		prog.AddRead(int64(res.n))
+		w.stats.Read.Add(int64(res.n))
 	}
 	if err := context.Cause(ctx); err != nil {
 		return nil, 0, err
@@ -268,6 +289,7 @@ type packWriter struct {
 	written []PackIndex
 
 	newBytes, newChunks int64
+	stats               *BackupStats // never nil
 }
 
 // newPackWriter returns a writer that uploads up to uploaders packs at once
@@ -275,7 +297,7 @@ type packWriter struct {
 func newPackWriter(ctx context.Context, r *Repo, idx *Index, uploaders int) *packWriter {
 	ctx, cancel := context.WithCancelCause(ctx)
 	w := &packWriter{
-		r: r, idx: idx, ctx: ctx, cancel: cancel, pending: map[ID]bool{},
+		r: r, idx: idx, ctx: ctx, cancel: cancel, pending: map[ID]bool{}, stats: &BackupStats{},
 		free:  make(chan *packBuilder, uploaders+1),
 		queue: make(chan *packBuilder),
 	}
@@ -313,6 +335,7 @@ func (w *packWriter) add(id ID, blob []byte, raw int, flags uint8) error {
 	w.cur.add(id, blob, raw, flags)
 	w.newBytes += int64(len(blob))
 	w.newChunks++
+	w.stats.New.Add(int64(raw))
 	if w.cur.full() {
 		return w.flushPack()
 	}
@@ -345,6 +368,7 @@ func (w *packWriter) upload() {
 		if err != nil {
 			w.cancel(err)
 		} else {
+			w.stats.Stored.Add(int64(len(data)))
 			w.mu.Lock()
 			w.written = append(w.written, PackIndex{Pack: id, Entries: append([]Entry(nil), entries...)})
 			w.mu.Unlock()

@@ -64,6 +64,10 @@ func (p *Printer) Print(d Displayable) error {
 	}
 	rows := d.Rows(cols)
 	if d.Vertical() {
+		if p.NoHeader {
+			// The labels are the header: the values alone, one a line.
+			return writeVertical(p.IO.Out, nil, rows)
+		}
 		return writeVertical(p.IO.Out, headers, rows)
 	}
 	if p.NoHeader {
@@ -175,11 +179,17 @@ func WriteTable(w io.Writer, headers []string, rows [][]string) error {
 	return writeTrimmed(w, buf.String())
 }
 
+// writeVertical writes one "header value" line per column, or the values
+// alone when headers is nil.
 func writeVertical(w io.Writer, headers []string, rows [][]string) error {
 	var kv [][]string
 	for _, r := range rows {
-		for i, h := range headers {
-			kv = append(kv, []string{h, r[i]})
+		for i, v := range r {
+			if headers == nil {
+				kv = append(kv, []string{v})
+			} else {
+				kv = append(kv, []string{headers[i], v})
+			}
 		}
 	}
 	return WriteTable(w, nil, kv)

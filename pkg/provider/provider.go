@@ -109,10 +109,45 @@ type Backups interface {
 	// GetBackup returns a backup or snapshot. Its host is unknown (HostID
 	// 0) when the host no longer exists.
 	GetBackup(ctx context.Context, id int) (*Backup, error)
+	// FindBackup resolves a backup as every command addresses one: ref is
+	// a backup ID or "latest", of host (a name or ID), or, when host is
+	// "", a bare ID. Latest is the host's newest backup (on the engine, its
+	// newest backup or snapshot); a host that has none gives ErrNotFound.
+	// An ID that is another host's backup gives ErrInvalid and names that
+	// host. On the engine, host may name a removed host, whose backups
+	// outlive it.
+	FindBackup(ctx context.Context, host, ref string) (*Backup, error)
 	// RestoreBackup restores a backup or snapshot. An option the context
 	// cannot do (req.To on DigitalOcean, req.ToNew on the engine) gives an
 	// *UnsupportedError and changes nothing.
 	RestoreBackup(ctx context.Context, req RestoreRequest) (*RestoreResult, error)
+}
+
+// RestorePlanner checks a restore without doing it (engine only): it
+// resolves the backup and the paths it would write, and checks each as the
+// restore itself would (engine.CheckTarget), so that a command can name
+// them in its prompt and refuse what cannot succeed before it asks.
+// Nothing is written or recorded.
+type RestorePlanner interface {
+	PlanRestore(ctx context.Context, req RestoreRequest) (*RestorePlan, error)
+}
+
+// BackupDeleter deletes backups (engine only: DigitalOcean expires backups
+// by its plan's retention, and deletes snapshots with Snapshots).
+type BackupDeleter interface {
+	// DeleteBackups deletes the manifests of the given backups, one at a
+	// time, in the order given; the data they alone referenced is
+	// reclaimed by a later gc. A snapshot is refused (ErrInvalid). Right
+	// before each delete it reads the host's other backups and snapshots
+	// again: unless opts.AllowLast, a backup after which its host would
+	// have none, or might (some cannot be read), is refused with ErrConfirm
+	// and a message that says it is the host's last. It returns the
+	// backups it deleted, with an error about the first it did not; the
+	// rest are left.
+	DeleteBackups(ctx context.Context, ids []int, opts DeleteOptions) ([]Backup, error)
+	// ListOrphaned lists the backups and snapshots whose host was removed,
+	// oldest first; with an error naming those that cannot be read.
+	ListOrphaned(ctx context.Context) ([]Backup, error)
 }
 
 // BackupTaker takes on-demand backups (engine only: DigitalOcean takes

@@ -25,6 +25,10 @@ type Host struct {
 	// backup was taken since (engine only).
 	LastError   string     `json:"last_error,omitempty"`
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// Notices are things the user should know about the host's disks
+	// when it is added, such as a qcow2 image backed up as a file (engine
+	// only).
+	Notices []string `json:"notices,omitempty"`
 }
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.
@@ -86,9 +90,12 @@ type Backup struct {
 	// no longer exists.
 	HostID   int    `json:"host_id"`
 	HostName string `json:"host_name"`
-	// Engine only: per-disk detail and what this backup added to the repository.
-	Disks    []BackupDisk `json:"disks,omitempty"`
-	NewBytes int64        `json:"new_bytes,omitempty"`
+	// Engine only: the data the backup holds, exactly (size_gigabytes is
+	// the same in GiB, rounded), per-disk detail, and what this backup
+	// added to the repository.
+	SizeBytes int64        `json:"size_bytes,omitempty"`
+	Disks     []BackupDisk `json:"disks,omitempty"`
+	NewBytes  int64        `json:"new_bytes,omitempty"`
 }
 
 // WithLists returns b with its Regions and Tags JSON "[]" rather than
@@ -154,6 +161,13 @@ type CreateOptions struct {
 	AcceptResize bool
 }
 
+// DeleteOptions are the options of BackupDeleter.DeleteBackups.
+type DeleteOptions struct {
+	// AllowLast lets a host's last backup be deleted, which the user was
+	// asked about in so many words.
+	AllowLast bool
+}
+
 // PruneOptions keep, of each host's backups, the newest of each of the last
 // KeepDaily days and of the last KeepWeekly ISO weeks that have backups.
 // Snapshots are always kept.
@@ -165,9 +179,35 @@ type PruneOptions struct {
 
 // CreateResult is the outcome of a backup.
 type CreateResult struct {
-	Backup Backup `json:"backup"`
-	Action Action `json:"action"`
+	Backup  Backup         `json:"backup"`
+	Action  Action         `json:"action"`
+	Summary *BackupSummary `json:"summary,omitempty"`
 }
+
+// BackupSummary is what one backup read and added to the repository, and
+// how long it took (engine only).
+type BackupSummary struct {
+	// ReadBytes is what was read from the disks; holes are not read.
+	ReadBytes int64 `json:"read_bytes"`
+	// NewBytes is the data, uncompressed, that the repository did not
+	// have; StoredBytes what it took there, compressed.
+	NewBytes    int64   `json:"new_bytes"`
+	StoredBytes int64   `json:"stored_bytes"`
+	Seconds     float64 `json:"seconds"`
+	// BytesPerSecond is ReadBytes over Seconds.
+	BytesPerSecond int64 `json:"bytes_per_second"`
+}
+
+// AbandonedError is the error of a backup that failed or was stopped
+// after it had written data: StoredBytes of it stay in the repository,
+// referenced by no backup, until a gc reclaims them.
+type AbandonedError struct {
+	Err         error
+	StoredBytes int64
+}
+
+func (e *AbandonedError) Error() string { return e.Err.Error() }
+func (e *AbandonedError) Unwrap() error { return e.Err }
 
 // RestoreRequest names what to restore and where.
 type RestoreRequest struct {
@@ -188,6 +228,24 @@ type RestoreRequest struct {
 	// Progress, if not nil, counts the restore's bytes as a "restore" job,
 	// as CreateOptions.Progress does a backup's.
 	Progress *progress.Counter
+}
+
+// RestorePlan is what a restore would do: the backup, and each disk's
+// target.
+type RestorePlan struct {
+	Backup  Backup          `json:"backup"`
+	Targets []RestoreTarget `json:"targets"`
+}
+
+// RestoreTarget is where one disk of a backup would be restored.
+type RestoreTarget struct {
+	Disk string `json:"disk"`
+	Path string `json:"path"`
+	// InPlace is set for a disk of the host itself.
+	InPlace bool `json:"in_place"`
+	// Exists is set when something is at Path already, which the restore
+	// overwrites.
+	Exists bool `json:"exists"`
 }
 
 // RestoreResult is the outcome of a restore.

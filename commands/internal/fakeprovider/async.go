@@ -3,6 +3,7 @@ package fakeprovider
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -125,7 +126,8 @@ func (f *Fake) CreateBackup(ctx context.Context, host string, opts provider.Crea
 	a := provider.Action{ID: f.nextID, Type: "backup", Status: provider.StatusCompleted, StartedAt: Epoch.Add(time.Hour),
 		CompletedAt: &done, ResourceID: b.ID, ResourceType: "backup"}
 	f.Actions = append(f.Actions, a)
-	return &provider.CreateResult{Backup: b, Action: a}, nil
+	sum := &provider.BackupSummary{ReadBytes: 768 << 20, NewBytes: 60 << 20, StoredBytes: 21 << 20, Seconds: 2, BytesPerSecond: 384 << 20}
+	return &provider.CreateResult{Backup: b, Action: a, Summary: sum}, nil
 }
 
 // RestoreBackup restores a backup.
@@ -176,4 +178,69 @@ func (f *Fake) VerifyBackups(ctx context.Context, ids []int, opts provider.Verif
 		r.Bytes += 100 << 20
 	}
 	return r, nil
+}
+
+// PlanRestore plans an in-place restore onto the host's disks, or one to
+// req.To, where nothing exists unless Existing names it.
+func (f *Fake) PlanRestore(ctx context.Context, req provider.RestoreRequest) (*provider.RestorePlan, error) {
+	if err := f.call("PlanRestore", "%s %s to=%q", req.Host, req.Backup, req.To); err != nil {
+		return nil, err
+	}
+	b, err := f.FindBackup(ctx, req.Host, req.Backup)
+	if err != nil {
+		return nil, err
+	}
+	h, err := f.host(req.Host)
+	if err != nil {
+		return nil, err
+	}
+	plan := &provider.RestorePlan{Backup: *b}
+	if req.To != "" {
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: "vda", Path: req.To, Exists: f.Existing[req.To]})
+		return plan, nil
+	}
+	for _, d := range h.Disks {
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: d.Name, Path: d.Path, InPlace: true, Exists: true})
+	}
+	return plan, nil
+}
+
+// DeleteBackups deletes backups; a host's last needs opts.AllowLast.
+func (f *Fake) DeleteBackups(ctx context.Context, ids []int, opts provider.DeleteOptions) ([]provider.Backup, error) {
+	if err := f.call("DeleteBackups", "%v last=%v", ids, opts.AllowLast); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	deleted := []provider.Backup{}
+	for _, id := range ids {
+		i := slices.IndexFunc(f.Backups, func(b provider.Backup) bool { return b.ID == id })
+		if i < 0 {
+			return deleted, fmt.Errorf("backup %d: %w", id, provider.ErrNotFound)
+		}
+		b := f.Backups[i]
+		others := slices.ContainsFunc(f.Backups, func(o provider.Backup) bool { return o.HostID == b.HostID && o.ID != id })
+		if !others && !opts.AllowLast {
+			return deleted, fmt.Errorf("backup %d is the last of host %s: %w", id, b.HostName, provider.ErrConfirm)
+		}
+		f.Backups = slices.Delete(f.Backups, i, i+1)
+		deleted = append(deleted, b)
+	}
+	return deleted, nil
+}
+
+// ListOrphaned lists the backups whose host is not in Hosts.
+func (f *Fake) ListOrphaned(ctx context.Context) ([]provider.Backup, error) {
+	if err := f.call("ListOrphaned", ""); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := []provider.Backup{}
+	for _, b := range f.Backups {
+		if !slices.ContainsFunc(f.Hosts, func(h provider.Host) bool { return h.ID == b.HostID }) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }

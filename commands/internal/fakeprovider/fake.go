@@ -38,6 +38,8 @@ type Fake struct {
 	ActionPolls int
 	// ActionError makes asynchronous actions end errored with this message.
 	ActionError string
+	// Existing names the paths a restore --to finds taken.
+	Existing map[string]bool
 	// Errs makes the named method (e.g. "ListHosts") fail with the error.
 	Errs map[string]error
 	// OnCall, if set, is called with the method's name after each call is
@@ -57,19 +59,21 @@ type Fake struct {
 
 // The capabilities of a Fake: the engine's.
 var (
-	_ provider.Provider     = (*Fake)(nil)
-	_ provider.Hosts        = (*Fake)(nil)
-	_ provider.HostRegistry = (*Fake)(nil)
-	_ provider.Backups      = (*Fake)(nil)
-	_ provider.BackupTaker  = (*Fake)(nil)
-	_ provider.Verifier     = (*Fake)(nil)
-	_ provider.Pruner       = (*Fake)(nil)
-	_ provider.Policies     = (*Fake)(nil)
-	_ provider.BackupKeeper = (*Fake)(nil)
-	_ provider.Snapshots    = (*Fake)(nil)
-	_ provider.Actions      = (*Fake)(nil)
-	_ provider.Repository   = (*Fake)(nil)
-	_ provider.Scheduler    = (*Fake)(nil)
+	_ provider.Provider       = (*Fake)(nil)
+	_ provider.Hosts          = (*Fake)(nil)
+	_ provider.HostRegistry   = (*Fake)(nil)
+	_ provider.Backups        = (*Fake)(nil)
+	_ provider.BackupTaker    = (*Fake)(nil)
+	_ provider.Verifier       = (*Fake)(nil)
+	_ provider.Pruner         = (*Fake)(nil)
+	_ provider.Policies       = (*Fake)(nil)
+	_ provider.BackupKeeper   = (*Fake)(nil)
+	_ provider.Snapshots      = (*Fake)(nil)
+	_ provider.Actions        = (*Fake)(nil)
+	_ provider.Repository     = (*Fake)(nil)
+	_ provider.Scheduler      = (*Fake)(nil)
+	_ provider.RestorePlanner = (*Fake)(nil)
+	_ provider.BackupDeleter  = (*Fake)(nil)
 )
 
 // New returns a fake with two hosts, three backups, a snapshot and some
@@ -230,6 +234,63 @@ func (f *Fake) GetBackup(ctx context.Context, id int) (*provider.Backup, error) 
 	if err := f.call("GetBackup", "%d", id); err != nil {
 		return nil, err
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.Backups {
+		if b.ID == id {
+			return &b, nil
+		}
+	}
+	return nil, fmt.Errorf("backup %d: %w", id, provider.ErrNotFound)
+}
+
+// FindBackup resolves a host's backup ID or latest (its newest backup or
+// snapshot), or a bare ID.
+func (f *Fake) FindBackup(ctx context.Context, host, ref string) (*provider.Backup, error) {
+	if err := f.call("FindBackup", "%s %s", host, ref); err != nil {
+		return nil, err
+	}
+	if host == "" {
+		id, err := strconv.Atoi(ref)
+		if err != nil {
+			return nil, fmt.Errorf("backup %q: %w", ref, provider.ErrInvalid)
+		}
+		return f.backup(id)
+	}
+	h, err := f.host(host)
+	if err != nil {
+		return nil, err
+	}
+	if ref == "latest" {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		var newest *provider.Backup
+		for i := range f.Backups {
+			if b := &f.Backups[i]; b.HostID == h.ID && (newest == nil || b.CreatedAt.After(newest.CreatedAt)) {
+				newest = b
+			}
+		}
+		if newest == nil {
+			return nil, fmt.Errorf("host %s has no backups: %w", h.Name, provider.ErrNotFound)
+		}
+		c := *newest
+		return &c, nil
+	}
+	id, err := strconv.Atoi(ref)
+	if err != nil {
+		return nil, fmt.Errorf("backup %q: %w", ref, provider.ErrInvalid)
+	}
+	b, err := f.backup(id)
+	if err != nil {
+		return nil, err
+	}
+	if b.HostID != h.ID {
+		return nil, fmt.Errorf("backup %d is of host %s, not of host %s: %w", id, b.HostName, h.Name, provider.ErrInvalid)
+	}
+	return b, nil
+}
+
+func (f *Fake) backup(id int) (*provider.Backup, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, b := range f.Backups {

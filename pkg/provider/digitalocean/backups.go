@@ -2,6 +2,7 @@ package digitalocean
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -108,6 +109,50 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 		}
 	}
 	return &b, nil
+}
+
+// FindBackup resolves a backup of a Droplet ("latest" is its newest
+// backup), or a bare image ID when host is "".
+func (p *Provider) FindBackup(ctx context.Context, host, ref string) (*provider.Backup, error) {
+	if host == "" {
+		id, err := strconv.Atoi(ref)
+		if err != nil || id < 1 {
+			return nil, fmt.Errorf("backup %q: %w: give a backup ID, or a Droplet and an ID or latest", printable(ref, 64), provider.ErrInvalid)
+		}
+		return p.GetBackup(ctx, id)
+	}
+	d, err := p.resolve(ctx, host)
+	if errors.Is(err, provider.ErrNotFound) {
+		// A snapshot outlives its Droplet, which is still named by its ID.
+		if id, aerr := strconv.Atoi(ref); aerr == nil && id > 0 {
+			if b, gerr := p.GetBackup(ctx, id); gerr == nil && b.HostID != 0 && strconv.Itoa(b.HostID) == host {
+				return b, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if id, aerr := strconv.Atoi(ref); aerr == nil && id > 0 &&
+		!slices.Contains(d.BackupIDs, id) && !slices.Contains(d.SnapshotIDs, id) {
+		b, err := p.GetBackup(ctx, id)
+		if err == nil && b.HostID != 0 {
+			return nil, fmt.Errorf("backup %d is of Droplet %s, not of %s: %w", id, nameOr(b.HostName, b.HostID), dropletName(d), provider.ErrInvalid)
+		}
+	}
+	id, err := p.pickBackup(ctx, d, ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dropletName(d), err)
+	}
+	return p.GetBackup(ctx, id)
+}
+
+// nameOr is a Droplet's name, or its ID when the name is unknown.
+func nameOr(name string, id int) string {
+	if name != "" {
+		return name
+	}
+	return strconv.Itoa(id)
 }
 
 // ConvertBackup turns a backup into a snapshot with the image action

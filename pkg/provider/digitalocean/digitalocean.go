@@ -80,6 +80,10 @@ type Options struct {
 	// is honoured as it is.
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
+	// Retrying, if not nil, is called before each retry of a request,
+	// with the retry's number (from 1) and the most there will be, so
+	// that a user waiting on an API that does not answer is told.
+	Retrying func(attempt, max int)
 }
 
 // Provider drives DigitalOcean Droplet Backups.
@@ -229,6 +233,9 @@ func newClient(ctx context.Context, opts Options) (*godo.Client, error) {
 		if err := useTransport(client, inner, clientTimeout, timeout, api); err != nil {
 			return nil, err
 		}
+		if opts.Retrying != nil {
+			onRetry(client, func(attempt int) { opts.Retrying(attempt, retryMax) })
+		}
 	}
 	return client, nil
 }
@@ -254,6 +261,26 @@ func useTransport(client *godo.Client, rt http.RoundTripper, clientTimeout, time
 	outer.Base = &httplimit.Transport{Next: retrying, Timeout: httplimit.RetryBound(timeout), MaxBody: -1, PerAttempt: timeout}
 	client.HTTPClient.CheckRedirect = sameHostOnly(api)
 	return nil
+}
+
+// onRetry calls f before each retry of godo's retrying client (attempt 1
+// is the first retry).
+func onRetry(client *godo.Client, f func(attempt int)) {
+	outer, ok := client.HTTPClient.Transport.(*oauth2.Transport)
+	if !ok {
+		return
+	}
+	limit, ok := outer.Base.(*httplimit.Transport)
+	if !ok {
+		return
+	}
+	if retrying, ok := limit.Next.(*retryablehttp.RoundTripper); ok && retrying.Client != nil {
+		retrying.Client.RequestLogHook = func(_ retryablehttp.Logger, _ *http.Request, attempt int) {
+			if attempt > 0 {
+				f(attempt)
+			}
+		}
+	}
 }
 
 // noRetryOnRefusal keeps check from retrying what a retry cannot mend: a

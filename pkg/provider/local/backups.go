@@ -21,7 +21,8 @@ func backupView(m *engine.Manifest) provider.Backup {
 	b := provider.Backup{
 		ID: m.ID, Type: provider.TypeBackup, Status: "available", CreatedAt: m.CreatedAt,
 		HostID: m.HostID, HostName: m.HostName, NewBytes: m.NewBytes,
-		Name:       m.HostName + " " + m.CreatedAt.UTC().Format("2006-01-02 15:04:05"),
+		// The ID makes the name unique: two backups may share a second.
+		Name:       fmt.Sprintf("%s %s #%d", m.HostName, m.CreatedAt.UTC().Format("2006-01-02 15:04:05"), m.ID),
 		ResourceID: strconv.Itoa(m.HostID), ResourceType: "host",
 	}
 	if m.Snapshot {
@@ -33,9 +34,20 @@ func backupView(m *engine.Manifest) provider.Backup {
 		data += d.DataBytes
 		size = max(size, d.SizeBytes)
 	}
-	b.SizeGigabytes = math.Round(float64(data)/1e9*100) / 100
+	b.SizeBytes = data
+	b.SizeGigabytes = gigabytes(data)
 	b.MinDiskSize = int((size + 1<<30 - 1) >> 30)
 	return b
+}
+
+// gigabytes is n bytes in the API's size_gigabytes: binary gigabytes (GiB),
+// to two places, and never 0 for a backup that holds data.
+func gigabytes(n int64) float64 {
+	g := math.Round(float64(n)/(1<<30)*100) / 100
+	if g == 0 && n > 0 {
+		g = 0.01
+	}
+	return g
 }
 
 // manifests returns the backups (snapshots false) or snapshots (true) of a
@@ -133,6 +145,52 @@ func (p *Provider) GetBackup(ctx context.Context, id int) (*provider.Backup, err
 	return &b, nil
 }
 
+// FindBackup implements provider.Backups. A removed host is found by its
+// name or ID too, for the backups and snapshots it left.
+func (p *Provider) FindBackup(ctx context.Context, host, ref string) (*provider.Backup, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if host == "" {
+		id, err := strconv.Atoi(ref)
+		if err != nil || id <= 0 {
+			return nil, provider.Errorf(provider.ErrInvalid, "invalid backup %q: give a backup ID, or a host and an ID or latest", printable(ref))
+		}
+		m, err := r.Manifest(ctx, id)
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		b := backupView(m)
+		return &b, nil
+	}
+	h, err := p.lookupHost(ctx, host, true)
+	if err != nil {
+		return nil, err
+	}
+	m, err := p.findBackup(ctx, r, h, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := ofHost(m, h); err != nil {
+		return nil, err
+	}
+	b := backupView(m)
+	return &b, nil
+}
+
+// ofHost refuses a backup that is not of host h, naming whose it is.
+func ofHost(m *engine.Manifest, h engine.HostRecord) error {
+	if m.HostID == h.ID {
+		return nil
+	}
+	if m.HostName == h.Name {
+		return provider.Errorf(provider.ErrInvalid, "backup %d is of an earlier host %s (ID %d), not of host %s (ID %d); name it by its ID alone: %d",
+			m.ID, m.HostName, m.HostID, h.Name, h.ID, m.ID)
+	}
+	return provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not of host %s", m.ID, m.HostName, h.Name)
+}
+
 // CreateBackup implements provider.Provider.
 func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.CreateOptions) (*provider.CreateResult, error) {
 	// A backup dated in the future would be the newest for years, and
@@ -162,19 +220,36 @@ func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.Host
 	if err != nil {
 		return nil, mapErr(err)
 	}
+	stats := &engine.BackupStats{}
+	start := time.Now()
 	m, err := r.Backup(ctx, engine.BackupRequest{
-		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: opts.Progress, Op: op,
+		HostID: h.ID, HostName: h.Name, Disks: h.Disks, Time: opts.Time, Progress: opts.Progress, Op: op, Stats: stats,
 	})
 	if err != nil {
 		// The caller says which host; the action record says it itself.
 		err = mapErr(err)
 		_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, fmt.Errorf("back up host %s: %w", h.Name, err))
+		if n := stats.Stored.Load(); n > 0 {
+			err = &provider.AbandonedError{Err: err, StoredBytes: n}
+		}
 		return nil, err
 	}
 	if err := r.FinishAction(ctx, act, 0, nil); err != nil {
 		return nil, err
 	}
-	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act)}, nil
+	return &provider.CreateResult{Backup: backupView(m), Action: actionView(*act), Summary: summary(stats, time.Since(start))}, nil
+}
+
+// summary is what a backup's stats say, over the time it took.
+func summary(s *engine.BackupStats, took time.Duration) *provider.BackupSummary {
+	sum := &provider.BackupSummary{
+		ReadBytes: s.Read.Load(), NewBytes: s.New.Load(), StoredBytes: s.Stored.Load(),
+		Seconds: math.Round(took.Seconds()*1000) / 1000,
+	}
+	if took > 0 {
+		sum.BytesPerSecond = int64(float64(sum.ReadBytes) / took.Seconds())
+	}
+	return sum
 }
 
 // checkDisks refuses, before anything is written, as bad input is: a disk
@@ -283,16 +358,7 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	if notice != "" {
 		res.Notices = append(res.Notices, notice)
 	}
-	// A removed host's snapshots can still be restored elsewhere.
-	h, err := p.lookupHost(ctx, req.Host, req.To != "")
-	if err != nil {
-		return nil, err
-	}
-	m, err := p.findBackup(ctx, r, h, req.Backup)
-	if err != nil {
-		return nil, err
-	}
-	targets, err := p.restoreTargets(ctx, r, h, m, req)
+	h, m, targets, err := p.resolveRestore(ctx, r, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -325,16 +391,63 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	return res, nil
 }
 
+// resolveRestore finds the host, the backup and the targets of req; create
+// makes the directory a multi-disk --to names.
+func (p *Provider) resolveRestore(ctx context.Context, r *engine.Repo, req provider.RestoreRequest, create bool) (engine.HostRecord, *engine.Manifest, []engine.RestoreTarget, error) {
+	// A removed host's backups can still be restored elsewhere.
+	h, err := p.lookupHost(ctx, req.Host, req.To != "")
+	if err != nil {
+		return h, nil, nil, err
+	}
+	m, err := p.findBackup(ctx, r, h, req.Backup)
+	if err != nil {
+		return h, nil, nil, err
+	}
+	if err := ofHost(m, h); err != nil {
+		return h, nil, nil, err
+	}
+	targets, err := p.restoreTargets(ctx, r, h, m, req, create)
+	return h, m, targets, err
+}
+
+// PlanRestore implements provider.RestorePlanner: it resolves req as
+// RestoreBackup would, checks every target, and writes nothing. It plans
+// as if forced: what is at a target is reported (Exists), not refused.
+func (p *Provider) PlanRestore(ctx context.Context, req provider.RestoreRequest) (*provider.RestorePlan, error) {
+	if req.ToNew != "" {
+		return nil, &provider.UnsupportedError{Verb: "backups restore --to-new", Context: provider.ContextLocal,
+			Alternative: "restore to a path with --to, then register it with `dropback hosts add`"}
+	}
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req.Force = true
+	_, m, targets, err := p.resolveRestore(ctx, r, req, false)
+	if err != nil {
+		return nil, err
+	}
+	plan := &provider.RestorePlan{Backup: backupView(m)}
+	for i, t := range targets {
+		_, serr := os.Lstat(t.Path)
+		plan.Targets = append(plan.Targets, provider.RestoreTarget{Disk: m.Disks[i].Name, Path: t.Path, InPlace: t.InPlace, Exists: serr == nil})
+	}
+	return plan, nil
+}
+
 // restoreTargets decides where each disk of m goes, onto the host's own
 // disks or under req.To, and checks that each target can take its disk
 // now (engine.CheckTarget), so that a restore that cannot succeed is
 // refused before it is recorded or writes anything.
-func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
-	targets, err := p.targetsOf(ctx, r, h, m, req)
+func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest, create bool) ([]engine.RestoreTarget, error) {
+	targets, err := p.targetsOf(ctx, r, h, m, req, create)
 	if err != nil {
 		return nil, err
 	}
 	for i, t := range targets {
+		if _, err := os.Stat(filepath.Dir(t.Path)); err != nil && !create {
+			continue // a directory --to would make: the files are new
+		}
 		if err := engine.CheckTarget(t, m.Disks[i].SizeBytes); err != nil {
 			return nil, targetErr(err)
 		}
@@ -342,7 +455,7 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 	return targets, nil
 }
 
-func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest) ([]engine.RestoreTarget, error) {
+func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest, create bool) ([]engine.RestoreTarget, error) {
 	if req.To == "" {
 		if m.HostID != h.ID {
 			return nil, provider.Errorf(provider.ErrInvalid, "backup %d is of host %s, not %s; restore it elsewhere with --to", m.ID, m.HostName, h.Name)
@@ -369,7 +482,7 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	paths, err := targetPaths(req.To, m)
+	paths, err := targetPaths(req.To, m, create)
 	if err != nil {
 		return nil, err
 	}
@@ -394,18 +507,20 @@ func targetErr(err error) error {
 
 // targetPaths maps --to onto one path per disk: the path itself for one
 // disk (or a file named after the disk inside it, when it is a directory),
-// files named after the disks inside it for several.
-func targetPaths(to string, m *engine.Manifest) ([]string, error) {
+// files named after the disks inside it for several, made when create is
+// set.
+func targetPaths(to string, m *engine.Manifest, create bool) ([]string, error) {
 	names := make([]string, len(m.Disks))
 	for i, d := range m.Disks {
 		names[i] = filepath.Base(d.Name)
 	}
-	return targetPathsOf(to, names)
+	return targetPathsOf(to, names, create)
 }
 
 // targetPathsOf maps --to onto one path per file name: the path itself
-// for one name, unless it is a directory, else the names inside it.
-func targetPathsOf(to string, names []string) ([]string, error) {
+// for one name, unless it is a directory, else the names inside it, a
+// directory made when create is set.
+func targetPathsOf(to string, names []string, create bool) ([]string, error) {
 	abs, err := filepath.Abs(to)
 	if err != nil {
 		return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", printable(to), err)
@@ -422,8 +537,10 @@ func targetPathsOf(to string, names []string) ([]string, error) {
 		if !errors.Is(statErr, os.ErrNotExist) {
 			return nil, provider.Errorf(provider.ErrInvalid, "--to %s: %v", abs, statErr)
 		}
-		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", abs, err)
+		if create {
+			if err := os.MkdirAll(abs, 0o755); err != nil {
+				return nil, fmt.Errorf("create %s: %w", abs, err)
+			}
 		}
 	}
 	var out []string
@@ -496,9 +613,11 @@ func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.
 	for _, items := range byHost {
 		for _, id := range schedule.KeepDailyWeekly(items, opts.KeepDaily, opts.KeepWeekly) {
 			if !opts.DryRun {
-				err := r.Expire(ctx, id)
-				if errors.Is(err, engine.ErrKept) {
-					continue // converted to a snapshot since it was read
+				// Prune keeps the newest it read; a delete of that one
+				// meanwhile must not leave the host with none.
+				err := r.ExpireUnlessLast(ctx, id)
+				if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+					continue // converted to a snapshot, kept as the last, or deleted since it was read
 				}
 				if err != nil {
 					return removed, mapErr(err)

@@ -189,7 +189,7 @@ func (p *Provider) exportFiles(ctx context.Context, req provider.ExportRequest, 
 			names[i] += ".qcow2"
 		}
 	}
-	paths, err := targetPathsOf(req.To, names)
+	paths, err := targetPathsOf(req.To, names, true)
 	if err != nil {
 		return nil, err
 	}

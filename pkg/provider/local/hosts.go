@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -88,6 +89,7 @@ func (p *Provider) ListHosts(ctx context.Context) ([]provider.Host, error) {
 	if err := addLastErrors(ctx, r, out, p.opts.Now()); err != nil {
 		return nil, err
 	}
+	p.skipHostWindows(ctx, r, out)
 	return out, damagedHosts(damaged)
 }
 
@@ -102,6 +104,7 @@ func (p *Provider) GetHost(ctx context.Context, ref string) (*provider.Host, err
 		return nil, err
 	}
 	v := []provider.Host{p.hostView(h)}
+	p.skipHostWindows(ctx, r, v)
 	return &v[0], addLastErrors(ctx, r, v, p.opts.Now())
 }
 
@@ -213,6 +216,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 	}
 	rec := engine.HostRecord{Name: spec.Name}
 	used := map[string]bool{}
+	var notices []string
 	for _, path := range spec.Disks {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -222,6 +226,7 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		if err != nil {
 			return nil, mapErr(err)
 		}
+		notices = append(notices, formatNotice(f, abs)...)
 		f.Close()
 		if owner := diskOwner(others, abs); owner != "" {
 			return nil, provider.Errorf(provider.ErrInvalid, "disk %s is already a disk of host %s", abs, owner)
@@ -238,7 +243,22 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 		return nil, mapErr(err)
 	}
 	v := p.hostView(rec)
+	v.Notices = notices
 	return &v, nil
+}
+
+// qcow2Magic begins every qcow2 image.
+var qcow2Magic = []byte{'Q', 'F', 'I', 0xfb}
+
+// formatNotice says, for a disk that is a qcow2 image, that dropback backs
+// up the image's file and not the disk the guest sees.
+func formatNotice(f *os.File, path string) []string {
+	head := make([]byte, len(qcow2Magic))
+	if _, err := f.ReadAt(head, 0); err != nil || !bytes.Equal(head, qcow2Magic) {
+		return nil
+	}
+	return []string{fmt.Sprintf("disk %s is a qcow2 image: dropback backs up and restores the file's bytes as they are, "+
+		"not the disk the guest sees; to back up the guest's disk, convert it to raw (qemu-img convert -O raw) or add its block device", printable(path))}
 }
 
 // diskName names a disk after its file, unique within the host.
@@ -292,4 +312,13 @@ func (p *Provider) RemoveHost(ctx context.Context, ref string, opts provider.Dis
 		return fmt.Errorf("remove host %s: %w", h.Name, mapErr(err))
 	}
 	return nil
+}
+
+// skipHostWindows is skipDoneWindows for host views.
+func (p *Provider) skipHostWindows(ctx context.Context, r *engine.Repo, hosts []provider.Host) {
+	ids, pols, wins := make([]int, len(hosts)), make([]*provider.Policy, len(hosts)), make([]*provider.Window, len(hosts))
+	for i := range hosts {
+		ids[i], pols[i], wins[i] = hosts[i].ID, hosts[i].BackupPolicy, hosts[i].NextBackupWindow
+	}
+	p.skipDoneWindows(ctx, r, ids, pols, wins)
 }

@@ -161,12 +161,15 @@ func (p *Provider) GetPolicy(ctx context.Context, ref string) (*provider.HostPol
 		return nil, err
 	}
 	v := p.hostPolicy(h)
+	if r, err := p.open(ctx); err == nil {
+		p.skipDoneWindows(ctx, r, []int{v.HostID}, []*provider.Policy{v.BackupPolicy}, []*provider.Window{v.NextBackupWindow})
+	}
 	return &v, nil
 }
 
 // ListPolicies implements provider.Policies.
 func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, error) {
-	_, hosts, damaged, err := p.hostsAndDamage(ctx)
+	r, hosts, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +177,11 @@ func (p *Provider) ListPolicies(ctx context.Context) ([]provider.HostPolicy, err
 	for _, h := range hosts {
 		out = append(out, p.hostPolicy(h))
 	}
+	ids, pols, wins := make([]int, len(out)), make([]*provider.Policy, len(out)), make([]*provider.Window, len(out))
+	for i := range out {
+		ids[i], pols[i], wins[i] = out[i].HostID, out[i].BackupPolicy, out[i].NextBackupWindow
+	}
+	p.skipDoneWindows(ctx, r, ids, pols, wins)
 	return out, damagedHosts(damaged)
 }
 
@@ -232,4 +240,29 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 		return provider.Errorf(provider.ErrInvalid, "%d is a backup, not a snapshot; retention deletes backups", id)
 	}
 	return mapErr(r.DeleteBackup(ctx, id))
+}
+
+// skipDoneWindows moves each next_backup_window that a backup already
+// satisfied (one taken since the window started) to the window after it:
+// the window shown is the one still to come. policies are the hosts'
+// policies, each with the window to adjust; a repository whose backups
+// cannot all be read leaves the windows as they are.
+func (p *Provider) skipDoneWindows(ctx context.Context, r *engine.Repo, hostIDs []int, policies []*provider.Policy, windows []*provider.Window) {
+	all, err := r.Manifests(ctx)
+	if err != nil {
+		return
+	}
+	now := p.opts.Now()
+	for i, id := range hostIDs {
+		w, pol := windows[i], policies[i]
+		if w == nil || pol == nil || !(schedule.Window{Start: w.Start, End: w.End}).Contains(now) {
+			continue
+		}
+		if _, last := retentionItems(all, id, now); last.IsZero() || last.Before(w.Start) {
+			continue
+		}
+		sp := schedule.Policy{Plan: schedule.CanonicalPlan(pol.Plan), Weekday: pol.Weekday, Hour: pol.Hour, RetentionDays: pol.RetentionPeriodDays}
+		next := schedule.FollowingWindow(sp, schedule.Window{Start: w.Start, End: w.End})
+		w.Start, w.End = next.Start, next.End
+	}
 }

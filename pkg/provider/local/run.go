@@ -114,7 +114,7 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		}
 	}
 	if !d.Due {
-		skip(d.Reason)
+		skip(notDueReason(pol, d, items, now))
 	} else {
 		m, wait, err := p.scheduledBackup(ctx, r, h, d, opts)
 		switch {
@@ -132,9 +132,13 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		}
 	}
 	for _, id := range schedule.Expired(pol, items, now.Add(time.Minute)) {
-		if err := r.Expire(ctx, id); errors.Is(err, engine.ErrKept) {
-			continue // converted to a snapshot since the pass read it
-		} else if err != nil {
+		// Retention keeps the newest backup it read; a backups delete of
+		// that one meanwhile must not leave the host with none.
+		err := r.ExpireUnlessLast(ctx, id)
+		if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+			continue // converted to a snapshot, kept as the last, or deleted since the pass read it
+		}
+		if err != nil {
 			return fmt.Errorf("expire backup %d of host %s: %w", id, h.Name, mapErr(err))
 		}
 		rep.Expired = append(rep.Expired, id)
@@ -210,4 +214,22 @@ func addLastErrors(ctx context.Context, r *engine.Repo, hosts []provider.Host, n
 		hosts[i].LastError, hosts[i].LastErrorAt = e.Error, &at
 	}
 	return nil
+}
+
+// notDueReason says why a host's backup is not due, naming the backup that
+// satisfied the latest window when one did ("the window ... already has
+// backup 12"), and when the next one is due.
+func notDueReason(pol schedule.Policy, d schedule.Decision, items []schedule.Item, now time.Time) string {
+	w := schedule.LatestWindow(pol, now)
+	newest := -1
+	for i, it := range items {
+		if newest < 0 || it.Time.After(items[newest].Time) {
+			newest = i
+		}
+	}
+	if newest < 0 || items[newest].Time.Before(w.Start) {
+		return d.Reason
+	}
+	return fmt.Sprintf("the window %s already has backup %d; the next backup is due from %s",
+		w, items[newest].ID, d.At.UTC().Format(time.RFC3339))
 }

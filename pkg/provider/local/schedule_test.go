@@ -240,3 +240,45 @@ func TestAbandonedAttemptIsTakenOver(t *testing.T) {
 		})
 	}
 }
+
+// A pass that takes nothing says why for each host, naming the backup that
+// already fills the window and when the next is due.
+func TestRunDueNamesTheBackupThatFillsTheWindow(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	e.enableDaily(4)
+	e.now = e.startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	rep := e.pass()
+	if len(rep.Backups) != 1 {
+		t.Fatalf("the window's backup: %+v", rep)
+	}
+	id := rep.Backups[0].ID
+	e.now = e.now.Add(10 * time.Minute)
+	rep = e.pass()
+	if len(rep.Backups) != 0 || len(rep.Skipped) != 1 {
+		t.Fatalf("a second pass in the window: %+v", rep)
+	}
+	next := e.startAt(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC))
+	want := fmt.Sprintf("the window 2026-03-01T04:00:00Z/2026-03-01T08:00:00Z already has backup %d; the next backup is due from %s",
+		id, next.Format(time.RFC3339))
+	if sk := rep.Skipped[0]; sk.HostName != "web-1" || sk.Reason != want {
+		t.Fatalf("skipped %+v, want web-1: %q", sk, want)
+	}
+}
+
+// Two backups of a host taken in the same second have names of their own,
+// so that a list or a DigitalOcean-style name tells them apart.
+func TestBackupsOfOneSecondHaveTheirOwnNames(t *testing.T) {
+	e := newSchedEnv(t, time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	for i := 0; i < 2; i++ {
+		if _, err := e.p.CreateBackup(e.ctx, "web-1", provider.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bs := e.backups()
+	if len(bs) != 2 || !bs[0].CreatedAt.Equal(bs[1].CreatedAt) {
+		t.Fatalf("want two backups of one second: %+v", bs)
+	}
+	if bs[0].Name == bs[1].Name {
+		t.Fatalf("backups %d and %d are both named %q", bs[0].ID, bs[1].ID, bs[0].Name)
+	}
+}

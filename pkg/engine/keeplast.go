@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dropback/dropback/pkg/store"
+)
+
+// ErrLastBackup means a delete was refused because the backup is, or may
+// be, its host's last: the host would have no backup or snapshot left.
+var ErrLastBackup = errors.New("the host's last backup")
+
+// DeleteBackupUnlessLast deletes backup id, as DeleteBackup does, unless its
+// host would then have no backup or snapshot left, or might: then it
+// deletes nothing and returns an error wrapping ErrLastBackup.
+//
+// Two deleters that each delete one of a host's last two backups at the
+// same moment would each see the other's backup still there and leave the
+// host with none. So each first announces its delete with the marker
+// deleting/<id> (create-once), and only then reads the host's other backups;
+// one whose own deleting/ marker exists counts as gone. Of two such
+// deleters at least one sees the other's marker (a Stat sees every
+// completed Put), so at most one of them deletes. A marker that cannot be
+// checked counts as there, and a manifest that cannot be read as the
+// host's: every doubt refuses. The marker is removed when the call ends; one
+// a crashed deleter left only makes later deletes of that host's other
+// backups more careful.
+func (r *Repo) DeleteBackupUnlessLast(ctx context.Context, id int) error {
+	return r.unlessLast(ctx, id, "delete", r.DeleteBackup)
+}
+
+// ExpireUnlessLast is Expire for retention (a scheduling pass, or prune):
+// it deletes backup id unless it became a snapshot (ErrKept), and, as
+// DeleteBackupUnlessLast does, unless its host would then have no backup or
+// snapshot left (ErrLastBackup). Retention keeps the newest backup it read,
+// but a user may delete that one meanwhile. The host's other backups are
+// checked before the fate is decided, so a backup kept as the last has no
+// fate yet and can still be converted.
+func (r *Repo) ExpireUnlessLast(ctx context.Context, id int) error {
+	return r.unlessLast(ctx, id, "expire", r.Expire)
+}
+
+// unlessLast announces a delete of backup id with deleting/<id>, checks
+// that the host keeps another backup, then calls del.
+func (r *Repo) unlessLast(ctx context.Context, id int, verb string, del func(context.Context, int) error) error {
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	intent := objectName("deleting", id)
+	switch err := r.st.Put(ctx, intent, []byte("{}\n")); {
+	case err == nil:
+		defer r.st.Delete(context.WithoutCancel(ctx), intent) //nolint:errcheck // a marker left behind only adds care
+	case !errors.Is(err, store.ErrExists): // another deleter's: it removes it
+		return fmt.Errorf("%s backup %d: %w", verb, id, err)
+	}
+	if err := r.othersRemain(ctx, m); err != nil {
+		return err
+	}
+	return del(ctx, id)
+}
+
+// othersRemain returns nil when m's host has another backup or snapshot
+// that no deleter has announced it is deleting.
+func (r *Repo) othersRemain(ctx context.Context, m *Manifest) error {
+	all, damaged, err := r.readManifests(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.HostID != m.HostID || o.ID == m.ID {
+			continue
+		}
+		_, err := r.st.Stat(ctx, objectName("deleting", o.ID))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+	}
+	if len(damaged) > 0 {
+		return fmt.Errorf("backup %d may be the last backup of host %s: %d other %s cannot be read: %w",
+			m.ID, m.HostName, len(damaged), plural(len(damaged), "backup", "backups"), ErrLastBackup)
+	}
+	return fmt.Errorf("backup %d is the last backup of host %s: %w", m.ID, m.HostName, ErrLastBackup)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
