@@ -479,7 +479,7 @@ func TestDamagedChunksAreStoredAgain(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				entries, err := parsePackTrailer(data)
+				entries, _, err := e.r.parsePackTrailer(data)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -153,11 +153,12 @@ func FuzzIndexSegment(f *testing.F) {
 }
 
 func FuzzPackTrailer(f *testing.F) {
+	r, _ := fzRepo(f)
 	b := newPackBuilder(DefaultChunkSize)
 	b.add(fzID(1), []byte("hello, world"), 12, 0)
 	b.add(fzID(2), bytes.Repeat([]byte{7}, 100), 300, flagZstd)
-	pack, _ := b.finish()
-	if entries, err := parsePackTrailer(pack); err != nil || len(entries) != 2 {
+	pack, _ := b.finish(r)
+	if entries, _, err := r.parsePackTrailer(pack); err != nil || len(entries) != 2 {
 		f.Fatalf("a good pack's trailer: %d entries, %v; want 2", len(entries), err)
 	}
 	f.Add(bytes.Clone(pack))
@@ -170,7 +171,7 @@ func FuzzPackTrailer(f *testing.F) {
 	binary.LittleEndian.PutUint32(out[len(out)-12-entrySize+32:], 0xfffffff0) // offset
 	f.Add(out)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := parsePackTrailer(data)
+		entries, _, err := r.parsePackTrailer(data)
 		if err != nil {
 			return
 		}

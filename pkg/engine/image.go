@@ -62,7 +62,7 @@ func encodeImageSplit(im *Image, split int) []byte {
 func (r *Repo) putImage(ctx context.Context, im *Image, avoid map[ID]bool) (ID, error) {
 	for split := 0; split < maxVariants; split++ {
 		data := encodeImageSplit(im, split)
-		id := contentID(data)
+		id := r.contentID(data)
 		if avoid[id] {
 			continue
 		}
@@ -170,7 +170,7 @@ func (r *Repo) getContent(ctx context.Context, name, what string, id ID, limit, 
 	if err != nil {
 		return nil, err
 	}
-	if contentID(data) != id {
+	if r.contentID(data) != id {
 		return nil, fmt.Errorf("%w: %s %s does not match its name", ErrCorrupt, what, id)
 	}
 	return data, nil

@@ -165,7 +165,7 @@ func (w *world) newActor(id, where int) *actor {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, opts)
+	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, r0.sec, opts)
 	return &actor{w: w, id: id, r: r, ctx: context.Background(), name: fmt.Sprintf("%s/%d/%s", host, self.PID, self.BootID)}
 }
 

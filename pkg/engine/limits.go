@@ -140,7 +140,7 @@ func checkEntry(e Entry) error {
 		return fmt.Errorf("%w: a blob at %d of %d bytes lies outside any pack", ErrCorrupt, e.Offset, e.Length)
 	case e.Raw > MaxChunkSize || e.Length > MaxChunkSize:
 		return fmt.Errorf("%w: a blob of %d bytes (%d stored) is longer than a chunk can be", ErrCorrupt, e.Raw, e.Length)
-	case e.Flags&^flagZstd != 0:
+	case e.Flags&^(flagZstd|flagEncrypted) != 0:
 		return fmt.Errorf("%w: a blob has unknown flags %#x", ErrCorrupt, e.Flags)
 	}
 	return nil

@@ -107,7 +107,7 @@ func TestOperationThatCannotRefreshStops(t *testing.T) {
 func TestGCLeaseIsExclusive(t *testing.T) {
 	ctx := context.Background()
 	r, st, clk := memRepo(t)
-	other := openedRepo(st, r.cfg, r.key, Options{Now: clk.Now, After: clk.After,
+	other := openedRepo(st, r.cfg, r.key, r.sec, Options{Now: clk.Now, After: clk.After,
 		Machine: fixedMachine{processID{Hostname: "elsewhere", PID: 7, BootID: "b2", PIDNS: "pid:[2]"}}})
 	op, err := other.Begin(ctx, OpGC, 0)
 	if err != nil {
