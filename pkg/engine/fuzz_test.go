@@ -103,7 +103,9 @@ func (s *fzStore) Delete(ctx context.Context, name string) error {
 
 func (s *fzStore) Location() string { return "memory" }
 
-// fzRepo is a new repository in memory.
+// fzRepo is a new repository in memory, not encrypted: the decoders'
+// fuzz targets reach the decoders, which in an encrypted repository only
+// see what opened with the key (see FuzzOpenObject).
 func fzRepo(t testing.TB) (*Repo, *fzStore) {
 	st := newFzStore()
 	r, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk})
@@ -394,7 +396,7 @@ func FuzzConfig(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := Open(context.Background(), st, Options{}); err != nil {
+	if _, err := Open(context.Background(), st, Options{Password: testPassword}); err != nil {
 		f.Fatalf("a good config does not open: %v", err)
 	}
 	f.Add(good)
@@ -405,7 +407,7 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st := newFzStore()
 		st.set("config", data)
-		r, err := Open(context.Background(), st, Options{})
+		r, err := Open(context.Background(), st, Options{Password: testPassword})
 		if err != nil {
 			return
 		}

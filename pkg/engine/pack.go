@@ -18,8 +18,8 @@ const (
 	// packSealedMagic ends a pack of an encrypted repository, whose
 	// trailer is sealed.
 	packSealedMagic = "DBPKENC1"
-	indexMagic   = "DBINDX01"
-	entrySize    = 32 + 4 + 4 + 4 + 1
+	indexMagic      = "DBINDX01"
+	entrySize       = 32 + 4 + 4 + 4 + 1
 
 	// packTarget is the size at which a pack is closed.
 	packTarget = 16 << 20
