@@ -28,6 +28,9 @@ type Options struct {
 	// Store, when set, is the store the repository is in, and Repo only
 	// names it: for tests whose store keeps a simulated time.
 	Store store.Store
+	// Password gives the password of an encrypted repository; it is
+	// called only when the repository is encrypted, at most once.
+	Password func(ctx context.Context) ([]byte, error)
 }
 
 // Provider drives the embedded engine.
@@ -54,6 +57,7 @@ var (
 	_ provider.Actions      = (*Provider)(nil)
 	_ provider.Repository   = (*Provider)(nil)
 	_ provider.Scheduler    = (*Provider)(nil)
+	_ provider.KeyManager   = (*Provider)(nil)
 )
 
 // New returns a provider for the repository in opts. It does not touch the
@@ -143,7 +147,7 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if p.repo != nil {
 		return p.repo, nil
 	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now})
+	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, Password: p.opts.Password})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -173,6 +177,8 @@ func mapErr(err error) error {
 		target = provider.ErrLocked
 	case errors.Is(err, engine.ErrInitialised):
 		target = provider.ErrExists
+	case errors.Is(err, engine.ErrPassword):
+		target = provider.ErrPassword
 	default:
 		return err
 	}
