@@ -26,6 +26,12 @@ import (
 
 const mib = 1 << 20
 
+// testPassword and testKDF are those of the repositories the tests make.
+const (
+	testPassword = "integration password"
+	testKDF      = "t=1,m=64KiB,p=1"
+)
+
 // localEnv is a repository and a scratch directory for one test.
 type localEnv struct {
 	t    *testing.T
@@ -56,6 +62,10 @@ func dropbackCmd(home string, env []string, args ...string) *exec.Cmd {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		// Repositories are encrypted, as users get them; the KDF is cheap,
+		// since these tests run dropback hundreds of times.
+		"DROPBACK_PASSWORD=" + testPassword,
+		"DROPBACK_KDF=" + testKDF,
 	}, env...)
 	return cmd
 }
