@@ -40,7 +40,7 @@ func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 	out := &provider.RepoStats{
 		Location: p.st.Location(), FormatVersion: r.Config().Version, Encryption: r.Config().Encryption,
 		ChunkSize: int64(r.ChunkSize()),
-		Hosts: len(hosts), Backups: s.Backups, Snapshots: s.Snapshots,
+		Hosts:     len(hosts), Backups: s.Backups, Snapshots: s.Snapshots,
 		LogicalBytes: s.LogicalBytes, DataBytes: s.DataBytes, UniqueBytes: s.UniqueBytes,
 		StoredBytes: s.StoredBytes, Chunks: s.Chunks, Packs: s.Packs, ReclaimedBytes: s.ReclaimedBytes,
 	}
