@@ -249,6 +249,9 @@ func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
 // is lost (it holds objects only a repository has), some other place that
 // is no repository, or an empty one that was never initialised.
 func noConfig(ctx context.Context, st store.Store) error {
+	if _, err := st.Stat(ctx, upgradeConfigName); err == nil {
+		return errorf(ErrLocked, "%s is being upgraded to an encrypted repository, or an upgrade was cut short: run `dropback repo upgrade` to finish it", st.Location())
+	}
 	if obj, err := repoObject(ctx, st); err == nil && obj != "" {
 		// `repo init` here would orphan every backup: say so instead.
 		return errorf(ErrCorrupt, "%s has no config but holds repository objects (%s): the config is lost; put back a copy of it, and do not run `repo init` here",
