@@ -1,6 +1,8 @@
 package display
 
 import (
+	"strconv"
+
 	"github.com/dropback/dropback/pkg/output"
 	"github.com/dropback/dropback/pkg/provider"
 )
@@ -27,4 +29,22 @@ func Keys(ks []provider.RepoKey) output.Displayable {
 // Key displays one key.
 func Key(k *provider.RepoKey) output.Displayable {
 	return output.KeyValue(KeyColumns, *k)
+}
+
+// UpgradeColumns are the rows of repo upgrade.
+var UpgradeColumns = []output.Column[provider.RepoUpgradeResult]{
+	{Key: "Location", Header: "Location", Value: func(r provider.RepoUpgradeResult) string { return r.Location }},
+	{Key: "Format", Header: "Format", Value: func(r provider.RepoUpgradeResult) string {
+		return strconv.Itoa(r.FromVersion) + " -> " + strconv.Itoa(r.ToVersion)
+	}},
+	{Key: "Encryption", Header: "Encryption", Value: func(r provider.RepoUpgradeResult) string { return r.Encryption }},
+	{Key: "Backups", Header: "Backups", Value: func(r provider.RepoUpgradeResult) string { return strconv.Itoa(r.Backups) }},
+	{Key: "Hosts", Header: "Hosts", Value: func(r provider.RepoUpgradeResult) string { return strconv.Itoa(r.Hosts) }},
+	{Key: "Actions", Header: "Actions", Value: func(r provider.RepoUpgradeResult) string { return strconv.Itoa(r.Actions) }},
+	{Key: "Copied", Header: "Copied", Value: func(r provider.RepoUpgradeResult) string { return output.Bytes(r.CopiedBytes) }},
+}
+
+// Upgrade displays what repo upgrade did.
+func Upgrade(r *provider.RepoUpgradeResult) output.Displayable {
+	return output.KeyValue(UpgradeColumns, *r)
 }

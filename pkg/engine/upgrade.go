@@ -3,9 +3,9 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"encoding/json"
 	"strings"
 
 	"github.com/dropback/dropback/pkg/crypt"

@@ -90,3 +90,26 @@ func (p *Provider) RemoveKey(ctx context.Context, id string) error {
 	}
 	return mapErr(r.RemoveKey(ctx, id))
 }
+
+// UpgradeRepo implements provider.Upgrader: it rewrites a repository that
+// is not encrypted into an encrypted one, or finishes an upgrade that was
+// cut short.
+func (p *Provider) UpgradeRepo(ctx context.Context, opts provider.RepoUpgradeOptions) (*provider.RepoUpgradeResult, error) {
+	kdf, err := parseKDF(opts.KDF)
+	if err != nil {
+		return nil, err
+	}
+	res, err := engine.Upgrade(ctx, p.st, engine.UpgradeOptions{Password: opts.Password, KDF: kdf, Progress: opts.Progress,
+		Options: engine.Options{Now: p.opts.Now}})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if res.AlreadyEncrypted {
+		return nil, provider.Errorf(provider.ErrInvalid, "the repository at %s is encrypted already: there is nothing to upgrade", p.st.Location())
+	}
+	p.mu.Lock()
+	p.repo = nil // opened again, encrypted, by the next call
+	p.mu.Unlock()
+	return &provider.RepoUpgradeResult{Location: p.st.Location(), FromVersion: res.FromVersion, ToVersion: engine.FormatVersion,
+		Encryption: "xchacha20-poly1305", Backups: res.Backups, Hosts: res.Hosts, Actions: res.Actions, CopiedBytes: res.CopiedBytes}, nil
+}

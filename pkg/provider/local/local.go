@@ -58,6 +58,7 @@ var (
 	_ provider.Repository   = (*Provider)(nil)
 	_ provider.Scheduler    = (*Provider)(nil)
 	_ provider.KeyManager   = (*Provider)(nil)
+	_ provider.Upgrader     = (*Provider)(nil)
 )
 
 // New returns a provider for the repository in opts. It does not touch the
