@@ -80,7 +80,7 @@ func TestBackupOfAResizedDisk(t *testing.T) {
 	t.Run("scheduled", func(t *testing.T) {
 		ctx := context.Background()
 		past := time.Now().Add(-48 * time.Hour)
-		p, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }})
+		p, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }, Password: testPasswordFunc})
 		require.NoError(t, err)
 		sched := filepath.Join(e.dir, "sched-1.img")
 		makeDisk(t, sched, 8*mib, 2, part{0, 8 * mib, "random"})
