@@ -180,6 +180,10 @@ func mapErr(err error) error {
 		target = provider.ErrExists
 	case errors.Is(err, engine.ErrPassword):
 		target = provider.ErrPassword
+	case errors.Is(err, s3store.ErrAccessDenied) || errors.Is(err, s3store.ErrNoCredentials):
+		target = provider.ErrAuth
+	case errors.Is(err, s3store.ErrUnconditional):
+		return fmt.Errorf("%w; set %s=1 only if a single dropback ever writes to this repository at a time", err, singleWriterEnv)
 	default:
 		return err
 	}
