@@ -73,7 +73,7 @@ func BenchmarkProtocolCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := Init(ctx, st, InitOptions{})
+	r, err := Init(ctx, st, encrypt(InitOptions{}))
 	if err != nil {
 		b.Fatal(err)
 	}
