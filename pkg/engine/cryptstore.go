@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/store"
@@ -159,3 +160,6 @@ func plainInfo(info store.Info) store.Info {
 	}
 	return info
 }
+
+// ListLag implements store.Lagger as the store beneath does.
+func (s cryptStore) ListLag() time.Duration { return store.ListLagOf(s.Store) }

@@ -390,7 +390,7 @@ func TestRedteamReplacedSegmentIsMissedForAMinute(t *testing.T) {
 	if _, err := r.GC(ctx, GCOptions{}); err != nil { // marks the larger pack
 		t.Fatal(err)
 	}
-	clk.Advance(3 * time.Minute) // a mark ripens after 2 lags and the clock skew
+	clk.Advance(3 * time.Minute)       // a mark ripens after 2 lags and the clock skew
 	res, err := r.GC(ctx, GCOptions{}) // deletes it, replaces the segment
 	if err != nil || res.DeletedPacks != 1 {
 		t.Fatalf("setup: sweep %+v, %v; want the larger pack deleted", res, err)
