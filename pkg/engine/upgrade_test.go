@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dropback/dropback/pkg/store"
 	"github.com/dropback/dropback/pkg/store/faulty"
+	"github.com/dropback/dropback/pkg/store/local"
 	"github.com/dropback/dropback/pkg/store/mem"
 )
 
@@ -230,4 +232,107 @@ func TestUpgradeRefusesWhileAnOperationRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.check(t)
+}
+
+// TestVersion1Repository reads a repository that dropback wrote before
+// encryption (testdata/v1, see its README): every backup restores, verify
+// finds nothing wrong; then it is upgraded, and the encrypted repository
+// restores every backup again and holds neither its text nor its host name.
+func TestVersion1Repository(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "repo")
+	copyTree(t, filepath.Join("testdata", "v1", "repo"), dir)
+	st, err := local.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]string{ // the disk's sha256 at each backup
+		1: "cda17884ec5fe273bf9b71f59c0aa10d99d8e923e11272c766cb1a1374fc1f2b",
+		2: "3c78bfe983ad6f47e9173ebaea8965d5d0ed0eb0a8fc1f199ca5e8a25aed07ff",
+	}
+	check := func(what string, opts Options, version int, encrypted bool) {
+		t.Helper()
+		r, err := Open(ctx, st, opts)
+		if err != nil {
+			t.Fatalf("%s: open: %v", what, err)
+		}
+		if r.cfg.Version != version || r.Encrypted() != encrypted {
+			t.Fatalf("%s: version %d, encrypted %v", what, r.cfg.Version, r.Encrypted())
+		}
+		hosts, hd, err := r.HostsAndDamage(ctx)
+		if err != nil || len(hd) > 0 || len(hosts) != 1 || hosts[0].Name != "v1-host" {
+			t.Fatalf("%s: hosts %+v, damaged %v, %v", what, hosts, hd, err)
+		}
+		ms, damaged, err := r.ManifestsAndDamage(ctx)
+		if err != nil || len(damaged) > 0 || len(ms) != len(want) {
+			t.Fatalf("%s: %d backups, damaged %v, %v; want %d", what, len(ms), damaged, err, len(want))
+		}
+		for _, m := range ms {
+			out := filepath.Join(t.TempDir(), "out.img")
+			if _, err := r.Restore(ctx, m, []RestoreTarget{{Path: out}}, nil); err != nil {
+				t.Fatalf("%s: restore backup %d: %v", what, m.ID, err)
+			}
+			data, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmt.Sprintf("%x", sha256.Sum256(data)); got != want[m.ID] {
+				t.Errorf("%s: backup %d restores to sha256 %s, want %s", what, m.ID, got, want[m.ID])
+			}
+			if m.Snapshot != (m.ID == 1) {
+				t.Errorf("%s: backup %d: snapshot %v", what, m.ID, m.Snapshot)
+			}
+		}
+		if a, err := r.Action(ctx, 3); err != nil || a.Status != ActionCompleted || a.ResourceID != 1 {
+			t.Errorf("%s: action 3 (the convert): %+v, %v", what, a, err)
+		}
+		res, err := r.Verify(ctx, nil, nil)
+		if err != nil || res.Damaged() {
+			t.Fatalf("%s: verify: %+v, %v", what, res, err)
+		}
+	}
+	check("version 1", Options{}, 1, false)
+
+	res, err := Upgrade(ctx, st, UpgradeOptions{Password: []byte(testPasswordText), KDF: testKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Backups != 2 || res.Hosts != 1 || !res.Finished {
+		t.Errorf("upgrade: %+v", res)
+	}
+	check("upgraded", Options{Password: testPassword}, FormatVersion, true)
+	err = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		for _, needle := range []string{"version one repository text", "v1-host"} {
+			if bytes.Contains(data, []byte(needle)) {
+				t.Errorf("%q is in %s after the upgrade", needle, p)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyTree copies the files under from to to.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.Walk(from, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		copyFile(t, p, filepath.Join(to, rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
