@@ -115,6 +115,17 @@ func TestPasswords(t *testing.T) {
 	require.Equal(t, 12, e.runPw([]string{"DROPBACK_PASSWORD=second password"}, "backups", "list").code)
 	require.Equal(t, 0, e.runPw([]string{"DROPBACK_PASSWORD=third password"}, "backups", "list").code)
 	require.Equal(t, 0, e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "backups", "list").code)
+
+	// The new password from --new-password-file, first line only.
+	newFile := filepath.Join(e.dir, "new-pw")
+	require.NoError(t, os.WriteFile(newFile, []byte("fourth password\nnot this\n"), 0o600))
+	r = e.runPw([]string{"DROPBACK_PASSWORD=third password", "DROPBACK_NEW_PASSWORD=not this either"}, "repo", "key", "passwd", "--new-password-file", newFile)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Equal(t, 12, e.runPw([]string{"DROPBACK_PASSWORD=third password"}, "backups", "list").code)
+	require.Equal(t, 0, e.runPw([]string{"DROPBACK_PASSWORD=fourth password"}, "backups", "list").code)
+	require.Equal(t, 12, e.runPw([]string{"DROPBACK_PASSWORD=not this either"}, "backups", "list").code)
+	// --trace prints no password (runPw checks every output).
+	require.Equal(t, 0, e.runPw([]string{"DROPBACK_PASSWORD=fourth password"}, "--trace", "repo", "key", "list").code)
 }
 
 // repo upgrade through the binary: a plain repository with a backup becomes
