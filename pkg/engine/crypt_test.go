@@ -471,3 +471,68 @@ func FuzzSealedPackTrailer(f *testing.F) {
 		}
 	})
 }
+
+// Every object of an encrypted repository that says anything is sealed
+// under its name: after backups, a gc that replaced an index segment (its
+// index-replaced/ marker names the new one), a convert and a retention
+// (their fate/ objects), the objects left in plain are the config, the
+// key objects, packs (whose blobs and trailer are sealed) and markers whose
+// name is all they say.
+func TestEveryObjectThatSaysAnythingIsSealed(t *testing.T) {
+	if *plainRepos {
+		t.Skip("-plain")
+	}
+	ctx := context.Background()
+	r, st, clk := memRepo(t)
+	b, _ := twoPacks(t, r, clk)
+	clk.Advance(2 * time.Hour)
+	grace := GCOptions{Grace: 3 * time.Minute}
+	if res, err := r.GC(ctx, grace); err != nil || res.CondemnedPacks != 1 {
+		t.Fatalf("setup: mark %+v, %v", res, err)
+	}
+	clk.Advance(3 * time.Minute)
+	if res, err := r.GC(ctx, grace); err != nil || res.DeletedPacks != 1 {
+		t.Fatalf("setup: sweep %+v, %v", res, err)
+	}
+	if err := r.MarkSnapshot(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 2*testChunk, region{0, testChunk, "random"})
+	old := backup(t, r, src)
+	backup(t, r, src)
+	if err := r.Expire(ctx, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	err := st.List(ctx, "", func(info store.Info) error {
+		data, err := st.Get(ctx, info.Name, 0, -1)
+		if err != nil {
+			return err
+		}
+		kind, _, _ := strings.Cut(info.Name, "/")
+		seen[kind] = true
+		switch {
+		case info.Name == "config" || kind == "keys":
+		case kind == "packs":
+			if !bytes.HasSuffix(data, []byte(packSealedMagic)) {
+				t.Errorf("%s: the trailer is not sealed", info.Name)
+			}
+		case len(data) == 0 || string(data) == "{}\n":
+			// a marker whose name is all it says
+		default:
+			if _, err := r.sec.cipher.OpenObject(info.Name, data); err != nil {
+				t.Errorf("%s is not sealed under its name: %q", info.Name, data[:min(len(data), 40)])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"index-replaced", "fate", "snapshots", "deleted", "gc", "backups", "images", "index"} {
+		if !seen[kind] {
+			t.Errorf("no %s/ object was made: the test shows nothing of them", kind)
+		}
+	}
+}

@@ -49,19 +49,22 @@ const (
 	// classPlain objects are stored as they are: the config and key
 	// objects, which are read before the key is known; packs, whose blobs
 	// and trailer the engine encrypts itself; and markers whose content is
-	// empty and whose name is all they say (deleted/, snapshots/,
-	// index-replaced/, a released gc lease).
+	// empty or "{}" and whose name is all they say (deleted/, snapshots/,
+	// a released gc lease).
 	classPlain objectClass = iota
 	// classData objects are encrypted; one that does not open is damage.
 	classData
 	// classProtocol objects are encrypted; one that does not open reads
-	// as an empty object.
+	// as an empty object. A backup's fate/ is one: a fate that cannot be
+	// read decides nothing, and the backup is kept.
 	classProtocol
 )
 
-var dataPrefixes = []string{"backups/", "hosts/", "actions/", "images/", "index/", "damaged/"}
+// dataPrefixes are those of classData; index-replaced/ markers name the
+// segment that replaced theirs, and one that does not open is damage.
+var dataPrefixes = []string{"backups/", "hosts/", "actions/", "images/", "index/", "index-replaced/", "damaged/"}
 
-var protocolPrefixes = []string{"running/", "gc/lease/", "claims/", "gc/condemned/", "gc/done/"}
+var protocolPrefixes = []string{"running/", "gc/lease/", "claims/", "gc/condemned/", "gc/done/", "fate/"}
 
 func classOf(name string) objectClass {
 	for _, p := range dataPrefixes {

@@ -13,14 +13,15 @@ import (
 // are not encrypted, and what it does with each: drop it, or keep its
 // record, encrypted under the same name (claims and gc records, whose loss
 // between the two steps would cost only a repeated scheduled backup or a
-// line of repo stats).
+// line of repo stats; fates, whose loss leaves a snapshot to its
+// snapshots/ marker and an expired backup to be expired again).
 var plainKinds = []struct {
 	prefix string
 	keep   bool
 }{
 	{"backups/", false}, {"hosts/", false}, {"actions/", false}, {"images/", false}, {"index/", false},
 	{"damaged/", false}, {"gc/condemned/", false}, {"index-replaced/", false}, {"running/", false},
-	{"claims/", true}, {"gc/done/", true},
+	{"claims/", true}, {"gc/done/", true}, {"fate/", true},
 }
 
 // dropPlain deletes every object of the plain repository that the

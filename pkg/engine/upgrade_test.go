@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/store"
 	"github.com/dropback/dropback/pkg/store/faulty"
 	"github.com/dropback/dropback/pkg/store/local"
@@ -306,6 +307,9 @@ func TestVersion1Repository(t *testing.T) {
 			return err
 		}
 		data, err := os.ReadFile(p)
+		if rel, _ := filepath.Rel(dir, p); strings.HasPrefix(rel, "fate"+string(filepath.Separator)) && !crypt.IsObject(data) {
+			t.Errorf("%s is not sealed after the upgrade: %q", rel, data)
+		}
 		for _, needle := range []string{"version one repository text", "v1-host"} {
 			if bytes.Contains(data, []byte(needle)) {
 				t.Errorf("%q is in %s after the upgrade", needle, p)
