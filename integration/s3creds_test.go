@@ -84,6 +84,9 @@ func TestS3ReadOnlyCredentials(t *testing.T) {
 	e.ok("backups", "create", "web-1")
 	ro := readOnlyUser(t, srv, e.bucket)
 	before := e.objects()
+	for _, name := range before {
+		require.False(t, strings.HasPrefix(name, ".dropback-probe/"), "the concurrent-writer probe of the backup left %s", name)
+	}
 
 	for _, args := range [][]string{{"backups", "list"}, {"hosts", "list"}, {"repo", "stats"}, {"actions", "list"}} {
 		r := e.runEnv(ro, args...)
