@@ -42,6 +42,7 @@ step_title=(
 	[backup2]="second backup"
 	[restore]="restore"
 	[verify]="full verify"
+	[open]="open the repository"
 )
 declare -A identical
 
