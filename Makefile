@@ -65,7 +65,7 @@ bench-s3: build
 	scripts/bench-s3.sh
 
 ## mutants: put back each deletion-safety bug in turn and check that the
-## interleaving test finds it (SEEDS=300 by default)
+## interleaving test finds it (SEEDS=1000 by default)
 mutants:
 	scripts/mutants.sh
 

@@ -142,7 +142,7 @@ func TestTwoAgentsOneBackupPerWindow(t *testing.T) {
 	// the time of day: the window of today, or the one missed before it.
 	past := time.Now().Add(-48 * time.Hour)
 	ctx := context.Background()
-	p, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }})
+	p, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }, Password: testPasswordFunc})
 	require.NoError(t, err)
 	const hosts = 4
 	for i := range hosts {

@@ -7,6 +7,7 @@ package integration
 // stores what was lost again, so it is whole.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dropback/dropback/pkg/engine"
 )
 
 // damage flips a bit in the middle of, truncates or deletes the file p. In
@@ -82,9 +85,17 @@ func newCorruptEnv(t *testing.T) *corruptEnv {
 	e.bw, e.webSum = e.create("web-1"), sha(t, e.web)
 	e.webPacks = packs(t, e.repo) // the first backup's alone
 	e.bd, e.dbSum = e.create("db-1"), sha(t, e.db)
-	data, err := os.ReadFile(e.manifestPath())
+	// The manifest is encrypted: the engine reads it, with the password.
+	r, err := engine.Open(context.Background(), mustLocalStore(t, e.repo), engine.Options{Password: testPasswordFunc})
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(data, &e.manifest))
+	m, err := r.Manifest(context.Background(), e.bw.ID)
+	require.NoError(t, err)
+	e.manifest.Body.HostID, e.manifest.Body.IndexSegments = m.HostID, m.IndexSegments
+	for _, d := range m.Disks {
+		e.manifest.Body.Disks = append(e.manifest.Body.Disks, struct {
+			Image string `json:"image"`
+		}{d.Image})
+	}
 	e.webHost = e.manifest.Body.HostID
 	return e
 }

@@ -80,7 +80,7 @@ func TestBackupOfAResizedDisk(t *testing.T) {
 	t.Run("scheduled", func(t *testing.T) {
 		ctx := context.Background()
 		past := time.Now().Add(-48 * time.Hour)
-		p, err := local.New(ctx, local.Options{Repo: e.repo})
+		p, err := local.New(ctx, local.Options{Repo: e.repo, Password: testPasswordFunc})
 		require.NoError(t, err)
 		sched := filepath.Join(e.dir, "sched-1.img")
 		makeDisk(t, sched, 8*mib, 2, part{0, 8 * mib, "random"})
@@ -89,7 +89,7 @@ func TestBackupOfAResizedDisk(t *testing.T) {
 		_, err = p.CreateBackup(ctx, "sched-1", provider.CreateOptions{Time: past})
 		require.NoError(t, err)
 		// Enabled two days ago, so that today's window is due.
-		earlier, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }})
+		earlier, err := local.New(ctx, local.Options{Repo: e.repo, Now: func() time.Time { return past }, Password: testPasswordFunc})
 		require.NoError(t, err)
 		plan := "daily"
 		_, err = earlier.EnableBackups(ctx, "sched-1", provider.PolicyRequest{Plan: &plan})

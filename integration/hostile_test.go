@@ -138,7 +138,7 @@ func TestHostileInput(t *testing.T) {
 	unsealed := repo("unsealed", `{"format":"dropback-repository","version":1,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`)
 	borgINI := repo("borg-ini", "[repository]\nversion = 1\n")
 	require.NoError(t, os.WriteFile(filepath.Join(borgINI, "README"), []byte("This is a Borg Backup repository.\n"), 0o600))
-	newer := repo("newer-2", sealed(`{"format":"dropback-repository","version":2,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`))
+	newer := repo("newer-3", sealed(`{"format":"dropback-repository","version":3,"chunk_size":1048576,"chunk_hash":"blake3-keyed","encryption":"none","chunk_key":"`+strings.Repeat("0", 64)+`"}`))
 	lostConfig := filepath.Join(d, "repos", "lost-config")
 	out, err := exec.Command("cp", "-a", e.repo, lostConfig).CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -263,7 +263,7 @@ func TestHostileInput(t *testing.T) {
 		{"a borg config in JSON", []string{"--repo", borgJSON, "hosts", "list"}, `format "borg"`},
 		{"a config without its seal", []string{"--repo", unsealed, "hosts", "list"}, "not sealed"},
 		{"a borg repository", []string{"--repo", borgINI, "backups", "list"}, "not a dropback repository"},
-		{"format version 2", []string{"--repo", newer, "backups", "verify"}, "newer"},
+		{"format version 3", []string{"--repo", newer, "backups", "verify"}, "newer"},
 		{"a repository that lost its config", []string{"--repo", lostConfig, "backups", "list"}, "config is lost"},
 		{"repo init over a repository that lost its config", []string{"repo", "init", "--repo", lostConfig}, "not empty"},
 	}

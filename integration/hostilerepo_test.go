@@ -142,7 +142,7 @@ func newHostileS3(t *testing.T) *hostileRepo {
 		require.NoError(t, err)
 		return data
 	}
-	h.ok("repo", "init", "--create-bucket")
+	h.ok("repo", "init", "--create-bucket", "--insecure-no-encryption")
 	h.setUp()
 	return h
 }
@@ -158,8 +158,11 @@ func (zeros) Read(p []byte) (int, error) {
 // setUp makes the two hosts and their backups.
 func (h *hostileRepo) setUp() {
 	t := h.t
+	// Plain repositories: the objects planted here are what a writer to a
+	// plain one can forge; an encrypted one refuses them before it decodes
+	// anything (pkg/engine/crypt_test.go).
 	if len(h.names("config")) == 0 {
-		h.ok("repo", "init")
+		h.ok("repo", "init", "--insecure-no-encryption")
 	}
 	h.webDisk, h.dbDisk = filepath.Join(h.dir, "web-1.img"), filepath.Join(h.dir, "db-1.img")
 	makeDisk(t, h.webDisk, 6*mib, 1, part{0, 3 * mib, "random"}, part{4 * mib, mib, "text"})

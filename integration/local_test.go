@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -22,9 +23,29 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	localstore "github.com/dropback/dropback/pkg/store/local"
 )
 
 const mib = 1 << 20
+
+// testPasswordFunc gives testPassword, to open repositories in process.
+func testPasswordFunc(context.Context) ([]byte, error) { return []byte(testPassword), nil }
+
+// mustLocalStore opens the store of a local repository, for the tests that
+// open it in process.
+func mustLocalStore(t *testing.T, repo string) *localstore.Store {
+	t.Helper()
+	st, err := localstore.Open(repo)
+	require.NoError(t, err)
+	return st
+}
+
+// testPassword and testKDF are those of the repositories the tests make.
+const (
+	testPassword = "integration password"
+	testKDF      = "t=1,m=64KiB,p=1"
+)
 
 // localEnv is a repository and a scratch directory for one test.
 type localEnv struct {
@@ -56,6 +77,10 @@ func dropbackCmd(home string, env []string, args ...string) *exec.Cmd {
 		"HOME=" + home,
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
 		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		// Repositories are encrypted, as users get them; the KDF is cheap,
+		// since these tests run dropback hundreds of times.
+		"DROPBACK_PASSWORD=" + testPassword,
+		"DROPBACK_KDF=" + testKDF,
 	}, env...)
 	return cmd
 }

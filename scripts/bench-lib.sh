@@ -30,6 +30,9 @@ root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel 2>/dev/null) ||
 BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench}
 TOOLS=${TOOLS:-dropback restic borg}
 DROPBACK=${DROPBACK:-$root/bin/dropback}
+# dropback's repositories are encrypted, as users get them, with the
+# default key derivation: every command opens the repository with it.
+export DROPBACK_PASSWORD=${DROPBACK_PASSWORD:-dropback bench password}
 KEEP=${KEEP:-0}
 mkimage=$root/bin/mkimage
 gnutime=/usr/bin/time
@@ -53,10 +56,10 @@ preflight() {
 	local tool
 	for tool in $TOOLS; do
 		case $tool in
-		dropback) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
+		dropback | plain) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
 		restic) command -v restic >/dev/null || die "restic is missing (scripts/deps.sh installs it)" ;;
 		borg) command -v borg >/dev/null || die "borg is missing (scripts/deps.sh installs it)" ;;
-		*) die "unknown tool $tool in TOOLS (dropback, restic, borg)" ;;
+		*) die "unknown tool $tool in TOOLS (dropback, plain, restic, borg)" ;;
 		esac
 	done
 	[ $((size_bytes % 1048576)) -eq 0 ] && [ "$size_bytes" -gt 0 ] ||

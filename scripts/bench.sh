@@ -16,7 +16,8 @@
 # Environment:
 #   SIZE       image size: bytes, or a number with K, M, G or T (default 4G)
 #   BENCH_DIR  work directory, emptied at start (default /tmp/dropback-bench)
-#   TOOLS      tools to run (default "dropback restic borg")
+#   TOOLS      tools to run (default "dropback plain restic borg"; plain is
+#              dropback on a repository made with --insecure-no-encryption)
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
 #   REPEAT     restores and verifies run this many times; the median counts
@@ -32,6 +33,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SIZE=${SIZE:-4G}
 REPEAT=${REPEAT:-3}
+TOOLS=${TOOLS:-dropback plain restic borg}
 # shellcheck source=scripts/bench-lib.sh
 . "$here/bench-lib.sh"
 steps=(backup1 backup2 restore verify)
@@ -40,6 +42,7 @@ step_title=(
 	[backup2]="second backup"
 	[restore]="restore"
 	[verify]="full verify"
+	[open]="open the repository"
 )
 declare -A identical
 
@@ -48,12 +51,14 @@ declare -A identical
 backup() {
 	local step=$1 tool=$2 r=$BENCH_DIR/$2/repo
 	case $tool in
-	dropback)
+	dropback | plain)
 		if [ "$step" = backup1 ]; then
-			setup "$step" dropback "$DROPBACK" --repo "$r" repo init &&
-				setup "$step" dropback "$DROPBACK" --repo "$r" hosts add bench --disk "$img" || return 0
+			local opt=()
+			[ "$tool" = plain ] && opt=(--insecure-no-encryption)
+			setup "$step" "$tool" "$DROPBACK" --repo "$r" repo init "${opt[@]}" &&
+				setup "$step" "$tool" "$DROPBACK" --repo "$r" hosts add bench --disk "$img" || return 0
 		fi
-		run "$step" dropback "$DROPBACK" --repo "$r" backups create bench || return 0
+		run "$step" "$tool" "$DROPBACK" --repo "$r" backups create bench || return 0
 		;;
 	restic)
 		if [ "$step" = backup1 ]; then setup "$step" restic restic -r "$r" init || return 0; fi
@@ -73,7 +78,7 @@ restore() {
 	local BEFORE="rm -rf '$out' && mkdir -p '$out'"
 	mkdir -p "$out"
 	case $tool in
-	dropback) run_median "$REPEAT" restore dropback "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
+	dropback | plain) run_median "$REPEAT" restore "$tool" "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
 	restic) run_median "$REPEAT" restore restic restic -r "$r" restore latest --target "$out" || return 0 ;;
 	borg) CWD=$out run_median "$REPEAT" restore borg borg extract --sparse "$r::backup2" || return 0 ;;
 	esac
@@ -90,7 +95,7 @@ restore() {
 verify() {
 	local tool=$1 r=$BENCH_DIR/$1/repo
 	case $tool in
-	dropback) run_median "$REPEAT" verify dropback "$DROPBACK" --repo "$r" backups verify || true ;;
+	dropback | plain) run_median "$REPEAT" verify "$tool" "$DROPBACK" --repo "$r" backups verify || true ;;
 	restic) run_median "$REPEAT" verify restic restic -r "$r" check --read-data || true ;;
 	borg) run_median "$REPEAT" verify borg borg check --verify-data "$r" || true ;;
 	esac
@@ -110,17 +115,18 @@ report() {
 	echo "GB/s is the image's logical size over the step's wall time; /restic and /borg are time ratios"
 	echo "work directory: $BENCH_DIR"
 	echo
-	printf '%-14s %-9s %9s %6s %12s %8s %9s %8s %8s\n' \
-		step tool seconds GB/s "peak RSS MB" "repo MB" identical "/restic" "/borg"
+	printf '%-14s %-9s %9s %6s %12s %8s %9s %8s %8s %8s\n' \
+		step tool seconds GB/s "peak RSS MB" "repo MB" identical "/restic" "/borg" "/plain"
 	for step in "${steps[@]}"; do
 		for tool in $TOOLS; do
 			local s=${secs[$step/$tool]-} m=${rss[$step/$tool]-} rp=${repo_mb[$step/$tool]-}
 			local same=-
 			[ "$step" = restore ] && same=${identical[$tool]-n/a}
-			local vr=- vb=-
+			local vr=- vb=- vp=-
 			if [ "$tool" = dropback ]; then
 				vr=$(ratio "$s" "${secs[$step/restic]-}")
 				vb=$(ratio "$s" "${secs[$step/borg]-}")
+				vp=$(ratio "$s" "${secs[$step/plain]-}")
 			fi
 			local gbs=-
 			[ -n "$s" ] && gbs=$(awk -v b="$size_bytes" -v s="$s" 'BEGIN { if (s > 0) printf "%.2f", b / s / 1e9; else print "-" }')
@@ -128,13 +134,14 @@ report() {
 				s=skipped
 				[ "${failed[$tool]-}" = "$step" ] && s=failed
 			fi
-			printf '%-14s %-9s %9s %6s %12s %8s %9s %8s %8s\n' \
-				"${step_title[$step]}" "$tool" "$s" "$gbs" "${m:--}" "${rp:--}" "$same" "$vr" "$vb"
+			printf '%-14s %-9s %9s %6s %12s %8s %9s %8s %8s %8s\n' \
+				"${step_title[$step]}" "$tool" "$s" "$gbs" "${m:--}" "${rp:--}" "$same" "$vr" "$vb" "$vp"
 			printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$tool" "$s" "${m:--}" "${rp:--}" "$same" "$vr" "$vb" >>"$tsv"
 		done
 	done
 	echo
 	echo "repository size after both backups, MB: $(for tool in $TOOLS; do printf '%s %s  ' "$tool" "${repo_mb[backup2/$tool]:-n/a}"; done)"
+	echo "opening the encrypted repository (repo key list, Argon2id at the default parameters): ${secs[open/dropback]:-n/a} s"
 	echo
 	echo "targets (dropback against the others):"
 	check "first backup time <= 0.3x restic's" "$(ratio "${secs[backup1/dropback]-}" "${secs[backup1/restic]-}")" 0.3 x
@@ -142,6 +149,10 @@ report() {
 	check "second backup time <= 0.2x restic's" "$(ratio "${secs[backup2/dropback]-}" "${secs[backup2/restic]-}")" 0.2 x
 	check "restore time <= 0.5x restic's" "$(ratio "${secs[restore/dropback]-}" "${secs[restore/restic]-}")" 0.5 x
 	check "repository size <= restic's" "$(ratio "${repo_mb[backup2/dropback]-}" "${repo_mb[backup2/restic]-}")" 1 x
+	check "encrypted first backup <= 1.10x unencrypted" "$(ratio "${secs[backup1/dropback]-}" "${secs[backup1/plain]-}")" 1.10 x
+	check "encrypted second backup <= 1.10x unencrypted" "$(ratio "${secs[backup2/dropback]-}" "${secs[backup2/plain]-}")" 1.10 x
+	check "encrypted restore <= 1.10x unencrypted" "$(ratio "${secs[restore/dropback]-}" "${secs[restore/plain]-}")" 1.10 x
+	check "opening an encrypted repository < 1 s" "${secs[open/dropback]:-n/a}" 1 " s"
 	local peak
 	peak=$(for step in "${steps[@]}"; do echo "${rss[$step/dropback]-}"; done | sort -n | tail -n 1)
 	check "dropback peak RSS <= 150 MB (all steps)" "${peak:-n/a}" 150 " MB"
@@ -173,6 +184,9 @@ main() {
 	for tool in $TOOLS; do if active "$tool"; then verify "$tool"; fi; done
 	if [[ " $TOOLS " == *" dropback "* ]] && active dropback; then
 		"$DROPBACK" --repo "$BENCH_DIR/dropback/repo" repo stats >"$BENCH_DIR/logs/dropback-stats.log" 2>&1 || true
+		# Opening the repository: Argon2id at the default parameters, then
+		# the config and keys; repo stats of the repository does little else.
+		run_median "$REPEAT" open dropback "$DROPBACK" --repo "$BENCH_DIR/dropback/repo" repo key list || true
 	fi
 
 	report

@@ -14,6 +14,10 @@ dir=${DEMO_DIR:-$(mktemp -d /tmp/dropback-demo.XXXXXX)}
 mkdir -p "$dir"
 export DROPBACK_REPO=$dir/repo
 export DROPBACK_CONTEXT=local
+# The demo's repository is encrypted, as every new one is; it sets its own
+# password so that nothing asks for one. Keep yours out of the environment
+# of other processes: DROPBACK_PASSWORD_FILE or DROPBACK_PASSWORD_COMMAND.
+export DROPBACK_PASSWORD=${DROPBACK_PASSWORD:-dropback demo password}
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 

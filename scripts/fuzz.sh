@@ -13,7 +13,7 @@ set -eu
 cd "$(dirname "$0")/.."
 time=${1:-10s}
 case $time in *[a-z]) ;; *) time=${time}s ;; esac
-for pkg in ./pkg/engine ./pkg/nbd; do
+for pkg in ./pkg/engine ./pkg/nbd ./pkg/crypt ./pkg/key; do
 	for t in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz'); do
 		case " ${FUZZ:-$t} " in *" $t "*) ;; *) continue ;; esac
 		echo "== $t ($time)"

@@ -7,6 +7,9 @@
 #   scripts/minio.sh env      print the AWS_* exports that reach it:
 #                             eval "$(scripts/minio.sh env)"
 #   scripts/minio.sh status   exit 0 if it answers, 1 otherwise
+#   scripts/minio.sh mc ARGS  run MinIO's client on it as root, alias "local"
+#                             (built once with go install, like the server):
+#                             scripts/minio.sh mc admin user add local ro s3cret
 #
 # MinIO listens on 127.0.0.1 only, on a free port chosen at the first start
 # and kept for later starts, with four drive folders (DIR/data/d{1...4}), so
@@ -28,6 +31,7 @@
 set -euo pipefail
 
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9
 STATE=${MINIO_STATE_DIR:-/tmp/dropback-minio}
 IDLE_STOP=${MINIO_IDLE_STOP:-0}
 START_WAIT=${MINIO_START_WAIT:-60}
@@ -207,13 +211,33 @@ export AWS_REGION=us-east-1
 EOF
 }
 
+# mc ARGS: MinIO's client against the running server, as root.
+run_mc() {
+	running || die "MinIO is not running from $STATE; run scripts/minio.sh start"
+	local bin
+	bin="$(dirname "$(find_bin)")/mc"
+	if [ ! -x "$bin" ]; then
+		say "building mc $MC_VERSION (about two minutes; log in $STATE/build-mc.log)"
+		if ! (cd / && GOFLAGS=-buildvcs=false go install "github.com/minio/mc@$MC_VERSION") >"$STATE/build-mc.log" 2>&1; then
+			tail -n 5 "$STATE/build-mc.log" >&2
+			die "go install github.com/minio/mc@$MC_VERSION failed (full log in $STATE/build-mc.log)"
+		fi
+	fi
+	MC_HOST_local="http://$(readstate user):$(readstate password)@127.0.0.1:$(readstate port)" \
+		MC_CONFIG_DIR="$STATE/mc" "$bin" --quiet --no-color "$@"
+}
+
 case "${1:-}" in
 start) start ;;
+mc)
+	shift
+	run_mc "$@"
+	;;
 stop) stop ;;
 env) env_exports ;;
 status) running ;;
 *)
-	echo "usage: $0 start|stop|env|status" >&2
+	echo "usage: $0 start|stop|env|status|mc ARGS" >&2
 	exit 2
 	;;
 esac

@@ -22,6 +22,7 @@ const (
 	ExitDamaged     = 7   // the repository is damaged
 	ExitNoRepo      = 10  // no repository there, or not initialised
 	ExitLocked      = 11  // another process holds the repository's gc lease
+	ExitPassword    = 12  // no password for an encrypted repository, or a wrong one
 	ExitFormat      = 13  // not a dropback repository, or a newer format
 	ExitInterrupted = 130 // SIGINT or SIGTERM
 )
@@ -83,7 +84,7 @@ func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupt
 
 // ExitCode decides the process exit code of a command's error. It is the one
 // place that does. An error that matches several sentinels takes the first
-// code in this order: interrupted, declined, usage, auth, timeout, the
+// code in this order: interrupted, declined, usage, auth, password, timeout, the
 // repository's state (missing, locked, format, damaged), partial.
 func ExitCode(err error) int {
 	var flagErr *FlagError
@@ -100,6 +101,8 @@ func ExitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, provider.ErrAuth):
 		return ExitAuth
+	case errors.Is(err, provider.ErrPassword):
+		return ExitPassword
 	case errors.Is(err, provider.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return ExitTimeout
 	case errors.Is(err, provider.ErrNoRepo):

@@ -29,15 +29,19 @@ type GlobalFlags struct {
 	Context     string
 	ConfigPath  string
 	Repo        string
-	Trace       bool
-	Quiet       bool
+	// PasswordFile holds the repository's password (see Password).
+	PasswordFile string
+	Trace        bool
+	Quiet        bool
 }
 
 // ProviderConfig is everything needed to build the provider of a resolved
 // context.
 type ProviderConfig struct {
-	Context   string
-	Repo      string // local context only
+	Context string
+	Repo    string // local context only
+	// Password gives an encrypted repository's password (local only).
+	Password  func(ctx context.Context) ([]byte, error)
 	Token     string // DigitalOcean contexts only
 	APIURL    string
 	UserAgent string
@@ -168,6 +172,7 @@ func (f *Factory) ProviderConfigOf(name string) (ProviderConfig, error) {
 	var err error
 	if name == provider.ContextLocal {
 		pc.Repo, err = config.Repo(f.Flags.Repo, f.Env)
+		pc.Password = f.Password
 		return pc, err
 	}
 	pc.APIURL, err = config.APIURL(f.Flags.APIURL, f.Sources())

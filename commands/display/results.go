@@ -13,6 +13,7 @@ import (
 var RepoStatsColumns = []output.Column[provider.RepoStats]{
 	{Key: "Location", Header: "Location", Value: func(s provider.RepoStats) string { return s.Location }},
 	{Key: "Format", Header: "Format", Value: func(s provider.RepoStats) string { return strconv.Itoa(s.FormatVersion) }},
+	{Key: "Encryption", Header: "Encryption", Value: func(s provider.RepoStats) string { return output.OrNone(s.Encryption) }},
 	{Key: "ChunkSize", Header: "Chunk Size", Value: func(s provider.RepoStats) string { return output.Bytes(s.ChunkSize) }},
 	{Key: "Hosts", Header: "Hosts", Value: func(s provider.RepoStats) string { return strconv.Itoa(s.Hosts) }},
 	{Key: "Backups", Header: "Backups", Value: func(s provider.RepoStats) string { return strconv.Itoa(s.Backups) }},

@@ -20,13 +20,20 @@ type InitOptions struct {
 	Provider func(context.Context) (provider.Repository, error)
 	Printer  func() *output.Printer
 
+	// Password reads the new repository's password: the password
+	// sources, else twice on a terminal; nil when there is none.
+	Password func(context.Context) ([]byte, error)
+
 	ChunkSize    int64 // 0 means the engine's default
 	CreateBucket bool
+	NoEncryption bool
+	KDF          string
 }
 
 // NewCmdInit returns `repo init`.
 func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Command {
-	opts := &InitOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Repository](f, "repo init"), Printer: f.Printer}
+	opts := &InitOptions{IO: f.IOStreams, Provider: cmdutil.Capability[provider.Repository](f, "repo init"), Printer: f.Printer,
+		Password: f.InitPassword}
 	var chunkSize string
 	cmd := &cobra.Command{
 		Use:   "init",
@@ -34,11 +41,24 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Comman
 		Long: `Create an empty repository. The chunk size is fixed for the repository's life;
 the default is 1 MiB.
 
+A new repository is encrypted: every chunk, index, manifest, host record
+and action is sealed with XChaCha20-Poly1305 under a random master key, which
+a key object keeps wrapped under the password (Argon2id; docs/format.md). The
+password comes from --password-file, DROPBACK_PASSWORD_FILE,
+DROPBACK_PASSWORD_COMMAND or DROPBACK_PASSWORD, else it is asked twice on the
+terminal; without any, init refuses (exit 12). Keep the password: without
+it nothing in the repository can be read. --insecure-no-encryption makes a
+repository that anyone who can read its files or bucket can read; repo stats
+shows which a repository is. --kdf sets Argon2id's cost (default
+$DROPBACK_KDF, else t=3,m=64MiB,p=4, about 0.4 s on 2 cores).
+
 An s3://bucket/prefix repository takes its endpoint and credentials from
 AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;
 --create-bucket creates the bucket first (see docs/s3.md).`,
 		Example: `  dropback repo init
+  DROPBACK_PASSWORD_COMMAND='pass show dropback' dropback repo init
   dropback --repo /srv/backups repo init --chunk-size 4MiB
+  dropback --repo /tmp/scratch repo init --insecure-no-encryption
   dropback --repo s3://backups/fleet repo init --create-bucket`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +77,8 @@ AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;
 	}
 	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB or 4MiB (default: the engine's, 1MiB)")
 	cmd.Flags().BoolVar(&opts.CreateBucket, "create-bucket", false, "create the bucket of an s3:// repository if it does not exist")
+	cmd.Flags().BoolVar(&opts.NoEncryption, "insecure-no-encryption", false, "make a repository that is not encrypted: anyone who can read it can read every disk in it")
+	AddKDFFlag(cmd, f, &opts.KDF)
 	cmdutil.DescribeColumns(cmd, output.Infos(display.RepoStatsColumns))
 	return cmd
 }
@@ -70,7 +92,17 @@ func runInit(ctx context.Context, opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	stats, err := p.InitRepo(ctx, provider.RepoInitOptions{ChunkSize: opts.ChunkSize, CreateBucket: opts.CreateBucket})
+	req := provider.RepoInitOptions{ChunkSize: opts.ChunkSize, CreateBucket: opts.CreateBucket, KDF: opts.KDF}
+	if !opts.NoEncryption {
+		if req.Password, err = opts.Password(ctx); err != nil {
+			return err
+		}
+		if req.Password == nil {
+			return provider.Errorf(provider.ErrPassword, "initialise repository: a new repository is encrypted, and no password was given: use %s, run on a terminal, or pass --insecure-no-encryption for one that anyone who can read it can read",
+				cmdutil.PasswordSources)
+		}
+	}
+	stats, err := p.InitRepo(ctx, req)
 	if err != nil {
 		return fmt.Errorf("initialise repository: %w", err)
 	}

@@ -21,6 +21,6 @@ $XDG_DATA_HOME/dropback/repo. Engine only.`,
 		Args: cmdutil.NounArgs,
 		RunE: cmdutil.NounRunE,
 	}
-	cmd.AddCommand(NewCmdInit(f, nil), NewCmdStats(f, nil), NewCmdGC(f, nil))
+	cmd.AddCommand(NewCmdInit(f, nil), NewCmdStats(f, nil), NewCmdGC(f, nil), NewCmdKey(f), NewCmdUpgrade(f, nil))
 	return cmd
 }

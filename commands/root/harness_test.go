@@ -39,7 +39,7 @@ type result struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{fake: fakeprovider.New(), env: map[string]string{"HOME": t.TempDir()}}
+	return &cli{fake: fakeprovider.New(), env: map[string]string{"HOME": t.TempDir(), "DROPBACK_PASSWORD": "golden"}}
 }
 
 func (c *cli) run(t *testing.T, args ...string) result {

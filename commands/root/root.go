@@ -83,6 +83,7 @@ func addGlobalFlags(cmd *cobra.Command, g *cmdutil.GlobalFlags) {
 	fl.StringVar(&g.Context, "context", "", "context: local, or a DigitalOcean context, lowercase (default $DROPBACK_CONTEXT, then $DIGITALOCEAN_CONTEXT, then the config file, then local)")
 	fl.StringVarP(&g.ConfigPath, "config", "c", "", "config file (default $XDG_CONFIG_HOME/dropback/config.yaml)")
 	fl.StringVar(&g.Repo, "repo", "", "engine repository: a path or s3://bucket/prefix (default $DROPBACK_REPO, then $XDG_DATA_HOME/dropback/repo)")
+	fl.StringVar(&g.PasswordFile, "password-file", "", "file whose first line is the password of an encrypted repository (default $DROPBACK_PASSWORD_FILE, $DROPBACK_PASSWORD_COMMAND, $DROPBACK_PASSWORD, then a prompt)")
 	fl.BoolVar(&g.Trace, "trace", false, "print API requests and responses to stderr, token redacted")
 	fl.BoolVarP(&g.Quiet, "quiet", "q", false, "no notices, spinners or progress bars on stderr")
 }

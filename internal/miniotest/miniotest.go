@@ -185,6 +185,19 @@ func findScript() (string, error) {
 	}
 }
 
+// MC runs MinIO's client, mc, on the server as root, with the alias
+// "local" (scripts/minio.sh builds it the first time), and returns its
+// output.
+func (s *Server) MC(args ...string) (string, error) {
+	cmd := exec.Command("bash", append([]string{s.script, "mc"}, args...)...)
+	cmd.Env = append(os.Environ(), "MINIO_STATE_DIR="+s.StateDir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("mc %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
 // Stop stops the server; its data stays, so Restart brings it back as it
 // was, on the same port.
 func (s *Server) Stop() error {

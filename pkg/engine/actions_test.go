@@ -13,7 +13,7 @@ import (
 // as in progress forever; one whose process runs stays in progress.
 func TestAbandonedActionIsErrored(t *testing.T) {
 	ctx := context.Background()
-	r, st := newRepo(t)
+	r, _ := newRepo(t)
 	live, err := r.StartAction(ctx, "backup", "host", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func TestAbandonedActionIsErrored(t *testing.T) {
 	dead.PID = cmd.Process.Pid
 	data, _ := json.Marshal(ActionRecord{ID: 99, N: 1, Type: "backup", Status: ActionInProgress,
 		StartedAt: time.Now().UTC(), ResourceType: "host", ResourceID: 1, Runner: &dead})
-	if err := st.Put(ctx, actionObject(99, 1), data); err != nil {
+	if err := r.st.Put(ctx, actionObject(99, 1), data); err != nil {
 		t.Fatal(err)
 	}
 

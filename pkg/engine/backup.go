@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dropback/dropback/internal/directio"
+	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/progress"
 )
 
@@ -108,7 +109,7 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	}
 	prog := req.Progress
 	prog.Start("backup", total)
-	m := &Manifest{Version: FormatVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
+	m := &Manifest{Version: manifestVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
 	images := make([]*Image, len(req.Disks))
 	for i, d := range req.Disks {
 		im, data, err := r.backupDisk(w.ctx, files[i], sizes[i], idx, w, prog)
@@ -212,7 +213,7 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 	cfree := make(chan []byte, 2*workers)
 	for range cap(free) {
 		free <- directio.Alloc(cs)
-		cfree <- make([]byte, 0, cs+cs/8+1024)
+		cfree <- make([]byte, 0, cs+cs/8+1024+crypt.BlobOverhead)
 	}
 	jobs := make(chan int, workers)
 	results := make(chan chunkResult, workers)
@@ -363,7 +364,7 @@ func (w *packWriter) flushPack() error {
 func (w *packWriter) upload() {
 	defer w.wg.Done()
 	for p := range w.queue {
-		data, id := p.finish()
+		data, id := p.finish(w.r)
 		id, entries, err := w.r.putPack(w.ctx, data, id, p.entries, w.idx.condemned)
 		if err != nil {
 			w.cancel(err)
@@ -425,7 +426,7 @@ func (r *Repo) readChunkOf(f *directio.File, size int64, i int, idx *Index, w *p
 		res.id = h.sum(buf)
 		if !idx.Has(res.id) && !w.seen(res.id) {
 			res.cbuf = <-cfree
-			res.blob, res.flags = compress(buf, res.cbuf)
+			res.blob, res.flags = r.storeChunk(res.id, buf, res.cbuf)
 		}
 	}
 	return res, nil

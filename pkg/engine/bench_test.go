@@ -30,7 +30,7 @@ func BenchmarkBackupRestore(b *testing.B) {
 	for b.Loop() {
 		dir := b.TempDir()
 		st, _ := local.Open(filepath.Join(dir, "repo"))
-		r, err := Init(ctx, st, InitOptions{})
+		r, err := Init(ctx, st, encrypt(InitOptions{}))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func BenchmarkProtocolCost(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := Init(ctx, st, InitOptions{})
+	r, err := Init(ctx, st, encrypt(InitOptions{}))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -79,7 +79,12 @@ func isZero(b []byte) bool {
 }
 
 // Blob flags.
-const flagZstd = 1 << 0
+const (
+	flagZstd = 1 << 0
+	// flagEncrypted marks a blob sealed by crypt.SealBlob: every blob of
+	// an encrypted repository, none of another.
+	flagEncrypted = 1 << 1
+)
 
 var (
 	codecOnce sync.Once

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -304,11 +303,13 @@ func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID
 	if err != nil {
 		return nil, err
 	}
-	if len(tail) != 12 || string(tail[4:]) != packEndMagic {
+	if len(tail) != 12 {
 		return nil, errorf(ErrCorrupt, "pack %s has no trailer", pack)
 	}
-	count := int64(binary.LittleEndian.Uint32(tail))
-	tlen := count*entrySize + 12
+	tlen, err := r.trailerLen(tail, "pack "+pack.String())
+	if err != nil {
+		return nil, err
+	}
 	if tlen > size-int64(len(packMagic)) {
 		return nil, errorf(ErrCorrupt, "pack %s has no trailer", pack)
 	}
@@ -316,10 +317,17 @@ func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(trailer)) != tlen || contentID(trailer) != pack {
+	if int64(len(trailer)) != tlen {
 		return nil, errorf(ErrCorrupt, "the trailer of pack %s does not match its name", pack)
 	}
-	entries, err := trailerEntries(trailer, int(count), size-tlen)
+	plain, err := r.openTrailer(trailer, "pack "+pack.String())
+	if err != nil {
+		return nil, err
+	}
+	if r.contentID(plain) != pack {
+		return nil, errorf(ErrCorrupt, "the trailer of pack %s does not match its name", pack)
+	}
+	entries, err := decodeTrailer(plain, size-tlen)
 	if err != nil {
 		return nil, fmt.Errorf("pack %s: %w", pack, err)
 	}

@@ -166,9 +166,9 @@ func TestRedteamDamagedImageHealedTwiceAtOnce(t *testing.T) {
 	data[len(data)-1] ^= 0xff
 	st.Set(name, data, time.Time{})
 
-	rA := openedRepo(st, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	rA := openedRepo(st, r.cfg, r.key, r.sec, Options{Now: r.now, After: r.after})
 	fsB := faulty.New(st)
-	rB := openedRepo(fsB, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	rB := openedRepo(fsB, r.cfg, r.key, r.sec, Options{Now: r.now, After: r.after})
 	var a *Manifest
 	var aErr error
 	fsB.Set(
@@ -247,7 +247,7 @@ func TestForgedImageRepairIsNotFollowed(t *testing.T) {
 // or saved and restored, which comes back believing no time passed.
 func frozenGuest(st store.Store, r *Repo, host string) (*Repo, *fakeclock.Clock) {
 	clk := fakeclock.New(r.now())
-	return openedRepo(st, r.cfg, r.key, Options{Now: clk.Now, After: clk.After,
+	return openedRepo(st, r.cfg, r.key, r.sec, Options{Now: clk.Now, After: clk.After,
 		Machine: fixedMachine{processID{Hostname: host, PID: 9, BootID: "guest", PIDNS: "pid:[9]"}}}), clk
 }
 
@@ -306,7 +306,7 @@ func TestRedteamPausedGCDeletesAnImageWrittenAgain(t *testing.T) {
 			return guest
 		}},
 		{"SIGSTOP before the delete", func(st store.Store, r *Repo) *Repo {
-			return openedRepo(st, r.cfg, r.key, Options{Now: r.now, After: never,
+			return openedRepo(st, r.cfg, r.key, r.sec, Options{Now: r.now, After: never,
 				Machine: fixedMachine{processID{Hostname: "gc-host", PID: 9, BootID: "other", PIDNS: "pid:[9]"}}})
 		}},
 	}
@@ -457,7 +457,7 @@ func TestRedteamRestoreReadsASegmentGCJustReplaced(t *testing.T) {
 	}
 	clk.Advance(3 * time.Minute)
 	fs := faulty.New(st)
-	reader := openedRepo(fs, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	reader := openedRepo(fs, r.cfg, r.key, r.sec, Options{Now: r.now, After: r.after})
 	var res *GCResult
 	var gcErr error
 	fs.Set(faulty.Rule{Op: faulty.Get, Pattern: "index/*", Times: 1, Hook: func() {

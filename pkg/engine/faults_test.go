@@ -96,7 +96,7 @@ func newFltEnv(t *testing.T, tmpl *fltTemplate) *fltEnv {
 		t.Fatal(err)
 	}
 	fs := faulty.New(st)
-	r, err := Open(ctx, fs, Options{})
+	r, err := Open(ctx, fs, Options{Password: testPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +479,7 @@ func TestDamagedChunksAreStoredAgain(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				entries, err := parsePackTrailer(data)
+				entries, _, err := e.r.parsePackTrailer(data)
 				if err != nil {
 					t.Fatal(err)
 				}

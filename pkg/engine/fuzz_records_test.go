@@ -200,11 +200,11 @@ func TestEveryRecordKindHasItsLimit(t *testing.T) {
 	_, st := fzRepo(t)
 	good, _ := st.Get(ctx, "config", 0, -1)
 	st.set("config", append(good, bytes.Repeat([]byte(" "), maxConfigSize-len(good))...))
-	if _, err := Open(ctx, st, Options{}); err != nil {
+	if _, err := Open(ctx, st, Options{Password: testPassword}); err != nil {
 		t.Errorf("a config of exactly %d bytes: %v", maxConfigSize, err)
 	}
 	st.set("config", append(good, bytes.Repeat([]byte(" "), maxConfigSize+1-len(good))...))
-	if _, err := Open(ctx, st, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "larger than 64 KiB") {
+	if _, err := Open(ctx, st, Options{Password: testPassword}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "larger than 64 KiB") {
 		t.Errorf("a config of %d bytes: %v, want damage naming its limit", maxConfigSize+1, err)
 	}
 }

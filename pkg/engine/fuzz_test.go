@@ -103,7 +103,9 @@ func (s *fzStore) Delete(ctx context.Context, name string) error {
 
 func (s *fzStore) Location() string { return "memory" }
 
-// fzRepo is a new repository in memory.
+// fzRepo is a new repository in memory, not encrypted: the decoders'
+// fuzz targets reach the decoders, which in an encrypted repository only
+// see what opened with the key (see FuzzOpenObject).
 func fzRepo(t testing.TB) (*Repo, *fzStore) {
 	st := newFzStore()
 	r, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk})
@@ -153,11 +155,12 @@ func FuzzIndexSegment(f *testing.F) {
 }
 
 func FuzzPackTrailer(f *testing.F) {
+	r, _ := fzRepo(f)
 	b := newPackBuilder(DefaultChunkSize)
 	b.add(fzID(1), []byte("hello, world"), 12, 0)
 	b.add(fzID(2), bytes.Repeat([]byte{7}, 100), 300, flagZstd)
-	pack, _ := b.finish()
-	if entries, err := parsePackTrailer(pack); err != nil || len(entries) != 2 {
+	pack, _ := b.finish(r)
+	if entries, _, err := r.parsePackTrailer(pack); err != nil || len(entries) != 2 {
 		f.Fatalf("a good pack's trailer: %d entries, %v; want 2", len(entries), err)
 	}
 	f.Add(bytes.Clone(pack))
@@ -170,7 +173,7 @@ func FuzzPackTrailer(f *testing.F) {
 	binary.LittleEndian.PutUint32(out[len(out)-12-entrySize+32:], 0xfffffff0) // offset
 	f.Add(out)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		entries, err := parsePackTrailer(data)
+		entries, _, err := r.parsePackTrailer(data)
 		if err != nil {
 			return
 		}
@@ -393,7 +396,7 @@ func FuzzConfig(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := Open(context.Background(), st, Options{}); err != nil {
+	if _, err := Open(context.Background(), st, Options{Password: testPassword}); err != nil {
 		f.Fatalf("a good config does not open: %v", err)
 	}
 	f.Add(good)
@@ -404,7 +407,7 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		st := newFzStore()
 		st.set("config", data)
-		r, err := Open(context.Background(), st, Options{})
+		r, err := Open(context.Background(), st, Options{Password: testPassword})
 		if err != nil {
 			return
 		}

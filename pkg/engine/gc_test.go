@@ -32,7 +32,7 @@ func memRepo(t *testing.T) (*Repo, *mem.Store, *fakeclock.Clock) {
 	t.Helper()
 	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := mem.New(clk.Now)
-	r, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now, After: clk.After}})
+	r, err := Init(context.Background(), st, encrypt(InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now, After: clk.After}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestGCWaitsForOperationsGraceAndMinAge(t *testing.T) {
 
 // plantMarker writes revision seq of an operation marker of another
 // machine, refreshed at refreshed and written to the store then.
-func plantMarker(t *testing.T, st *mem.Store, op string, seq int, started, refreshed time.Time) {
+func plantMarker(t *testing.T, st sealedMem, op string, seq int, started, refreshed time.Time) {
 	t.Helper()
 	m := opMarker{Op: op, Kind: OpBackup, StartedAt: started, RefreshedAt: refreshed, Seq: seq,
 		processID: processID{Hostname: "elsewhere", PID: 1, BootID: "b", PIDNS: "pid:[1]"}}
@@ -155,28 +155,36 @@ func plantMarker(t *testing.T, st *mem.Store, op string, seq int, started, refre
 func TestGCMarkerStaleness(t *testing.T) {
 	cases := []struct {
 		name  string
-		plant func(st *mem.Store, now time.Time)
+		plant func(st sealedMem, now time.Time)
 		holds bool
 	}{
-		{"refreshed a minute ago, started 12 hours ago", func(st *mem.Store, now time.Time) {
+		{"refreshed a minute ago, started 12 hours ago", func(st sealedMem, now time.Time) {
 			plantMarker(t, st, "aaaa", 720, now.Add(-12*time.Hour), now.Add(-time.Minute))
 		}, true},
-		{"unrefreshed for 20 minutes", func(st *mem.Store, now time.Time) {
+		{"unrefreshed for 20 minutes", func(st sealedMem, now time.Time) {
 			plantMarker(t, st, "aaaa", 3, now.Add(-30*time.Minute), now.Add(-20*time.Minute))
 		}, false},
-		{"first format, 11 hours old", func(st *mem.Store, now time.Time) {
+		{"first format, 11 hours old", func(st sealedMem, now time.Time) {
 			plantMarker(t, st, "legacy", 0, now.Add(-11*time.Hour), now.Add(-11*time.Hour))
 		}, true},
-		{"first format, 13 hours old", func(st *mem.Store, now time.Time) {
+		{"first format, 13 hours old", func(st sealedMem, now time.Time) {
 			plantMarker(t, st, "legacy", 0, now.Add(-13*time.Hour), now.Add(-13*time.Hour))
 		}, false},
-		{"unparseable, written 5 minutes ago", func(st *mem.Store, now time.Time) {
+		{"unparseable, written 5 minutes ago", func(st sealedMem, now time.Time) {
 			st.Set(opObject("bbbb", 1), []byte("{not json"), now.Add(-5*time.Minute))
 		}, true},
-		{"unparseable, written an hour ago", func(st *mem.Store, now time.Time) {
+		{"unparseable, written an hour ago", func(st sealedMem, now time.Time) {
 			st.Set(opObject("bbbb", 1), []byte("{not json"), now.Add(-time.Hour))
 		}, false},
-		{"its clock says stale, the store's says fresh", func(st *mem.Store, now time.Time) {
+		// In an encrypted repository, one that does not decrypt is one
+		// that does not parse: it holds gc back until it is stale.
+		{"undecryptable, written 5 minutes ago", func(st sealedMem, now time.Time) {
+			st.Store.Set(opObject("bbbb", 1), []byte("DBENC001"+strings.Repeat("x", 100)), now.Add(-5*time.Minute))
+		}, true},
+		{"undecryptable, written an hour ago", func(st sealedMem, now time.Time) {
+			st.Store.Set(opObject("bbbb", 1), []byte("DBENC001"+strings.Repeat("x", 100)), now.Add(-time.Hour))
+		}, false},
+		{"its clock says stale, the store's says fresh", func(st sealedMem, now time.Time) {
 			m := opMarker{Op: "cccc", Kind: OpBackup, StartedAt: now.Add(-2 * time.Hour), RefreshedAt: now.Add(-time.Hour), Seq: 60,
 				processID: processID{Hostname: "elsewhere", PID: 1}}
 			data, _ := json.Marshal(m)
@@ -194,7 +202,7 @@ func TestGCMarkerStaleness(t *testing.T) {
 				t.Fatal(err)
 			}
 			clk.Advance(24 * time.Hour)
-			tc.plant(st, clk.Now())
+			tc.plant(sealedMem{st, r}, clk.Now())
 			res, err := r.GC(ctx, GCOptions{})
 			if err != nil {
 				t.Fatal(err)

@@ -77,7 +77,7 @@ func TestUnsealedRecordsAreRefused(t *testing.T) {
 	}
 
 	unsealed("config", e.r.Config())
-	_, err = Open(e.ctx, e.reads, Options{})
+	_, err = Open(e.ctx, e.reads, Options{Password: testPassword})
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "not sealed") {
 		t.Errorf("open with an unsealed config: %v, want a format error saying it is not sealed", err)
 	}
@@ -214,7 +214,7 @@ func TestOtherFilesAreNotARepository(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(t.Context(), st, Options{})
+	_, err = Open(t.Context(), st, Options{Password: testPassword})
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "not a dropback repository") || strings.Contains(err.Error(), "lost") {
 		t.Errorf("open a directory of other files: %v, want: not a dropback repository", err)
 	}
@@ -225,7 +225,7 @@ func TestOtherFilesAreNotARepository(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "backups", "0000000001"), []byte("{}"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(t.Context(), st, Options{})
+	_, err = Open(t.Context(), st, Options{Password: testPassword})
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "config is lost") {
 		t.Errorf("open a repository without its config: %v, want: the config is lost", err)
 	}

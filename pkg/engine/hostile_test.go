@@ -66,7 +66,7 @@ type hostileEnv struct {
 func newHostileEnv(t *testing.T) *hostileEnv {
 	t.Helper()
 	e := &hostileEnv{t: t, ctx: context.Background(), dir: t.TempDir()}
-	r, st := initRepo(t, e.dir)
+	r, st := initPlainRepo(t, e.dir)
 	e.root = filepath.Join(e.dir, "repo")
 	e.webDisk, e.dbDisk = filepath.Join(e.dir, "web.img"), filepath.Join(e.dir, "db.img")
 	makeDisk(t, e.webDisk, 10*testChunk+100, region{0, 4 * testChunk, "random"}, region{6 * testChunk, 2 * testChunk, "text"})
@@ -97,7 +97,7 @@ func newHostileEnv(t *testing.T) *hostileEnv {
 func (e *hostileEnv) reopen(st store.Store) {
 	e.t.Helper()
 	e.reads = &readCounter{Store: st}
-	r, err := Open(e.ctx, e.reads, Options{})
+	r, err := Open(e.ctx, e.reads, Options{Password: testPassword})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestHugeObjectsAreRefusedUnread(t *testing.T) {
 		check func(e *hostileEnv, name string)
 	}{
 		{"config", func(e *hostileEnv) string { return "config" }, func(e *hostileEnv, name string) {
-			_, err := Open(e.ctx, e.reads, Options{})
+			_, err := Open(e.ctx, e.reads, Options{Password: testPassword})
 			corrupt(t, "open", err, "config")
 		}},
 		{"manifest", func(e *hostileEnv) string { return objectName("backups", e.db.ID) }, func(e *hostileEnv, name string) {
@@ -320,7 +320,7 @@ func TestFIFOsInPlaceOfObjects(t *testing.T) {
 		check func(e *hostileEnv)
 	}{
 		{"config", func(e *hostileEnv) string { return "config" }, func(e *hostileEnv) {
-			_, err := Open(e.ctx, e.reads, Options{})
+			_, err := Open(e.ctx, e.reads, Options{Password: testPassword})
 			corrupt(t, "open", err, "config")
 		}},
 		{"manifest", func(e *hostileEnv) string { return objectName("backups", e.db.ID) }, func(e *hostileEnv) {

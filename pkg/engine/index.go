@@ -244,7 +244,7 @@ func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int)
 	cs := uint32(r.cfg.ChunkSize)
 	for _, p := range packs {
 		for _, e := range p.Entries {
-			if e.Raw > cs || e.Length > cs {
+			if e.Raw > cs || e.Length > cs+blobOverhead(e.Flags) {
 				return nil, fmt.Errorf("%w: index segment %s: a chunk of %d bytes is longer than this repository's chunks (%d)",
 					ErrCorrupt, id, e.Raw, cs)
 			}

@@ -163,12 +163,12 @@ func (w *world) newActor(id, where int) *actor {
 	m := simMachine{w: w, self: self}
 	// The process opened the repository before the run: its config is
 	// read in peace.
-	opts := Options{Now: w.clk.Now, After: w.clk.After, Machine: m}
+	opts := Options{Now: w.clk.Now, After: w.clk.After, Machine: m, Password: testPassword}
 	r0, err := Open(context.Background(), w.st, opts)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, opts)
+	r := openedRepo(w.gate.Actor(id), r0.cfg, r0.key, r0.sec, opts)
 	return &actor{w: w, id: id, r: r, ctx: context.Background(), name: fmt.Sprintf("%s/%d/%s", host, self.PID, self.BootID)}
 }
 
@@ -481,7 +481,7 @@ func interleave(t *testing.T, seed int, stats *interleaveStats) bool {
 	w := &world{t: t, seed: seed, clk: clk, st: st, dir: t.TempDir(), chunk: testChunk, stats: stats,
 		ended: map[string]bool{}, procs: map[int]processID{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{},
 		parkOn: map[int]string{}, parked: map[int]bool{}}
-	if _, err := Init(context.Background(), st, InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}}); err != nil {
+	if _, err := Init(context.Background(), st, encrypt(InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}})); err != nil {
 		t.Fatal(err)
 	}
 	// Some history first, taken in peace and an hour old.

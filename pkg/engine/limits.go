@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/store"
 )
 
@@ -132,15 +133,24 @@ func parseDigits(s string) (int, bool) {
 	return n, n > 0
 }
 
+// blobOverhead is what a blob of the given flags stores beyond its
+// compressed or raw bytes: the nonce and tag of an encrypted one.
+func blobOverhead(flags uint8) uint32 {
+	if flags&flagEncrypted != 0 {
+		return crypt.BlobOverhead
+	}
+	return 0
+}
+
 // checkEntry checks that a blob's place is one the format allows: inside a
 // pack after its magic, no longer than a chunk can be, with known flags.
 func checkEntry(e Entry) error {
 	switch {
 	case int64(e.Offset) < int64(len(packMagic)) || int64(e.Offset)+int64(e.Length) > maxPackSize:
 		return fmt.Errorf("%w: a blob at %d of %d bytes lies outside any pack", ErrCorrupt, e.Offset, e.Length)
-	case e.Raw > MaxChunkSize || e.Length > MaxChunkSize:
+	case e.Raw > MaxChunkSize || e.Length > MaxChunkSize+blobOverhead(e.Flags):
 		return fmt.Errorf("%w: a blob of %d bytes (%d stored) is longer than a chunk can be", ErrCorrupt, e.Raw, e.Length)
-	case e.Flags&^flagZstd != 0:
+	case e.Flags&^(flagZstd|flagEncrypted) != 0:
 		return fmt.Errorf("%w: a blob has unknown flags %#x", ErrCorrupt, e.Flags)
 	}
 	return nil

@@ -300,7 +300,7 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 	if m.ID != id {
 		return nil, fmt.Errorf("%w: manifest of backup %d is unreadable: it names backup %d", ErrCorrupt, id, m.ID)
 	}
-	if m.Version > FormatVersion {
+	if m.Version > manifestVersion {
 		return nil, errorf(ErrFormat, "backup %d has manifest version %d; upgrade dropback", id, m.Version)
 	}
 	if err := checkDisks(manifestDisks(m.Disks), r.cfg.ChunkSize); err != nil {

@@ -107,7 +107,7 @@ func TestOperationThatCannotRefreshStops(t *testing.T) {
 func TestGCLeaseIsExclusive(t *testing.T) {
 	ctx := context.Background()
 	r, st, clk := memRepo(t)
-	other := openedRepo(st, r.cfg, r.key, Options{Now: clk.Now, After: clk.After,
+	other := openedRepo(st, r.cfg, r.key, r.sec, Options{Now: clk.Now, After: clk.After,
 		Machine: fixedMachine{processID{Hostname: "elsewhere", PID: 7, BootID: "b2", PIDNS: "pid:[2]"}}})
 	op, err := other.Begin(ctx, OpGC, 0)
 	if err != nil {
@@ -168,7 +168,7 @@ func TestVerifyCutShortReportsNoDamage(t *testing.T) {
 	makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
 	backup(t, r, src)
 	fs := faulty.New(st)
-	rv := openedRepo(fs, r.cfg, r.key, Options{Now: r.now, After: r.after})
+	rv := openedRepo(fs, r.cfg, r.key, r.sec, Options{Now: r.now, After: r.after})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The index lists the damage records first; noteDamage lists them again.

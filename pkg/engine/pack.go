@@ -15,8 +15,11 @@ import (
 const (
 	packMagic    = "DBPACK01"
 	packEndMagic = "DBPKEND1"
-	indexMagic   = "DBINDX01"
-	entrySize    = 32 + 4 + 4 + 4 + 1
+	// packSealedMagic ends a pack of an encrypted repository, whose
+	// trailer is sealed.
+	packSealedMagic = "DBPKENC1"
+	indexMagic      = "DBINDX01"
+	entrySize       = 32 + 4 + 4 + 4 + 1
 
 	// packTarget is the size at which a pack is closed.
 	packTarget = 16 << 20
@@ -79,52 +82,124 @@ func (p *packBuilder) full() bool {
 
 func (p *packBuilder) empty() bool { return len(p.entries) == 0 }
 
-// finish appends the trailer and returns the pack's bytes and ID. The ID is
-// the hash of the trailer, which names every chunk by its own hash, so it
-// identifies the pack's content without hashing the blobs a second time.
-func (p *packBuilder) finish() ([]byte, ID) {
-	start := len(p.buf)
-	for _, e := range p.entries {
-		p.buf = appendEntry(p.buf, e)
+// finish appends the trailer and returns the pack's bytes and ID.
+func (p *packBuilder) finish(r *Repo) ([]byte, ID) {
+	var id ID
+	p.buf, id = r.closePack(p.buf, p.entries)
+	return p.buf, id
+}
+
+// closePack appends to buf, the magic and blobs of a pack, the trailer that
+// lists entries, and returns the pack and its ID. The ID is the hash of the
+// plain trailer, which names every chunk by its own hash, so it identifies
+// the pack's content without hashing the blobs a second time. In an
+// encrypted repository the hash is keyed with the name key and the trailer
+// is sealed:
+//
+//	sealed trailer (crypt.SealTrailer)   the plain trailer below, boxed
+//	sealed trailer length    uint32
+//	"DBPKENC1"
+func (r *Repo) closePack(buf []byte, entries []Entry) ([]byte, ID) {
+	start := len(buf)
+	for _, e := range entries {
+		buf = appendEntry(buf, e)
 	}
-	p.buf = binary.LittleEndian.AppendUint32(p.buf, uint32(len(p.entries)))
-	p.buf = append(p.buf, packEndMagic...)
-	return p.buf, contentID(p.buf[start:])
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(entries)))
+	buf = append(buf, packEndMagic...)
+	id := r.contentID(buf[start:])
+	if r.sec == nil {
+		return buf, id
+	}
+	plain := append([]byte(nil), buf[start:]...)
+	buf = r.sec.cipher.SealTrailer(buf[:start], plain)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(buf)-start))
+	return append(buf, packSealedMagic...), id
 }
 
 // shifted returns a copy of the finished pack data, of entries, with pad
 // zero bytes between the magic and the first blob, its entries and its ID:
 // the same blobs under another name.
-func shifted(data []byte, entries []Entry, pad int) ([]byte, []Entry, ID) {
-	end := len(data) - 12 - len(entries)*entrySize
+func (r *Repo) shifted(data []byte, entries []Entry, pad int) ([]byte, []Entry, ID) {
+	end := int64(len(packMagic))
+	for _, e := range entries {
+		end = max(end, int64(e.Offset)+int64(e.Length))
+	}
 	out := make([]byte, 0, len(data)+pad)
 	out = append(out, data[:len(packMagic)]...)
 	out = append(out, make([]byte, pad)...)
 	out = append(out, data[len(packMagic):end]...)
 	moved := make([]Entry, len(entries))
-	start := len(out)
 	for i, e := range entries {
 		e.Offset += uint32(pad)
 		moved[i] = e
-		out = appendEntry(out, e)
 	}
-	out = binary.LittleEndian.AppendUint32(out, uint32(len(entries)))
-	out = append(out, packEndMagic...)
-	return out, moved, contentID(out[start:])
+	out, id := r.closePack(out, moved)
+	return out, moved, id
 }
 
-// parsePackTrailer reads the entries a pack lists for itself.
-func parsePackTrailer(pack []byte) ([]Entry, error) {
-	if len(pack) < len(packMagic)+4+len(packEndMagic) || string(pack[:8]) != packMagic ||
-		string(pack[len(pack)-8:]) != packEndMagic {
-		return nil, fmt.Errorf("%w: not a pack", ErrCorrupt)
+// parsePackTrailer reads the entries a whole pack lists for itself, and
+// its plain trailer.
+func (r *Repo) parsePackTrailer(pack []byte) ([]Entry, []byte, error) {
+	if len(pack) < len(packMagic)+4+len(packEndMagic) || string(pack[:8]) != packMagic {
+		return nil, nil, fmt.Errorf("%w: not a pack", ErrCorrupt)
 	}
-	n := int(binary.LittleEndian.Uint32(pack[len(pack)-12:]))
-	start := len(pack) - 12 - n*entrySize
-	if n < 0 || start < 8 {
+	tail := pack[len(pack)-12:]
+	tlen, err := r.trailerLen(tail, "a pack")
+	if err != nil {
+		return nil, nil, err
+	}
+	start := int64(len(pack)) - tlen
+	if start < int64(len(packMagic)) {
+		return nil, nil, fmt.Errorf("%w: pack trailer of %d bytes does not fit", ErrCorrupt, tlen)
+	}
+	plain, err := r.openTrailer(pack[start:], "a pack")
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := decodeTrailer(plain, start)
+	return entries, plain, err
+}
+
+// trailerLen reads the length of a pack's trailer, all of what follows its
+// blobs, from the pack's last 12 bytes.
+func (r *Repo) trailerLen(tail []byte, what string) (int64, error) {
+	n := int64(binary.LittleEndian.Uint32(tail))
+	switch {
+	case string(tail[4:]) == packEndMagic && r.sec == nil:
+		return n*entrySize + 12, nil
+	case string(tail[4:]) == packSealedMagic && r.sec != nil:
+		return n + 12, nil
+	case string(tail[4:]) == packEndMagic || string(tail[4:]) == packSealedMagic:
+		return 0, errorf(ErrCorrupt, "%s is encrypted and the repository is not, or the other way round", what)
+	}
+	return 0, errorf(ErrCorrupt, "%s has no trailer", what)
+}
+
+// openTrailer returns the plain trailer of a pack from all of what follows
+// its blobs: the trailer itself, or in an encrypted repository its box,
+// length and magic.
+func (r *Repo) openTrailer(t []byte, what string) ([]byte, error) {
+	if r.sec == nil {
+		return t, nil
+	}
+	plain, err := r.sec.cipher.OpenTrailer(t[:len(t)-12])
+	if err != nil {
+		return nil, errorf(ErrCorrupt, "the trailer of %s does not decrypt", what)
+	}
+	return plain, nil
+}
+
+// decodeTrailer reads a plain trailer, the entries of a pack whose blobs end
+// at end.
+func decodeTrailer(plain []byte, end int64) ([]Entry, error) {
+	if len(plain) < 12 || string(plain[len(plain)-8:]) != packEndMagic {
+		return nil, fmt.Errorf("%w: not a pack trailer", ErrCorrupt)
+	}
+	n := int64(binary.LittleEndian.Uint32(plain[len(plain)-12:]))
+	if n*entrySize+12 != int64(len(plain)) {
 		return nil, fmt.Errorf("%w: pack trailer of %d entries does not fit", ErrCorrupt, n)
 	}
-	return trailerEntries(pack[start:], n, int64(start))
+	return trailerEntries(plain, int(n), end)
 }
 
 // trailerEntries reads the n entries at the start of b, a pack's trailer,
@@ -203,7 +278,7 @@ func (r *Repo) putSegment(ctx context.Context, packs []PackIndex) (ID, error) {
 			g = append(g[:len(g):len(g)], PackIndex{Pack: packs[0].Pack})
 		}
 		data := encodeIndexSegment(g)
-		id := contentID(data)
+		id := r.contentID(data)
 		err := r.putObject(ctx, "index/"+id.String(), data)
 		if errors.Is(err, errNameDamaged) {
 			continue
@@ -291,7 +366,7 @@ func (r *Repo) putPack(ctx context.Context, data []byte, id ID, entries []Entry,
 		if ctx.Err() != nil || pad > 16 {
 			return id, nil, fmt.Errorf("write pack %s: it exists and is damaged, and so are %d others of the same blobs", id, pad-1)
 		}
-		data, entries, id = shifted(data, entries, pad)
+		data, entries, id = r.shifted(data, entries, pad)
 	}
 }
 
@@ -309,8 +384,8 @@ func (r *Repo) packIntact(ctx context.Context, id ID, want []byte) bool {
 	if bytes.Equal(got, want) {
 		return true
 	}
-	entries, err := parsePackTrailer(got)
-	if err != nil || contentID(got[len(got)-12-len(entries)*entrySize:]) != id {
+	entries, plain, err := r.parsePackTrailer(got)
+	if err != nil || r.contentID(plain) != id {
 		return false
 	}
 	h := newChunkHasher(r.key)

@@ -24,7 +24,7 @@ func TestFailedPackUploadNeverHangsTheBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := faulty.New(inner)
-		r, err := Init(ctx, st, InitOptions{ChunkSize: testChunk})
+		r, err := Init(ctx, st, encrypt(InitOptions{ChunkSize: testChunk}))
 		if err != nil {
 			t.Fatal(err)
 		}

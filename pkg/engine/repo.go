@@ -16,13 +16,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dropback/dropback/pkg/crypt"
+	"github.com/dropback/dropback/pkg/key"
 	"github.com/dropback/dropback/pkg/store"
 )
 
 // FormatName and FormatVersion identify the repository format.
 const (
 	FormatName    = "dropback-repository"
-	FormatVersion = 1
+	FormatVersion = 2
+	// manifestVersion is the version of the manifests a backup writes:
+	// their layout did not change with the repository's version 2.
+	manifestVersion = 1
 
 	// DefaultChunkSize is the chunk size of a new repository.
 	DefaultChunkSize = 1 << 20
@@ -39,7 +44,13 @@ var (
 	ErrCorrupt        = errors.New("repository damaged")
 	ErrNotFound       = errors.New("not found")
 	ErrInvalid        = errors.New("invalid argument")
+	// ErrPassword means an encrypted repository could not be opened: no
+	// password was given, or no key of it opens with the one given.
+	ErrPassword = errors.New("wrong password")
 )
+
+// EncryptionNone is the encryption of a repository that is not encrypted.
+const EncryptionNone = "none"
 
 // Config is the repository's `config` object.
 type Config struct {
@@ -49,16 +60,18 @@ type Config struct {
 	CreatedAt   time.Time `json:"created_at"`
 	ChunkSize   int       `json:"chunk_size"`
 	ChunkHash   string    `json:"chunk_hash"`
-	ChunkKey    string    `json:"chunk_key"`
+	ChunkKey    string    `json:"chunk_key,omitempty"`
 	Compression string    `json:"compression"`
 	Encryption  string    `json:"encryption"`
 }
 
 // Repo is an open repository. It is safe for concurrent use.
 type Repo struct {
-	st      store.Store
+	st      store.Store // raw, through cryptStore when encrypted, through damageStore
+	raw     store.Store
 	cfg     Config
-	key     [32]byte
+	key     [32]byte // of chunk IDs
+	sec     *secrets // nil when not encrypted
 	now     func() time.Time
 	after   func(time.Duration) <-chan time.Time
 	machine Machine
@@ -74,11 +87,19 @@ type Options struct {
 	// Machine names this process and tells whether others of this machine
 	// have ended; nil means the real machine.
 	Machine Machine
+	// Password gives the password of an encrypted repository; it is
+	// called only when the repository is encrypted. nil means none.
+	Password func(ctx context.Context) ([]byte, error)
 }
 
-// openedRepo returns a Repo on st with the clock and machine of opts.
-func openedRepo(st store.Store, cfg Config, key [32]byte, opts Options) *Repo {
-	r := &Repo{st: damageStore{st}, cfg: cfg, key: key, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
+// openedRepo returns a Repo on st with the clock and machine of opts; sec,
+// when not nil, are the keys of an encrypted repository.
+func openedRepo(st store.Store, cfg Config, key [32]byte, sec *secrets, opts Options) *Repo {
+	r := &Repo{st: damageStore{st}, raw: st, cfg: cfg, key: key, sec: sec, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
+	if sec != nil {
+		r.st = damageStore{cryptStore{Store: st, c: sec.cipher}}
+		r.key = sec.sub.Chunk
+	}
 	if r.after == nil {
 		r.after = time.After
 	}
@@ -91,6 +112,12 @@ func openedRepo(st store.Store, cfg Config, key [32]byte, opts Options) *Repo {
 // InitOptions are the settings of a new repository.
 type InitOptions struct {
 	ChunkSize int // 0 means DefaultChunkSize
+	// Password, when not nil, makes an encrypted repository whose first
+	// key opens with it; nil makes one that is not encrypted.
+	Password []byte
+	// KDF are the Argon2id parameters of the first key; zero means
+	// key.DefaultParams.
+	KDF key.Params
 	Options
 }
 
@@ -118,19 +145,32 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 		Format: FormatName, Version: FormatVersion, ID: hex.EncodeToString(id[:]),
 		CreatedAt: now().UTC().Truncate(time.Second), ChunkSize: cs,
 		ChunkHash: "blake3-keyed", ChunkKey: hex.EncodeToString(key[:]),
-		Compression: "zstd", Encryption: "none",
+		Compression: "zstd", Encryption: EncryptionNone,
+	}
+	var sec *secrets
+	if opts.Password != nil {
+		cfg.ChunkKey, cfg.Encryption = "", crypt.Name
 	}
 	data, err := seal(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := st.Stat(ctx, "config"); errors.Is(err, store.ErrNotFound) {
-		if other, err := anyObject(ctx, st); err != nil || other != "" {
+		// Key objects alone are what an init that died left: each is
+		// bound to that init's repository ID, so none opens this one.
+		if other, err := anyObject(ctx, st, "keys/"); err != nil || other != "" {
 			if err != nil {
 				return nil, fmt.Errorf("look for objects at %s: %w", st.Location(), err)
 			}
 			return nil, errorf(ErrInvalid, "%s is not empty (%s): a new repository goes in an empty place, and one whose config was lost needs that config back",
 				st.Location(), other)
+		}
+		if opts.Password != nil {
+			// The first key goes before the config, which makes the
+			// repository.
+			if sec, err = firstKey(ctx, st, cfg, opts); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := st.Put(ctx, "config", data); err != nil {
@@ -139,7 +179,7 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 		}
 		return nil, fmt.Errorf("write repository config: %w", err)
 	}
-	return openedRepo(st, cfg, key, opts.Options), nil
+	return openedRepo(st, cfg, key, sec, opts.Options), nil
 }
 
 // Open opens the repository in st.
@@ -165,9 +205,23 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		return nil, errorf(ErrFormat, "repository format version %d is newer than this dropback supports (%d); upgrade dropback",
 			cfg.Version, FormatVersion)
 	}
+	encrypted := cfg.Encryption == crypt.Name && cfg.Version >= 2
 	if cfg.Version < 1 || cfg.ChunkSize < MinChunkSize || cfg.ChunkSize > MaxChunkSize ||
-		cfg.Encryption != "none" || cfg.ChunkHash != "blake3-keyed" {
+		(cfg.Encryption != EncryptionNone && !encrypted) || cfg.ChunkHash != "blake3-keyed" {
 		return nil, fmt.Errorf("%w: %s/config has invalid settings", ErrCorrupt, st.Location())
+	}
+	if encrypted {
+		if cfg.ChunkKey != "" {
+			return nil, fmt.Errorf("%w: %s/config is encrypted but holds a chunk key", ErrCorrupt, st.Location())
+		}
+		sec, err := unlock(ctx, st, cfg, opts)
+		if err != nil {
+			return nil, err
+		}
+		return openedRepo(st, cfg, [32]byte{}, sec, opts), nil
+	}
+	if err := checkPlain(ctx, st, cfg); err != nil {
+		return nil, err
 	}
 	key, err := hex.DecodeString(cfg.ChunkKey)
 	if err != nil || len(key) != 32 {
@@ -175,14 +229,18 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	}
 	var k [32]byte
 	copy(k[:], key)
-	return openedRepo(st, cfg, k, opts), nil
+	return openedRepo(st, cfg, k, nil, opts), nil
 }
+
+// Encrypted reports whether the repository is encrypted.
+func (r *Repo) Encrypted() bool { return r.sec != nil }
 
 // Config returns the repository settings.
 func (r *Repo) Config() Config { return r.cfg }
 
-// Store returns the store the repository lives in.
-func (r *Repo) Store() store.Store { return r.st.(damageStore).Store }
+// Store returns the store the repository lives in, as it is: encrypted
+// objects are not opened.
+func (r *Repo) Store() store.Store { return r.raw }
 
 // ChunkSize is the repository's chunk size in bytes.
 func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
@@ -191,12 +249,15 @@ func (r *Repo) ChunkSize() int { return r.cfg.ChunkSize }
 // is lost (it holds objects only a repository has), some other place that
 // is no repository, or an empty one that was never initialised.
 func noConfig(ctx context.Context, st store.Store) error {
+	if _, err := st.Stat(ctx, upgradeConfigName); err == nil {
+		return errorf(ErrLocked, "%s is being upgraded to an encrypted repository, or an upgrade was cut short: run `dropback repo upgrade` to finish it", st.Location())
+	}
 	if obj, err := repoObject(ctx, st); err == nil && obj != "" {
 		// `repo init` here would orphan every backup: say so instead.
 		return errorf(ErrCorrupt, "%s has no config but holds repository objects (%s): the config is lost; put back a copy of it, and do not run `repo init` here",
 			st.Location(), obj)
 	}
-	if other, err := anyObject(ctx, st); err == nil && other != "" {
+	if other, err := anyObject(ctx, st, "keys/"); err == nil && other != "" {
 		return errorf(ErrFormat, "%s is not a dropback repository: it has no config, and holds other files (%s)", st.Location(), other)
 	}
 	return fmt.Errorf("%w at %s", ErrNotInitialised, st.Location())
@@ -250,11 +311,17 @@ func repoObject(ctx context.Context, st store.Store) (string, error) {
 	return "", nil
 }
 
-// anyObject returns the name of some object in st, or "" when st is empty.
-func anyObject(ctx context.Context, st store.Store) (string, error) {
+// anyObject returns the name of some object in st, but those under the
+// prefixes except, or "" when st has none.
+func anyObject(ctx context.Context, st store.Store, except ...string) (string, error) {
 	found := ""
 	stop := errors.New("found")
 	err := st.List(ctx, "", func(info store.Info) error {
+		for _, p := range except {
+			if strings.HasPrefix(info.Name, p) {
+				return nil
+			}
+		}
 		found = info.Name
 		return stop
 	})

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/dropback/dropback/internal/directio"
+	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/progress"
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -381,12 +382,37 @@ func chunkMatches(f *directio.File, buf []byte, off int64, id ID, h chunkHasher)
 	return h.sum(buf) == id, nil
 }
 
-// openBlob decompresses a blob into *buf, kept for the next one, and checks
-// it against its chunk ID. A blob stored raw is returned as it is: a slice of
-// blob, not of *buf.
+// openBlob decrypts and decompresses a blob into *buf, kept for the next
+// one, and checks it against its chunk ID. A blob stored raw and not
+// encrypted is returned as it is: a slice of blob, not of *buf. blob is
+// never changed.
 func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]byte) ([]byte, error) {
-	plain, err := decompress(blob, loc.flags, int(loc.raw), *buf)
+	if (loc.flags&flagEncrypted != 0) != (r.sec != nil) {
+		return nil, fmt.Errorf("%w: the blob is encrypted and the repository is not, or the other way round", ErrCorrupt)
+	}
+	var plain []byte
+	var err error
+	switch {
+	case r.sec == nil:
+		plain, err = decompress(blob, loc.flags, int(loc.raw), *buf)
+	case loc.flags&flagZstd == 0:
+		plain, err = r.sec.cipher.OpenBlob((*buf)[:0], id, blob)
+		if err == nil && len(plain) != int(loc.raw) {
+			err = fmt.Errorf("%w: blob length %d, want %d", ErrCorrupt, len(plain), loc.raw)
+		}
+	default:
+		s := getScratch(len(blob))
+		var z []byte
+		if z, err = r.sec.cipher.OpenBlob((*s)[:0], id, blob); err == nil {
+			plain, err = decompress(z, flagZstd, int(loc.raw), *buf)
+		}
+		*s = z[:0]
+		scratch.Put(s)
+	}
 	if err != nil {
+		if errors.Is(err, crypt.ErrOpen) {
+			err = fmt.Errorf("%w: the blob does not decrypt: damaged, moved, or not the chunk's", ErrCorrupt)
+		}
 		return nil, err
 	}
 	if loc.flags != 0 {
@@ -396,6 +422,32 @@ func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]
 		return nil, fmt.Errorf("%w: the chunk does not match its hash", ErrCorrupt)
 	}
 	return plain, nil
+}
+
+// scratch holds buffers for a compressed blob between decryption and
+// decompression.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunkSize); return &b }}
+
+func getScratch(n int) *[]byte {
+	s := scratch.Get().(*[]byte)
+	if cap(*s) < n {
+		*s = make([]byte, 0, n)
+	}
+	return s
+}
+
+// storeChunk returns the blob that stores the chunk id of plain bytes data,
+// made in dst (room for a chunk, an eighth more and crypt.BlobOverhead),
+// and its flags: compressed when that makes it smaller, and sealed in an
+// encrypted repository.
+func (r *Repo) storeChunk(id ID, data, dst []byte) ([]byte, uint8) {
+	if r.sec == nil {
+		return compress(data, dst)
+	}
+	blob, flags := compress(data, dst[crypt.NonceSize:crypt.NonceSize])
+	// A compressed blob lies where SealBlob seals in place; a raw one is
+	// the chunk itself, sealed into dst.
+	return r.sec.cipher.SealBlob(dst[:0], id, blob), flags | flagEncrypted
 }
 
 const blockSize = 4096

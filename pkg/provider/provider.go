@@ -45,6 +45,9 @@ var (
 	// ErrFormat means the repository is not a dropback repository, or is of
 	// a newer format than this dropback reads.
 	ErrFormat = errors.New("unsupported repository format")
+	// ErrPassword means an encrypted repository could not be opened: no
+	// password was given, or none of its keys opens with the one given.
+	ErrPassword = errors.New("wrong password")
 )
 
 // UnsupportedError is returned for a verb a context cannot do: a capability
@@ -280,6 +283,27 @@ type Repository interface {
 	InitRepo(ctx context.Context, opts RepoInitOptions) (*RepoStats, error)
 	RepoStats(ctx context.Context) (*RepoStats, error)
 	GC(ctx context.Context, opts GCOptions) (*GCResult, error)
+}
+
+// KeyManager manages the keys of an encrypted repository (engine only):
+// each key opens the repository with its own password.
+type KeyManager interface {
+	// ListKeys lists the keys, and marks the one the password opened.
+	ListKeys(ctx context.Context) ([]RepoKey, error)
+	// AddKey adds a key that opens with password; kdf is Argon2id's
+	// parameters ("t=3,m=64MiB,p=4"), "" for the default.
+	AddKey(ctx context.Context, password []byte, kdf string) (*RepoKey, error)
+	// RemoveKey removes a key; never the last, nor the one in use.
+	RemoveKey(ctx context.Context, id string) error
+	// ChangePassword replaces the key in use by one that opens with
+	// password.
+	ChangePassword(ctx context.Context, password []byte, kdf string) (*RepoKey, error)
+}
+
+// Upgrader rewrites a repository of an older format into the current one
+// (engine only).
+type Upgrader interface {
+	UpgradeRepo(ctx context.Context, opts RepoUpgradeOptions) (*RepoUpgradeResult, error)
 }
 
 // Scheduler runs due backups, retention and gc itself (engine only:

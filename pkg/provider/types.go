@@ -442,12 +442,54 @@ type RepoInitOptions struct {
 	ChunkSize int64
 	// CreateBucket creates the bucket of an s3:// repository first.
 	CreateBucket bool
+	// Password is that of the repository's first key; nil makes a
+	// repository that is not encrypted.
+	Password []byte
+	// KDF is Argon2id's parameters of the first key ("t=3,m=64MiB,p=4");
+	// "" means the default.
+	KDF string
+}
+
+// RepoKey is one key of an encrypted repository.
+type RepoKey struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	// KDF is the key's Argon2id parameters, "t=3,m=65536KiB,p=4".
+	KDF string `json:"kdf"`
+	// Current is set on the key the password opened.
+	Current bool `json:"current"`
+	// Problem says why the key cannot be read.
+	Problem string `json:"problem,omitempty"`
+}
+
+// RepoUpgradeOptions are the options of `repo upgrade`.
+type RepoUpgradeOptions struct {
+	// Password is that of the encrypted repository's first key.
+	Password []byte
+	// KDF is Argon2id's parameters of that key; "" means the default.
+	KDF string
+	// Progress, if not nil, counts the bytes copied.
+	Progress *progress.Counter
+}
+
+// RepoUpgradeResult is what an upgrade did.
+type RepoUpgradeResult struct {
+	Location    string `json:"location"`
+	FromVersion int    `json:"from_version"`
+	ToVersion   int    `json:"to_version"`
+	Encryption  string `json:"encryption"`
+	Backups     int    `json:"backups"`
+	Hosts       int    `json:"hosts"`
+	Actions     int    `json:"actions"`
+	// CopiedBytes is the plain size of the chunks copied.
+	CopiedBytes int64 `json:"copied_bytes"`
 }
 
 // RepoStats describes the engine repository.
 type RepoStats struct {
 	Location         string  `json:"location"`
 	FormatVersion    int     `json:"format_version"`
+	Encryption       string  `json:"encryption"`
 	ChunkSize        int64   `json:"chunk_size"`
 	Hosts            int     `json:"hosts"`
 	Backups          int     `json:"backups"`

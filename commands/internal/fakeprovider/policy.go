@@ -145,7 +145,10 @@ func (f *Fake) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*pr
 	if err := f.call("InitRepo", "chunk=%d", opts.ChunkSize); err != nil {
 		return nil, err
 	}
-	s := provider.RepoStats{Location: f.Stats.Location, FormatVersion: 1, ChunkSize: 1 << 20}
+	s := provider.RepoStats{Location: f.Stats.Location, FormatVersion: 2, Encryption: "none", ChunkSize: 1 << 20}
+	if opts.Password != nil {
+		s.Encryption = "xchacha20-poly1305"
+	}
 	if opts.ChunkSize > 0 {
 		s.ChunkSize = opts.ChunkSize
 	}

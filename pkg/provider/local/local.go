@@ -31,6 +31,9 @@ type Options struct {
 	// Store, when set, is the store the repository is in, and Repo only
 	// names it: for tests whose store keeps a simulated time.
 	Store store.Store
+	// Password gives the password of an encrypted repository; it is
+	// called only when the repository is encrypted, at most once.
+	Password func(ctx context.Context) ([]byte, error)
 }
 
 // Provider drives the embedded engine.
@@ -57,6 +60,8 @@ var (
 	_ provider.Actions      = (*Provider)(nil)
 	_ provider.Repository   = (*Provider)(nil)
 	_ provider.Scheduler    = (*Provider)(nil)
+	_ provider.KeyManager   = (*Provider)(nil)
+	_ provider.Upgrader     = (*Provider)(nil)
 )
 
 // New returns a provider for the repository in opts. It does not touch the
@@ -146,7 +151,7 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if p.repo != nil {
 		return p.repo, nil
 	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After})
+	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -176,6 +181,12 @@ func mapErr(err error) error {
 		target = provider.ErrLocked
 	case errors.Is(err, engine.ErrInitialised):
 		target = provider.ErrExists
+	case errors.Is(err, engine.ErrPassword):
+		target = provider.ErrPassword
+	case errors.Is(err, s3store.ErrAccessDenied) || errors.Is(err, s3store.ErrNoCredentials):
+		target = provider.ErrAuth
+	case errors.Is(err, s3store.ErrUnconditional):
+		return fmt.Errorf("%w; set %s=1 only if a single dropback ever writes to this repository at a time", err, singleWriterEnv)
 	default:
 		return err
 	}

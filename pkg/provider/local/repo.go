@@ -12,7 +12,12 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
 		return nil, err
 	}
-	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Options: engine.Options{Now: p.opts.Now, After: p.opts.After}})
+	kdf, err := parseKDF(opts.KDF)
+	if err != nil {
+		return nil, err
+	}
+	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Password: opts.Password, KDF: kdf,
+		Options: engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password}})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -33,8 +38,9 @@ func (p *Provider) RepoStats(ctx context.Context) (*provider.RepoStats, error) {
 		return nil, mapErr(err)
 	}
 	out := &provider.RepoStats{
-		Location: p.st.Location(), FormatVersion: r.Config().Version, ChunkSize: int64(r.ChunkSize()),
-		Hosts: len(hosts), Backups: s.Backups, Snapshots: s.Snapshots,
+		Location: p.st.Location(), FormatVersion: r.Config().Version, Encryption: r.Config().Encryption,
+		ChunkSize: int64(r.ChunkSize()),
+		Hosts:     len(hosts), Backups: s.Backups, Snapshots: s.Snapshots,
 		LogicalBytes: s.LogicalBytes, DataBytes: s.DataBytes, UniqueBytes: s.UniqueBytes,
 		StoredBytes: s.StoredBytes, Chunks: s.Chunks, Packs: s.Packs, ReclaimedBytes: s.ReclaimedBytes,
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dropback/dropback/internal/miniotest"
 	"github.com/dropback/dropback/pkg/engine"
+	"github.com/dropback/dropback/pkg/key"
 	"github.com/dropback/dropback/pkg/store"
 	"github.com/dropback/dropback/pkg/store/local"
 )
@@ -96,9 +97,19 @@ func matrix(t *testing.T, fn func(t *testing.T, b backend)) {
 	}
 }
 
+// The engine's repositories on S3 are encrypted, as users get them, with a
+// cheap KDF.
+func password(context.Context) ([]byte, error) { return []byte("s3 test password"), nil }
+
+func encrypted(o engine.InitOptions) engine.InitOptions {
+	o.Password, o.KDF = []byte("s3 test password"), key.Params{Time: 1, MemoryKiB: 64, Threads: 1}
+	o.Options.Password = password
+	return o
+}
+
 func initRepo(t *testing.T, st store.Store) *engine.Repo {
 	t.Helper()
-	r, err := engine.Init(context.Background(), st, engine.InitOptions{ChunkSize: chunk})
+	r, err := engine.Init(context.Background(), st, encrypted(engine.InitOptions{ChunkSize: chunk}))
 	if err != nil {
 		t.Fatalf("init repository in %s: %v", st.Location(), err)
 	}
@@ -264,8 +275,8 @@ func TestEngineVerifyFindsAFlippedByte(t *testing.T) {
 		}
 		out := filepath.Join(dir, "out.img")
 		err = restore(t, r, m, out)
-		if err == nil || !strings.Contains(err.Error(), "does not match") {
-			t.Fatalf("restore of the damaged backup: %v, want a hash mismatch", err)
+		if err == nil || !strings.Contains(err.Error(), "does not decrypt") {
+			t.Fatalf("restore of the damaged backup: %v, want a blob that does not decrypt", err)
 		}
 		if _, err := os.Stat(out); !os.IsNotExist(err) {
 			t.Fatal("a failed restore left its target")
@@ -344,7 +355,7 @@ func TestEngineRestoreReadsInParallel(t *testing.T) {
 	srv := miniotest.Start(t)
 	p := newProxy(t, srv.Endpoint)
 	st := open(t, "s3://"+srv.Bucket(t)+"/repo", options(srv, p.URL))
-	r, err := engine.Init(context.Background(), st, engine.InitOptions{})
+	r, err := engine.Init(context.Background(), st, encrypted(engine.InitOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +398,7 @@ func TestEngineConcurrentHostsShareChunks(t *testing.T) {
 			makeDisk(t, disks[i], size, uint64(200+i), region{half, size - half, "random"}) // its own
 		}
 		openRepo := func() *engine.Repo {
-			r, err := engine.Open(ctx, st, engine.Options{})
+			r, err := engine.Open(ctx, st, engine.Options{Password: password})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,7 +23,7 @@ var (
 	// rights.
 	ErrAccessDenied = errors.New("access denied")
 	// ErrNoCredentials means no access key or secret key was given.
-	ErrNoCredentials = errors.New("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+	ErrNoCredentials = errors.New("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE and its profile in ~/.aws/credentials (see docs/s3.md)")
 	// ErrInvalidURL means the repository URL or the endpoint is malformed.
 	ErrInvalidURL = errors.New("invalid URL")
 	// ErrUnconditional means the server does not honour conditional writes

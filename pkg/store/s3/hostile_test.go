@@ -62,7 +62,7 @@ func TestHostileServerThatNeverAnswers(t *testing.T) {
 		"hung HTTP":  hung.URL,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := s3.Open(context.Background(), "s3://backups/fleet", hostileOptions(endpoint, 200*time.Millisecond))
+			_, err := openProbed(context.Background(), "s3://backups/fleet", hostileOptions(endpoint, 200*time.Millisecond))
 			var te *httplimit.TimeoutError
 			if !errors.As(err, &te) {
 				t.Fatalf("Open = %v, want a *httplimit.TimeoutError", err)
@@ -139,7 +139,7 @@ func TestHostileServerTextIsEscaped(t *testing.T) {
 		"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>Bad\x1b[2J</Code><Message>boom\x1b]0;owned\x07 now</Message></Error>"))
 	opts := hostileOptions(srv.URL, time.Minute)
 	opts.MaxRetries = 1
-	_, err := s3.Open(context.Background(), "s3://backups/fleet", opts)
+	_, err := openProbed(context.Background(), "s3://backups/fleet", opts)
 	if err == nil {
 		t.Fatal("Open succeeded")
 	}

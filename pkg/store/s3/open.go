@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
 	"github.com/dropback/dropback/internal/httplimit"
@@ -24,18 +22,33 @@ type Options struct {
 	// AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else AWS S3.
 	Endpoint string
 	// AccessKey, SecretKey and SessionToken are the credentials. Empty
-	// AccessKey means AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-	// AWS_SESSION_TOKEN.
+	// AccessKey means the standard AWS chain (see credentialChain):
+	// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN; else
+	// the profile AWS_PROFILE (else default) of ~/.aws/config and
+	// ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE);
+	// else a web identity token (AWS_WEB_IDENTITY_TOKEN_FILE,
+	// AWS_ROLE_ARN), ECS or EC2 instance metadata.
 	AccessKey, SecretKey, SessionToken string
 	// Region is the bucket's region. Empty means AWS_REGION, else
 	// AWS_DEFAULT_REGION, else us-east-1 for a server other than AWS (AWS
 	// itself is asked).
 	Region string
 
-	// RequireConditional makes Open fail when the server does not honour
-	// conditional writes (If-None-Match: *). Writers that may run
-	// concurrently with others set it.
+	// RequireConditional makes the first Put fail, and every one after
+	// it, when the server does not honour conditional writes
+	// (If-None-Match: *). Writers that may run concurrently with others
+	// set it.
 	RequireConditional bool
+
+	// CABundle is a file of PEM certificates that an https endpoint's may
+	// chain to, beside the system's. Empty means AWS_CA_BUNDLE.
+	CABundle string
+
+	// Addressing is "path" (https://host/bucket/key), "virtual"
+	// (https://bucket.host/key) or "auto" (virtual on AWS and the
+	// providers known to want it, path elsewhere). Empty means
+	// DROPBACK_S3_ADDRESSING_STYLE, else auto.
+	Addressing string
 
 	// PartSize is the least size of a part of a multipart upload: objects
 	// of at least twice this size are uploaded in parts. 0 means
@@ -85,24 +98,22 @@ func ParseURL(rawURL string) (bucket, prefix string, err error) {
 	return bucket, prefix, nil
 }
 
-// Open returns the store named by rawURL, s3://bucket/prefix, and probes
-// whether the server honours conditional writes. A bucket that does not
-// exist yet is not an error: every operation then fails saying so, until
-// CreateBucket makes it, and the probe runs then.
 // listLagEnv overrides how long listings of the bucket are taken to lag.
 const listLagEnv = "DROPBACK_S3_LIST_LAG"
 
+// Open returns the store named by rawURL, s3://bucket/prefix. It sends no
+// request but those the credentials may need: whether the server honours
+// conditional writes is probed by the first Put (or CreateBucket), so that
+// credentials that may only read can list and get, and nothing is written
+// for a command that only reads.
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	bucket, prefix, err := ParseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	s, err := newStore(bucket, prefix, opts)
+	s, err := newStore(ctx, bucket, prefix, opts)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", s3Location(bucket, prefix), err)
-	}
-	if err := s.probe(ctx); err != nil && !errors.Is(err, ErrNoBucket) {
-		return nil, s.redact(fmt.Errorf("open %s: %w", s.location, err))
 	}
 	return s, nil
 }
@@ -115,7 +126,7 @@ func s3Location(bucket, prefix string) string {
 }
 
 // newStore builds the client from opts and the environment.
-func newStore(bucket, prefix string, opts Options) (*Store, error) {
+func newStore(ctx context.Context, bucket, prefix string, opts Options) (*Store, error) {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -153,12 +164,17 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 			}
 		}
 	}
-	access, secret, token := opts.AccessKey, opts.SecretKey, opts.SessionToken
-	if access == "" {
-		access, secret, token = getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"), getenv("AWS_SESSION_TOKEN")
+	creds, secret, err := credentialChain(ctx, opts, getenv)
+	if err != nil {
+		return nil, err
 	}
-	if access == "" || secret == "" {
-		return nil, ErrNoCredentials
+	lookup, err := addressing(first(opts.Addressing, getenv(EnvAddressing)))
+	if err != nil {
+		return nil, err
+	}
+	roots, err := caBundle(first(opts.CABundle, getenv("AWS_CA_BUNDLE")))
+	if err != nil {
+		return nil, err
 	}
 	region := first(opts.Region, getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
 	if region == "" && !s3utils.IsAmazonEndpoint(*u) {
@@ -176,8 +192,12 @@ func newStore(bucket, prefix string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("s3 client for %s: %v", u.Host, err)
 		}
+		if roots != nil && base.TLSClientConfig != nil {
+			base.TLSClientConfig.RootCAs = roots
+		}
 		c, err := minio.New(u.Host, &minio.Options{
-			Creds:           credentials.NewStaticV4(access, secret, token),
+			Creds:           creds,
+			BucketLookup:    lookup,
 			Secure:          u.Scheme == "https",
 			Transport:       &httplimit.Transport{Next: base, Timeout: timeout},
 			Region:          region,

@@ -16,11 +16,21 @@ var probeContent = []byte("dropback conditional-write probe\n")
 
 // ConditionalWrites reports whether the server was found to honour
 // conditional writes (If-None-Match: * on PUT). It is false until the probe
-// has run, which Open does unless the bucket does not exist yet.
+// has run: the first Put runs it, or CreateBucket, or Probe.
 func (s *Store) ConditionalWrites() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.probed && s.conditional
+}
+
+// Probe runs the conditional-write probe now, if it has not run: it puts
+// an object under .dropback-probe/ and deletes it again. A command that
+// only reads never needs it.
+func (s *Store) Probe(ctx context.Context) error {
+	if err := s.probe(ctx); err != nil {
+		return s.redact(fmt.Errorf("open %s: %w", s.location, err))
+	}
+	return nil
 }
 
 // probe runs the conditional-write probe once it can answer: it puts the

@@ -31,13 +31,27 @@ func options(srv *miniotest.Server, endpoint string) s3.Options {
 	}
 }
 
+// open opens a store and runs its probe, as its first Put would.
 func open(tb testing.TB, rawURL string, opts s3.Options) *s3.Store {
 	tb.Helper()
 	s, err := s3.Open(context.Background(), rawURL, opts)
 	if err != nil {
 		tb.Fatalf("Open(%s): %v", rawURL, err)
 	}
+	if err := s.Probe(context.Background()); err != nil && !errors.Is(err, s3.ErrNoBucket) {
+		tb.Fatalf("probe %s: %v", rawURL, err)
+	}
 	return s
+}
+
+// openProbed opens a store and runs its probe, and returns the first
+// error: what a first Put meets.
+func openProbed(ctx context.Context, rawURL string, opts s3.Options) (*s3.Store, error) {
+	s, err := s3.Open(ctx, rawURL, opts)
+	if err == nil {
+		err = s.Probe(ctx)
+	}
+	return s, err
 }
 
 func content(seed uint64, n int) []byte {
@@ -181,7 +195,7 @@ func TestProbeDetectsAServerThatIgnoresConditionalWrites(t *testing.T) {
 
 	opts := options(srv, p.URL)
 	opts.RequireConditional = true
-	_, err := s3.Open(ctx, url, opts)
+	_, err := openProbed(ctx, url, opts)
 	if !errors.Is(err, s3.ErrUnconditional) || !strings.Contains(err.Error(), "concurrent writers") {
 		t.Fatalf("Open with RequireConditional: got %v, want ErrUnconditional saying concurrent writers are unsafe", err)
 	}
@@ -241,9 +255,17 @@ func TestErrorsSayWhatFailedAndHideTheSecret(t *testing.T) {
 	const wrong = "wrong-secret-0123456789"
 	opts := options(srv, srv.Endpoint)
 	opts.SecretKey = wrong
-	_, err := s3.Open(ctx, "s3://"+bucket+"/r", opts)
+	// Open sends nothing; the first request is refused.
+	wrongStore, err := s3.Open(ctx, "s3://"+bucket+"/r", opts)
+	if err != nil {
+		t.Fatalf("Open with a wrong secret: %v; it should send no request", err)
+	}
+	_, err = wrongStore.Get(ctx, "packs/ab/x", 0, -1)
 	if !errors.Is(err, s3.ErrAccessDenied) {
-		t.Fatalf("Open with a wrong secret: got %v, want ErrAccessDenied", err)
+		t.Fatalf("Get with a wrong secret: got %v, want ErrAccessDenied", err)
+	}
+	if err = wrongStore.Probe(ctx); !errors.Is(err, s3.ErrAccessDenied) {
+		t.Fatalf("Probe with a wrong secret: got %v, want ErrAccessDenied", err)
 	}
 	for _, secret := range []string{wrong, srv.SecretKey} {
 		if strings.Contains(err.Error(), secret) {
@@ -258,7 +280,10 @@ func TestErrorsSayWhatFailedAndHideTheSecret(t *testing.T) {
 	opts = options(srv, "http://"+closedPort(t))
 	opts.MaxRetries = 2
 	start := time.Now()
-	_, err = s3.Open(ctx, "s3://"+bucket+"/r", opts)
+	unreachable, err := s3.Open(ctx, "s3://"+bucket+"/r", opts)
+	if err == nil {
+		err = unreachable.Probe(ctx)
+	}
 	if err == nil || !strings.Contains(err.Error(), "cannot reach") || time.Since(start) > 10*time.Second {
 		t.Fatalf("Open of an unreachable server: %v after %v", err, time.Since(start))
 	}
