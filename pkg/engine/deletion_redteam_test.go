@@ -225,7 +225,7 @@ func TestForgedImageRepairIsNotFollowed(t *testing.T) {
 	}
 	data[len(data)-1] ^= 0xff
 	st.Set(name, data, time.Time{})
-	st.Set("image-repaired/"+first.Disks[0].Image, []byte(second.Disks[0].Image+"\n"), time.Time{})
+	sealedMem{st, r}.Set("image-repaired/"+first.Disks[0].Image, []byte(second.Disks[0].Image+"\n"), time.Time{})
 
 	out := filepath.Join(dir, "out.img")
 	if _, err := r.Restore(ctx, first, []RestoreTarget{{Path: out}}, nil); !errors.Is(err, ErrCorrupt) {

@@ -63,13 +63,13 @@ func TestDeleteBackupUnlessLastAgainstAnotherDeleter(t *testing.T) {
 				makeDisk(t, disk, 4*testChunk, region{0, testChunk, "random"})
 				backup(t, r, disk)
 				backup(t, r, disk)
-				rB, err := Open(ctx, st, Options{})
+				rB, err := Open(ctx, st, Options{Password: testPassword})
 				if err != nil {
 					t.Fatal(err)
 				}
 				var errB error
 				hs := &hookStore{Store: st, at: pt.at, before: pt.before, hook: func() { errB = rB.DeleteBackupUnlessLast(ctx, 2) }}
-				rA, err := Open(ctx, hs, Options{})
+				rA, err := Open(ctx, hs, Options{Password: testPassword})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -106,9 +106,12 @@ func TestEachAttemptIsBoundedInTime(t *testing.T) {
 			err := tc.call(e.p)
 			var te *httplimit.TimeoutError
 			require.True(t, errors.As(err, &te), "%v", err)
-			assert.Zero(t, te.PerAttempt)
 			assert.Contains(t, err.Error(), "DigitalOcean API: "+tc.method+" "+e.api.URL)
-			assert.Contains(t, err.Error(), "no complete answer within 300ms (DROPBACK_HTTP_TIMEOUT)")
+			// The last attempt ends by its own limit, or, on a machine slow
+			// enough that the waits between attempts ate into it, by the
+			// limit of all of them together: either says so.
+			assert.Contains(t, err.Error(), "no complete answer within 300ms")
+			assert.Contains(t, err.Error(), "(DROPBACK_HTTP_TIMEOUT)")
 			n := 0
 			for _, r := range e.api.Requests() {
 				if r.Method == tc.method {
