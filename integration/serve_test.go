@@ -120,6 +120,20 @@ func (d *daemon) served() servedJSON {
 	return servedJSON{}
 }
 
+// stderrSays reports whether the daemon's stderr shows text, waiting for
+// what it wrote to be copied: stdout and stderr are copied apart, and the
+// JSON on stdout may be read before the lines written to stderr first.
+func (d *daemon) stderrSays(text string) bool {
+	for deadline := time.Now().Add(readyWithin); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(d.stderr.String(), text) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // stop signals the daemon and returns its exit code.
 func (d *daemon) stop(sig syscall.Signal) int {
 	d.t.Helper()
@@ -238,7 +252,7 @@ func TestServeToNBDClients(t *testing.T) {
 	require.Len(t, s.Disks, 1)
 	uri := s.Disks[0].URI
 	assert.Equal(t, "nbd+unix:///vda?socket="+sock, uri)
-	assert.Contains(t, d.stderr.String(), uri, "the URI is printed on stderr")
+	assert.True(t, d.stderrSays(uri), "the URI is printed on stderr: %q", d.stderr.String())
 
 	runTool(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", src, uri)
 	wantMap(t, uri, src)
