@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -210,7 +211,13 @@ func Wrap(master Master, password []byte, p Params, repoID, keyID string, now ti
 }
 
 func (o *Object) derive(password []byte) []byte {
-	return argon2.IDKey(password, o.Salt, o.Params.Time, o.Params.MemoryKiB, o.Params.Threads, crypt.KeySize)
+	k := argon2.IDKey(password, o.Salt, o.Params.Time, o.Params.MemoryKiB, o.Params.Threads, crypt.KeySize)
+	// The KDF's memory (64 MiB by default) is garbage now: hand it back to
+	// the system at once, so that what the command does next, whose large
+	// buffers live outside Go's heap, adds to a small process, not to one
+	// that still holds the KDF's pages.
+	debug.FreeOSMemory()
+	return k
 }
 
 // Decode reads a key object and checks everything in it but the password.
