@@ -57,6 +57,9 @@ func OpenDisk(path string) (*os.File, int64, error) {
 type PreviousDisk struct {
 	BackupID  int
 	SizeBytes int64
+	// Bitmap is the dirty bitmap that backup started on a running guest's
+	// disk, if it did.
+	Bitmap string
 }
 
 // PreviousDisks returns, for each named disk of host hostID, what the last
@@ -92,7 +95,7 @@ func (r *Repo) PreviousDisks(ctx context.Context, hostID int, names []string) (m
 		}
 		for _, d := range m.Disks {
 			if _, seen := out[d.Name]; m.HostID == hostID && want[d.Name] && !seen {
-				out[d.Name] = PreviousDisk{BackupID: m.ID, SizeBytes: d.SizeBytes}
+				out[d.Name] = PreviousDisk{BackupID: m.ID, SizeBytes: d.SizeBytes, Bitmap: d.Bitmap}
 			}
 		}
 	}
