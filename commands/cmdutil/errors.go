@@ -23,6 +23,7 @@ const (
 	ExitNoRepo      = 10  // no repository there, or not initialised
 	ExitLocked      = 11  // another process holds the repository's gc lease
 	ExitFormat      = 13  // not a dropback repository, or a newer format
+	ExitInUse       = 14  // a disk is in use by a running guest
 	ExitInterrupted = 130 // SIGINT or SIGTERM
 )
 
@@ -84,7 +85,8 @@ func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupt
 // ExitCode decides the process exit code of a command's error. It is the one
 // place that does. An error that matches several sentinels takes the first
 // code in this order: interrupted, declined, usage, auth, timeout, the
-// repository's state (missing, locked, format, damaged), partial.
+// repository's state (missing, locked, format), a disk in use, damaged,
+// partial.
 func ExitCode(err error) int {
 	var flagErr *FlagError
 	var formatErr *output.FormatError
@@ -108,6 +110,8 @@ func ExitCode(err error) int {
 		return ExitLocked
 	case errors.Is(err, provider.ErrFormat):
 		return ExitFormat
+	case errors.Is(err, provider.ErrInUse):
+		return ExitInUse
 	case errors.Is(err, provider.ErrCorrupt):
 		return ExitDamaged
 	case errors.Is(err, ErrPartial):

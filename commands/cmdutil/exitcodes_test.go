@@ -29,6 +29,7 @@ var representative = map[int]error{
 	ExitNoRepo:      provider.Errorf(provider.ErrNoRepo, "repository not initialised at /x"),
 	ExitLocked:      provider.Errorf(provider.ErrLocked, "gc lease held by host a, PID 7"),
 	ExitFormat:      provider.Errorf(provider.ErrFormat, "/x is not a dropback repository"),
+	ExitInUse:       provider.Errorf(provider.ErrInUse, "disk /x is open in a running QEMU"),
 	ExitInterrupted: Interrupted(context.Canceled),
 }
 
@@ -40,7 +41,7 @@ var sentinels = map[string]error{
 	"ErrAuth": provider.ErrAuth, "ErrActionFailed": provider.ErrActionFailed,
 	"ErrTimeout": provider.ErrTimeout, "ErrNoRepo": provider.ErrNoRepo,
 	"ErrConfirm": provider.ErrConfirm, "ErrLocked": provider.ErrLocked,
-	"ErrFormat": provider.ErrFormat,
+	"ErrFormat": provider.ErrFormat, "ErrInUse": provider.ErrInUse,
 }
 
 // TestExitCodesDoc checks docs/exit-codes.md against the code: every row of

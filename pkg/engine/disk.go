@@ -18,6 +18,9 @@ import (
 type DiskSource struct {
 	Name string
 	Path string
+	// Format is the image format of a running guest's disk ("qcow2",
+	// "raw"); empty for a raw image or block device.
+	Format string `json:",omitempty"`
 }
 
 // OpenDisk opens a disk image or block device for reading and returns its

@@ -45,6 +45,9 @@ var (
 	// ErrFormat means the repository is not a dropback repository, or is of
 	// a newer format than this dropback reads.
 	ErrFormat = errors.New("unsupported repository format")
+	// ErrInUse means a disk is in use by a running guest: a backup of it
+	// as a plain file, or a restore over it, is refused.
+	ErrInUse = errors.New("in use by a running guest")
 )
 
 // UnsupportedError is returned for a verb a context cannot do: a capability

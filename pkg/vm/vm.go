@@ -10,6 +10,8 @@ package vm
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // Sentinel errors.
@@ -116,4 +118,52 @@ type Export struct {
 	Since string
 	// DirtyContext is the NBD metadata context of those changes.
 	DirtyContext string
+}
+
+// Choose returns the disks devices names, in that order, or every writable
+// disk when devices is empty. A name that is no disk of the guest gives an
+// error wrapping ErrNoDevice.
+func Choose(disks []Disk, devices []string) ([]Disk, error) {
+	if len(devices) == 0 {
+		var out []Disk
+		for _, d := range disks {
+			if !d.ReadOnly {
+				out = append(out, d)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: the guest has no writable disk", ErrNoDevice)
+		}
+		return out, nil
+	}
+	var out []Disk
+	for _, name := range devices {
+		i := IndexOf(disks, name)
+		if i < 0 {
+			return nil, fmt.Errorf("%w: the guest has no disk %q (it has %s)", ErrNoDevice, name, names(disks))
+		}
+		out = append(out, disks[i])
+	}
+	return out, nil
+}
+
+// IndexOf returns the index of the disk named device, or -1.
+func IndexOf(disks []Disk, device string) int {
+	for i, d := range disks {
+		if d.Device == device {
+			return i
+		}
+	}
+	return -1
+}
+
+func names(disks []Disk) string {
+	var ns []string
+	for _, d := range disks {
+		ns = append(ns, d.Device)
+	}
+	if len(ns) == 0 {
+		return "none"
+	}
+	return strings.Join(ns, ", ")
 }

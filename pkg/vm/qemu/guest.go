@@ -11,7 +11,6 @@ package qemu
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/dropback/dropback/pkg/vm"
@@ -130,53 +129,6 @@ func (g *Guest) Disks(ctx context.Context) ([]vm.Disk, error) {
 		out[i] = d.Disk
 	}
 	return out, nil
-}
-
-// Choose returns the disks devices names, in that order, or every writable
-// disk when devices is empty. A name that is no disk of the guest gives an
-// error wrapping vm.ErrNoDevice.
-func Choose(disks []vm.Disk, devices []string) ([]vm.Disk, error) {
-	if len(devices) == 0 {
-		var out []vm.Disk
-		for _, d := range disks {
-			if !d.ReadOnly {
-				out = append(out, d)
-			}
-		}
-		if len(out) == 0 {
-			return nil, fmt.Errorf("%w: the guest has no writable disk", vm.ErrNoDevice)
-		}
-		return out, nil
-	}
-	var out []vm.Disk
-	for _, name := range devices {
-		i := indexOf(disks, name)
-		if i < 0 {
-			return nil, fmt.Errorf("%w: the guest has no disk %q (it has %s)", vm.ErrNoDevice, name, names(disks))
-		}
-		out = append(out, disks[i])
-	}
-	return out, nil
-}
-
-func indexOf(disks []vm.Disk, device string) int {
-	for i, d := range disks {
-		if d.Device == device {
-			return i
-		}
-	}
-	return -1
-}
-
-func names(disks []vm.Disk) string {
-	var ns []string
-	for _, d := range disks {
-		ns = append(ns, d.Device)
-	}
-	if len(ns) == 0 {
-		return "none"
-	}
-	return strings.Join(ns, ", ")
 }
 
 // agentPort is the name of the virtio-serial port qemu-ga listens on.

@@ -85,7 +85,7 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if err != nil {
 		return nil, err
 	}
-	chosen, err := Choose(vmDisks(all), req.Devices)
+	chosen, err := vm.Choose(vmDisks(all), req.Devices)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 		return nil, err
 	}
 	for _, c := range chosen {
-		p.disks = append(p.disks, all[indexOf(vmDisks(all), c.Device)])
+		p.disks = append(p.disks, all[vm.IndexOf(vmDisks(all), c.Device)])
 	}
 	if err := p.checkBitmaps(ctx, req.Since); err != nil {
 		return nil, err

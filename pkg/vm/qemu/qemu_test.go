@@ -74,7 +74,7 @@ func TestDisks(t *testing.T) {
 	if !slices.Equal(got, []string{"vda qcow2", "vdb raw"}) {
 		t.Fatalf("disks %q", got)
 	}
-	if _, err := qemu.Choose(disks, []string{"vdz"}); err == nil || !strings.Contains(err.Error(), `no disk "vdz" (it has `) {
+	if _, err := vm.Choose(disks, []string{"vdz"}); err == nil || !strings.Contains(err.Error(), `no disk "vdz" (it has `) {
 		t.Fatalf("choose vdz: %v", err)
 	}
 	running, status, err := g.Running(context.Background())

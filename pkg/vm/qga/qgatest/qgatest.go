@@ -36,7 +36,7 @@ type Agent struct {
 	hold bool
 	// fail makes a freeze fail with this message, thawing first, as
 	// qemu-ga does when one filesystem cannot be frozen.
-	fail string
+	fail  string
 	conns sync.WaitGroup
 }
 
