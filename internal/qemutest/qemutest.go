@@ -209,6 +209,13 @@ func (v *VM) TryRun(name string, args any) (json.RawMessage, error) {
 // guest's block backend: what the guest writes there.
 func (v *VM) IO(t testing.TB, id, command string) {
 	t.Helper()
+	if err := v.TryIO(id, command); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TryIO is IO for a goroutine other than the test's: it returns the error.
+func (v *VM) TryIO(id, command string) error {
 	target := id
 	for _, d := range v.opts.Disks {
 		if d.ID == id && !d.Drive {
@@ -216,13 +223,40 @@ func (v *VM) IO(t testing.TB, id, command string) {
 		}
 	}
 	var out string
-	raw := v.Run(t, "human-monitor-command", map[string]string{"command-line": fmt.Sprintf("qemu-io %s %q", target, command)})
+	raw, err := v.TryRun("human-monitor-command", map[string]string{"command-line": fmt.Sprintf("qemu-io %s %q", target, command)})
+	if err != nil {
+		return err
+	}
 	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if strings.Contains(strings.ToLower(out), "error") || strings.Contains(out, "failed") {
-		t.Fatalf("qemu-io %s %q: %s", id, command, out)
+		return fmt.Errorf("qemu-io %s %q: %s", id, command, out)
 	}
+	return nil
+}
+
+// Image returns the bytes the guest sees on disk d now, flushed first.
+func (v *VM) Image(t testing.TB, id string) []byte {
+	t.Helper()
+	v.IO(t, id, "flush")
+	for _, d := range v.opts.Disks {
+		if d.ID != id {
+			continue
+		}
+		out := filepath.Join(v.Dir, "image-"+id+".raw")
+		if b, err := exec.Command("qemu-img", "convert", "-U", "-f", d.Format, "-O", "raw", d.Path, out).CombinedOutput(); err != nil {
+			t.Fatalf("qemu-img convert: %v: %s", err, b)
+		}
+		defer os.Remove(out)
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	t.Fatalf("no disk %s", id)
+	return nil
 }
 
 // Write writes n bytes of pattern at off on disk id, as the guest would.

@@ -128,6 +128,9 @@ type BackupDisk struct {
 	// and the dirty bitmap that reported the changes.
 	ReadBytes int64        `json:"read_bytes,omitempty"`
 	Since     *BackupSince `json:"since,omitempty"`
+	// Bitmap is the dirty bitmap (libvirt: checkpoint) the backup started
+	// on the guest's disk, which the next backup reads changes from.
+	Bitmap string `json:"bitmap,omitempty"`
 }
 
 // BackupSince is what an incremental read of a disk is relative to.

@@ -38,7 +38,7 @@ func backupView(m *engine.Manifest) provider.Backup {
 	b.SizeGigabytes = gigabytes(data)
 	b.Consistency = m.Consistency
 	for i, d := range m.Disks {
-		b.Disks[i].ReadBytes = d.ReadBytes
+		b.Disks[i].ReadBytes, b.Disks[i].Bitmap = d.ReadBytes, d.Bitmap
 		if d.Since != nil {
 			b.Disks[i].Since = &provider.BackupSince{BackupID: d.Since.Backup, Bitmap: d.Since.Bitmap}
 		}
@@ -457,6 +457,9 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRestoreTargets(ctx, h, targets, req.To == ""); err != nil {
+		return nil, err
+	}
 	for i, t := range targets {
 		if _, err := os.Stat(filepath.Dir(t.Path)); err != nil && !create {
 			continue // a directory --to would make: the files are new
@@ -464,9 +467,6 @@ func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.
 		if err := engine.CheckTarget(t, m.Disks[i].SizeBytes); err != nil {
 			return nil, targetErr(err)
 		}
-	}
-	if err := checkRestoreTargets(ctx, h, targets, req.To == ""); err != nil {
-		return nil, err
 	}
 	return targets, nil
 }
