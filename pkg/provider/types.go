@@ -12,14 +12,10 @@ import (
 // Host is a machine whose disks are backed up: a registered self-hosted host
 // on the engine, a Droplet on DigitalOcean.
 type Host struct {
-	ID     int    `json:"id"`
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	Disks  []Disk `json:"disks"`
-	// Kind is what the engine reads the disks of: "disk" (files and block
-	// devices), "qemu" or "libvirt" (a running guest). Empty on
-	// DigitalOcean.
-	Kind             string    `json:"kind,omitempty"`
+	ID               int       `json:"id"`
+	Name             string    `json:"name"`
+	Status           string    `json:"status"`
+	Disks            []Disk    `json:"disks"`
 	BackupEnabled    bool      `json:"backup_enabled"`
 	BackupPolicy     *Policy   `json:"backup_policy,omitempty"`
 	NextBackupWindow *Window   `json:"next_backup_window,omitempty"`
@@ -33,6 +29,10 @@ type Host struct {
 	// when it is added, such as a qcow2 image backed up as a file (engine
 	// only).
 	Notices []string `json:"notices,omitempty"`
+	// Kind is what the engine reads the disks of: "disk" (files and block
+	// devices), "qemu" or "libvirt" (a running guest). Empty on
+	// DigitalOcean.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.
