@@ -18,6 +18,8 @@ deps=(
 	"qemu-img     qemu-utils  qcow2 and NBD tests (qemu-img, qemu-nbd, qemu-io)"
 	"nbdinfo      libnbd-bin  NBD tests (nbdinfo, nbdcopy)"
 	"qemu-system-x86_64 qemu-system-x86 live VM backup tests"
+	"libvirtd     libvirt-daemon-system libvirt tests (libvirtd, virtlogd)"
+	"virsh        libvirt-clients libvirt tests"
 	"fusermount3  fuse3       backups mount tests"
 )
 
