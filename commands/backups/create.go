@@ -25,6 +25,7 @@ type CreateOptions struct {
 	AcceptResize bool
 	AllowLive    bool
 	NoFreeze     bool
+	FullRead     bool
 }
 
 // NewCmdCreate returns `backups create`.
@@ -76,6 +77,7 @@ Droplet instead.`,
 	cmd.Flags().BoolVar(&opts.AcceptResize, "accept-resize", false, "back up a disk whose size differs from the host's last backup of it")
 	cmd.Flags().BoolVar(&opts.AllowLive, "allow-live", false, "back up a disk image a running QEMU has open, as it is (not one point in time)")
 	cmd.Flags().BoolVar(&opts.NoFreeze, "no-freeze", false, "do not freeze a running guest's filesystems through its guest agent (crash-consistent)")
+	cmd.Flags().BoolVar(&opts.FullRead, "full-read", false, "read a running guest's disks whole instead of only what changed since its last backup")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
@@ -98,7 +100,7 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 	}
 	counter, stop := pr.Progress()
 	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize,
-		AllowLive: opts.AllowLive, NoFreeze: opts.NoFreeze})
+		AllowLive: opts.AllowLive, NoFreeze: opts.NoFreeze, FullRead: opts.FullRead})
 	stop()
 	if err != nil {
 		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(ctx, err))

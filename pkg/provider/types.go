@@ -197,6 +197,10 @@ type CreateOptions struct {
 	// NoFreeze skips the guest agent's filesystem freeze of a running
 	// guest: the backup is crash-consistent.
 	NoFreeze bool
+	// FullRead reads a running guest's disks whole, as if it had no dirty
+	// bitmap; the next backup reads changes from the bitmap this one
+	// starts.
+	FullRead bool
 }
 
 // DeleteOptions are the options of BackupDeleter.DeleteBackups.

@@ -134,6 +134,9 @@ func (p *Provider) backupVM(ctx context.Context, r *engine.Repo, h engine.HostRe
 	if err != nil {
 		return nil, err
 	}
+	if opts.FullRead {
+		since = nil
+	}
 	p.refreshDisks(ctx, r, h, disks)
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
 	if err != nil {
