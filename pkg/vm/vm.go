@@ -72,6 +72,10 @@ type Request struct {
 	// started: when that bitmap is there, whole and recording, the point
 	// in time reports what changed since (Export.Since).
 	Since map[string]string
+	// Whole reads every disk whole, as if no bitmap said what changed;
+	// the bitmaps in Since are still the last backup's, dropped once this
+	// backup is stored.
+	Whole bool
 	// Freeze asks the guest agent to freeze the filesystems for the
 	// instant the point in time is taken.
 	Freeze bool

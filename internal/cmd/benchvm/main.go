@@ -190,15 +190,37 @@ func (b *bench) cli(args ...string) ([]byte, error) {
 // chunk that every incremental after it reads again.
 func (b *bench) writerAt() int64 { return b.size - mib }
 
+// windowOpen reports whether the backup is setting up its point in time
+// (until QEMU reports its fleecing job running, and 50 ms more) or
+// releasing it (from its first export's deletion on).
+func (b *bench) windowOpen() bool {
+	b.evMu.Lock()
+	defer b.evMu.Unlock()
+	var running time.Time
+	for _, e := range b.events {
+		id, _ := e.Data["id"].(string)
+		switch {
+		case e.Event == "BLOCK_EXPORT_DELETED" && strings.HasPrefix(id, "dbk-"):
+			return true
+		case e.Event == "JOB_STATUS_CHANGE" && strings.HasPrefix(id, "dbk-j-") && e.Data["status"] == "running" && running.IsZero():
+			running = time.Unix(e.Timestamp.Seconds, e.Timestamp.Microseconds*1000)
+		}
+	}
+	return running.IsZero() || time.Since(running) < 50*time.Millisecond
+}
+
 // write is one write of the stall writer: when it was sent, how long it took.
 type write struct {
 	start time.Time
 	took  time.Duration
 }
 
-// stalls writes 4 KiB, one write after the other (every 5 ms when pause),
-// n times, or until stop is closed when n is 0, and returns the writes.
-func (b *bench) stalls(n int, stop <-chan struct{}, pause bool) []write {
+// stalls writes 4 KiB, one write after the other, n times, or until stop
+// is closed when n is 0, and returns the writes. With gate, it writes only
+// while the point in time is being taken or released: the writes would
+// otherwise keep QEMU's main loop, which serves NBD too, busy while the
+// backup reads, and slow it.
+func (b *bench) stalls(n int, stop <-chan struct{}, gate bool) []write {
 	var out []write
 	for i := 0; n == 0 || i < n; i++ {
 		if stop != nil {
@@ -208,15 +230,16 @@ func (b *bench) stalls(n int, stop <-chan struct{}, pause bool) []write {
 			default:
 			}
 		}
+		if gate && !b.windowOpen() {
+			time.Sleep(time.Millisecond)
+			continue
+		}
 		start := time.Now()
 		if err := b.io(fmt.Sprintf("write -P %d %d 4096", i%250+1, b.writerAt()+int64(i%256)*4096)); err != nil {
 			say("writer: %v", err)
 			return out
 		}
 		out = append(out, write{start, time.Since(start)})
-		if pause {
-			time.Sleep(5 * time.Millisecond)
-		}
 	}
 	return out
 }
@@ -282,7 +305,7 @@ func (b *bench) backup(name string, extra []string, dirtied int64) (row, error) 
 	b.events = b.events[:0]
 	b.evMu.Unlock()
 	wg.Add(1)
-	go func() { defer wg.Done(); lat = b.stalls(0, stop, false) }()
+	go func() { defer wg.Done(); lat = b.stalls(0, stop, true) }()
 	start := time.Now()
 	out, err := b.cli(append([]string{"backups", "create", "vm", "-o", "json"}, extra...)...)
 	secs := time.Since(start).Seconds()

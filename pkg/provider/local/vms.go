@@ -134,9 +134,6 @@ func (p *Provider) backupVM(ctx context.Context, r *engine.Repo, h engine.HostRe
 	if err != nil {
 		return nil, err
 	}
-	if opts.FullRead {
-		since = nil
-	}
 	p.refreshDisks(ctx, r, h, disks)
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
 	if err != nil {
@@ -207,7 +204,7 @@ func (p *Provider) readGuest(ctx context.Context, r *engine.Repo, h engine.HostR
 	for i, d := range disks {
 		names[i] = d.Name
 	}
-	pit, err := g.PointInTime(ctx, vm.Request{Devices: names, Since: since, Freeze: !opts.NoFreeze, Scratch: h.VM.Scratch})
+	pit, err := g.PointInTime(ctx, vm.Request{Devices: names, Since: since, Whole: opts.FullRead, Freeze: !opts.NoFreeze, Scratch: h.VM.Scratch})
 	if err != nil {
 		return nil, fmt.Errorf("take a point in time of %s: %w", guestName(h.VM), err)
 	}

@@ -157,7 +157,7 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if err != nil {
 		return nil, err
 	}
-	p.chooseSince(req.Since, checkpoints)
+	p.chooseSince(req.Since, checkpoints, req.Whole)
 	thaw := p.freeze(ctx, req.Freeze)
 	err = g.l.DomainBackupBegin(g.dom, p.backupXML(), golibvirt.OptString{p.checkpointXML()}, 0)
 	thaw()

@@ -18,6 +18,7 @@ type point struct {
 	scratch    string
 	disks      []vm.Disk
 	since      map[string]string // device -> the checkpoint its changes are read since
+	old        map[string]string // device -> the last backup's checkpoint, read or not
 	exports    []vm.Export
 	notices    []string
 	frozen     bool
@@ -40,8 +41,8 @@ func (p *point) socket() string { return scratchFile(p.scratch, p.token, "nbd") 
 // chooseSince keeps, for each disk, the checkpoint its last backup created
 // when the domain still has it and the disk can keep bitmaps (qcow2), and
 // fills in the exports.
-func (p *point) chooseSince(since map[string]string, checkpoints map[string]bool) {
-	p.since = map[string]string{}
+func (p *point) chooseSince(since map[string]string, checkpoints map[string]bool, whole bool) {
+	p.since, p.old = map[string]string{}, map[string]string{}
 	for _, d := range p.disks {
 		e := vm.Export{Device: d.Device, Size: d.Size, Network: "unix", Addr: p.socket(), Name: d.Device}
 		if d.PersistentBitmaps() {
@@ -53,8 +54,10 @@ func (p *point) chooseSince(since map[string]string, checkpoints map[string]bool
 				p.notef("disk %s is read whole: libvirt keeps checkpoints of qcow2 disks only, and it is %s", d.Device, d.Format)
 			case !checkpoints[want]:
 				p.notef("disk %s is read whole: the checkpoint %s that its last backup created is gone", d.Device, want)
+			case whole:
+				p.old[d.Device] = want
 			default:
-				p.since[d.Device] = want
+				p.since[d.Device], p.old[d.Device] = want, want
 				e.Since, e.DirtyContext = want, nbd.DirtyBitmapContext("backup-"+d.Device)
 			}
 		}
@@ -189,7 +192,7 @@ func (p *point) End(ctx context.Context, stored bool) error {
 	drop := []string{p.checkpoint}
 	if stored {
 		drop = drop[:0]
-		for _, cp := range p.since {
+		for _, cp := range p.old {
 			if !contains(drop, cp) {
 				drop = append(drop, cp)
 			}

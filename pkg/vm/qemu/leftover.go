@@ -138,6 +138,7 @@ func (p *point) clearNodes(ctx context.Context, since map[string]string) ([2]int
 // is removed. Every disk that must be read whole says why in a notice.
 func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error {
 	p.since = make([]string, len(p.disks))
+	p.old = make([]string, len(p.disks))
 	nodes, err := p.g.nodes(ctx)
 	if err != nil {
 		return err
@@ -171,7 +172,7 @@ func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error
 					why = "another job is using it"
 				default:
 					why = ""
-					p.since[i] = want
+					p.since[i], p.old[i] = want, want
 				}
 			}
 		}

@@ -39,6 +39,7 @@ type point struct {
 	scratch string
 	disks   []disk
 	since   []string // the bitmap whose changes each disk's export reports, or ""
+	old     []string // the last backup's bitmap of each disk, read or not
 	bitmaps []string // the bitmap started for each disk
 	exports []vm.Export
 	notices []string
@@ -100,6 +101,9 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	}
 	if err := p.checkBitmaps(ctx, req.Since); err != nil {
 		return nil, err
+	}
+	if req.Whole {
+		p.since = make([]string, len(p.disks))
 	}
 	if err := p.prepare(ctx); err != nil {
 		return nil, err

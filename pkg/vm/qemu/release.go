@@ -74,8 +74,8 @@ func (p *point) End(ctx context.Context, stored bool) error {
 			continue
 		}
 		switch {
-		case stored && p.since[i] != "":
-			keep(p.g.removeBitmap(ctx, d.node, p.since[i])) // the new one records from here
+		case stored && p.old[i] != "":
+			keep(p.g.removeBitmap(ctx, d.node, p.old[i])) // the new one records from here
 		case !stored:
 			keep(p.g.removeBitmap(ctx, d.node, p.bitmaps[i])) // the old one still records every change
 		}
