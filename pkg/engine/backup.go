@@ -230,16 +230,16 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 	cs := r.cfg.ChunkSize
 	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
 	chunks := dataChunks(dataRegions(f.File, size), cs)
-	if err := r.readChunks(ctx, f, im, chunks, idx, w, prog); err != nil {
+	if err := r.readChunks(ctx, f, im, chunks, max(diskReaders, runtime.GOMAXPROCS(0)), idx, w, prog); err != nil {
 		return nil, 0, err
 	}
 	return im, im.dataBytes(), nil
 }
 
-// readChunks reads the chunks of a disk that chunks lists (sorted) from f
-// and sets their IDs in im; the other chunks keep the IDs im has, and
-// count as skipped.
-func (r *Repo) readChunks(ctx context.Context, f io.ReaderAt, im *Image, chunks []int, idx *Index, w *packWriter, prog *progress.Counter) error {
+// readChunks reads the chunks of a disk that chunks lists (sorted) from f,
+// workers at a time, and sets their IDs in im; the other chunks keep the
+// IDs im has, and count as skipped.
+func (r *Repo) readChunks(ctx context.Context, f io.ReaderAt, im *Image, chunks []int, workers int, idx *Index, w *packWriter, prog *progress.Counter) error {
 	cs, size := im.ChunkSize, im.Size
 	holes := size
 	for _, i := range chunks {
@@ -249,7 +249,6 @@ func (r *Repo) readChunks(ctx context.Context, f io.ReaderAt, im *Image, chunks 
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	workers := max(diskReaders, runtime.GOMAXPROCS(0))
 	free := make(chan []byte, 2*workers)
 	cfree := make(chan []byte, 2*workers)
 	for range cap(free) {

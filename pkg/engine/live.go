@@ -138,7 +138,7 @@ func (r *Repo) backupLiveDisk(ctx context.Context, req BackupRequest, d DiskSour
 		}
 	}
 	src := readerAt{ctx: ctx, r: l.Reader}
-	if err := r.readChunks(ctx, src, im, read, idx, w, req.Progress); err != nil {
+	if err := r.readChunks(ctx, src, im, read, liveReaders, idx, w, req.Progress); err != nil {
 		return nil, md, err
 	}
 	for _, i := range read {
@@ -222,6 +222,11 @@ func (r *Repo) liveBase(ctx context.Context, hostID int, name string, size int64
 	}
 	return nil, nil, fmt.Sprintf("no backup of the host in the repository started bitmap %s", bitmap), nil
 }
+
+// liveReaders is how many chunks of a disk of a running guest are read at
+// once: the reads go over NBD to the hypervisor, which serves many at once
+// and scatters them over the image (measured in docs/benchmarks.md).
+const liveReaders = 32
 
 // maxBaseSearch bounds how many of a host's backups liveBase reads, newest
 // first, to find the one that started a bitmap: normally it is the newest.

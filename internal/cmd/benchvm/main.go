@@ -122,7 +122,7 @@ func (b *bench) startQEMU(img string) (func(), error) {
 		"-boot", "strict=on", "-daemonize", "-pidfile", pidfile,
 		"-qmp", "unix:" + filepath.Join(b.dir, "qmp.sock") + ",server=on,wait=off",
 		"-qmp", "unix:" + filepath.Join(b.dir, "bench.sock") + ",server=on,wait=off",
-		"-blockdev", "driver=file,filename=" + img + ",node-name=file0",
+		"-blockdev", "driver=file,filename=" + img + ",node-name=file0,cache.direct=on",
 		"-blockdev", "driver=raw,file=file0,node-name=disk0",
 		"-device", "virtio-blk-pci,drive=disk0,id=vda"}
 	if out, err := exec.Command("qemu-system-x86_64", args...).CombinedOutput(); err != nil {
@@ -287,12 +287,13 @@ func (b *bench) churn(pct float64) (int64, error) {
 
 // row is one backup of the table.
 type row struct {
-	name           string
-	seconds        float64
-	read, dirtied  int64
-	vsFull         float64
-	setup, release time.Duration // the longest write across each
-	writes         int
+	name             string
+	seconds          float64
+	read, dirtied    int64
+	vsFull           float64
+	setup, release   time.Duration // the longest write across each
+	nSetup, nRelease int           // how many writes were in flight across each
+	writes           int
 }
 
 // backup takes a backup while the writer writes, and times both.
@@ -328,7 +329,7 @@ func (b *bench) backup(name string, extra []string, dirtied int64) (row, error) 
 	for _, d := range res.Backup.Disks {
 		r.read += d.ReadBytes
 	}
-	r.setup, r.release, err = b.acrossPointInTime(lat)
+	r.setup, r.release, r.nSetup, r.nRelease, err = b.acrossPointInTime(lat)
 	return r, err
 }
 
@@ -336,7 +337,7 @@ func (b *bench) backup(name string, extra []string, dirtied int64) (row, error) 
 // time was taken (its fleecing jobs created, in the transaction) and the
 // span of its release (from the first job aborting to the last gone), and
 // returns the longest of the guest's writes in flight across each.
-func (b *bench) acrossPointInTime(writes []write) (setup, release time.Duration, err error) {
+func (b *bench) acrossPointInTime(writes []write) (setup, release time.Duration, nSetup, nRelease int, err error) {
 	b.evMu.Lock()
 	defer b.evMu.Unlock()
 	var taken, relFrom, relTo time.Time
@@ -360,18 +361,18 @@ func (b *bench) acrossPointInTime(writes []write) (setup, release time.Duration,
 		}
 	}
 	if taken.IsZero() || relFrom.IsZero() || relTo.IsZero() {
-		return 0, 0, fmt.Errorf("QEMU sent no events of the fleecing jobs")
+		return 0, 0, 0, 0, fmt.Errorf("QEMU sent no events of the fleecing jobs")
 	}
 	for _, w := range writes {
 		end := w.start.Add(w.took)
 		if !w.start.After(taken) && !end.Before(taken) {
-			setup = max(setup, w.took)
+			setup, nSetup = max(setup, w.took), nSetup+1
 		}
 		if !w.start.After(relTo) && !end.Before(relFrom) {
-			release = max(release, w.took)
+			release, nRelease = max(release, w.took), nRelease+1
 		}
 	}
-	return setup, release, nil
+	return setup, release, nSetup, nRelease, nil
 }
 
 func printTable(rows []row, base []time.Duration, size int64) {
@@ -391,9 +392,17 @@ func printTable(rows []row, base []time.Duration, size int64) {
 		if r.dirtied > 0 {
 			dirtied = fmt.Sprintf("%.1f MiB", float64(r.dirtied)/mib)
 		}
-		fmt.Printf("| %s | %.2f s | %.1f MiB | %s | %s | %s | %.1f ms | %.1f ms |\n",
-			r.name, r.seconds, float64(r.read)/mib, dirtied, ratio, vs, ms(r.setup), ms(r.release))
+		fmt.Printf("| %s | %.2f s | %.1f MiB | %s | %s | %s | %s | %s |\n",
+			r.name, r.seconds, float64(r.read)/mib, dirtied, ratio, vs, stall(r.setup, r.nSetup), stall(r.release, r.nRelease))
 	}
+}
+
+// stall is the longest of n writes, or says that none was in flight.
+func stall(d time.Duration, n int) string {
+	if n == 0 {
+		return "no write in flight"
+	}
+	return fmt.Sprintf("%.1f ms", ms(d))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
