@@ -226,7 +226,7 @@ func (r *Repo) liveBase(ctx context.Context, hostID int, name string, size int64
 // liveReaders is how many chunks of a disk of a running guest are read at
 // once: the reads go over NBD to the hypervisor, which serves many at once
 // and scatters them over the image (measured in docs/benchmarks.md).
-const liveReaders = 32
+const liveReaders = 16
 
 // maxBaseSearch bounds how many of a host's backups liveBase reads, newest
 // first, to find the one that started a bitmap: normally it is the newest.

@@ -12,18 +12,10 @@ import (
 // engine.DiskReader, and reports what changed since an earlier bitmap when
 // its export has one. Its methods are safe for concurrent use.
 type Reader struct {
-	c    *nbd.Client   // block status, and reads
-	more []*nbd.Client // further connections for reads
-	next atomic.Uint64
+	c    *nbd.Client
 	exp  Export
 	read atomic.Int64
 }
-
-// readConns is how many NBD connections a Reader reads through: QEMU's NBD
-// server serves at most 16 requests of one connection at once, and a
-// read-only export may be read through several (NBD_FLAG_CAN_MULTI_CONN is
-// not needed for reads of a point in time that does not change).
-const readConns = 2
 
 // Open connects to the NBD export of exp, asking for the allocation of its
 // blocks and, when exp has one, its dirty bitmap.
@@ -40,16 +32,7 @@ func Open(ctx context.Context, exp Export) (*Reader, error) {
 		c.Close()
 		return nil, fmt.Errorf("read disk %s: the export is %d bytes, the disk %d", exp.Device, c.Size(), exp.Size)
 	}
-	r := &Reader{c: c, exp: exp}
-	for range readConns - 1 {
-		more, err := nbd.Dial(ctx, exp.Network, exp.Addr, exp.Name)
-		if err != nil {
-			r.Close()
-			return nil, fmt.Errorf("read disk %s: %w", exp.Device, err)
-		}
-		r.more = append(r.more, more)
-	}
-	return r, nil
+	return &Reader{c: c, exp: exp}, nil
 }
 
 // Size is the size of the disk.
@@ -57,11 +40,7 @@ func (r *Reader) Size() int64 { return r.c.Size() }
 
 // ReadAt reads len(p) bytes at off.
 func (r *Reader) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
-	c := r.c
-	if i := r.next.Add(1) % uint64(len(r.more)+1); i > 0 {
-		c = r.more[i-1]
-	}
-	n, err := c.ReadAt(ctx, p, off)
+	n, err := r.c.ReadAt(ctx, p, off)
 	r.read.Add(int64(n))
 	return n, err
 }
@@ -116,10 +95,5 @@ func (r *Reader) regions(ctx context.Context, id uint32, keep func(nbd.Extent) b
 	return out, nil
 }
 
-// Close ends the NBD sessions.
-func (r *Reader) Close() error {
-	for _, c := range r.more {
-		c.Close()
-	}
-	return r.c.Close()
-}
+// Close ends the NBD session.
+func (r *Reader) Close() error { return r.c.Close() }
