@@ -6,13 +6,16 @@
 package qemutest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,11 +51,12 @@ type VM struct {
 	// QMP is the socket for the code under test.
 	QMP string
 	// Agent is the host end of the agent channel, if the guest has one.
-	Agent string
-	Dir   string
-	opts  Options
-	pid   int
-	mon   *qmp.SocketMonitor
+	Agent  string
+	Dir    string
+	opts   Options
+	cmd    *exec.Cmd
+	exited chan struct{}
+	mon    *qmp.SocketMonitor
 }
 
 // Available skips the test when qemu-system-x86_64 is missing.
@@ -95,7 +99,6 @@ func (v *VM) args() []string {
 		"-m", "64", "-boot", "strict=on",
 		"-qmp", "unix:" + v.QMP + ",server=on,wait=off",
 		"-qmp", "unix:" + filepath.Join(v.Dir, "test.sock") + ",server=on,wait=off",
-		"-daemonize", "-pidfile", filepath.Join(v.Dir, "pid"),
 	}
 	for i, d := range v.opts.Disks {
 		ro := "off"
@@ -120,19 +123,31 @@ func (v *VM) args() []string {
 
 func (v *VM) start(t testing.TB) {
 	t.Helper()
-	out, err := exec.Command("qemu-system-x86_64", v.args()...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("start qemu: %v: %s", err, out)
+	cmd := exec.Command("qemu-system-x86_64", v.args()...)
+	// QEMU dies with the test process, also when a test times out and no
+	// cleanup runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu: %v", err)
 	}
-	pid, err := os.ReadFile(filepath.Join(v.Dir, "pid"))
-	if err != nil {
-		t.Fatal(err)
+	v.cmd, v.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(v.exited) }()
+	sock := filepath.Join(v.Dir, "test.sock")
+	for {
+		select {
+		case <-v.exited:
+			t.Fatalf("qemu exited: %s", out.String())
+		default:
+		}
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	if v.pid, err = strconv.Atoi(strings.TrimSpace(string(pid))); err != nil {
-		t.Fatal(err)
-	}
-	// -daemonize returns once the sockets listen.
-	mon, err := qmp.NewSocketMonitor("unix", filepath.Join(v.Dir, "test.sock"), 10*time.Second)
+	mon, err := qmp.NewSocketMonitor("unix", sock, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +155,24 @@ func (v *VM) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	v.mon = mon
+}
+
+// lockedBuffer collects QEMU's output.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Restart quits QEMU cleanly (persistent bitmaps are saved) and starts it
@@ -160,22 +193,20 @@ func (v *VM) Quit(t testing.TB) {
 
 // Kill stops QEMU at once, if it still runs. Safe to call twice.
 func (v *VM) Kill() {
-	if v.pid == 0 {
+	if v.cmd == nil {
 		return
 	}
 	if v.mon != nil {
 		_ = v.mon.Disconnect()
 	}
-	_ = syscall.Kill(v.pid, syscall.SIGKILL)
+	_ = v.cmd.Process.Kill()
 	v.waitGone()
 }
 
-// waitGone waits until the daemonized QEMU, not a child of ours, is gone.
+// waitGone waits until QEMU has exited.
 func (v *VM) waitGone() {
-	for syscall.Kill(v.pid, 0) == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	v.pid = 0
+	<-v.exited
+	v.cmd = nil
 }
 
 // Run runs a QMP command on the test's own monitor and returns its return

@@ -179,11 +179,12 @@ func (b *bench) io(cmd string) error {
 func (b *bench) cli(args ...string) ([]byte, error) {
 	cmd := exec.Command(b.dropback, args...)
 	cmd.Env = append(os.Environ(), "DROPBACK_REPO="+filepath.Join(b.dir, "repo"))
+	cmd.Stderr = os.Stderr // its notices, and its error
 	out, err := cmd.Output()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return nil, fmt.Errorf("dropback %s: %v: %s", strings.Join(args, " "), err, ee.Stderr)
+	if err != nil {
+		return nil, fmt.Errorf("dropback %s: %w", strings.Join(args, " "), err)
 	}
-	return out, err
+	return out, nil
 }
 
 // writerAt is where the stall writer writes: the last MiB of the disk, one
