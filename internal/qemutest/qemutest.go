@@ -183,6 +183,14 @@ func (v *VM) Restart(t testing.TB) {
 	v.start(t)
 }
 
+// Crash kills QEMU without letting it save anything (a host that lost
+// power) and starts it again on the same images and sockets.
+func (v *VM) Crash(t testing.TB) {
+	t.Helper()
+	v.Kill()
+	v.start(t)
+}
+
 // Quit asks QEMU to quit and waits until it has.
 func (v *VM) Quit(t testing.TB) {
 	t.Helper()

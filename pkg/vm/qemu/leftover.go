@@ -135,7 +135,8 @@ func (p *point) clearNodes(ctx context.Context, since map[string]string) ([2]int
 // checkBitmaps decides, for every disk, whether the bitmap its previous
 // backup started can say what changed since: it must be there, recording,
 // and whole. A bitmap that is not whole (QEMU stopped without saving it)
-// is removed. Every disk that must be read whole says why in a notice.
+// is removed; one that stopped recording is dropped with the bitmaps this
+// backup read from, once it is stored. Every disk that must be read whole says why in a notice.
 func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error {
 	p.since = make([]string, len(p.disks))
 	p.old = make([]string, len(p.disks))
@@ -168,6 +169,7 @@ func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error
 					}
 				case !b.Recording:
 					why = "it stopped recording"
+					p.old[i] = want // of no use to any backup: dropped once this one is stored
 				case b.Busy:
 					why = "another job is using it"
 				default:

@@ -321,3 +321,63 @@ func TestGuestAgent(t *testing.T) {
 		})
 	}
 }
+
+// A bitmap that is there but cannot say what changed is not used: one that
+// QEMU loaded from a qcow2 image it never closed (the host lost power: the
+// bitmap is marked inconsistent), and one that stopped recording. The disk
+// is read whole and a notice says why; the inconsistent bitmap is removed,
+// and the bitmap this point in time starts is the one kept.
+func TestBitmapThatCannotBeUsed(t *testing.T) {
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, v *qemutest.VM, bitmap string)
+		why   string
+	}{
+		{name: "inconsistent after a crash", why: "it is not whole", spoil: func(t *testing.T, v *qemutest.VM, _ string) {
+			v.Restart(t) // saved in the image, and marked in use while QEMU has it open
+			v.Write(t, "vda", 0x66, 0, 64<<10)
+			v.IO(t, "vda", "flush") // the write itself survives
+			v.Crash(t)              // never saved again: in use, so inconsistent when loaded
+		}},
+		{name: "stopped recording", why: "it stopped recording", spoil: func(t *testing.T, v *qemutest.VM, bitmap string) {
+			v.Run(t, "block-dirty-bitmap-disable", map[string]string{"node": "disk0", "name": bitmap})
+			v.Write(t, "vda", 0x66, 0, 64<<10)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := guest(t, false, "qcow2")
+			ctx := context.Background()
+			g := open(t, v, "")
+			first, err := g.PointInTime(ctx, vm.Request{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b1 := first.Exports()[0].Bitmap
+			if err := first.End(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			g.Close()
+			tt.spoil(t, v, b1)
+			g = open(t, v, "")
+			next, err := g.PointInTime(ctx, vm.Request{Since: map[string]string{"vda": b1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := next.Exports()[0]
+			n := next.Notices()
+			if e.Since != "" || e.DirtyContext != "" || len(n) != 1 || !strings.Contains(n[0], "disk vda is read whole") || !strings.Contains(n[0], tt.why) {
+				t.Fatalf("since %q, dirty context %q, notices %q: want a full read because %s", e.Since, e.DirtyContext, n, tt.why)
+			}
+			if got := readAll(t, e); !bytes.Equal(got[:64<<10], bytes.Repeat([]byte{0x66}, 64<<10)) {
+				t.Fatal("the point in time does not hold the guest's last write")
+			}
+			if err := next.End(ctx, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := v.Bitmaps(t); !slices.Equal(got, []string{e.Bitmap}) {
+				t.Fatalf("bitmaps %q, want only %q", got, e.Bitmap)
+			}
+		})
+	}
+}
