@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dropback/dropback/pkg/vm"
 )
 
 // pollEvery is how often a wait for QEMU to finish a step asks again.
@@ -33,9 +35,11 @@ func (g *Guest) nodes(ctx context.Context) ([]nodeInfo, error) {
 
 // clearLeftovers removes what an earlier backup that could not end left in
 // the guest: its exports, fleecing jobs and nodes, frozen bitmaps, and the
-// dirty bitmaps of dropback's that no backup uses any more (since maps a
-// device to the one that is still in use). Each kind cleared is a notice.
-func (p *point) clearLeftovers(ctx context.Context, since map[string]string) error {
+// dirty bitmaps of dropback's on the chosen disks that no backup uses any
+// more (since maps a device to the one that is still in use). The bitmaps
+// of the guest's other disks are another host's (one registered with
+// --device) and left alone. Each kind cleared is a notice.
+func (p *point) clearLeftovers(ctx context.Context, chosen []vm.Disk, since map[string]string) error {
 	var cleared []string
 	count := func(n int, what string) {
 		if n > 0 {
@@ -72,7 +76,7 @@ func (p *point) clearLeftovers(ctx context.Context, since map[string]string) err
 		return err
 	}
 	count(len(oldJobs), "fleecing job(s)")
-	n, err := p.clearNodes(ctx, since)
+	n, err := p.clearNodes(ctx, chosen, since)
 	if err != nil {
 		return err
 	}
@@ -85,9 +89,10 @@ func (p *point) clearLeftovers(ctx context.Context, since map[string]string) err
 }
 
 // clearNodes deletes leftover fleecing nodes and their files, and the
-// bitmaps of dropback's on the guest's disks that are not in since. It
-// returns how many nodes and bitmaps it removed.
-func (p *point) clearNodes(ctx context.Context, since map[string]string) ([2]int, error) {
+// bitmaps of dropback's on the chosen disks (and on nodes that are no
+// disk's) that are not in since. It returns how many nodes and bitmaps it
+// removed.
+func (p *point) clearNodes(ctx context.Context, chosen []vm.Disk, since map[string]string) ([2]int, error) {
 	var n [2]int
 	nodes, err := p.g.nodes(ctx)
 	if err != nil {
@@ -114,11 +119,18 @@ func (p *point) clearNodes(ctx context.Context, since map[string]string) ([2]int
 		return n, err
 	}
 	inUse := map[string]string{} // node -> the bitmap its device's backups use
+	others := map[string]bool{}  // nodes of disks this backup does not read
 	for _, d := range disks {
 		inUse[d.node] = since[d.Device]
+		if vm.IndexOf(chosen, d.Device) < 0 {
+			others[d.node] = true
+		}
 	}
 	for _, node := range nodes {
 		keep, isDisk := inUse[node.NodeName]
+		if others[node.NodeName] {
+			continue
+		}
 		for _, b := range node.Bitmaps {
 			if !strings.HasPrefix(b.Name, bitmapPrefix) || isDisk && b.Name == keep {
 				continue

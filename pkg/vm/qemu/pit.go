@@ -90,7 +90,7 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if err != nil {
 		return nil, err
 	}
-	if err := p.clearLeftovers(ctx, req.Since); err != nil {
+	if err := p.clearLeftovers(ctx, chosen, req.Since); err != nil {
 		return nil, err
 	}
 	if all, err = g.disks(ctx); err != nil { // the root nodes, with no leftover filter above them
