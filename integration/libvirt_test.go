@@ -42,4 +42,3 @@ func TestLibvirtBackupAndIncremental(t *testing.T) {
 	assert.Equal(t, 14, rr.code, rr.stderr)
 	assert.True(t, strings.Contains(rr.stderr, "running guest"), rr.stderr)
 }
-
