@@ -41,4 +41,17 @@ func TestLibvirtBackupAndIncremental(t *testing.T) {
 	rr := e.run("backups", "restore", "web-3", "latest", "--force")
 	assert.Equal(t, 14, rr.code, rr.stderr)
 	assert.True(t, strings.Contains(rr.stderr, "running guest"), rr.stderr)
+
+	// The checkpoint the last backup created is gone: the next backup reads
+	// the disk whole, says why, and is right.
+	d.Virsh(t, "checkpoint-delete", d.Name, disk.Bitmap)
+	d.Write(t, 0x33, 12*mib, mib)
+	r = e.run("backups", "create", "web-3", "-o", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "disk vda is read whole")
+	var third vmBackup
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &third))
+	assert.Nil(t, third.Backup.Disks[0].Since)
+	assert.Equal(t, third.Backup.Disks[0].DataBytes, third.Backup.Disks[0].ReadBytes, "a full read")
+	assert.Equal(t, d.Image(t), e.restored("web-3", third.Backup.ID))
 }
