@@ -27,10 +27,10 @@ const (
 	ConsistencyCrash = "crash"
 )
 
-// DiskReader is a disk that is not a local file: a point in time a
+// LiveReader is a disk that is not a local file: a point in time a
 // hypervisor exports (an NBD export of a fleecing node). Its size and bytes
 // do not change while it is read. Its methods are safe for concurrent use.
-type DiskReader interface {
+type LiveReader interface {
 	// Size is the disk's size in bytes.
 	Size() int64
 	// ReadAt reads len(p) bytes at off, as io.ReaderAt does.
@@ -42,7 +42,7 @@ type DiskReader interface {
 
 // LiveDisk is how one disk of a live backup is read.
 type LiveDisk struct {
-	Reader DiskReader
+	Reader LiveReader
 	// Bitmap names the dirty bitmap started at the instant of this backup,
 	// recorded in the manifest so that the next backup can read only what
 	// changed since.
@@ -232,10 +232,10 @@ const liveReaders = 16
 // first, to find the one that started a bitmap: normally it is the newest.
 const maxBaseSearch = 64
 
-// readerAt reads a DiskReader under a context, as io.ReaderAt.
+// readerAt reads a LiveReader under a context, as io.ReaderAt.
 type readerAt struct {
 	ctx context.Context
-	r   DiskReader
+	r   LiveReader
 }
 
 func (a readerAt) ReadAt(p []byte, off int64) (int, error) {

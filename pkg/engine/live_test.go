@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// fileReader is a DiskReader over a file: a frozen point in time, as far
+// fileReader is a LiveReader over a file: a frozen point in time, as far
 // as the engine can tell, which counts the bytes read from it.
 type fileReader struct {
 	f       *os.File

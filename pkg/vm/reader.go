@@ -9,7 +9,7 @@ import (
 )
 
 // Reader reads one disk of a point in time over NBD. It is an
-// engine.DiskReader, and reports what changed since an earlier bitmap when
+// engine.LiveReader, and reports what changed since an earlier bitmap when
 // its export has one. Its methods are safe for concurrent use.
 type Reader struct {
 	c    *nbd.Client

@@ -4,7 +4,7 @@
 // writes between two backups, and the guest agent's filesystem freeze.
 // vm/qemu implements it over QMP, vm/libvirt over libvirt's API; the NBD
 // side (Reader) is shared. The engine sees none of this: it reads disks
-// through engine.DiskReader, which Reader is.
+// through engine.LiveReader, which Reader is.
 package vm
 
 import (
