@@ -15,7 +15,7 @@ BASHDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build install uninstall test bench bench-retention bench-s3 bench-export demo mutants clean
+.PHONY: all build install uninstall test bench bench-retention bench-s3 bench-export bench-vm demo mutants clean
 
 all: build
 
@@ -63,6 +63,12 @@ bench-retention: build
 ## script), with request counts
 bench-s3: build
 	scripts/bench-s3.sh
+
+## bench-vm: backups of a running QEMU guest (SIZE=4G by default): a full
+## one, then incrementals after the guest wrote 1% and 5% of its disk beside
+## the same read whole, and the guest's longest write meanwhile
+bench-vm: build
+	scripts/bench-vm.sh
 
 ## mutants: put back each deletion-safety bug in turn and check that the
 ## interleaving test finds it (SEEDS=1000 by default)

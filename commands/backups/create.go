@@ -23,6 +23,9 @@ type CreateOptions struct {
 	Host         string
 	Time         string
 	AcceptResize bool
+	AllowLive    bool
+	NoFreeze     bool
+	FullRead     bool
 }
 
 // NewCmdCreate returns `backups create`.
@@ -45,6 +48,13 @@ truncated or emptied would show. If the disk was resized on purpose, pass
 --accept-resize once; the backups after it compare with the new size. A
 scheduled pass (run --due, agent) reports such a host as failed.
 
+A host that is a running guest (hosts add --qemu or --libvirt) is read at one
+point in time while it runs: with its filesystems frozen for that instant when
+the guest agent answers (--no-freeze skips it), else crash-consistent, as
+backups get shows. After its first backup, only what the guest wrote since is
+read. A --disk image that a running QEMU has open is refused (exit 14): its
+backup would mix moments; --allow-live backs it up as it is. See docs/vms.md.
+
 Engine only: DigitalOcean has no on-demand backup; take a snapshot of the
 Droplet instead.`,
 		Example: `  dropback backups create web-1
@@ -65,6 +75,9 @@ Droplet instead.`,
 	}
 	cmd.Flags().StringVar(&opts.Time, "time", "", "date the backup at this RFC 3339 time instead of now, as when importing a history")
 	cmd.Flags().BoolVar(&opts.AcceptResize, "accept-resize", false, "back up a disk whose size differs from the host's last backup of it")
+	cmd.Flags().BoolVar(&opts.AllowLive, "allow-live", false, "back up a disk image a running QEMU has open, as it is (not one point in time)")
+	cmd.Flags().BoolVar(&opts.NoFreeze, "no-freeze", false, "do not freeze a running guest's filesystems through its guest agent (crash-consistent)")
+	cmd.Flags().BoolVar(&opts.FullRead, "full-read", false, "read a running guest's disks whole instead of only what changed since its last backup")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.BackupColumns))
 	return cmd
 }
@@ -86,10 +99,14 @@ func runCreate(ctx context.Context, opts *CreateOptions) error {
 		return err
 	}
 	counter, stop := pr.Progress()
-	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize})
+	res, err := p.CreateBackup(ctx, opts.Host, provider.CreateOptions{Progress: counter, Time: at, AcceptResize: opts.AcceptResize,
+		AllowLive: opts.AllowLive, NoFreeze: opts.NoFreeze, FullRead: opts.FullRead})
 	stop()
 	if err != nil {
 		return cmdutil.WithLeft(fmt.Errorf("back up host %s: %w", cmdutil.Short(opts.Host), err), abandoned(ctx, err))
+	}
+	for _, n := range res.Notices {
+		pr.Noticef("%s", n)
 	}
 	if err := pr.Print(display.Create(res)); err != nil {
 		return err

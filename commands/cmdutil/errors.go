@@ -24,6 +24,7 @@ const (
 	ExitLocked      = 11  // another process holds the repository's gc lease
 	ExitPassword    = 12  // no password for an encrypted repository, or a wrong one
 	ExitFormat      = 13  // not a dropback repository, or a newer format
+	ExitInUse       = 14  // a disk is in use by a running guest
 	ExitInterrupted = 130 // SIGINT or SIGTERM
 )
 
@@ -84,8 +85,9 @@ func (e *interruptedError) Unwrap() []error { return []error{e.err, ErrInterrupt
 
 // ExitCode decides the process exit code of a command's error. It is the one
 // place that does. An error that matches several sentinels takes the first
-// code in this order: interrupted, declined, usage, auth, password, timeout, the
-// repository's state (missing, locked, format, damaged), partial.
+// code in this order: interrupted, declined, usage, auth, password, timeout,
+// the repository's state (missing, locked, format), a disk in use, damaged,
+// partial.
 func ExitCode(err error) int {
 	var flagErr *FlagError
 	var formatErr *output.FormatError
@@ -111,6 +113,8 @@ func ExitCode(err error) int {
 		return ExitLocked
 	case errors.Is(err, provider.ErrFormat):
 		return ExitFormat
+	case errors.Is(err, provider.ErrInUse):
+		return ExitInUse
 	case errors.Is(err, provider.ErrCorrupt):
 		return ExitDamaged
 	case errors.Is(err, ErrPartial):

@@ -30,6 +30,7 @@ var representative = map[int]error{
 	ExitLocked:      provider.Errorf(provider.ErrLocked, "gc lease held by host a, PID 7"),
 	ExitFormat:      provider.Errorf(provider.ErrFormat, "/x is not a dropback repository"),
 	ExitPassword:    provider.Errorf(provider.ErrPassword, "wrong password: no key of the repository at /x opens with it"),
+	ExitInUse:       provider.Errorf(provider.ErrInUse, "disk /x is open in a running QEMU"),
 	ExitInterrupted: Interrupted(context.Canceled),
 }
 
@@ -42,6 +43,7 @@ var sentinels = map[string]error{
 	"ErrTimeout": provider.ErrTimeout, "ErrNoRepo": provider.ErrNoRepo,
 	"ErrConfirm": provider.ErrConfirm, "ErrLocked": provider.ErrLocked,
 	"ErrFormat": provider.ErrFormat, "ErrPassword": provider.ErrPassword,
+	"ErrInUse": provider.ErrInUse,
 }
 
 // TestExitCodesDoc checks docs/exit-codes.md against the code: every row of

@@ -27,6 +27,7 @@ var HostColumns = []output.Column[provider.Host]{
 	{Key: "NextWindow", Header: "Next Window", Extra: true, Value: func(h provider.Host) string { return windowStart(h.NextBackupWindow) }},
 	{Key: "LastError", Header: "Last Error", Extra: true, Value: lastError},
 	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
+	{Key: "Kind", Header: "Kind", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Kind) }},
 	// doctl's Droplet column that dropback has.
 	{Key: "Disk", Header: "Disk", Doctl: true, Value: func(h provider.Host) string { return strconv.FormatInt(hostBytes(h)>>30, 10) }},
 }
@@ -142,6 +143,8 @@ var BackupColumns = []output.Column[provider.Backup]{
 	{Key: "MinDiskSize", Header: "Min Disk Size", Extra: true, Value: func(b provider.Backup) string { return fmt.Sprintf("%d GB", b.MinDiskSize) }},
 	{Key: "New", Header: "New", Extra: true, Value: func(b provider.Backup) string { return output.Bytes(b.NewBytes) }},
 	{Key: "Disks", Header: "Disks", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(len(b.Disks)) }},
+	{Key: "Consistency", Header: "Consistency", Extra: true, Value: func(b provider.Backup) string { return output.OrNone(b.Consistency) }},
+	{Key: "Read", Header: "Read", Extra: true, Value: backupRead},
 	// doctl's image columns (doctl compute droplet backups, image get).
 	{Key: "Distribution", Header: "Distribution", Doctl: true, Value: func(b provider.Backup) string { return b.Distribution }},
 	{Key: "Slug", Header: "Slug", Doctl: true, Value: func(b provider.Backup) string { return deref(b.Slug) }},
@@ -165,7 +168,31 @@ func Backups(bs []provider.Backup) output.Displayable {
 }
 
 // Backup displays one backup or snapshot.
-func Backup(b *provider.Backup) output.Displayable { return output.One(BackupColumns, b.WithLists()) }
+func Backup(b *provider.Backup) output.Displayable {
+	cols := BackupColumns
+	if b.Consistency != "" { // a running guest's: say how consistent, and what was read
+		cols = slices.Clone(BackupColumns)
+		for i := range cols {
+			if cols[i].Key == "Consistency" || cols[i].Key == "Read" {
+				cols[i].Extra = false
+			}
+		}
+	}
+	return output.One(cols, b.WithLists())
+}
+
+// backupRead is what a backup of a running guest read of its disks: every
+// byte that may hold data, or only what changed since an earlier backup.
+func backupRead(b provider.Backup) string {
+	if b.Consistency == "" {
+		return output.None
+	}
+	var n int64
+	for _, d := range b.Disks {
+		n += d.ReadBytes
+	}
+	return output.Bytes(n)
+}
 
 // backupHost names the host of a backup, or none when it no longer exists.
 func backupHost(b provider.Backup) string {

@@ -29,6 +29,22 @@ type BackupRequest struct {
 	// begins it first, to name it in its claim); the caller ends it. When
 	// nil, the backup begins and ends its own.
 	Op *Op
+	// Live, when set, has one entry per disk of Disks: the disks are read
+	// through these readers (a point in time a hypervisor exports) instead
+	// of from their paths, which then only name them (live.go).
+	Live []LiveDisk
+	// Consistency is recorded in the manifest of a live backup:
+	// ConsistencyApplication or ConsistencyCrash.
+	Consistency string
+	// Check, when set, is asked after every disk was read and stored and
+	// before the manifest is written; an error fails the backup and
+	// nothing is visible. A live backup checks that its point in time
+	// held while it read.
+	Check func(ctx context.Context) error
+	// Notify, when set, is told what the user should know that does not
+	// fail the backup, such as an incremental read that fell back to a
+	// full one.
+	Notify func(msg string)
 	// Stats, if not nil, is filled with what the backup read and wrote, as
 	// it goes, so that one that fails or is cancelled still says what it
 	// left in the repository for gc.
@@ -61,6 +77,9 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 	}
 	if err := checkDisks(disks, r.cfg.ChunkSize); err != nil {
 		return nil, errorf(ErrInvalid, "back up host %s: %v", req.HostName, err)
+	}
+	if req.Live != nil {
+		return r.backupLive(ctx, req, started)
 	}
 	files := make([]*directio.File, len(req.Disks))
 	sizes := make([]int64, len(req.Disks))
@@ -127,9 +146,16 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 		images[i] = im
 		m.Disks = append(m.Disks, ManifestDisk{Name: d.Name, Path: d.Path, SizeBytes: sizes[i], DataBytes: data})
 	}
+	return m, r.writeBackup(ctx, op, req, w, idx, m, images)
+}
+
+// writeBackup finishes a backup whose disks were read: it writes the last
+// pack, the index segments and the image indexes, asks req.Check, and
+// commits the manifest.
+func (r *Repo) writeBackup(ctx context.Context, op *Op, req BackupRequest, w *packWriter, idx *Index, m *Manifest, images []*Image) error {
 	segs, err := w.finish()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The manifest names every segment its chunks were found in, not only
 	// its own: readers load them by name (and follow index-replaced/
@@ -141,12 +167,17 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	for i, im := range images {
 		id, err := r.putImage(ctx, im, idx.condemnedImages)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		m.Disks[i].Image = id.String()
 	}
+	if req.Check != nil {
+		if err := req.Check(ctx); err != nil {
+			return err
+		}
+	}
 	m.CompletedAt = r.now().UTC().Truncate(time.Second)
-	return m, r.commit(ctx, op, m)
+	return r.commit(ctx, op, m)
 }
 
 // commit writes a backup's manifest, which makes it visible, if the backup
@@ -200,6 +231,17 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 	cs := r.cfg.ChunkSize
 	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
 	chunks := dataChunks(dataRegions(f.File, size), cs)
+	if err := r.readChunks(ctx, f, im, chunks, max(diskReaders, runtime.GOMAXPROCS(0)), idx, w, prog); err != nil {
+		return nil, 0, err
+	}
+	return im, im.dataBytes(), nil
+}
+
+// readChunks reads the chunks of a disk that chunks lists (sorted) from f,
+// workers at a time, and sets their IDs in im; the other chunks keep the
+// IDs im has, and count as skipped.
+func (r *Repo) readChunks(ctx context.Context, f io.ReaderAt, im *Image, chunks []int, workers int, idx *Index, w *packWriter, prog *progress.Counter) error {
+	cs, size := im.ChunkSize, im.Size
 	holes := size
 	for _, i := range chunks {
 		holes -= int64(im.chunkLen(i))
@@ -208,7 +250,6 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	workers := max(diskReaders, runtime.GOMAXPROCS(0))
 	free := make(chan []byte, 2*workers)
 	cfree := make(chan []byte, 2*workers)
 	for range cap(free) {
@@ -249,12 +290,8 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 	}
 	go func() { wg.Wait(); close(results) }()
 
-	var data int64
 	for res := range results {
 		im.Chunks[res.idx] = res.id
-		if !res.id.IsZero() {
-			data += int64(res.n)
-		}
 		if res.blob != nil {
 			if err := w.add(res.id, res.blob, res.n, res.flags); err != nil {
 				cancel(err)
@@ -267,10 +304,18 @@ func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx
 		prog.AddRead(int64(res.n))
 		w.stats.Read.Add(int64(res.n))
 	}
-	if err := context.Cause(ctx); err != nil {
-		return nil, 0, err
+	return context.Cause(ctx)
+}
+
+// dataBytes is the size of the image's chunks that are not zero.
+func (im *Image) dataBytes() int64 {
+	var n int64
+	for i, id := range im.Chunks {
+		if !id.IsZero() {
+			n += int64(im.chunkLen(i))
+		}
 	}
-	return im, data, nil
+	return n
 }
 
 // packWriter collects new chunks into packs and uploads them in the
@@ -409,7 +454,7 @@ func (w *packWriter) abort() {
 // readChunkOf reads chunk i of a disk and names it; a chunk the repository
 // lacks is compressed too. The result owns buffers from free and cfree that
 // the caller gives back.
-func (r *Repo) readChunkOf(f *directio.File, size int64, i int, idx *Index, w *packWriter, h chunkHasher, free, cfree chan []byte) (chunkResult, error) {
+func (r *Repo) readChunkOf(f io.ReaderAt, size int64, i int, idx *Index, w *packWriter, h chunkHasher, free, cfree chan []byte) (chunkResult, error) {
 	cs := r.cfg.ChunkSize
 	off := int64(i) * int64(cs)
 	n := int(min(int64(cs), size-off))

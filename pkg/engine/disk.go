@@ -18,6 +18,9 @@ import (
 type DiskSource struct {
 	Name string
 	Path string
+	// Format is the image format of a running guest's disk ("qcow2",
+	// "raw"); empty for a raw image or block device.
+	Format string `json:",omitempty"`
 }
 
 // OpenDisk opens a disk image or block device for reading and returns its
@@ -57,6 +60,9 @@ func OpenDisk(path string) (*os.File, int64, error) {
 type PreviousDisk struct {
 	BackupID  int
 	SizeBytes int64
+	// Bitmap is the dirty bitmap that backup started on a running guest's
+	// disk, if it did.
+	Bitmap string
 }
 
 // PreviousDisks returns, for each named disk of host hostID, what the last
@@ -92,7 +98,7 @@ func (r *Repo) PreviousDisks(ctx context.Context, hostID int, names []string) (m
 		}
 		for _, d := range m.Disks {
 			if _, seen := out[d.Name]; m.HostID == hostID && want[d.Name] && !seen {
-				out[d.Name] = PreviousDisk{BackupID: m.ID, SizeBytes: d.SizeBytes}
+				out[d.Name] = PreviousDisk{BackupID: m.ID, SizeBytes: d.SizeBytes, Bitmap: d.Bitmap}
 			}
 		}
 	}

@@ -26,6 +26,9 @@ type HostRecord struct {
 	BackupEnabled bool          `json:"backup_enabled"`
 	EnabledAt     time.Time     `json:"enabled_at,omitzero"`
 	Policy        *PolicyRecord `json:"policy,omitempty"`
+	// VM is set for a running guest: how to reach its hypervisor. Its
+	// Disks are then the guest's, named by device (vmhost.go).
+	VM *VMRecord `json:"vm,omitempty"`
 }
 
 // PolicyRecord is a host's stored backup policy. The engine keeps it; the

@@ -24,6 +24,9 @@ type Manifest struct {
 	IndexSegments []string       `json:"index_segments"`
 	NewBytes      int64          `json:"new_bytes"`
 	NewChunks     int64          `json:"new_chunks"`
+	// Consistency is set for a backup of a running guest (live.go):
+	// ConsistencyApplication or ConsistencyCrash.
+	Consistency string `json:"consistency,omitempty"`
 	// Snapshot is set when a snapshots/ marker exists; it is not stored in
 	// the manifest itself.
 	Snapshot bool `json:"-"`
@@ -36,6 +39,13 @@ type ManifestDisk struct {
 	SizeBytes int64  `json:"size_bytes"`
 	DataBytes int64  `json:"data_bytes"`
 	Image     string `json:"image"`
+	// Bitmap, Since and ReadBytes are set for a disk of a running guest
+	// (live.go): the dirty bitmap started at the instant of this backup,
+	// the backup and bitmap an incremental read is relative to, and the
+	// bytes read from the disk.
+	Bitmap    string     `json:"bitmap,omitempty"`
+	Since     *DiskSince `json:"since,omitempty"`
+	ReadBytes int64      `json:"read_bytes,omitempty"`
 }
 
 func objectName(prefix string, id int) string {

@@ -48,6 +48,9 @@ var (
 	// ErrPassword means an encrypted repository could not be opened: no
 	// password was given, or none of its keys opens with the one given.
 	ErrPassword = errors.New("wrong password")
+	// ErrInUse means a disk is in use by a running guest: a backup of it
+	// as a plain file, or a restore over it, is refused.
+	ErrInUse = errors.New("in use by a running guest")
 )
 
 // UnsupportedError is returned for a verb a context cannot do: a capability

@@ -29,6 +29,10 @@ type Host struct {
 	// when it is added, such as a qcow2 image backed up as a file (engine
 	// only).
 	Notices []string `json:"notices,omitempty"`
+	// Kind is what the engine reads the disks of: "disk" (files and block
+	// devices), "qemu" or "libvirt" (a running guest). Empty on
+	// DigitalOcean.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.
@@ -96,6 +100,9 @@ type Backup struct {
 	SizeBytes int64        `json:"size_bytes,omitempty"`
 	Disks     []BackupDisk `json:"disks,omitempty"`
 	NewBytes  int64        `json:"new_bytes,omitempty"`
+	// Consistency of a backup of a running guest: "application" (the
+	// guest agent froze its filesystems) or "crash".
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // WithLists returns b with its Regions and Tags JSON "[]" rather than
@@ -116,6 +123,20 @@ type BackupDisk struct {
 	Path      string `json:"path"`
 	SizeBytes int64  `json:"size_bytes"`
 	DataBytes int64  `json:"data_bytes"`
+	// ReadBytes is what a backup of a running guest read of the disk;
+	// Since, when set, is the backup an incremental read is relative to
+	// and the dirty bitmap that reported the changes.
+	ReadBytes int64        `json:"read_bytes,omitempty"`
+	Since     *BackupSince `json:"since,omitempty"`
+	// Bitmap is the dirty bitmap (libvirt: checkpoint) the backup started
+	// on the guest's disk, which the next backup reads changes from.
+	Bitmap string `json:"bitmap,omitempty"`
+}
+
+// BackupSince is what an incremental read of a disk is relative to.
+type BackupSince struct {
+	BackupID int    `json:"backup_id"`
+	Bitmap   string `json:"bitmap"`
 }
 
 // Action statuses, as DigitalOcean names them.
@@ -143,6 +164,16 @@ type Action struct {
 type HostSpec struct {
 	Name  string
 	Disks []string
+	// QMP registers a running QEMU guest by its QMP socket, Libvirt one by
+	// its libvirt domain (LibvirtURI: the connection, "" for the system's);
+	// Disks is then empty. Agent is the host end of the guest agent's
+	// channel ("" finds it); Devices choose disks (none: every writable
+	// one); Scratch is where the hypervisor keeps what the guest overwrites
+	// during a backup. See docs/vms.md.
+	QMP, Agent          string
+	Libvirt, LibvirtURI string
+	Devices             []string
+	Scratch             string
 }
 
 // CreateOptions are the options of an on-demand backup.
@@ -159,6 +190,17 @@ type CreateOptions struct {
 	// ErrConfirm, as a disk that was swapped, truncated or detached would
 	// otherwise become the host's newest backup.
 	AcceptResize bool
+	// AllowLive backs up a disk image that a running QEMU holds open for
+	// writing as it is, mixing moments; without it such a backup fails
+	// with ErrInUse.
+	AllowLive bool
+	// NoFreeze skips the guest agent's filesystem freeze of a running
+	// guest: the backup is crash-consistent.
+	NoFreeze bool
+	// FullRead reads a running guest's disks whole, as if it had no dirty
+	// bitmap; the next backup reads changes from the bitmap this one
+	// starts.
+	FullRead bool
 }
 
 // DeleteOptions are the options of BackupDeleter.DeleteBackups.
@@ -182,6 +224,10 @@ type CreateResult struct {
 	Backup  Backup         `json:"backup"`
 	Action  Action         `json:"action"`
 	Summary *BackupSummary `json:"summary,omitempty"`
+	// Notices are things the user should know that did not fail the
+	// backup: a crash-consistent backup of a guest without an agent, a
+	// disk read whole because its bitmap was lost.
+	Notices []string `json:"notices,omitempty"`
 }
 
 // BackupSummary is what one backup read and added to the repository, and

@@ -36,6 +36,13 @@ func backupView(m *engine.Manifest) provider.Backup {
 	}
 	b.SizeBytes = data
 	b.SizeGigabytes = gigabytes(data)
+	b.Consistency = m.Consistency
+	for i, d := range m.Disks {
+		b.Disks[i].ReadBytes, b.Disks[i].Bitmap = d.ReadBytes, d.Bitmap
+		if d.Since != nil {
+			b.Disks[i].Since = &provider.BackupSince{BackupID: d.Since.Backup, Bitmap: d.Since.Bitmap}
+		}
+	}
 	b.MinDiskSize = int((size + 1<<30 - 1) >> 30)
 	return b
 }
@@ -213,7 +220,13 @@ func (p *Provider) CreateBackup(ctx context.Context, ref string, opts provider.C
 // backupHost backs up h as the operation op, or as one of its own when op
 // is nil.
 func (p *Provider) backupHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, opts provider.CreateOptions, op *engine.Op) (*provider.CreateResult, error) {
+	if h.VM != nil {
+		return p.backupVM(ctx, r, h, opts, op)
+	}
 	if err := checkDisks(ctx, r, h, opts.AcceptResize); err != nil {
+		return nil, err
+	}
+	if err := checkNotLive(h, opts.AllowLive); err != nil {
 		return nil, err
 	}
 	act, err := r.StartAction(ctx, "backup", "host", h.ID)
@@ -442,6 +455,9 @@ func (p *Provider) PlanRestore(ctx context.Context, req provider.RestoreRequest)
 func (p *Provider) restoreTargets(ctx context.Context, r *engine.Repo, h engine.HostRecord, m *engine.Manifest, req provider.RestoreRequest, create bool) ([]engine.RestoreTarget, error) {
 	targets, err := p.targetsOf(ctx, r, h, m, req, create)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkRestoreTargets(ctx, h, targets, req.To == ""); err != nil {
 		return nil, err
 	}
 	for i, t := range targets {

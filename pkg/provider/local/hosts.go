@@ -184,10 +184,14 @@ func joinIDs(ids []int) string {
 }
 
 func (p *Provider) hostView(h engine.HostRecord) provider.Host {
-	v := provider.Host{ID: h.ID, Name: h.Name, Status: "active", BackupEnabled: h.BackupEnabled, CreatedAt: h.CreatedAt, Disks: []provider.Disk{}}
+	v := provider.Host{ID: h.ID, Name: h.Name, Kind: "disk", Status: "active", BackupEnabled: h.BackupEnabled, CreatedAt: h.CreatedAt, Disks: []provider.Disk{}}
+	if h.VM != nil {
+		v.Kind = h.VM.Kind
+	}
 	for _, d := range h.Disks {
 		disk := provider.Disk{Name: d.Name, Path: d.Path}
-		if fi, err := os.Stat(d.Path); err == nil {
+		// An image of another format is not the size the guest sees.
+		if fi, err := os.Stat(d.Path); err == nil && (d.Format == "" || d.Format == "raw") {
 			disk.SizeBytes = fi.Size()
 			if fi.Mode()&os.ModeDevice != 0 {
 				if f, size, err := engine.OpenDisk(d.Path); err == nil {
@@ -207,12 +211,16 @@ func (p *Provider) AddHost(ctx context.Context, spec provider.HostSpec) (*provid
 	if err := checkHostName(spec.Name); err != nil {
 		return nil, err
 	}
-	if len(spec.Disks) == 0 {
-		return nil, provider.Errorf(provider.ErrInvalid, "host %s needs at least one --disk", spec.Name)
+	vmRec, err := vmRecord(spec)
+	if err != nil {
+		return nil, err
 	}
 	r, others, err := p.hosts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if vmRec != nil {
+		return p.addVMHost(ctx, r, others, spec.Name, vmRec)
 	}
 	rec := engine.HostRecord{Name: spec.Name}
 	used := map[string]bool{}
@@ -284,6 +292,9 @@ func diskOwner(hosts []engine.HostRecord, path string) string {
 }
 
 func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
 	if filepath.Clean(a) == filepath.Clean(b) {
 		return true
 	}

@@ -1,0 +1,38 @@
+package vm
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// QEMU holds byte locks on every image it has open (open file description
+// locks): byte 100+i for each permission bit i it holds, 200+i for each it
+// does not share. Bit 1 is write.
+const (
+	qemuLockBase  = 100
+	qemuLockBytes = 200 // bytes 100 to 299
+	qemuWritePerm = 1
+)
+
+// InUse reports whether a running QEMU has the image at path open (for
+// write, when write is set): whether it holds one of QEMU's image locks
+// there. A file that cannot be opened or locked is not in use as far as
+// this can tell.
+func InUse(path string, write bool) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	start, n := int64(qemuLockBase), int64(qemuLockBytes)
+	if write {
+		start, n = qemuLockBase+qemuWritePerm, 1
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: start, Len: n}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return false, fmt.Errorf("look for QEMU's locks on %s: %w", path, err)
+	}
+	return lk.Type != unix.F_UNLCK, nil
+}
