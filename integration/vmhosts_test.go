@@ -95,7 +95,7 @@ func TestVMHostScheduledPrunedVerifiedRestored(t *testing.T) {
 	assert.Equal(t, map[string][2]int64{"vda": {mib, since}, "vdb": {0, since}}, prev.readBytes())
 
 	// Daily backups, enabled three days ago: the windows since were missed.
-	p, err := local.New(context.Background(), local.Options{Repo: e.repo, Now: func() time.Time { return now.AddDate(0, 0, -3) }})
+	p, err := local.New(context.Background(), local.Options{Repo: e.repo, Now: func() time.Time { return now.AddDate(0, 0, -3) }, Password: testPasswordFunc})
 	require.NoError(t, err)
 	plan := "daily"
 	_, err = p.EnableBackups(context.Background(), "web-1", provider.PolicyRequest{Plan: &plan})
