@@ -60,6 +60,16 @@ func newLocal(t *testing.T) *localEnv {
 	return initLocal(t, t.TempDir())
 }
 
+// newPlainLocal is newLocal with a repository that is not encrypted, for
+// tests that plant records as another process would write them.
+func newPlainLocal(t *testing.T) *localEnv {
+	t.Helper()
+	dir := t.TempDir()
+	e := &localEnv{t: t, dir: dir, repo: filepath.Join(dir, "repo"), home: filepath.Join(dir, "home")}
+	e.ok("repo", "init", "--insecure-no-encryption")
+	return e
+}
+
 // initLocal makes a repository under dir with repo init.
 func initLocal(t *testing.T, dir string) *localEnv {
 	t.Helper()

@@ -360,7 +360,10 @@ func TestS3RefusesAServerThatIgnoresConditionalWrites(t *testing.T) {
 	overwriting.Endpoint = proxy.URL
 	e.srv = &overwriting
 
-	r := e.run("hosts", "list")
+	// A command that writes checks first; one that only reads need not.
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	makeDisk(t, disk, mib, 1, part{0, mib, "random"})
+	r := e.run("hosts", "add", "web-1", "--disk", disk)
 	assert.Equal(t, 1, r.code, r.stderr)
 	assert.Contains(t, r.stderr, "concurrent writers")
 	assert.Contains(t, r.stderr, "DROPBACK_S3_SINGLE_WRITER=1")

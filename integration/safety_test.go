@@ -158,7 +158,7 @@ func TestReadOnlyRepositoryRestoresAndVerifies(t *testing.T) {
 // also after waiting with --wait-lock, and a scheduling pass leaves gc to
 // the holder without failing.
 func TestGCLeaseHeldElsewhere(t *testing.T) {
-	e := newLocal(t)
+	e := newPlainLocal(t)
 	disk := filepath.Join(e.dir, "disk.img")
 	makeDisk(t, disk, 4*mib, 1, part{0, mib, "random"})
 	e.ok("hosts", "add", "web-1", "--disk", disk)
