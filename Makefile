@@ -15,7 +15,7 @@ BASHDIR := $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 ZSHDIR  := $(DESTDIR)$(PREFIX)/share/zsh/site-functions
 FISHDIR := $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 
-.PHONY: all build install uninstall test bench bench-retention bench-s3 bench-export bench-vm demo mutants clean
+.PHONY: all build install uninstall test bench bench-retention bench-s3 bench-export bench-vm bench-scale demo mutants clean
 
 all: build
 
@@ -82,3 +82,8 @@ demo: build
 ## clean: remove build output
 clean:
 	rm -rf bin dist
+
+## bench-scale: metadata at fleet scale: 500 hosts x 20 backups on the local
+## store and on MinIO, directly and through a 20 ms latency proxy (issue 17)
+bench-scale: build
+	scripts/bench-scale.sh
