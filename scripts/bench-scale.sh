@@ -117,6 +117,7 @@ suite() {
 	measure "$t" "backups list HOST" backups list host-0001 -o json
 	measure "$t" "hosts list" hosts list -o json
 	measure "$t" "repo stats" repo stats -o json
+	measure "$t" "run --due (first)" run --due -o json
 	measure "$t" "run --due (idle)" run --due -o json
 	measure "$t" "repo gc" repo gc --min-age 0
 	measure "$t" "backups verify (whole)" backups verify

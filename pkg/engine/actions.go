@@ -126,30 +126,65 @@ func (r *Repo) Actions(ctx context.Context) ([]ActionRecord, error) {
 // actions whose records cannot be read, by ID: one damaged record affects
 // only its action.
 func (r *Repo) ActionsAndDamage(ctx context.Context) ([]ActionRecord, map[int]error, error) {
+	out, damaged, _, err := r.ActionsPage(ctx, 0, 0)
+	return out, damaged, err
+}
+
+// ActionsPage lists one page of the actions, newest first: perPage of them
+// from the page'th (from 1), or every one when perPage is 0. It reads only
+// the records of that page, and returns how many actions there are in all.
+func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionRecord, map[int]error, int, error) {
 	latest, err := r.latestRevisions(ctx, "actions")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	order := make([]int, 0, len(latest))
+	for id := range latest {
+		order = append(order, id)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(order)))
+	total := len(order)
+	if perPage > 0 {
+		from := min(max(page-1, 0)*perPage, total)
+		order = order[from:min(from+perPage, total)]
+	}
+	out, damaged, err := r.readActions(ctx, order)
+	return out, damaged, total, err
+}
+
+// readActions reads the latest state of each action of order, in that
+// order.
+func (r *Repo) readActions(ctx context.Context, order []int) ([]ActionRecord, map[int]error, error) {
+	read := make([]*ActionRecord, len(order))
+	errs := make([]error, len(order))
+	err := r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
+		a, err := r.Action(ctx, order[i])
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			errs[i] = err
+		case errors.Is(err, ErrNotFound):
+			// Listed, but its first state is gone: no action is whole
+			// without it.
+			errs[i] = errorf(ErrCorrupt, "action %d is unreadable: its first state is missing", order[i])
+		case err != nil:
+			return err
+		default:
+			read[i] = a
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]ActionRecord, 0, len(latest))
+	out := make([]ActionRecord, 0, len(order))
 	damaged := map[int]error{}
-	for id := range latest {
-		a, err := r.Action(ctx, id)
-		if errors.Is(err, ErrCorrupt) {
-			damaged[id] = err
+	for i, a := range read {
+		if errs[i] != nil {
+			damaged[order[i]] = errs[i]
 			continue
-		}
-		if errors.Is(err, ErrNotFound) {
-			// Listed, but its first state is gone: no action is whole
-			// without it.
-			damaged[id] = errorf(ErrCorrupt, "action %d is unreadable: its first state is missing", id)
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
 		}
 		out = append(out, *a)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	return out, damaged, nil
 }
 

@@ -207,6 +207,7 @@ func (r *Repo) commit(ctx context.Context, op *Op, m *Manifest) error {
 		}
 		return err
 	}
+	r.NoteChange(ctx)
 	return nil
 }
 

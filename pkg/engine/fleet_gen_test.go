@@ -140,7 +140,7 @@ func TestMakeFleet(t *testing.T) {
 		rec := HostRecord{ID: host, Rev: 1, Name: name, CreatedAt: first.Add(-time.Hour),
 			Disks:         []DiskSource{{Name: "disk0", Path: "/var/lib/fleet/" + name + ".img"}},
 			BackupEnabled: true, EnabledAt: first.Add(-time.Hour),
-			Policy:        &PolicyRecord{Plan: "daily", Hour: hour, RetentionDays: 30}}
+			Policy: &PolicyRecord{Plan: "daily", Hour: hour, RetentionDays: 30}}
 		data, err := seal(rec)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -141,6 +142,9 @@ type GCOptions struct {
 	// RewriteBelow rewrites packs whose live share of bytes is below it;
 	// 0 means 0.5.
 	RewriteBelow float64
+	// CompactFanout is how many index segments of one size tier are merged
+	// into one (compact.go); 0 means 8, a negative value no compaction.
+	CompactFanout int
 }
 
 // GCResult reports what a gc did.
@@ -149,6 +153,8 @@ type GCResult struct {
 	RewrittenPacks int
 	CondemnedPacks int
 	ReclaimedBytes int64
+	// MergedSegments is how many index segments compaction merged.
+	MergedSegments int
 	// Deferred is set when a sweep waited for an operation still running;
 	// DeferredFor names it.
 	Deferred    bool
@@ -258,6 +264,9 @@ func (g *gcRun) run(ctx context.Context) error {
 	if err := g.sweep(ctx); err != nil {
 		return err
 	}
+	if err := g.compact(ctx); err != nil {
+		return err
+	}
 	res := g.res
 	if res.DeletedPacks > 0 || res.RewrittenPacks > 0 {
 		d := gcDone{At: g.r.now().UTC(), DeletedPacks: res.DeletedPacks, RewrittenPacks: res.RewrittenPacks, ReclaimedBytes: res.ReclaimedBytes}
@@ -320,24 +329,34 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 	}
 	s := &liveState{live: map[ID]bool{}, images: map[ID]bool{}, packs: map[ID]store.Info{}}
 	var extra []ID
+	var mu sync.Mutex
 	for _, m := range ms {
+		extra = append(extra, m.segmentIDs()...)
+	}
+	err = r.forEach(ctx, len(ms), func(ctx context.Context, i int) error {
+		m := ms[i]
 		imgs, err := m.Images()
 		if err != nil {
-			return nil, fmt.Errorf("gc stopped: %w", err)
+			return fmt.Errorf("gc stopped: %w", err)
 		}
 		for j, id := range imgs {
 			im, from, err := r.loadDiskImage(ctx, m, j)
 			if err != nil {
-				return nil, fmt.Errorf("gc stopped, run `dropback backups verify`: %w", err)
+				return fmt.Errorf("gc stopped, run `dropback backups verify`: %w", err)
 			}
+			mu.Lock()
 			s.images[id], s.images[from] = true, true
 			for _, c := range im.Chunks {
 				if !c.IsZero() {
 					s.live[c] = true
 				}
 			}
+			mu.Unlock()
 		}
-		extra = append(extra, m.segmentIDs()...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	idx, problems, err := r.LoadIndex(ctx, extra...)
 	if err != nil {

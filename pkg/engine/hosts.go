@@ -74,20 +74,33 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]HostRecord, 0, len(revs))
-	damaged := map[int]error{}
-	for id, listed := range revs {
-		h, err := r.readHost(ctx, id, listed)
-		if errors.Is(err, ErrCorrupt) {
-			damaged[id] = err
-			continue
+	order := make([]int, 0, len(revs))
+	for id := range revs {
+		order = append(order, id)
+	}
+	sort.Ints(order)
+	read := make([]HostRecord, len(order))
+	errs := make([]error, len(order))
+	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
+		h, err := r.readHost(ctx, order[i], revs[order[i]])
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			return err
 		}
-		if err != nil {
-			return nil, nil, err
+		read[i], errs[i] = h, err
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]HostRecord, 0, len(order))
+	damaged := map[int]error{}
+	for i, h := range read {
+		if errs[i] != nil {
+			damaged[order[i]] = errs[i]
+			continue
 		}
 		out = append(out, h)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, damaged, nil
 }
 
@@ -200,6 +213,7 @@ func (r *Repo) AddHost(ctx context.Context, h HostRecord) (HostRecord, error) {
 		return HostRecord{}, err
 	}
 	h.ID = id
+	r.NoteChange(ctx)
 	return h, nil
 }
 
@@ -223,5 +237,6 @@ func (r *Repo) UpdateHost(ctx context.Context, h HostRecord) (HostRecord, error)
 		}
 		return HostRecord{}, fmt.Errorf("update host %s: %w", h.Name, err)
 	}
+	r.NoteChange(ctx)
 	return h, nil
 }

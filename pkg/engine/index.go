@@ -151,32 +151,34 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	var (
 		mu       sync.Mutex
 		problems = dmgProblems
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, 8)
 		segs     = make([][]PackIndex, len(names))
+		first    = make([]bool, len(names))
 	)
 	seen := map[ID]bool{}
+	listed := map[ID]bool{}
 	for i, id := range names {
-		if seen[id] {
-			continue
-		}
+		first[i] = !seen[id]
 		seen[id] = true
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			packs, err := r.readSegment(ctx, id, sizes[i])
-			if err != nil {
-				mu.Lock()
-				problems = append(problems, err)
-				mu.Unlock()
-				return
-			}
-			segs[i] = packs
-		}()
+		listed[id] = listed[id] || sizes[i] >= 0
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	err = r.forEach(ctx, len(names), func(ctx context.Context, i int) error {
+		if !first[i] {
+			return nil
+		}
+		packs, err := r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			mu.Lock()
+			problems = append(problems, err)
+			mu.Unlock()
+			return nil
+		}
+		segs[i] = packs
+		return nil
+	})
+	if err != nil {
 		return nil, nil, err
 	}
 	for i, packs := range segs {
@@ -202,7 +204,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 // segment that lost all its packs, names none: nothing is missing then, or
 // the listing has the new one). No marker: the segment is lost. depth
 // bounds a chain of replacements.
-func (r *Repo) readReplaced(ctx context.Context, id ID, depth int) ([]PackIndex, error) {
+func (r *Repo) readReplaced(ctx context.Context, id ID, depth int, loaded map[ID]bool) ([]PackIndex, error) {
 	by, err := r.st.Get(ctx, replacedName(id), 0, int64(2*len(ID{})+1))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: index segment %s is missing", ErrCorrupt, id)
@@ -211,17 +213,19 @@ func (r *Repo) readReplaced(ctx context.Context, id ID, depth int) ([]PackIndex,
 		return nil, fmt.Errorf("read %s: %w", replacedName(id), err)
 	}
 	next, perr := ParseID(string(by))
-	if len(by) == 0 || perr != nil || depth >= 8 {
-		return nil, nil
+	if len(by) == 0 || perr != nil || depth >= 8 || loaded[next] {
+		return nil, nil // nothing left, or read from the listing already
 	}
-	return r.readSegmentAt(ctx, next, -1, depth+1)
+	return r.readSegmentAt(ctx, next, -1, depth+1, loaded)
 }
 
 func (r *Repo) readSegment(ctx context.Context, id ID, known int64) ([]PackIndex, error) {
-	return r.readSegmentAt(ctx, id, known, 0)
+	return r.readSegmentAt(ctx, id, known, 0, nil)
 }
 
-func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int) ([]PackIndex, error) {
+// readSegmentAt reads segment id, or what replaced it; a replacement in
+// loaded (segments the caller reads from a listing) is not read again.
+func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int, loaded map[ID]bool) ([]PackIndex, error) {
 	name := "index/" + id.String()
 	if known < 0 {
 		var err error
@@ -231,7 +235,7 @@ func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int)
 	}
 	data, err := r.getContent(ctx, name, "index segment", id, maxSegmentSize, known)
 	if errors.Is(err, store.ErrNotFound) {
-		return r.readReplaced(ctx, id, depth)
+		return r.readReplaced(ctx, id, depth, loaded)
 	}
 	if err != nil {
 		return nil, err

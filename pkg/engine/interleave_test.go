@@ -74,6 +74,7 @@ type interleaveStats struct {
 	mu                                                sync.Mutex
 	runs, backups, failedBackups, restores, deaths    int
 	gcDeleted, gcDeferred, gcLocked, restoredDuringGC int
+	gcMerged                                          int
 }
 
 func (s *interleaveStats) add(f func(s *interleaveStats)) {
@@ -357,6 +358,7 @@ func (a *actor) gc(opts GCOptions) {
 	a.w.stats.add(func(s *interleaveStats) {
 		if res != nil {
 			s.gcDeleted += res.DeletedPacks
+			s.gcMerged += res.MergedSegments
 			if res.Deferred {
 				s.gcDeferred++
 			}
@@ -390,13 +392,15 @@ type scenario struct {
 	lag bool
 }
 
-// scenarios picks a run. Half the runs are a mix of anything; the others
+// scenarios picks a run. Nine runs in twenty are a mix of anything; the others
 // stage a race that once lost data, one fixed bug each: scripts/mutants.sh
 // puts each bug back and checks that some seed finds it.
 func scenarios(rng *rand.Rand) scenario {
-	gcOpts := []GCOptions{{MinAge: -1}, {}, {MinAge: -1, Grace: 3 * time.Minute}}
+	// Every gc compacts the index as soon as two segments of a size are
+	// there, so that merges run among everything else.
+	gcOpts := []GCOptions{{MinAge: -1, CompactFanout: 2}, {CompactFanout: 2}, {MinAge: -1, Grace: 3 * time.Minute, CompactFanout: 2}}
 	gc := func() step { o := gcOpts[rng.IntN(len(gcOpts))]; return func(a *actor) { a.gc(o) } }
-	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1, RewriteBelow: 0.95}) }
+	eager := func(a *actor) { a.gc(GCOptions{MinAge: -1, RewriteBelow: 0.95, CompactFanout: 2}) }
 	backup := func(h int) step { return func(a *actor) { a.backup(h) } }
 	prune := func(h int) step { return func(a *actor) { a.prune(h) } }
 	restore := func(k int) step { return func(a *actor) { a.restore(k) } }
@@ -404,7 +408,7 @@ func scenarios(rng *rand.Rand) scenario {
 	stall := func(prefix string) step { return func(a *actor) { a.stallBefore(prefix) } }
 	await := func(a *actor) { a.awaitStall() }
 	restoreWhileCollected := [][]step{{stall("get packs/"), restore(0), restore(0)}, {prune(1), eager, eager}, {eager, backup(2)}}
-	pick := rng.IntN(18)
+	pick := rng.IntN(20)
 	if *only >= 0 {
 		pick = *only
 	}
@@ -442,6 +446,12 @@ func scenarios(rng *rand.Rand) scenario {
 		// protected, or it notices it is not before it commits
 		later := func(a *actor) { a.w.clk.Advance(StaleAfter + 5*time.Minute) }
 		return scenario{scripts: [][]step{{stall("put packs/"), backup(1)}, {prune(1), later, eager, eager}}, where: []int{thisMachine, otherMachine}, calm: true, sound: true}
+	case 9: // a restore and a backup that listed the index, stalled while
+		// gc merges the segments they listed and deletes them
+		return scenario{scripts: [][]step{{stall("get index/"), restore(0), restore(1)}, {backup(1), backup(2), eager, eager}, {stall("get index/"), backup(1), restore(2)}}}
+	case 10: // the same, reads of index-replaced/ markers failing often
+		return scenario{scripts: [][]step{{stall("get index/"), restore(0), restore(1)}, {backup(1), backup(2), eager, eager}, {backup(2), verify}},
+			focus: []string{"get index-replaced/", "get index/"}, focusEvery: 3}
 	}
 	pool := []func() step{
 		func() step { return backup(1 + rng.IntN(2)) },
@@ -469,8 +479,11 @@ func TestInterleavings(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("%d runs: %d backups taken, %d failed; %d restores during the runs; %d processes killed; gc deleted %d packs, deferred %d times, found the lease held %d times",
-		stats.runs, stats.backups, stats.failedBackups, stats.restores, stats.deaths, stats.gcDeleted, stats.gcDeferred, stats.gcLocked)
+	t.Logf("%d runs: %d backups taken, %d failed; %d restores during the runs; %d processes killed; gc deleted %d packs, merged %d index segments, deferred %d times, found the lease held %d times",
+		stats.runs, stats.backups, stats.failedBackups, stats.restores, stats.deaths, stats.gcDeleted, stats.gcMerged, stats.gcDeferred, stats.gcLocked)
+	if *seeds >= 50 && stats.gcMerged == 0 {
+		t.Errorf("no gc merged an index segment in %d runs: compaction never ran among the other operations", stats.runs)
+	}
 }
 
 // interleave runs one seed and checks it; it reports whether it passed.

@@ -34,6 +34,7 @@ const (
 	maxActionSize   = 64 << 10
 	maxGCMarkSize   = 64 << 20
 	maxGCDoneSize   = 64 << 10
+	maxIdleHintSize = 16 << 20
 	maxDamageSize   = 64 << 20
 	maxSegmentSize  = 64 << 20
 	maxPackSize     = 128 << 20

@@ -260,24 +260,41 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([]*Manifest, 0, len(ids))
-	damaged := map[int]error{}
+	order := make([]int, 0, len(ids))
 	for id := range ids {
-		m, err := r.readManifest(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue // deleted since the listing
-		}
-		if errors.Is(err, ErrCorrupt) {
-			damaged[id] = err
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		m.Snapshot = snaps[id]
-		out = append(out, m)
+		order = append(order, id)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	sort.Ints(order)
+	read := make([]*Manifest, len(order))
+	errs := make([]error, len(order))
+	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
+		m, err := r.readManifest(ctx, order[i])
+		switch {
+		case errors.Is(err, ErrNotFound):
+			// deleted since the listing
+		case errors.Is(err, ErrCorrupt):
+			errs[i] = err
+		case err != nil:
+			return err
+		default:
+			read[i] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*Manifest, 0, len(order))
+	damaged := map[int]error{}
+	for i, m := range read {
+		if errs[i] != nil {
+			damaged[order[i]] = errs[i]
+		}
+		if m != nil {
+			m.Snapshot = snaps[m.ID]
+			out = append(out, m)
+		}
+	}
 	return out, damaged, nil
 }
 
@@ -393,6 +410,7 @@ func (r *Repo) DeleteBackup(ctx context.Context, id int) error {
 	if err := r.st.Delete(ctx, objectName("snapshots", id)); err != nil {
 		return fmt.Errorf("delete backup %d: %w", id, err)
 	}
+	r.NoteChange(ctx)
 	return nil
 }
 
@@ -415,6 +433,7 @@ func (r *Repo) MarkSnapshot(ctx context.Context, id int) error {
 	if err != nil && !errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("convert backup %d: %w", id, err)
 	}
+	r.NoteChange(ctx)
 	return nil
 }
 

@@ -75,6 +75,8 @@ type Repo struct {
 	now     func() time.Time
 	after   func(time.Duration) <-chan time.Time
 	machine Machine
+	// parallel is how many reads are in flight at once (forEach).
+	parallel int
 }
 
 // Options tune an open repository.
@@ -90,12 +92,21 @@ type Options struct {
 	// Password gives the password of an encrypted repository; it is
 	// called only when the repository is encrypted. nil means none.
 	Password func(ctx context.Context) ([]byte, error)
+	// ReadParallelism is how many objects the repository reads at once
+	// where it reads many (manifests, host records, actions, index
+	// segments, images); 0 means what the store says suits it
+	// (store.ReadParallelismOf).
+	ReadParallelism int
 }
 
 // openedRepo returns a Repo on st with the clock and machine of opts; sec,
 // when not nil, are the keys of an encrypted repository.
 func openedRepo(st store.Store, cfg Config, key [32]byte, sec *secrets, opts Options) *Repo {
-	r := &Repo{st: damageStore{st}, raw: st, cfg: cfg, key: key, sec: sec, now: clock(opts.Now), after: opts.After, machine: opts.Machine}
+	r := &Repo{st: damageStore{st}, raw: st, cfg: cfg, key: key, sec: sec, now: clock(opts.Now), after: opts.After, machine: opts.Machine,
+		parallel: opts.ReadParallelism}
+	if r.parallel <= 0 {
+		r.parallel = store.ReadParallelismOf(st)
+	}
 	if sec != nil {
 		r.st = damageStore{cryptStore{Store: st, c: sec.cipher}}
 		r.key = sec.sub.Chunk

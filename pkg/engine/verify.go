@@ -112,32 +112,31 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 		res.Problems = append(res.Problems, hp...)
 	}
 
-	// The chunks of each backup; a backup whose image index is unreadable
-	// is damaged outright.
-	uses := make([][]ID, len(manifests))
+	// The chunks the backups use, read one image at a time: memory follows
+	// the unique chunks, not the backups times their disks. A backup whose
+	// image index is unreadable is damaged outright.
 	verdicts := make([]BackupVerdict, len(manifests))
 	wanted := map[ID]bool{}
-	for i, m := range manifests {
-		verdicts[i] = BackupVerdict{ID: m.ID, HostName: m.HostName, OK: true}
-		imgs, err := m.Images()
-		for j := range imgs {
-			if err != nil {
-				break
-			}
-			var im *Image
-			if im, err = r.LoadDiskImage(ctx, m, j); err == nil {
-				uses[i] = append(uses[i], im.Chunks...)
-			}
-		}
+	var mu sync.Mutex
+	err = r.forEachImage(ctx, manifests, func(i int, im *Image, err error) {
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
 			verdicts[i].OK, verdicts[i].Problem = false, err.Error()
-			res.Problems = append(res.Problems, fmt.Sprintf("backup %d: %v", m.ID, err))
-			continue
+			return
 		}
-		for _, c := range uses[i] {
+		for _, c := range im.Chunks {
 			if !c.IsZero() {
 				wanted[c] = true
 			}
+		}
+	}, func(i int) { verdicts[i] = BackupVerdict{ID: manifests[i].ID, HostName: manifests[i].HostName, OK: true} })
+	if err != nil {
+		return nil, err
+	}
+	for i := range verdicts {
+		if !verdicts[i].OK {
+			res.Problems = append(res.Problems, fmt.Sprintf("backup %d: %s", verdicts[i].ID, verdicts[i].Problem))
 		}
 	}
 	if len(ids) == 0 {
@@ -166,19 +165,44 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			res.Problems = append(res.Problems, msg)
 		}
 	}
-	for i := range verdicts {
-		if !verdicts[i].OK {
-			continue
+	if len(bad) > 0 {
+		// A second pass over the images counts each backup's damaged
+		// chunks; a clean repository needs none.
+		ok := make([]bool, len(verdicts))
+		for i := range verdicts {
+			ok[i] = verdicts[i].OK
 		}
-		n := 0
-		for _, c := range uses[i] {
-			if bad[c] {
-				n++
+		counts := make([]int, len(manifests))
+		problems := make([]error, len(manifests))
+		err := r.forEachImage(ctx, manifests, func(i int, im *Image, err error) {
+			if !ok[i] {
+				return
 			}
+			if err != nil {
+				problems[i] = err // readable a moment ago: say so, not that it is fine
+				return
+			}
+			n := 0
+			for _, c := range im.Chunks {
+				if bad[c] {
+					n++
+				}
+			}
+			mu.Lock()
+			counts[i] += n
+			mu.Unlock()
+		}, nil)
+		if err != nil {
+			return nil, err
 		}
-		if n > 0 {
-			verdicts[i].OK = false
-			verdicts[i].Problem = fmt.Sprintf("%d chunks damaged or missing", n)
+		for i, n := range counts {
+			if ok[i] && problems[i] != nil {
+				verdicts[i].OK, verdicts[i].Problem = false, problems[i].Error()
+				res.Problems = append(res.Problems, fmt.Sprintf("backup %d: %v", verdicts[i].ID, problems[i]))
+			} else if ok[i] && n > 0 {
+				verdicts[i].OK = false
+				verdicts[i].Problem = fmt.Sprintf("%d chunks damaged or missing", n)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -335,4 +359,37 @@ func (r *Repo) readBlobs(ctx context.Context, idx *Index, pack ID, chunks []ID, 
 		}
 		i = j
 	}
+}
+
+// forEachImage reads the image indexes of the manifests' disks, several at
+// once, and calls fn with each (or with the error that stopped the reading
+// of a manifest's images: then only once for it, and no image of it
+// after); first, when not nil, is called for each manifest before any fn
+// of it. Only a canceled context stops it early.
+func (r *Repo) forEachImage(ctx context.Context, ms []*Manifest, fn func(i int, im *Image, err error), first func(i int)) error {
+	if first != nil {
+		for i := range ms {
+			first(i)
+		}
+	}
+	return r.forEach(ctx, len(ms), func(ctx context.Context, i int) error {
+		m := ms[i]
+		imgs, err := m.Images()
+		if err != nil {
+			fn(i, nil, err)
+			return nil
+		}
+		for j := range imgs {
+			im, err := r.LoadDiskImage(ctx, m, j)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fn(i, nil, err)
+				return nil
+			}
+			fn(i, im, nil)
+		}
+		return nil
+	})
 }

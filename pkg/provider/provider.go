@@ -280,6 +280,15 @@ type Actions interface {
 	ListHostActions(ctx context.Context, host string) ([]Action, error)
 }
 
+// ActionPager lists one page of the actions, reading only that page, where
+// a context can (the engine: its action records are objects of their own).
+type ActionPager interface {
+	// ListActionsPage lists perPage actions from the page'th page (from
+	// 1), newest first, and how many there are in all. When some of the
+	// page cannot be read it returns the others and an error naming them.
+	ListActionsPage(ctx context.Context, page, perPage int) ([]Action, int, error)
+}
+
 // Repository creates, describes and garbage-collects the engine's
 // repository (engine only).
 type Repository interface {

@@ -115,3 +115,22 @@ func ListLagOf(st Store) time.Duration {
 	}
 	return DefaultListLag
 }
+
+// Paralleler is implemented by a store that says how many reads a caller
+// may usefully have in flight at once: a local filesystem gains little
+// past a few, an object store over a network hides its latency behind
+// many.
+type Paralleler interface {
+	ReadParallelism() int
+}
+
+// DefaultReadParallelism is what a store that does not say is given.
+const DefaultReadParallelism = 8
+
+// ReadParallelismOf returns how many reads of st may be in flight at once.
+func ReadParallelismOf(st Store) int {
+	if p, ok := st.(Paralleler); ok && p.ReadParallelism() > 0 {
+		return p.ReadParallelism()
+	}
+	return DefaultReadParallelism
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,7 @@ var (
 	_ provider.BackupKeeper = (*Provider)(nil)
 	_ provider.Snapshots    = (*Provider)(nil)
 	_ provider.Actions      = (*Provider)(nil)
+	_ provider.ActionPager  = (*Provider)(nil)
 	_ provider.Repository   = (*Provider)(nil)
 	_ provider.Scheduler    = (*Provider)(nil)
 	_ provider.KeyManager   = (*Provider)(nil)
@@ -151,12 +153,32 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if p.repo != nil {
 		return p.repo, nil
 	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password})
+	par, err := readParallelism(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password, ReadParallelism: par})
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	p.repo = r
 	return r, nil
+}
+
+// readParallelismEnv sets how many objects a command reads at once where
+// it reads many; unset, the store decides (8 on a filesystem, 32 on S3).
+const readParallelismEnv = "DROPBACK_READ_PARALLELISM"
+
+func readParallelism(getenv func(string) string) (int, error) {
+	v := getenv(readParallelismEnv)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1024 {
+		return 0, fmt.Errorf("%w: %s=%q: give a number of reads from 1 to 1024", provider.ErrInvalid, readParallelismEnv, v)
+	}
+	return n, nil
 }
 
 // mapErr translates engine errors into provider sentinels, keeping the

@@ -73,13 +73,20 @@ func (p *Provider) GetAction(ctx context.Context, id int) (*provider.Action, err
 // cannot be read it returns the actions it could read and an error naming
 // the rest.
 func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
+	out, _, err := p.ListActionsPage(ctx, 1, 0)
+	return out, err
+}
+
+// ListActionsPage implements provider.ActionPager; perPage 0 lists every
+// action.
+func (p *Provider) ListActionsPage(ctx context.Context, page, perPage int) ([]provider.Action, int, error) {
 	r, err := p.open(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	as, damaged, err := r.ActionsAndDamage(ctx)
+	as, damaged, total, err := r.ActionsPage(ctx, page, perPage)
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, 0, mapErr(err)
 	}
 	out := make([]provider.Action, 0, len(as))
 	for _, a := range as {
@@ -87,10 +94,10 @@ func (p *Provider) ListActions(ctx context.Context) ([]provider.Action, error) {
 	}
 	if len(damaged) > 0 {
 		ids := sortedIDs(damaged)
-		return out, provider.Errorf(provider.ErrCorrupt, "the record of %s %s cannot be read, so it is not listed (%v)",
+		return out, total, provider.Errorf(provider.ErrCorrupt, "the record of %s %s cannot be read, so it is not listed (%v)",
 			plural(len(ids), "action", "actions"), joinIDs(ids), damaged[ids[0]])
 	}
-	return out, nil
+	return out, total, nil
 }
 
 // ListHostActions implements provider.Actions: the actions whose resource

@@ -42,7 +42,29 @@ func (p *Provider) gc(ctx context.Context, r *engine.Repo, opts provider.GCOptio
 // every enabled host whose window is due, applies retention, and collects
 // garbage when retention deleted something or a gc mark is ripe. A host that
 // fails is reported in the report and does not stop the others.
+//
+// A pass that finds nothing to do leaves a hint (engine.IdleHint) that lets
+// the passes after it skip reading every host and manifest while nothing
+// changed and nothing falls due: they cost a constant number of requests.
 func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provider.RunReport, error) {
+	r, err := p.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep := &provider.RunReport{Backups: []provider.Backup{}, Expired: []int{}, Skipped: []provider.Skipped{}, Errors: []string{}}
+	if hint, err := r.Idle(ctx); err != nil {
+		return nil, mapErr(err)
+	} else if hint != nil {
+		for _, s := range hint.Skipped {
+			rep.Skipped = append(rep.Skipped, provider.Skipped{HostID: s.HostID, HostName: s.HostName, Reason: s.Reason})
+		}
+		p.runGC(ctx, r, rep)
+		return rep, nil
+	}
+	token, err := r.Changes(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
 	r, hosts, damaged, err := p.hostsAndDamage(ctx)
 	if err != nil {
 		return nil, err
@@ -51,7 +73,7 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	rep := &provider.RunReport{Backups: []provider.Backup{}, Expired: []int{}, Skipped: []provider.Skipped{}, Errors: []string{}}
+	idle := engine.IdleHint{Until: p.opts.Now().Add(engine.IdleHintFor)}
 	// A host whose record cannot be read cannot be scheduled: it is an
 	// error of the pass, and the others go on.
 	for _, id := range sortedIDs(damaged) {
@@ -64,13 +86,20 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 		if !h.BackupEnabled || h.Policy == nil {
 			continue
 		}
-		if err := p.runHost(ctx, r, h, all, opts, rep); err != nil {
+		if err := p.runHost(ctx, r, h, all, opts, rep, &idle); err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
 		}
 	}
 	p.runGC(ctx, r, rep)
 	if err := r.PruneClaims(ctx, p.opts.Now().Add(-30*24*time.Hour)); err != nil {
 		rep.Errors = append(rep.Errors, err.Error())
+	}
+	if len(rep.Backups) == 0 && len(rep.Expired) == 0 && len(rep.Errors) == 0 && rep.GC == nil &&
+		len(idle.Skipped) == len(rep.Skipped) {
+		// Nothing to do but wait: the passes until idle.Until may trust that.
+		if err := r.PutIdle(ctx, token, idle); err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
 	}
 	return rep, nil
 }
@@ -99,7 +128,10 @@ func (p *Provider) runGC(ctx context.Context, r *engine.Repo, rep *provider.RunR
 }
 
 // runHost takes a host's due backup, then applies its retention.
-func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, all []*engine.Manifest, opts provider.RunOptions, rep *provider.RunReport) error {
+//
+// A host that is simply not due yet goes into idle, with the time it falls
+// due.
+func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRecord, all []*engine.Manifest, opts provider.RunOptions, rep *provider.RunReport, idle *engine.IdleHint) error {
 	pol := toSchedule(h.Policy)
 	now := p.opts.Now()
 	items, last := retentionItems(all, h.ID, now)
@@ -114,7 +146,12 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		}
 	}
 	if !d.Due {
-		skip(notDueReason(pol, d, items, now))
+		reason := notDueReason(pol, d, items, now)
+		skip(reason)
+		idle.Skipped = append(idle.Skipped, engine.IdleSkipped{HostID: h.ID, HostName: h.Name, Reason: reason})
+		if d.At.Before(idle.Until) {
+			idle.Until = d.At
+		}
 	} else {
 		m, wait, err := p.scheduledBackup(ctx, r, h, d, opts)
 		switch {

@@ -320,3 +320,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// ReadParallelism implements store.Paralleler: a filesystem gains little
+// from more reads at once than a few.
+func (s *Store) ReadParallelism() int { return 8 }

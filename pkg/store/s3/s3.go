@@ -437,3 +437,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// ReadParallelism implements store.Paralleler: requests to an object store
+// wait on the network far more than on the server, so many go at once.
+func (s *Store) ReadParallelism() int { return 32 }
