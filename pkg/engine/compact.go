@@ -163,22 +163,28 @@ func (g *gcRun) merge(ctx context.Context, batch []store.Info, listed time.Time)
 	if err != nil {
 		return fmt.Errorf("gc: compact the index: %w", err)
 	}
-	for _, id := range ids {
-		if id == merged {
-			continue
+	// Every marker before any segment goes; each many at a time.
+	err = r.forEach(ctx, len(ids), func(ctx context.Context, i int) error {
+		if ids[i] == merged {
+			return nil
 		}
-		err := r.st.Put(ctx, replacedName(id), []byte(merged.String()))
+		err := r.st.Put(ctx, replacedName(ids[i]), []byte(merged.String()))
 		if err != nil && !errors.Is(err, store.ErrExists) {
 			return fmt.Errorf("gc: compact the index: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, id := range ids {
-		if id == merged {
-			continue
+	err = r.forEach(ctx, len(ids), func(ctx context.Context, i int) error {
+		if ids[i] == merged {
+			return nil
 		}
-		if err := g.delete(ctx, "index/"+id.String(), listed); err != nil {
-			return err
-		}
+		return g.delete(ctx, "index/"+ids[i].String(), listed)
+	})
+	if err != nil {
+		return err
 	}
 	g.res.MergedSegments += len(ids)
 	return nil

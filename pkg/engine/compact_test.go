@@ -93,15 +93,15 @@ func countObjects(t *testing.T, st store.Store, prefix string) int {
 // still restores after that one too.
 func TestCompactionKilledAtEveryStep(t *testing.T) {
 	ctx := context.Background()
-	opts := GCOptions{MinAge: -1, CompactFanout: 4}
+	opts := GCOptions{MinAge: -1, CompactFanout: 2}
 	crashes := 0
 	for left := 0; ; left++ {
 		f := newCompactFixture(t)
 		cs := &crashStore{Store: f.st, left: left}
 		res, err := f.open(cs).GC(ctx, opts)
 		if err == nil {
-			if res.MergedSegments != 12 {
-				t.Fatalf("a gc that ran to its end merged %d segments, want 12", res.MergedSegments)
+			if res.MergedSegments != 8 {
+				t.Fatalf("a gc that ran to its end merged %d segments, want 8", res.MergedSegments)
 			}
 			f.check(f.open(f.st), "after a whole gc")
 			break
@@ -126,19 +126,19 @@ func TestCompactionKilledAtEveryStep(t *testing.T) {
 		f.check(f.open(f.st), when+", and another gc")
 		// What a crash left unmerged is merged with the next small
 		// segments: at most fanout² of the lowest tier wait for them.
-		if n := countObjects(t, f.st, "index/"); n > 4*4+1 {
-			t.Fatalf("%s: %d index segments after another gc, want at most 17 (fanout 4)", when, n)
+		if n := countObjects(t, f.st, "index/"); n > 2*2+1 {
+			t.Fatalf("%s: %d index segments after another gc, want at most 5 (fanout 2)", when, n)
 		}
 		if left > 500 {
 			t.Fatal("gc never ends")
 		}
 	}
-	if crashes < 25 {
-		t.Fatalf("only %d crash points: the merge of 12 segments alone has 25", crashes)
+	if crashes < 17 {
+		t.Fatalf("only %d crash points: the merge of 8 segments alone has 17", crashes)
 	}
 }
 
-// compactFixture is a repository of 12 backups, each of which wrote one
+// compactFixture is a repository of 8 backups, each of which wrote one
 // index segment, on a clock the test moves.
 type compactFixture struct {
 	t       *testing.T
@@ -156,7 +156,7 @@ func newCompactFixture(t *testing.T) *compactFixture {
 	makeDisk(t, src, 8*testChunk)
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	buf := make([]byte, 8*testChunk)
-	for range 12 {
+	for range 8 {
 		for i := range buf {
 			buf[i] = byte(rng.Uint32())
 		}
@@ -164,7 +164,7 @@ func newCompactFixture(t *testing.T) *compactFixture {
 		f.backups = append(f.backups, backup(t, r, src))
 		f.sums = append(f.sums, fileHash(t, src))
 	}
-	if n := countObjects(t, st, "index/"); n != 12 {
+	if n := countObjects(t, st, "index/"); n != 8 {
 		t.Fatalf("test setup: %d index segments, want one a backup", n)
 	}
 	return f
