@@ -46,7 +46,7 @@ func Main() int {
 // local, the DigitalOcean API for any other context.
 func NewProvider(ctx context.Context, pc cmdutil.ProviderConfig) (provider.Provider, error) {
 	if pc.Context == provider.ContextLocal {
-		p, err := local.New(ctx, local.Options{Repo: pc.Repo, Password: pc.Password})
+		p, err := local.New(ctx, local.Options{Repo: pc.Repo, Password: pc.Password, CacheDir: pc.CacheDir})
 		if err != nil {
 			return nil, err
 		}

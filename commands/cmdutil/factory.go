@@ -33,6 +33,7 @@ type GlobalFlags struct {
 	PasswordFile string
 	Trace        bool
 	Quiet        bool
+	NoCache      bool
 }
 
 // ProviderConfig is everything needed to build the provider of a resolved
@@ -42,6 +43,7 @@ type ProviderConfig struct {
 	Repo    string // local context only
 	// Password gives an encrypted repository's password (local only).
 	Password  func(ctx context.Context) ([]byte, error)
+	CacheDir  string // local context only; "" for no cache
 	Token     string // DigitalOcean contexts only
 	APIURL    string
 	UserAgent string
@@ -171,9 +173,13 @@ func (f *Factory) ProviderConfigOf(name string) (ProviderConfig, error) {
 	}
 	var err error
 	if name == provider.ContextLocal {
-		pc.Repo, err = config.Repo(f.Flags.Repo, f.Env)
+		if pc.Repo, err = config.Repo(f.Flags.Repo, f.Env); err != nil {
+			return pc, err
+		}
 		pc.Password = f.Password
-		return pc, err
+		// A cache that cannot be placed is no reason to fail: go without.
+		pc.CacheDir, _ = config.CacheDir(f.Flags.NoCache, f.Env)
+		return pc, nil
 	}
 	pc.APIURL, err = config.APIURL(f.Flags.APIURL, f.Sources())
 	return pc, err

@@ -22,6 +22,7 @@ type GCOptions struct {
 	Grace    time.Duration
 	MinAge   time.Duration
 	WaitLock time.Duration
+	History  time.Duration
 }
 
 // NewCmdGC returns `repo gc`.
@@ -47,7 +48,7 @@ Engine only: DigitalOcean reclaims space itself.`,
   dropback repo gc --wait-lock 30m   # from cron, beside an agent`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			for name, d := range map[string]time.Duration{"grace": opts.Grace, "min-age": opts.MinAge, "wait-lock": opts.WaitLock} {
+			for name, d := range map[string]time.Duration{"grace": opts.Grace, "min-age": opts.MinAge, "wait-lock": opts.WaitLock, "keep-history": opts.History} {
 				if d < 0 {
 					return cmdutil.FlagErrorf("invalid --%s %s: must not be negative", name, d)
 				}
@@ -61,6 +62,7 @@ Engine only: DigitalOcean reclaims space itself.`,
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 0, "keep marked data at least this long before deleting it")
 	cmd.Flags().DurationVar(&opts.MinAge, "min-age", cmdutil.GCMinAge, "mark only data at least this old")
 	cmd.Flags().DurationVar(&opts.WaitLock, "wait-lock", 0, "wait this long for another gc to finish")
+	cmd.Flags().DurationVar(&opts.History, "keep-history", 90*24*time.Hour, "keep action and gc records this long (0: for ever)")
 	cmdutil.DescribeColumns(cmd, output.Infos(display.GCColumns))
 	return cmd
 }
@@ -79,7 +81,11 @@ func runGC(ctx context.Context, opts *GCOptions) error {
 	if minAge == 0 {
 		minAge = -1 // none, as asked
 	}
-	res, err := p.GC(ctx, provider.GCOptions{Grace: opts.Grace, MinAge: minAge, WaitLock: opts.WaitLock})
+	history := opts.History
+	if history == 0 {
+		history = -1 // for ever, as asked
+	}
+	res, err := p.GC(ctx, provider.GCOptions{Grace: opts.Grace, MinAge: minAge, WaitLock: opts.WaitLock, History: history})
 	stop()
 	if err != nil {
 		return fmt.Errorf("collect garbage: %w", err)

@@ -86,6 +86,7 @@ func addGlobalFlags(cmd *cobra.Command, g *cmdutil.GlobalFlags) {
 	fl.StringVar(&g.PasswordFile, "password-file", "", "file whose first line is the password of an encrypted repository (default $DROPBACK_PASSWORD_FILE, $DROPBACK_PASSWORD_COMMAND, $DROPBACK_PASSWORD, then a prompt)")
 	fl.BoolVar(&g.Trace, "trace", false, "print API requests and responses to stderr, token redacted")
 	fl.BoolVarP(&g.Quiet, "quiet", "q", false, "no notices, spinners or progress bars on stderr")
+	fl.BoolVar(&g.NoCache, "no-cache", false, "read the engine repository without the local cache of manifests and index segments in $XDG_CACHE_HOME/dropback (also $DROPBACK_NO_CACHE=1)")
 }
 
 func validateGlobalFlags(g *cmdutil.GlobalFlags) error {

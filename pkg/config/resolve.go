@@ -61,6 +61,23 @@ func Repo(flagRepo string, env Env) (string, error) {
 	return filepath.Join(dir, "dropback", "repo"), nil
 }
 
+// EnvNoCache, set to 1, turns the engine's local cache off, as --no-cache.
+const EnvNoCache = "DROPBACK_NO_CACHE"
+
+// CacheDir returns the folder of the engine's local cache, or "" when it is
+// off (noCache, or $DROPBACK_NO_CACHE=1): $XDG_CACHE_HOME/dropback, else
+// ~/.cache/dropback.
+func CacheDir(noCache bool, env Env) (string, error) {
+	if noCache || env(EnvNoCache) == "1" {
+		return "", nil
+	}
+	dir, err := xdgDir(env, "XDG_CACHE_HOME", ".cache")
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "dropback"), nil
+}
+
 // Context returns the context a command uses, lowercase: flagContext when
 // set, else $DROPBACK_CONTEXT, else doctl's $DIGITALOCEAN_CONTEXT, else the
 // current context of dropback's file, else "local". doctl's file never

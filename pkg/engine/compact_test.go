@@ -172,7 +172,7 @@ func newCompactFixture(t *testing.T) *compactFixture {
 
 func (f *compactFixture) open(st store.Store) *Repo {
 	f.t.Helper()
-	r, err := Open(context.Background(), st, Options{Now: f.clk.Now, After: f.clk.After})
+	r, err := Open(context.Background(), st, Options{Now: f.clk.Now, After: f.clk.After, Password: testPassword})
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -44,6 +44,8 @@ type gcDone struct {
 	DeletedPacks   int       `json:"deleted_packs"`
 	RewrittenPacks int       `json:"rewritten_packs"`
 	ReclaimedBytes int64     `json:"reclaimed_bytes"`
+	// Covers, in a roll-up, names the records it sums, which it replaces.
+	Covers []string `json:"covers,omitempty"`
 }
 
 func randomName() string {
@@ -111,9 +113,10 @@ func (r *Repo) condemned(ctx context.Context) (packs, images map[ID]bool, err er
 	return packs, images, nil
 }
 
-// reclaimed sums the bytes every gc run has freed.
+// reclaimed sums the bytes every gc run has freed. A record that a
+// roll-up covers (history.go) is counted through the roll-up only.
 func (r *Repo) reclaimed(ctx context.Context) (int64, error) {
-	var total int64
+	records := map[string]gcDone{}
 	err := r.st.List(ctx, "gc/done/", func(info store.Info) error {
 		data, err := r.readObject(ctx, info.Name, "gc record", maxGCDoneSize, info.Size)
 		if err != nil {
@@ -121,10 +124,22 @@ func (r *Repo) reclaimed(ctx context.Context) (int64, error) {
 		}
 		var d gcDone
 		if json.Unmarshal(data, &d) == nil {
-			total += d.ReclaimedBytes
+			records[info.Name] = d
 		}
 		return nil
 	})
+	covered := map[string]bool{}
+	for _, d := range records {
+		for _, n := range d.Covers {
+			covered[n] = true
+		}
+	}
+	var total int64
+	for name, d := range records {
+		if !covered[name] {
+			total += d.ReclaimedBytes
+		}
+	}
 	return total, err
 }
 
@@ -142,6 +157,10 @@ type GCOptions struct {
 	// RewriteBelow rewrites packs whose live share of bytes is below it;
 	// 0 means 0.5.
 	RewriteBelow float64
+	// History is how long gc keeps action records and gc records (by the
+	// store's time of their objects); 0 means DefaultHistory, a negative
+	// value for ever.
+	History time.Duration
 	// CompactFanout is how many index segments of one size tier are merged
 	// into one (compact.go); 0 means 8, a negative value no compaction.
 	CompactFanout int
@@ -155,6 +174,9 @@ type GCResult struct {
 	ReclaimedBytes int64
 	// MergedSegments is how many index segments compaction merged.
 	MergedSegments int
+	// PrunedActions and PrunedRecords are the action records and gc
+	// records that history pruning deleted.
+	PrunedActions, PrunedRecords int
 	// Deferred is set when a sweep waited for an operation still running;
 	// DeferredFor names it.
 	Deferred    bool
@@ -169,6 +191,7 @@ type gcRun struct {
 	gen  int
 	opts GCOptions
 	res  *GCResult
+	mu   sync.Mutex // guards res where steps run many at a time
 }
 
 // GC reclaims the space of data no backup or snapshot needs: it sweeps the
@@ -187,7 +210,7 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCResult, error) {
 		return nil, err
 	}
 	defer op.End()
-	ctx = op.Context()
+	ctx = withoutCache(op.Context()) // gc judges by what the store holds
 	if err := r.checkClock(ctx, op); err != nil {
 		return nil, err
 	}
@@ -265,6 +288,9 @@ func (g *gcRun) run(ctx context.Context) error {
 		return err
 	}
 	if err := g.compact(ctx); err != nil {
+		return err
+	}
+	if err := g.pruneHistory(ctx); err != nil {
 		return err
 	}
 	res := g.res

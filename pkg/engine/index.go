@@ -133,11 +133,13 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	x.damaged = dmg
 	var names []ID
 	var sizes []int64
+	var infos []store.Info
 	err = r.st.List(ctx, "index/", func(info store.Info) error {
 		id, err := ParseID(strings.TrimPrefix(info.Name, "index/"))
 		if err == nil {
 			names = append(names, id)
 			sizes = append(sizes, info.Size)
+			infos = append(infos, info)
 		}
 		return nil
 	})
@@ -165,7 +167,13 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		if !first[i] {
 			return nil
 		}
-		packs, err := r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
+		var packs []PackIndex
+		var err error
+		if i < len(infos) {
+			packs, err = r.readListedSegment(ctx, names[i], infos[i], listed)
+		} else {
+			packs, err = r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -240,6 +248,43 @@ func (r *Repo) readSegmentAt(ctx context.Context, id ID, known int64, depth int,
 	if err != nil {
 		return nil, err
 	}
+	return r.decodeSegment(id, data)
+}
+
+// readListedSegment reads a segment a listing showed a moment ago as info,
+// through the cache: an entry is used only if it matches the segment's
+// name and decodes, and what is read from the store goes into the cache
+// only then.
+func (r *Repo) readListedSegment(ctx context.Context, id ID, info store.Info, loaded map[ID]bool) ([]PackIndex, error) {
+	if r.cacheFor(ctx) == nil || info.Size > maxSegmentSize {
+		return r.readSegmentAt(ctx, id, info.Size, 0, loaded)
+	}
+	var packs []PackIndex
+	data, err := r.readListed(ctx, info, "index segment", maxSegmentSize, func(b []byte) bool {
+		if contentID(b) != id {
+			return false
+		}
+		var err error
+		packs, err = r.decodeSegment(id, b)
+		return err == nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return r.readReplaced(ctx, id, 0, loaded)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if contentID(data) != id {
+		return nil, fmt.Errorf("%w: index segment %s does not match its name", ErrCorrupt, id)
+	}
+	if packs == nil {
+		return r.decodeSegment(id, data)
+	}
+	return packs, nil
+}
+
+// decodeSegment decodes segment id and checks its entries.
+func (r *Repo) decodeSegment(id ID, data []byte) ([]PackIndex, error) {
 	packs, err := decodeIndexSegment(data)
 	if err != nil {
 		return nil, fmt.Errorf("index segment %s: %w", id, err)

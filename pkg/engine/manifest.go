@@ -233,9 +233,17 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 // readManifests lists every backup and snapshot, oldest first, and the
 // errors of those whose manifest is damaged, by ID.
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
-	ids, err := r.listIDs(ctx, "backups")
+	listed := map[int]store.Info{}
+	ids := map[int]bool{}
+	err := r.st.List(ctx, "backups/", func(info store.Info) error {
+		if id, ok := parseObjectID(info.Name, "backups"); ok {
+			ids[id] = true
+			listed[id] = info
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("list backups: %w", err)
 	}
 	deleted, err := r.listIDs(ctx, "deleted")
 	if err != nil {
@@ -268,7 +276,13 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	read := make([]*Manifest, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
-		m, err := r.readManifest(ctx, order[i])
+		var m *Manifest
+		var err error
+		if info, ok := listed[order[i]]; ok {
+			m, err = r.readListedManifest(ctx, order[i], info)
+		} else {
+			m, err = r.readManifest(ctx, order[i])
+		}
 		switch {
 		case errors.Is(err, ErrNotFound):
 			// deleted since the listing
@@ -314,6 +328,22 @@ func (r *Repo) Manifest(ctx context.Context, id int) (*Manifest, error) {
 // which are snapshots.
 func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 	data, err := r.readObject(ctx, objectName("backups", id), "manifest", maxManifestSize, -1)
+	return r.parseManifest(id, data, err)
+}
+
+// readListedManifest reads a manifest a listing showed a moment ago,
+// through the cache.
+func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info) (*Manifest, error) {
+	data, err := r.readListed(ctx, info, "manifest", maxManifestSize, func(b []byte) bool {
+		_, err := r.parseManifest(id, b, nil)
+		return err == nil
+	})
+	return r.parseManifest(id, data, err)
+}
+
+// parseManifest checks and decodes the manifest of backup id, read with
+// err.
+func (r *Repo) parseManifest(id int, data []byte, err error) (*Manifest, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(ErrNotFound, "no backup with ID %d", id)
 	}

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -77,6 +78,8 @@ type Repo struct {
 	machine Machine
 	// parallel is how many reads are in flight at once (forEach).
 	parallel int
+	// cache holds objects that never change, or is nil (cache.go).
+	cache *objectCache
 }
 
 // Options tune an open repository.
@@ -97,6 +100,11 @@ type Options struct {
 	// segments, images); 0 means what the store says suits it
 	// (store.ReadParallelismOf).
 	ReadParallelism int
+	// CacheDir, when set, holds a local cache of the manifests and index
+	// segments of each repository, in a folder named by its ID (cache.go);
+	// CacheLimit bounds each, 0 meaning DefaultCacheLimit.
+	CacheDir   string
+	CacheLimit int64
 }
 
 // openedRepo returns a Repo on st with the clock and machine of opts; sec,
@@ -110,6 +118,13 @@ func openedRepo(st store.Store, cfg Config, key [32]byte, sec *secrets, opts Opt
 	if sec != nil {
 		r.st = damageStore{cryptStore{Store: st, c: sec.cipher}}
 		r.key = sec.sub.Chunk
+	}
+	if opts.CacheDir != "" && len(cfg.ID) == 32 && isLowerHex(cfg.ID) {
+		limit := opts.CacheLimit
+		if limit <= 0 {
+			limit = DefaultCacheLimit
+		}
+		r.cache = &objectCache{dir: filepath.Join(opts.CacheDir, cfg.ID), limit: limit}
 	}
 	if r.after == nil {
 		r.after = time.After
@@ -288,6 +303,15 @@ var repoObjects = []struct {
 	{"snapshots/", isDigits},
 	{"deleted/", isDigits},
 	{"actions/", isRevision},
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool { _, ok := parseDigits(s); return ok }

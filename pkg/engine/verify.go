@@ -55,7 +55,8 @@ func (v *VerifyResult) Damaged() bool {
 func (r *Repo) Verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {
 	op, end, notice := r.readerOp(ctx, OpVerify, 0)
 	defer end()
-	res, err := r.verify(op.Context(), ids, prog)
+	// Verify checks what the store holds: the cache is no witness.
+	res, err := r.verify(withoutCache(op.Context()), ids, prog)
 	if res != nil && notice != "" {
 		res.Notices = append(res.Notices, notice)
 	}

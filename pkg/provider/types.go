@@ -561,6 +561,9 @@ type GCOptions struct {
 	MinAge time.Duration
 	// WaitLock is how long to wait for another gc to finish.
 	WaitLock time.Duration
+	// History is how long action and gc records are kept; 0 is the
+	// engine's default (90 days), negative for ever.
+	History time.Duration
 }
 
 // GCResult reports what a garbage collection did.

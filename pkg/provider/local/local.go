@@ -35,6 +35,8 @@ type Options struct {
 	// Password gives the password of an encrypted repository; it is
 	// called only when the repository is encrypted, at most once.
 	Password func(ctx context.Context) ([]byte, error)
+	// CacheDir holds the local cache of immutable objects; "" for none.
+	CacheDir string
 }
 
 // Provider drives the embedded engine.
@@ -157,7 +159,8 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password, ReadParallelism: par})
+	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password,
+		ReadParallelism: par, CacheDir: p.opts.CacheDir})
 	if err != nil {
 		return nil, mapErr(err)
 	}

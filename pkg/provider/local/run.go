@@ -29,7 +29,7 @@ func (p *Provider) gc(ctx context.Context, r *engine.Repo, opts provider.GCOptio
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	res, err := r.GC(ctx, engine.GCOptions{Grace: opts.Grace, MinAge: opts.MinAge, WaitLock: opts.WaitLock})
+	res, err := r.GC(ctx, engine.GCOptions{Grace: opts.Grace, MinAge: opts.MinAge, WaitLock: opts.WaitLock, History: opts.History})
 	_ = r.FinishAction(context.WithoutCancel(ctx), act, 0, err)
 	if err != nil {
 		return nil, fmt.Errorf("repo gc: %w", mapErr(err))
