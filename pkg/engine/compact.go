@@ -132,10 +132,10 @@ func (g *gcRun) compact(ctx context.Context) error {
 // it, then deletes them.
 func (g *gcRun) merge(ctx context.Context, batch []store.Info, listed time.Time) error {
 	r := g.r
-	var packs []PackIndex
-	seen := map[ID]bool{}
 	ids := make([]ID, len(batch))
-	for i, s := range batch {
+	read := make([][]PackIndex, len(batch))
+	err := r.forEach(ctx, len(batch), func(ctx context.Context, i int) error {
+		s := batch[i]
 		id, _ := ParseID(strings.TrimPrefix(s.Name, "index/"))
 		ids[i] = id
 		data, err := r.getContent(ctx, s.Name, "index segment", id, maxSegmentSize, s.Size)
@@ -146,6 +146,15 @@ func (g *gcRun) merge(ctx context.Context, batch []store.Info, listed time.Time)
 		if err != nil {
 			return fmt.Errorf("gc: compact the index: index segment %s: %w", id, err)
 		}
+		read[i] = pis
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var packs []PackIndex
+	seen := map[ID]bool{}
+	for _, pis := range read {
 		for _, p := range pis {
 			if !seen[p.Pack] {
 				seen[p.Pack] = true
