@@ -85,7 +85,7 @@ func runList(ctx context.Context, opts *ListOptions) error {
 	if perr := pr.Print(display.Actions(as)); perr != nil {
 		return perr
 	}
-	if shown := (opts.Page-1)*opts.PerPage + len(as); opts.PerPage > 0 && shown < total && !pr.Quiet {
+	if opts.PerPage > 0 && opts.Page*opts.PerPage < total && !pr.Quiet {
 		fmt.Fprintf(opts.IO.ErrOut, "%d of %d actions; the next page: --page %d\n", len(as), total, opts.Page+1)
 	}
 	return err
