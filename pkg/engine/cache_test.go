@@ -63,6 +63,21 @@ func TestCacheIsNeverTrustedOverTheStore(t *testing.T) {
 		t.Fatalf("a warm cache: %d backups listed with %d reads of manifests, want 2 with none", len(ms), counted.n.Load()-before)
 	}
 
+	// Index segments come through the cache too, twice: a restore reads
+	// the same bytes whether the cache is cold or warm.
+	for _, when := range []string{"cold", "warm"} {
+		out := filepath.Join(t.TempDir(), "out.img")
+		if _, err := open().Restore(ctx, b, []RestoreTarget{{Path: out}}, nil); err != nil {
+			t.Fatalf("restore with a %s cache: %v", when, err)
+		}
+		if fileHash(t, out) != fileHash(t, src) {
+			t.Fatalf("restore with a %s cache: other bytes", when)
+		}
+	}
+	if n := countFiles(t, filepath.Join(cacheDir, r.cfg.ID, "index")); n == 0 {
+		t.Fatal("no index segment in the cache after two restores")
+	}
+
 	// Encrypted, the cache holds what the store holds: no plaintext.
 	if r.sec != nil {
 		_ = filepath.Walk(cacheDir, func(p string, info os.FileInfo, err error) error {
@@ -144,4 +159,16 @@ func TestCacheIsNeverTrustedOverTheStore(t *testing.T) {
 	if !v.Damaged() {
 		t.Fatal("verify found nothing wrong with a damaged manifest the cache holds intact")
 	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			n++
+		}
+		return nil
+	})
+	return n
 }

@@ -131,7 +131,7 @@ func TestMakeFleet(t *testing.T) {
 			id, blob, raw, flags := chunk(s)
 			b.add(id, blob, raw, flags)
 		}
-		data, id := b.finish()
+		data, id := b.finish(r)
 		return PackIndex{Pack: id, Entries: b.entries}, data
 	}
 	for host := 1; host <= nh; host++ {
@@ -160,13 +160,13 @@ func TestMakeFleet(t *testing.T) {
 				p, pdata = pack(seed)
 			}
 			seg := encodeIndexSegment([]PackIndex{p})
-			segID := contentID(seg)
+			segID := r.contentID(seg)
 			if j == 0 {
 				baseSeg = segID
 			}
 			im := &Image{Size: 2 * fleetChunk, ChunkSize: fleetChunk, Chunks: []ID{base, p.Entries[len(p.Entries)-1].Chunk}}
 			imData := encodeImage(im)
-			imID := contentID(imData)
+			imID := r.contentID(imData)
 			at := first.Add(time.Duration(j) * 24 * time.Hour)
 			done := at.Add(3 * time.Second)
 			segs := []string{segID.String()}

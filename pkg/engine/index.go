@@ -261,7 +261,7 @@ func (r *Repo) readListedSegment(ctx context.Context, id ID, info store.Info, lo
 	}
 	var packs []PackIndex
 	data, err := r.readListed(ctx, info, "index segment", maxSegmentSize, func(b []byte) bool {
-		if contentID(b) != id {
+		if r.contentID(b) != id {
 			return false
 		}
 		var err error
@@ -274,7 +274,7 @@ func (r *Repo) readListedSegment(ctx context.Context, id ID, info store.Info, lo
 	if err != nil {
 		return nil, err
 	}
-	if contentID(data) != id {
+	if r.contentID(data) != id {
 		return nil, fmt.Errorf("%w: index segment %s does not match its name", ErrCorrupt, id)
 	}
 	if packs == nil {
