@@ -29,6 +29,7 @@
 #   BENCH_DIR       work directory, emptied at start (default /tmp/dropback-bench-scale)
 #   DROPBACK        the binary (default bin/dropback)
 #   DROPBACK_ARGS   more global flags for every command measured
+#   DROPBACK_PASSWORD  the repositories' password (default bench-scale)
 #
 # MinIO runs from $BENCH_DIR/minio through scripts/minio.sh and is stopped
 # at the end. Results: a table on stdout and $BENCH_DIR/results.tsv.
@@ -44,6 +45,9 @@ BENCH_DIR=${BENCH_DIR:-/tmp/dropback-bench-scale}
 DROPBACK=${DROPBACK:-$root/bin/dropback}
 DROPBACK_ARGS=${DROPBACK_ARGS:-}
 gnutime=/usr/bin/time
+# The repositories are encrypted, as a fleet's would be; the generator and
+# every command take the password from here.
+export DROPBACK_PASSWORD=${DROPBACK_PASSWORD:-bench-scale}
 
 say() { echo "bench-scale: $*" >&2; }
 die() {

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropback/dropback/pkg/crypt"
 	"github.com/dropback/dropback/pkg/store"
 	localstore "github.com/dropback/dropback/pkg/store/local"
 	s3store "github.com/dropback/dropback/pkg/store/s3"
@@ -74,7 +75,11 @@ func TestMakeFleet(t *testing.T) {
 	ctx := context.Background()
 	st := openFleetStore(t)
 	// `repo init --chunk-size 64KiB` made it (on S3, with its bucket).
-	r, err := Open(ctx, st, Options{})
+	// An encrypted repository, as a fleet's would be: the password from
+	// DROPBACK_PASSWORD, as the commands take it.
+	r, err := Open(ctx, st, Options{Password: func(context.Context) ([]byte, error) {
+		return []byte(os.Getenv("DROPBACK_PASSWORD")), nil
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,8 +127,9 @@ func TestMakeFleet(t *testing.T) {
 			copy(data[i:], pat)
 		}
 		binary.LittleEndian.PutUint64(data, seed)
-		blob, flags := compress(data, nil)
-		return h.sum(data), append([]byte(nil), blob...), len(data), flags
+		id := h.sum(data)
+		blob, flags := r.storeChunk(id, data, make([]byte, len(data)+len(data)/8+crypt.BlobOverhead+crypt.NonceSize))
+		return id, append([]byte(nil), blob...), len(data), flags
 	}
 	pack := func(chunks ...uint64) (PackIndex, []byte) {
 		b := &packBuilder{buf: []byte(packMagic)}
