@@ -84,6 +84,6 @@ clean:
 	rm -rf bin dist
 
 ## bench-scale: metadata at fleet scale: 500 hosts x 20 backups on the local
-## store and on MinIO, directly and through a 20 ms latency proxy (issue 17)
+## store and on MinIO, directly and through a 20 ms latency proxy
 bench-scale: build
 	scripts/bench-scale.sh

@@ -423,7 +423,7 @@ func hiddenTemps(t *testing.T, dir, base string) []string {
 	return out
 }
 
-// From issue 11: a restore --to removes the temporary files that earlier
+// A restore --to removes the temporary files that earlier
 // restores to the same path left when they were killed, and keeps those
 // whose restore still runs; a restore killed now leaves none.
 func TestTargetStaleRestoreTempFiles(t *testing.T) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark dropback's metadata at fleet scale (issue 17): one repository of
+# Benchmark dropback's metadata at fleet scale: one repository of
 # HOSTS hosts x BACKUPS daily backups of a small disk (128 KiB, 64 KiB
 # chunks), on the local store and on MinIO reached directly and through a
 # proxy that adds DELAY to every request (internal/cmd/latencyproxy), as an
