@@ -33,6 +33,11 @@ type Index struct {
 	// never takes one for its own.
 	condemnedImages map[ID]bool
 	damaged         damage // places verify found damaged (damaged.go)
+	// listedPacks, when not nil, are the packs a listing made as the index
+	// was read showed: of two places of a chunk, one in a pack the listing
+	// did not show ranks below, since a segment written by a gc that was
+	// paused unawares may still name a pack another gc deleted since.
+	listedPacks map[ID]bool
 }
 
 func newIndex(condemned map[ID]bool) *Index {
@@ -55,9 +60,11 @@ func (x *Index) add(p PackIndex) {
 }
 
 // rank orders the places of a chunk: 0 intact, 1 in a pack gc condemned,
-// 2 recorded damaged.
+// 2 recorded damaged, 3 in a pack the listing did not show.
 func (x *Index) rank(pack, chunk ID) int {
 	switch {
+	case x.listedPacks != nil && !x.listedPacks[pack]:
+		return 3
 	case x.damaged.has(pack, chunk):
 		return 2
 	case x.condemned[pack]:
@@ -189,6 +196,19 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	if err != nil {
 		return nil, nil, err
 	}
+	// The packs are listed after the segments are read: a pack a segment
+	// names was written before the segment, so a pack that exists is
+	// listed, but for a listing that lags, whose new packs only rank below.
+	x.listedPacks = map[ID]bool{}
+	err = r.st.List(ctx, "packs/", func(info store.Info) error {
+		if id, err := ParseID(info.Name[strings.LastIndex(info.Name, "/")+1:]); err == nil {
+			x.listedPacks[id] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list packs: %w", err)
+	}
 	for i, packs := range segs {
 		if packs == nil {
 			continue
@@ -221,11 +241,15 @@ func (r *Repo) readReplaced(ctx context.Context, id ID, depth int, loaded map[ID
 		return nil, fmt.Errorf("read %s: %w", replacedName(id), err)
 	}
 	next, perr := ParseID(string(by))
-	if len(by) == 0 || perr != nil || depth >= 8 || loaded[next] {
+	if len(by) == 0 || perr != nil || depth >= maxReplacedChain || loaded[next] {
 		return nil, nil // nothing left, or read from the listing already
 	}
 	return r.readSegmentAt(ctx, next, -1, depth+1, loaded)
 }
+
+// maxReplacedChain bounds a chain of index-replaced/ markers a reader
+// follows: each gc that drops packs from a segment or merges it adds a link.
+const maxReplacedChain = 64
 
 func (r *Repo) readSegment(ctx context.Context, id ID, known int64) ([]PackIndex, error) {
 	return r.readSegmentAt(ctx, id, known, 0, nil)

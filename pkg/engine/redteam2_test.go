@@ -1,8 +1,8 @@
 package engine
 
 // Findings of the second adversarial review of index compaction, history
-// pruning, the idle hint and the local cache. Each test fails on the code
-// it was written against, and shows what is lost.
+// pruning, the idle hint and the local cache. Each test failed on the code
+// it was written against, and shows what was lost.
 
 import (
 	"context"
@@ -21,8 +21,12 @@ import (
 // with its clocks frozen and writes the merged segment from what it read
 // half an hour before: it lists the deleted pack again. Nothing checks the
 // lease before a write, only before a delete, so the merged segment stays
-// (the first gc stops at its first delete). From then on every reader's
-// index places chunks in a pack that is gone.
+// (the first gc stops at its first delete). Every reader's index then
+// placed chunks in a pack that is gone, and verify called the repository
+// damaged. Now a reader lists the packs with the segments and ranks a place
+// in a pack the listing does not show below any other, and a whole verify
+// checks the stored chunks of the packs that exist, besides every chunk a
+// backup needs.
 func TestRedteam2PausedCompactionListsADeletedPack(t *testing.T) {
 	ctx := context.Background()
 	r, st, clk := memRepo(t)

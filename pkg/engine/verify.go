@@ -141,11 +141,14 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 		}
 	}
 	if len(ids) == 0 {
-		// Every chunk stored, but not those only in packs gc condemned: a
-		// sweep may have deleted them already. A backup that needs one has
-		// it in uses, and gc keeps it.
+		// Every chunk stored, but not those only in packs gc condemned (a
+		// sweep may have deleted them already) or in packs the listing did
+		// not show (a segment written by a gc paused unawares may still
+		// name a pack another gc deleted): a backup that needs one has it
+		// in wanted already, and is checked.
 		for c, l := range idx.chunks {
-			if !idx.condemned[idx.packs[l.pack]] {
+			p := idx.packs[l.pack]
+			if !idx.condemned[p] && (idx.listedPacks == nil || idx.listedPacks[p]) {
 				wanted[c] = true
 			}
 		}
