@@ -374,7 +374,8 @@ func TestTargetInPlaceRestoreOfAnImageInUseByQEMU(t *testing.T) {
 	}
 
 	r := e.run("backups", "restore", "web-1", fmt.Sprint(b.ID), "--force")
-	oneCleanLine(t, r, "in use by another process, e.g. a running VM")
+	oneCleanLine(t, r, "is open in a running QEMU")
+	assert.Equal(t, 14, r.code, "a disk in use: %s", r.stderr)
 	assertUnchanged(t, disk, before, "a refused in-place restore")
 	require.NoError(t, qemu.Process.Kill())
 	<-exited

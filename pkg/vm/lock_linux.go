@@ -18,8 +18,9 @@ const (
 
 // InUse reports whether a running QEMU has the image at path open (for
 // write, when write is set): whether it holds one of QEMU's image locks
-// there. A file that cannot be opened or locked is not in use as far as
-// this can tell.
+// there. A lock of another program that covers QEMU's bytes (a whole-file
+// lock) is not QEMU's. A file that cannot be opened or locked is not in use
+// as far as this can tell.
 func InUse(path string, write bool) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -34,5 +35,8 @@ func InUse(path string, write bool) (bool, error) {
 	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
 		return false, fmt.Errorf("look for QEMU's locks on %s: %w", path, err)
 	}
-	return lk.Type != unix.F_UNLCK, nil
+	// QEMU locks single bytes in its range; a lock that reaches beyond it
+	// (an in-place restore locks the whole file) is another program's.
+	qemus := lk.Start >= qemuLockBase && lk.Len > 0 && lk.Start+lk.Len <= qemuLockBase+qemuLockBytes
+	return lk.Type != unix.F_UNLCK && qemus, nil
 }
