@@ -7,6 +7,11 @@
 #   scripts/mutants.sh              every mutant, 1000 seeds each
 #   SEEDS=1000 scripts/mutants.sh restore-unannounced
 #
+# gc-unguarded puts back two gcs at once (no lease, no settled rule, no
+# recheck of the packs to keep) together with readers that take the first
+# place an index names for a chunk: a reader that ranks places in packs the
+# listing does not show below the others outlasts the gcs' overlap alone.
+#
 # It needs a clean work tree under pkg/, and leaves it as it found it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
