@@ -228,8 +228,18 @@ func (v *VM) Run(t testing.TB, name string, args any) json.RawMessage {
 	return out
 }
 
-// TryRun runs a QMP command and returns its error.
+// TryRun runs a QMP command and returns its error. A query whose reply
+// came garbled (go-qemu's monitor may hand over a buffer its reader refills
+// when an event follows at once) is asked again.
 func (v *VM) TryRun(name string, args any) (json.RawMessage, error) {
+	out, err := v.tryRunOnce(name, args)
+	for try := 1; try < 3 && err != nil && strings.HasPrefix(name, "query-"); try++ {
+		out, err = v.tryRunOnce(name, args)
+	}
+	return out, err
+}
+
+func (v *VM) tryRunOnce(name string, args any) (json.RawMessage, error) {
 	cmd, _ := json.Marshal(qmp.Command{Execute: name, Args: args})
 	raw, err := v.mon.Run(cmd)
 	if err != nil {

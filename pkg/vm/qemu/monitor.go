@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,6 +73,18 @@ func (m *monitor) connect(ctx context.Context) (*qmp.SocketMonitor, error) {
 // to ignore it). A command QEMU refuses gives a *CommandError; a broken
 // connection ErrLost.
 func (m *monitor) run(ctx context.Context, name string, args, out any) error {
+	err := m.runOnce(ctx, name, args, out)
+	// go-qemu's socket monitor hands a reply over in the buffer its reader
+	// goes on to fill, so an event that follows a reply at once can garble
+	// it. A query changes nothing: it is asked again; any other command's
+	// garbled reply is an error, as any doubt is.
+	for try := 1; try < 3 && err != nil && strings.HasPrefix(name, "query-") && ctx.Err() == nil && !errors.Is(err, ErrLost); try++ {
+		err = m.runOnce(ctx, name, args, out)
+	}
+	return err
+}
+
+func (m *monitor) runOnce(ctx context.Context, name string, args, out any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
