@@ -198,4 +198,3 @@ func (g *gcRun) merge(ctx context.Context, batch []store.Info, listed time.Time)
 	g.res.MergedSegments += len(ids)
 	return nil
 }
-

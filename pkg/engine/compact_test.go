@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
-	mrand "math/rand/v2"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"sync"
 	"testing"

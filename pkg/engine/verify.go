@@ -131,7 +131,9 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 				wanted[c] = true
 			}
 		}
-	}, func(i int) { verdicts[i] = BackupVerdict{ID: manifests[i].ID, HostName: manifests[i].HostName, OK: true} })
+	}, func(i int) {
+		verdicts[i] = BackupVerdict{ID: manifests[i].ID, HostName: manifests[i].HostName, OK: true}
+	})
 	if err != nil {
 		return nil, err
 	}
