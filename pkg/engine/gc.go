@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -392,20 +394,14 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		return nil, fmt.Errorf("gc stopped, run `dropback backups verify`: %w", problems[0])
 	}
 	s.idx = idx
-	err = r.st.List(ctx, "packs/", func(info store.Info) error {
-		id, err := ParseID(info.Name[strings.LastIndex(info.Name, "/")+1:])
-		if err != nil {
-			return nil
-		}
+	// The packs as the listing made while the index was read showed them.
+	for id, info := range idx.listedPacks {
 		s.packs[id] = info
 		if _, ok := idx.packNum[id]; !ok {
 			s.orphan = append(s.orphan, id)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs: %w", err)
 	}
+	slices.SortFunc(s.orphan, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
 	return s, nil
 }
 

@@ -37,7 +37,7 @@ type Index struct {
 	// was read showed: of two places of a chunk, one in a pack the listing
 	// did not show ranks below, since a segment written by a gc that was
 	// paused unawares may still name a pack another gc deleted since.
-	listedPacks map[ID]bool
+	listedPacks map[ID]store.Info
 }
 
 func newIndex(condemned map[ID]bool) *Index {
@@ -63,7 +63,7 @@ func (x *Index) add(p PackIndex) {
 // 2 recorded damaged, 3 in a pack the listing did not show.
 func (x *Index) rank(pack, chunk ID) int {
 	switch {
-	case x.listedPacks != nil && !x.listedPacks[pack]:
+	case x.listedPacks != nil && !x.listed(pack):
 		return 3
 	case x.damaged.has(pack, chunk):
 		return 2
@@ -71,6 +71,12 @@ func (x *Index) rank(pack, chunk ID) int {
 		return 1
 	}
 	return 0
+}
+
+// listed reports whether the listing made with the index showed the pack.
+func (x *Index) listed(pack ID) bool {
+	_, ok := x.listedPacks[pack]
+	return ok
 }
 
 // Has reports whether the chunk is stored in a pack that gc has not
@@ -199,10 +205,10 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	// The packs are listed after the segments are read: a pack a segment
 	// names was written before the segment, so a pack that exists is
 	// listed, but for a listing that lags, whose new packs only rank below.
-	x.listedPacks = map[ID]bool{}
+	x.listedPacks = map[ID]store.Info{}
 	err = r.st.List(ctx, "packs/", func(info store.Info) error {
 		if id, err := ParseID(info.Name[strings.LastIndex(info.Name, "/")+1:]); err == nil {
-			x.listedPacks[id] = true
+			x.listedPacks[id] = info
 		}
 		return nil
 	})

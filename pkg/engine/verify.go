@@ -150,7 +150,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 		// in wanted already, and is checked.
 		for c, l := range idx.chunks {
 			p := idx.packs[l.pack]
-			if !idx.condemned[p] && (idx.listedPacks == nil || idx.listedPacks[p]) {
+			if !idx.condemned[p] && (idx.listedPacks == nil || idx.listed(p)) {
 				wanted[c] = true
 			}
 		}
