@@ -289,8 +289,9 @@ func (e *localEnv) startRestore(t *testing.T, args ...string) (*exec.Cmd, *bytes
 
 // Finding 13: while one in-place restore of a disk runs, a second is
 // refused at once, naming the lock, and the disk ends byte-identical to the
-// first one's backup. The first restore is stopped (SIGSTOP) as soon as its
-// lock can be seen, so that the second surely runs beside it.
+// first one's backup. The first restore runs in short steps between
+// SIGSTOPs; the first step after which, stopped, it holds a lock on the disk
+// is where the second runs beside it.
 func TestTargetTwoInPlaceRestoresAtOnce(t *testing.T) {
 	e := newLocal(t)
 	disk := filepath.Join(e.dir, "web-1.img")
@@ -300,44 +301,63 @@ func TestTargetTwoInPlaceRestoresAtOnce(t *testing.T) {
 	sumA := sha(t, disk)
 	makeDisk(t, disk, 64*mib, 2, part{0, 64 * mib, "random"})
 	b := e.create("web-1")
-	sumB := sha(t, disk)
 	probe := newLockProbe(t, disk)
 
-	for attempt := 1; ; attempt++ {
-		require.LessOrEqual(t, attempt, 20, "the first restore never held a lock on the disk that another process could see")
-		first, stderr, done := e.startRestore(t, "web-1", fmt.Sprint(a.ID), "--force")
-		seen, code := false, -1
-		for !seen && code == -1 {
-			select {
-			case code = <-done:
-			default:
-				if probe.locked(t) {
-					require.NoError(t, first.Process.Signal(syscall.SIGSTOP))
-					// Stopped, it holds its lock or not for good: the
-					// lock seen may have been its brief check before
-					// the restore proper.
-					if seen = probe.locked(t); !seen {
-						require.NoError(t, first.Process.Signal(syscall.SIGCONT))
-						code = <-done
-					}
-				}
-			}
+	first, stderr, done := e.startRestore(t, "web-1", fmt.Sprint(a.ID), "--force")
+	for step := 0; ; step++ {
+		require.NoError(t, first.Process.Signal(syscall.SIGSTOP))
+		if !waitStopped(t, first.Process.Pid, done) {
+			t.Fatalf("the first restore ended before its lock on the disk was seen (%d steps): %s", step, stderr.String())
 		}
-		if !seen {
-			// It finished before its lock was seen: disk A again; put
-			// B back and try once more.
-			require.Equal(t, 0, code, stderr.String())
-			e.ok("backups", "restore", "web-1", fmt.Sprint(b.ID), "--force")
-			require.Equal(t, sumB, sha(t, disk))
-			continue
+		if probe.locked(t) {
+			break
 		}
-		second := e.run("backups", "restore", "web-1", fmt.Sprint(b.ID), "--force")
-		oneCleanLine(t, second, "in use by another process")
 		require.NoError(t, first.Process.Signal(syscall.SIGCONT))
-		require.Equal(t, 0, <-done, "the first restore: %s", stderr.String())
-		assert.Equal(t, sumA, sha(t, disk), "the disk is not the first restore's backup")
-		break
+		time.Sleep(time.Millisecond)
 	}
+	second := e.run("backups", "restore", "web-1", fmt.Sprint(b.ID), "--force")
+	oneCleanLine(t, second, "in use by another process")
+	require.NoError(t, first.Process.Signal(syscall.SIGCONT))
+	require.Equal(t, 0, <-done, "the first restore: %s", stderr.String())
+	assert.Equal(t, sumA, sha(t, disk), "the disk is not the first restore's backup")
+}
+
+// waitStopped waits until every thread of process pid is stopped, and
+// reports false if the process ended first.
+func waitStopped(t *testing.T, pid int, done <-chan int) bool {
+	t.Helper()
+	for {
+		select {
+		case code := <-done:
+			require.Equal(t, 0, code)
+			return false
+		default:
+		}
+		if allThreadsStopped(pid) {
+			return true
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// allThreadsStopped reads each thread's state from /proc.
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, task := range tasks {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name, which ends at the last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || (stat[i+2] != 'T' && stat[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Finding 13: a running QEMU (here qemu-nbd serving the image, which takes
