@@ -15,4 +15,6 @@ go build -o bin/mkimage ./internal/cmd/mkimage
 go build -o bin/benchvm ./internal/cmd/benchvm
 [ -x bin/dropback ] || { echo "bench-vm: no bin/dropback; run make build" >&2; exit 1; }
 mkdir -p "$BENCH_DIR"
+# The repository is encrypted, as by default; the password is the benchmark's.
+export DROPBACK_PASSWORD=${DROPBACK_PASSWORD:-dropback bench password}
 exec bin/benchvm -dropback "$root/bin/dropback" -mkimage "$root/bin/mkimage" -size "$SIZE" -dir "$BENCH_DIR/vm"
