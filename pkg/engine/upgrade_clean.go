@@ -34,6 +34,9 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 	if err := u.dropPlainPacks(ctx); err != nil {
 		return err
 	}
+	if err := u.unrollDeleted(ctx); err != nil {
+		return err
+	}
 	for _, k := range plainKinds {
 		var names []string
 		err := raw.List(ctx, k.prefix, func(info store.Info) error {
@@ -60,6 +63,54 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 			if err := u.dropOne(ctx, name, k.keep && err == nil); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// unrollDeleted turns each plain deleted-ranges record back into the
+// deleted/ markers it stands for, then deletes it: markers are plain in an
+// encrypted repository too, and a crash between the two leaves markers and
+// record both, which count as one. The next gc rolls them up again.
+func (u *upgrader) unrollDeleted(ctx context.Context) error {
+	raw := u.nr.raw
+	var names []string
+	err := raw.List(ctx, "deleted-ranges/", func(info store.Info) error {
+		names = append(names, info.Name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade: list deleted-ranges: %w", err)
+	}
+	for _, name := range names {
+		data, err := readBounded(ctx, raw, name, "deleted-ranges record", maxDeletedRangesSize, -1)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: %w", err)
+		}
+		if !isPlain(data) {
+			continue
+		}
+		var d deletedRanges
+		if err := unseal(data, &d); err != nil {
+			return fmt.Errorf("upgrade: %w: %s is unreadable: %s", ErrCorrupt, name, sealProblem(err))
+		}
+		rs, err := d.ranges()
+		if err != nil {
+			return fmt.Errorf("upgrade: %w: %s is unreadable: %v", ErrCorrupt, name, err)
+		}
+		for _, g := range rs {
+			for id := g.From; id <= g.To; id++ {
+				err := raw.Put(ctx, objectName("deleted", id), []byte("{}\n"))
+				if err != nil && !errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("upgrade: write %s: %w", objectName("deleted", id), err)
+				}
+			}
+		}
+		if err := raw.Delete(ctx, name); err != nil {
+			return fmt.Errorf("upgrade: delete %s: %w", name, err)
 		}
 	}
 	return nil

@@ -111,6 +111,13 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			return nil, err
 		}
 		res.Problems = append(res.Problems, hp...)
+		_, damaged, err := r.readDeletedRanges(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, err := range damaged {
+			res.Problems = append(res.Problems, err.Error())
+		}
 	}
 
 	// The chunks the backups use, read one image at a time: memory follows
