@@ -39,11 +39,14 @@ type deletedRanges struct {
 // ranges checks the record's ranges and returns them.
 func (d deletedRanges) ranges() ([]IDRange, error) {
 	out := make([]IDRange, 0, len(d.Ranges))
-	next := 1
+	next, ids := 1, 0
 	for _, p := range d.Ranges {
 		g := IDRange{p[0], p[1]}
 		if g.From < next || g.To < g.From || g.To > MaxID {
 			return nil, fmt.Errorf("range %d-%d is out of order or out of bounds", g.From, g.To)
+		}
+		if ids += g.To - g.From + 1; ids > maxRolledIDs {
+			return nil, fmt.Errorf("it holds more than the %d IDs a record may", maxRolledIDs)
 		}
 		out = append(out, g)
 		next = g.To + 1
@@ -171,8 +174,15 @@ func (g *gcRun) rollUpDeleted(ctx context.Context, cutoff time.Time) error {
 	if err != nil {
 		return fmt.Errorf("gc: list deleted: %w", err)
 	}
-	// A record counts once no listing can miss it any more.
-	shown := r.now().Add(-(r.listLag() + clockSkew))
+	// A record counts once no listing can miss it any more: once the
+	// store's time, which this gc's lease took when it was written, is
+	// past the record's by the listing lag and the skew allowed. The
+	// store's times, not this machine's clock, which may step meanwhile.
+	lease, err := r.st.Stat(ctx, leaseObject(g.gen))
+	if err != nil {
+		return fmt.Errorf("gc: read the lease: %w", err)
+	}
+	shown := lease.ModTime.Add(-(r.listLag() + clockSkew))
 	var all, settled []IDRange
 	for _, rec := range records {
 		all = append(all, rec.ranges...)

@@ -34,9 +34,6 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 	if err := u.dropPlainPacks(ctx); err != nil {
 		return err
 	}
-	if err := u.unrollDeleted(ctx); err != nil {
-		return err
-	}
 	for _, k := range plainKinds {
 		var names []string
 		err := raw.List(ctx, k.prefix, func(info store.Info) error {
@@ -71,9 +68,10 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 // unrollDeleted turns each plain deleted-ranges record back into the
 // deleted/ markers it stands for, then deletes it: markers are plain in an
 // encrypted repository too, and a crash between the two leaves markers and
-// record both, which count as one. The next gc rolls them up again.
-func (u *upgrader) unrollDeleted(ctx context.Context) error {
-	raw := u.nr.raw
+// record both, which count as one. The next gc rolls them up again. It is
+// done before the upgrade writes anything, so that a record it cannot read
+// stops it while the repository is as it was.
+func unrollDeleted(ctx context.Context, raw store.Store) error {
 	var names []string
 	err := raw.List(ctx, "deleted-ranges/", func(info store.Info) error {
 		names = append(names, info.Name)
@@ -94,12 +92,17 @@ func (u *upgrader) unrollDeleted(ctx context.Context) error {
 			continue
 		}
 		var d deletedRanges
+		problem := ""
 		if err := unseal(data, &d); err != nil {
-			return fmt.Errorf("upgrade: %w: %s is unreadable: %s", ErrCorrupt, name, sealProblem(err))
+			problem = sealProblem(err)
 		}
 		rs, err := d.ranges()
-		if err != nil {
-			return fmt.Errorf("upgrade: %w: %s is unreadable: %v", ErrCorrupt, name, err)
+		if problem == "" && err != nil {
+			problem = err.Error()
+		}
+		if problem != "" {
+			return fmt.Errorf("upgrade: %w: %s, a record of deleted backups, is unreadable (%s); nothing was upgraded. Remove it to upgrade (backups verify then reports the IDs it held as lost)",
+				ErrCorrupt, name, problem)
 		}
 		for _, g := range rs {
 			for id := g.From; id <= g.To; id++ {
