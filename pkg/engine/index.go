@@ -38,6 +38,51 @@ type Index struct {
 	// did not show ranks below, since a segment written by a gc that was
 	// paused unawares may still name a pack another gc deleted since.
 	listedPacks map[ID]store.Info
+	// mem is the memory reserved for the index (budget.go), or nil.
+	mem *memHold
+}
+
+// release gives back the memory reserved for the index, which is not used
+// after. It may be called more than once, and on nil.
+func (x *Index) release() {
+	if x != nil {
+		x.mem.release()
+	}
+}
+
+// What the index takes, as reserved from the memory budget: while the
+// segments load, indexLoading bytes per byte of segment (the bytes read,
+// their decoded entries, and the map they go into: 45 bytes of an entry
+// become about 48 decoded and 90 in the map); once loaded, indexHeld (the
+// map alone); and listEntryMemory per segment or pack a listing shows.
+const (
+	indexLoading    = 4
+	indexHeld       = 2
+	listEntryMemory = 256
+)
+
+// segmentBytes is the size of the segment that lists packs.
+func segmentBytes(packs []PackIndex) int64 {
+	n := int64(12)
+	for _, p := range packs {
+		n += 36 + int64(len(p.Entries))*entrySize
+	}
+	return n
+}
+
+// listCounter reserves listEntryMemory for each name a listing gives, a
+// batch at a time.
+type listCounter struct {
+	hold *memHold
+	what string
+	n    int64
+}
+
+func (c *listCounter) add() error {
+	if c.n++; c.n%64 == 1 {
+		return c.hold.grow(64*listEntryMemory, fmt.Sprintf("%s (%d names or more)", c.what, c.n))
+	}
+	return nil
 }
 
 func newIndex(condemned map[ID]bool) *Index {
@@ -144,6 +189,21 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	x := newIndex(condemned)
 	x.condemnedImages = images
 	x.damaged = dmg
+	// The index's memory is reserved as it loads: what the listings give,
+	// each segment before it is read (from its listed size) and as it
+	// decodes; once loaded, what the index keeps stays reserved until it
+	// is released.
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			hold.release()
+		}
+	}()
+	segList := &listCounter{hold: hold, what: "the listing of index segments"}
 	var names []ID
 	var sizes []int64
 	var infos []store.Info
@@ -153,6 +213,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			names = append(names, id)
 			sizes = append(sizes, info.Size)
 			infos = append(infos, info)
+			return segList.add()
 		}
 		return nil
 	})
@@ -168,7 +229,11 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		problems = dmgProblems
 		segs     = make([][]PackIndex, len(names))
 		first    = make([]bool, len(names))
+		loaded   int64 // bytes of the segments read
 	)
+	what := func() string {
+		return fmt.Sprintf("the index of chunks (%d index segments)", len(names))
+	}
 	seen := map[ID]bool{}
 	listed := map[ID]bool{}
 	for i, id := range names {
@@ -182,12 +247,19 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		}
 		var packs []PackIndex
 		var err error
+		// A segment's size as listed is reserved before it is read; one of
+		// a size no segment can have is refused unread by the read.
+		pre := indexLoading * min(max(sizes[i], 0), maxSegmentSize)
+		if err := hold.grow(pre, what()); err != nil {
+			return err
+		}
 		if i < len(infos) {
 			packs, err = r.readListedSegment(ctx, names[i], infos[i], listed)
 		} else {
 			packs, err = r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
 		}
 		if err != nil {
+			hold.shrink(pre)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -196,6 +268,19 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			mu.Unlock()
 			return nil
 		}
+		// What it decoded to (a replacement may be larger than the
+		// segment listed).
+		n := segmentBytes(packs)
+		if got := indexLoading * n; got > pre {
+			if err := hold.grow(got-pre, what()); err != nil {
+				return err
+			}
+		} else {
+			hold.shrink(pre - got)
+		}
+		mu.Lock()
+		loaded += n
+		mu.Unlock()
 		segs[i] = packs
 		return nil
 	})
@@ -206,9 +291,11 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	// names was written before the segment, so a pack that exists is
 	// listed, but for a listing that lags, whose new packs only rank below.
 	x.listedPacks = map[ID]store.Info{}
+	packList := &listCounter{hold: hold, what: "the listing of packs"}
 	err = r.st.List(ctx, "packs/", func(info store.Info) error {
 		if id, err := ParseID(info.Name[strings.LastIndex(info.Name, "/")+1:]); err == nil {
 			x.listedPacks[id] = info
+			return packList.add()
 		}
 		return nil
 	})
@@ -226,6 +313,10 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		}
 		x.segments[names[i]] = ids
 	}
+	// What stays: the map of chunks and the listing of packs; the decoded
+	// segments and the listing of segments go.
+	hold.shrink(hold.size() - indexHeld*loaded - packList.n*listEntryMemory)
+	x.mem, ok = hold, true
 	return x, problems, nil
 }
 

@@ -101,6 +101,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	if err != nil {
 		return nil, err
 	}
+	defer idx.release()
 	res := &VerifyResult{}
 	for _, p := range segProblems {
 		res.Problems = append(res.Problems, p.Error())
@@ -395,6 +396,7 @@ func (r *Repo) forEachImage(ctx context.Context, ms []*Manifest, fn func(i int, 
 				return nil
 			}
 			fn(i, im, nil)
+			im.release()
 		}
 		return nil
 	})
