@@ -198,8 +198,12 @@ func decodeImageWith(data []byte, reserve imageReserver) (*Image, error) {
 		}
 	}
 	// The IDs are read a block at a time, so that memory follows the bytes
-	// there are, never the count in the header alone.
+	// there are, never the count in the header alone; once the budget has
+	// taken the count, they go into one array of it.
 	im.Chunks = make([]ID, 0, min(n, 1<<16))
+	if reserve != nil {
+		im.Chunks = make([]ID, 0, n)
+	}
 	buf := make([]byte, 32<<12)
 	for left := n; left > 0; {
 		k := min(left, uint64(len(buf)/32))
