@@ -31,8 +31,11 @@ type MemoryError struct {
 }
 
 func (e *MemoryError) Error() string {
-	return fmt.Sprintf("%s would take %s of memory, over the memory budget of %s (%s in use by others)",
-		e.What, MemText(e.Need), MemText(e.Limit), MemText(e.Held))
+	msg := fmt.Sprintf("%s would take %s of memory, over the memory budget of %s", e.What, MemText(e.Need), MemText(e.Limit))
+	if e.Held > 0 {
+		msg += fmt.Sprintf(" (%s in use by others)", MemText(e.Held))
+	}
+	return msg
 }
 
 // Unwrap makes errors.Is(err, ErrMemory) hold.
