@@ -42,8 +42,11 @@ func (e *MemoryError) Error() string {
 func (e *MemoryError) Unwrap() error { return ErrMemory }
 
 // Bounds of the default budget: a quarter of the machine's memory, at
-// least minDefaultMemory and at most maxDefaultMemory (docs/reliability.md,
-// "Memory").
+// least minDefaultMemory and at most maxDefaultMemory: enough for the index
+// of about 9 million unique chunks as it loads, beside the images of the
+// backup read, and below the 4 GiB of IDs of the largest image an image
+// index can describe (docs/reliability.md, "Hostile inputs: the
+// repository").
 const (
 	minDefaultMemory = 256 << 20
 	maxDefaultMemory = 2 << 30
