@@ -280,3 +280,44 @@ func TestPlantedIndexSegmentsStopAtTheBudget(t *testing.T) {
 		t.Errorf("%d bytes still reserved after the refusal", held)
 	}
 }
+
+// Backups planted by the hundred, each of an image of its own fake chunks
+// that fits the budget alone: verify, which gathers the chunks all images
+// use, stops at the budget instead of growing with them.
+func TestVerifyStopsAtTheBudgetOfTheChunksItGathers(t *testing.T) {
+	e := newHostileEnv(t)
+	const budget = 4 << 20
+	r, err := Open(e.ctx, e.reads, Options{Password: testPassword, MaxMemory: budget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.r = r
+	if _, err := r.Verify(e.ctx, nil, nil); err != nil {
+		t.Fatalf("before the backups are planted: %v", err)
+	}
+	const n = 2048 // 64 KiB of image, 160 KiB of the set
+	for b := range 40 {
+		im := &Image{Size: n * testChunk, ChunkSize: testChunk}
+		for c := range n {
+			im.Chunks = append(im.Chunks, contentID([]byte(fmt.Sprint(b, "/", c))))
+		}
+		data := encodeImage(im)
+		img := contentID(data)
+		e.write(imageName(img), data)
+		m := *e.db
+		m.ID = 100 + b
+		m.Disks = []ManifestDisk{{Name: "vda", Path: "/dev/vda", SizeBytes: n * testChunk, Image: img.String()}}
+		body, err := seal(&m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.write(objectName("backups/", m.ID), body)
+	}
+	_, err = r.Verify(e.ctx, nil, nil)
+	if !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "the set of the chunks the backups use") {
+		t.Fatalf("verify of 40 planted backups of 2048 chunks each under a budget of 4 MiB: %v, want refused by the memory budget", err)
+	}
+	if held := r.mem.Held(); held != 0 {
+		t.Errorf("%d bytes still reserved after the refusal", held)
+	}
+}
