@@ -53,9 +53,14 @@ const (
 )
 
 // DefaultMaxMemory is the budget when none is set: a quarter of the
-// machine's physical memory, from 256 MiB to 2 GiB.
+// machine's physical memory, from 256 MiB to 2 GiB (2 GiB where it is not
+// known).
 func DefaultMaxMemory() int64 {
-	return min(max(physicalMemory()/4, minDefaultMemory), maxDefaultMemory)
+	p := physicalMemory()
+	if p == 0 {
+		return maxDefaultMemory // unknown: as on any machine of 8 GiB or more
+	}
+	return min(max(p/4, minDefaultMemory), maxDefaultMemory)
 }
 
 // physicalMemory is the machine's memory in bytes, or 0 when unknown.

@@ -196,7 +196,9 @@ func TestImagesAndIndexAreAccountedTogether(t *testing.T) {
 		t.Errorf("%d bytes reserved after a backup", held)
 	}
 	open := func(limit int64) *Repo {
-		r, err := Open(t.Context(), st, Options{Password: testPassword, MaxMemory: limit})
+		// One read at a time, so that the peak of loading the index is the
+		// same each time.
+		r, err := Open(t.Context(), st, Options{Password: testPassword, MaxMemory: limit, ReadParallelism: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,5 +321,31 @@ func TestVerifyStopsAtTheBudgetOfTheChunksItGathers(t *testing.T) {
 	}
 	if held := r.mem.Held(); held != 0 {
 		t.Errorf("%d bytes still reserved after the refusal", held)
+	}
+}
+
+// Planted segments of the largest size a segment can have, which do not
+// decode, are damage to report, not a reason to refuse the index: a read
+// that does not fit the budget beside those in flight waits for them.
+func TestPlantedLargeSegmentsWaitForTheBudget(t *testing.T) {
+	e := newHostileEnv(t)
+	r, err := Open(e.ctx, e.reads, Options{Password: testPassword, MaxMemory: 160 << 20, ReadParallelism: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.r = r
+	for i := range 8 {
+		e.huge("index/"+contentID([]byte(fmt.Sprint("planted ", i))).String(), maxSegmentSize)
+	}
+	x, problems, err := r.LoadIndex(e.ctx)
+	if err != nil {
+		t.Fatalf("8 planted segments of %s under a budget of 160 MiB: %v, want them reported as damage", MemText(maxSegmentSize), err)
+	}
+	if len(problems) != 8 || x.Len() == 0 {
+		t.Errorf("%d problems, %d chunks: want the 8 planted segments reported and the rest loaded", len(problems), x.Len())
+	}
+	x.release()
+	if p := r.mem.Peak(); p > 160<<20 {
+		t.Errorf("peak reserved %s", MemText(p))
 	}
 }

@@ -50,14 +50,15 @@ func (x *Index) release() {
 	}
 }
 
-// What the index takes, as reserved from the memory budget: while the
-// segments load, indexLoading bytes per byte of segment (the bytes read,
-// their decoded entries, and the map they go into: the 45 bytes of an
-// entry become 48 decoded and up to 112 in the map, measured with a
-// million entries); once loaded, indexHeld (the map alone); and
-// listEntryMemory per segment or pack a listing shows.
+// What the index takes, as reserved from the memory budget: the bytes of
+// each segment while it is read and decoded; indexDecoded bytes per byte
+// of segment from then until the index is built (its decoded entries, and
+// the map they go into: the 45 bytes of an entry become 48 decoded and up
+// to 112 in the map, measured with a million entries); once built,
+// indexHeld (the map alone); and listEntryMemory per segment or pack a
+// listing shows.
 const (
-	indexLoading    = 5
+	indexDecoded    = 4
 	indexHeld       = 3
 	listEntryMemory = 256
 	// setEntryMemory is what a chunk takes in a set of chunk IDs
@@ -235,35 +236,67 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		first    = make([]bool, len(names))
 		loaded   int64 // bytes of the segments read
 	)
-	what := func() string {
-		return fmt.Sprintf("the index of chunks (%d index segments)", len(names))
-	}
 	seen := map[ID]bool{}
 	listed := map[ID]bool{}
+	var listedBytes int64
 	for i, id := range names {
 		first[i] = !seen[id]
 		seen[id] = true
 		listed[id] = listed[id] || sizes[i] >= 0
+		if first[i] {
+			listedBytes += max(sizes[i], 0)
+		}
+	}
+	what := func() string {
+		return fmt.Sprintf("the index of chunks (%d index segments of %s)", len(names), MemText(listedBytes))
+	}
+	// The bytes of a segment are reserved while it is read and decoded
+	// (from its listed size: one larger than a segment can be is refused
+	// unread); one that does not fit beside the reads in flight waits for
+	// them, since they give theirs back; what it decoded to stays reserved.
+	cond := sync.NewCond(&mu)
+	inflight := 0
+	take := func(n int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			err := hold.grow(n, what())
+			if err == nil || inflight == 0 {
+				if err == nil {
+					inflight++
+				}
+				return err
+			}
+			cond.Wait()
+		}
+	}
+	done := func(n int64) {
+		mu.Lock()
+		hold.shrink(n)
+		inflight--
+		cond.Broadcast()
+		mu.Unlock()
 	}
 	err = r.forEach(ctx, len(names), func(ctx context.Context, i int) error {
 		if !first[i] {
 			return nil
 		}
-		var packs []PackIndex
-		var err error
-		// A segment's size as listed is reserved before it is read; one of
-		// a size no segment can have is refused unread by the read.
-		pre := indexLoading * min(max(sizes[i], 0), maxSegmentSize)
-		if err := hold.grow(pre, what()); err != nil {
+		raw := sizes[i]
+		if raw < 0 || raw > maxSegmentSize {
+			raw = 0
+		}
+		if err := take(raw); err != nil {
 			return err
 		}
+		var packs []PackIndex
+		var err error
 		if i < len(infos) {
 			packs, err = r.readListedSegment(ctx, names[i], infos[i], listed)
 		} else {
 			packs, err = r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
 		}
 		if err != nil {
-			hold.shrink(pre)
+			done(raw)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -272,15 +305,11 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			mu.Unlock()
 			return nil
 		}
-		// What it decoded to (a replacement may be larger than the
-		// segment listed).
 		n := segmentBytes(packs)
-		if got := indexLoading * n; got > pre {
-			if err := hold.grow(got-pre, what()); err != nil {
-				return err
-			}
-		} else {
-			hold.shrink(pre - got)
+		err = hold.grow(indexDecoded*n, what())
+		done(raw)
+		if err != nil {
+			return err
 		}
 		mu.Lock()
 		loaded += n
