@@ -8,7 +8,18 @@ package engine
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/dropback/dropback/internal/fakeclock"
+	"github.com/dropback/dropback/pkg/store"
+	"github.com/dropback/dropback/pkg/store/faulty"
+	"github.com/dropback/dropback/pkg/store/mem"
 )
 
 // A plain repository whose one deleted-ranges record is damaged (a flipped
@@ -63,4 +74,208 @@ func TestRedteamUpgradeWithADamagedDeletedRangesRecordStrandsEveryBackup(t *test
 	if _, _, err := r.LoadIndex(ctx); err != nil && !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after a refused upgrade: load the index: %v", err)
 	}
+}
+
+// rollUpRun is one run of TestRedteamRollUpInterleavings: a world whose
+// repository holds markers of backups deleted long ago, enough for gc to
+// roll them up, and the IDs every backup ever had.
+type rollUpRun struct {
+	*world
+	planted int          // deleted/ markers 1..planted, of long ago
+	ever    map[int]bool // every ID a backup took, during the run or before
+}
+
+// backup backs up a host as interleave's actors do, and reports an ID
+// given a second time: one of the deleted markers planted, or one a backup
+// of this run had already.
+func (u *rollUpRun) backup(a *actor, host int) {
+	version := 1 + rand.New(rand.NewPCG(uint64(u.seed), uint64(a.id))).IntN(1000)
+	name, path := u.disk(host, version)
+	m, err := a.r.Backup(a.ctx, BackupRequest{HostID: host, HostName: name, Disks: []DiskSource{{Name: "vda", Path: path}}})
+	if err != nil {
+		u.logf("%s: backup of %s failed: %v", a.name, name, err)
+		return
+	}
+	u.logf("%s: backup %d of %s", a.name, m.ID, name)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if m.ID <= u.planted || u.ever[m.ID] {
+		u.bugs = append(u.bugs, fmt.Sprintf("backup %d of %s took an ID a backup had already", m.ID, name))
+	}
+	u.ever[m.ID] = true
+	u.taken[m.ID] = name
+}
+
+// deleteNewest deletes the newest backup, as `backups delete` does: then
+// the highest ID there was is a deleted one.
+func (u *rollUpRun) deleteNewest(a *actor) {
+	ms, err := a.r.Manifests(a.ctx)
+	if err != nil || len(ms) == 0 {
+		return
+	}
+	m := ms[len(ms)-1]
+	u.mu.Lock()
+	u.deleted[m.ID] = true
+	u.mu.Unlock()
+	err = a.r.DeleteBackup(a.ctx, m.ID)
+	u.logf("%s: delete the newest backup, %d: %v", a.name, m.ID, err)
+}
+
+// The interleaving test's gc keeps 90 days of history and its runs last
+// minutes: it never rolls a marker up. These runs do: 60 to 70 markers of
+// backups deleted long ago, and gc keeping minutes of history, so that the
+// markers of backups deleted during the run are old by the next gc, are
+// rolled up and then deleted, while backups, deletions, restores and
+// verifies run beside it, calls fail and processes die, and on some runs
+// listings lag. What a user would ask is checked as the interleaving test
+// does, and besides: no ID is given twice, no verify during the run
+// reports damage without a fault, and after gc's in peace that roll every
+// old marker up, no backup is reported lost and the next backup takes a
+// new ID.
+//
+//	go test ./pkg/engine -run RedteamRollUpInterleavings -redteam.rollup.seeds 500
+func TestRedteamRollUpInterleavings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	var records, dropped int
+	for seed := 1; seed <= *rollUpSeeds; seed++ {
+		rec, drop, ok := rollUpInterleave(t, seed)
+		if !ok {
+			return
+		}
+		records += rec
+		if drop {
+			dropped++
+		}
+	}
+	t.Logf("%d runs: %d deleted-ranges records written during them; markers deleted during %d", *rollUpSeeds, records, dropped)
+	if records == 0 || dropped == 0 {
+		t.Errorf("the runs wrote %d records and deleted markers in %d: the roll-up never ran among the other operations", records, dropped)
+	}
+}
+
+var rollUpSeeds = flag.Int("redteam.rollup.seeds", 60, "seeds of TestRedteamRollUpInterleavings")
+
+func rollUpInterleave(t *testing.T, seed int) (records int, dropped, ok bool) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(uint64(seed), 4711))
+	clk := fakeclock.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+	st := mem.New(clk.Now)
+	w := &world{t: t, seed: seed, clk: clk, st: st, dir: t.TempDir(), chunk: testChunk, stats: &interleaveStats{},
+		ended: map[string]bool{}, procs: map[int]processID{}, contents: map[string][32]byte{}, taken: map[int]string{}, deleted: map[int]bool{},
+		parkOn: map[int]string{}, parked: map[int]bool{}}
+	if _, err := Init(ctx, st, encrypt(InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now}})); err != nil {
+		t.Fatal(err)
+	}
+	u := &rollUpRun{world: w, planted: minRolledIDs + 1 + rng.IntN(10), ever: map[int]bool{}}
+	longAgo := clk.Now().Add(-2 * DefaultHistory)
+	for id := 1; id <= u.planted; id++ {
+		st.Set(objectName("deleted", id), []byte("{}\n"), longAgo)
+	}
+	// Some backups first, in peace.
+	w.gate = faulty.NewGate(st, 0, func([]faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
+	for i := range 6 {
+		u.backup(w.newActor(100+i, thisMachine), []int{1, 2, 1, 2, 1, 2}[i])
+		clk.Advance(30 * time.Minute)
+		w.exit(100 + i)
+	}
+	w.gate.Close()
+
+	history := []time.Duration{3 * time.Minute, 5 * time.Minute, 20 * time.Minute}[rng.IntN(3)]
+	gcOpts := GCOptions{MinAge: -1, History: history, CompactFanout: 2}
+	pool := []func() step{
+		func() step { h := 1 + rng.IntN(2); return func(a *actor) { u.backup(a, h) } },
+		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.prune(h) } },
+		func() step { h := 1 + rng.IntN(2); return func(a *actor) { a.deleteOldest(h) } },
+		func() step { return func(a *actor) { u.deleteNewest(a) } },
+		func() step { k := rng.IntN(10); return func(a *actor) { a.restore(k) } },
+		func() step { return func(a *actor) { a.verify() } },
+		func() step { return func(a *actor) { a.gc(gcOpts) } },
+		func() step { return func(a *actor) { a.gc(gcOpts) } },
+		func() step {
+			d := time.Duration(1+rng.IntN(5)) * time.Minute
+			return func(a *actor) { clk.Advance(d) }
+		},
+	}
+	scripts := make([][]step, 3+rng.IntN(3))
+	for i := range scripts {
+		for range 2 + rng.IntN(5) {
+			scripts[i] = append(scripts[i], pool[rng.IntN(len(pool))]())
+		}
+	}
+	sound := rng.IntN(3) == 0
+	choose := faulty.NewRand(rng, 60, 400, nil)
+	if sound {
+		choose = faulty.NewRand(rng, 0, 0, nil)
+	}
+	var under store.Store = st
+	if rng.IntN(2) == 0 {
+		under = lagStore{st, clk.Now}
+	}
+	prio := pct(rng)
+	gate := faulty.NewGate(under, 300*time.Microsecond, func(held []faulty.Call) (int, faulty.Verdict) {
+		if rng.IntN(8) == 0 {
+			clk.Advance(time.Duration(rng.Int64N(int64(60 * time.Second))))
+		}
+		j, v := choose(held)
+		if rng.IntN(2) == 0 {
+			j = prio(held)
+		}
+		return j, v
+	})
+	w.mu.Lock()
+	w.gate = gate
+	w.mu.Unlock()
+	var wg sync.WaitGroup
+	w.actors, w.running = len(scripts), len(scripts)
+	for i, script := range scripts {
+		a := w.newActor(i+1, rng.IntN(3))
+		wg.Go(func() {
+			for _, s := range script {
+				s(a)
+			}
+			w.exit(a.id)
+		})
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("seed %d hangs:\n%s", seed, strings.Join(w.log, "\n"))
+	}
+	gate.Close()
+	for id := range 10 {
+		if gate.Dead(id) {
+			w.ended[procKey(w.procs[id])] = true
+		}
+	}
+	records = len(listNames(t, st, "deleted-ranges/"))
+	if _, err := st.Stat(ctx, objectName("deleted", 1)); errors.Is(err, store.ErrNotFound) {
+		dropped = true
+	}
+
+	// In peace, long after: two gc's with the run's history, which roll
+	// every old marker up and delete them but the highest; then the
+	// interleaving test's checks; then a new backup.
+	clk.Advance(2 * StaleAfter)
+	quiet := faulty.NewGate(st, 0, func([]faulty.Call) (int, faulty.Verdict) { return 0, faulty.Proceed })
+	w.mu.Lock()
+	w.gate = quiet
+	w.mu.Unlock()
+	final := w.newActor(998, thisMachine)
+	u.deleteNewest(final) // the highest ID ever is a deleted one
+	for range 3 {
+		if _, err := final.r.GC(ctx, gcOpts); err != nil {
+			w.bug("gc in peace with %v of history: %v", history, err)
+		}
+		clk.Advance(history + ListLag + clockSkew + time.Minute)
+	}
+	if lost, err := final.r.LostBackups(ctx); err != nil || len(lost) > 0 {
+		w.bug("after the roll-up in peace: lost backups %v, %v", lost, err)
+	}
+	u.backup(final, 1)
+	quiet.Close()
+	return records, dropped, w.check() && len(w.bugs) == 0
 }
