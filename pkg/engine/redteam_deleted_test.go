@@ -279,3 +279,33 @@ func rollUpInterleave(t *testing.T, seed int) (records int, dropped, ok bool) {
 	quiet.Close()
 	return records, dropped, w.check() && len(w.bugs) == 0
 }
+
+// A deleted-ranges record is at most 10,000 IDs (maxRolledIDs, and
+// docs/format.md: "of at most 10,000 of them"), but nothing checks that
+// when one is read: a record planted in a plain repository (or rewritten
+// by anyone with write access to the store) of one range, [10, MaxID], is
+// taken as it is. repo upgrade then writes a deleted/ marker for each of
+// its ten billion IDs, one Put at a time, before it can finish: the
+// upgrade never ends and fills the store. LostBackups follows the objects
+// there are, not the IDs between them ("one planted manifest at a high ID
+// is one range"); the upgrade must as well, or refuse such a record as
+// damage.
+func TestRedteamUpgradeUnrollsAPlantedRecordIDByID(t *testing.T) {
+	ctx := context.Background()
+	h := newPlainHistory(t)
+	planted, err := seal(deletedRanges{At: time.Now().UTC(), Ranges: [][2]int{{10, MaxID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.st.Set("deleted-ranges/00000000000000000002-fedcba9876543210", planted, time.Now())
+	const bound = 2 * maxRolledIDs // two records' worth: far more than the history holds
+	fs := faulty.New(h.st, faulty.Rule{Op: faulty.Put, Pattern: "deleted/", After: bound,
+		Err: errors.New("the test stops an upgrade that writes this many deleted/ markers")})
+	_, err = upgrade(ctx, fs)
+	if err != nil && strings.Contains(err.Error(), "the test stops") {
+		t.Fatalf("repo upgrade wrote %d deleted/ markers for a record of one range, 10 to %d, and went on: %v", bound, MaxID, err)
+	}
+	if err == nil {
+		h.check(t)
+	}
+}
