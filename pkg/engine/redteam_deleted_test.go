@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -307,5 +308,74 @@ func TestRedteamUpgradeUnrollsAPlantedRecordIDByID(t *testing.T) {
 	}
 	if err == nil {
 		h.check(t)
+	}
+}
+
+// gc judges whether every listing shows a deleted-ranges record by this
+// machine's clock (r.now) against the store's time of the record, and
+// checks that clock against the store's only once, when it starts. A
+// clock that steps forward during the run by less than the op's own check
+// notices (three minutes here; five are caught), as NTP may correct a VM
+// resumed from a pause, makes a record written seconds ago look settled: gc
+// deletes the markers it covers while listings may not show it yet, and a
+// verify in that window, on a machine whose clock is right, finds
+// neither the markers nor the record: it reports every one of those
+// backups lost ("its manifest is gone, and no deletion was recorded"),
+// until the listings catch up. Without the step the same gc keeps them.
+func TestRedteamClockStepDuringGCDropsMarkersBeforeListingsShowTheRecord(t *testing.T) {
+	ctx := context.Background()
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := mem.New(clk.Now)
+	under := lagStore{st, clk.Now}
+	if _, err := Init(ctx, st, encrypt(InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now, After: clk.After}})); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * ListLag) // the keys listed
+	// Backups 1..n deleted long ago, and one kept.
+	const n = minRolledIDs + 6
+	longAgo := clk.Now().Add(-2 * DefaultHistory)
+	for id := 1; id <= n; id++ {
+		st.Set(objectName("deleted", id), []byte("{}\n"), longAgo)
+	}
+	right, err := Open(ctx, under, Options{Now: clk.Now, After: clk.After, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 2*testChunk, region{0, testChunk, "random"})
+	if m := backup(t, right, src); m.ID != n+1 {
+		t.Fatalf("setup: backup %d, want %d", m.ID, n+1)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := right.GC(ctx, noMinAge); err != nil {
+		t.Fatal(err)
+	}
+	if got := listNames(t, st, "deleted-ranges/"); len(got) != 1 {
+		t.Fatalf("setup: records %v, want one", got)
+	}
+	clk.Advance(10 * time.Second)
+
+	// The next gc, seconds later, on a machine whose clock steps three
+	// minutes ahead once the gc has checked it. Its listing happens to
+	// show the young record already, as a listing may; the verify's does
+	// not, as it may not.
+	var step time.Duration
+	fs := faulty.New(st, faulty.Rule{Op: faulty.List, Pattern: "deleted-ranges/", Hook: func() { step = 3 * time.Minute }})
+	jumpy, err := Open(ctx, fs, Options{Now: func() time.Time { return clk.Now().Add(step) }, After: clk.After, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jumpy.GC(ctx, noMinAge); err != nil {
+		t.Logf("gc with the clock stepping: %v", err)
+	}
+	left := len(listNames(t, st, "deleted/"))
+
+	clk.Advance(10 * time.Second) // still less than a listing's lag after the record
+	lost, err := right.LostBackups(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lost) > 0 {
+		t.Fatalf("gc with a clock stepping ahead mid-run deleted the deleted/ markers (%d of %d left) %s after writing the record that covers them; a verify within the listing lag reports backups %v lost", left, n, 20*time.Second, lost)
 	}
 }
