@@ -379,3 +379,76 @@ func TestRedteamClockStepDuringGCDropsMarkersBeforeListingsShowTheRecord(t *test
 		t.Fatalf("gc with a clock stepping ahead mid-run deleted the deleted/ markers (%d of %d left) %s after writing the record that covers them; a verify within the listing lag reports backups %v lost", left, n, 20*time.Second, lost)
 	}
 }
+
+// Two gc's that roll markers up, each write or delete failing in turn
+// (the process dies there; the next gc runs in peace): no backup reads as
+// lost, verify is clean, the next backup takes a new ID, and in the end
+// only the highest deleted ID keeps its marker.
+func TestRedteamRollUpCrashAtEveryWriteAndDelete(t *testing.T) {
+	ctx := context.Background()
+	const n = minRolledIDs + 6
+	for _, op := range []faulty.Op{faulty.Put, faulty.Delete} {
+		for after := 0; ; after++ {
+			clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			st := mem.New(clk.Now)
+			opts := Options{Now: clk.Now, After: clk.After, Password: testPassword, Machine: upgradeProcess{pid: 300002}}
+			if _, err := Init(ctx, st, encrypt(InitOptions{ChunkSize: testChunk, Options: opts})); err != nil {
+				t.Fatal(err)
+			}
+			for id := 1; id <= n; id++ {
+				st.Set(objectName("deleted", id), []byte("{}\n"), clk.Now().Add(-2*DefaultHistory))
+			}
+			r, err := Open(ctx, st, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(t.TempDir(), "src.img")
+			makeDisk(t, src, 2*testChunk, region{0, testChunk, "random"})
+			backup(t, r, src)
+			gone := backup(t, r, src)
+			if err := r.DeleteBackup(ctx, gone.ID); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(DefaultHistory + time.Hour)
+
+			fs := faulty.New(st, faulty.Rule{Op: op, After: after, Times: 0})
+			dies := opts
+			dies.Machine = upgradeProcess{pid: 300001} // ended, as r's machine sees it
+			hurt, err := Open(ctx, fs, dies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed error
+			for range 2 {
+				if _, err := hurt.GC(ctx, noMinAge); err != nil {
+					failed = err
+					break
+				}
+				clk.Advance(ListLag + clockSkew + time.Minute)
+			}
+			clk.Advance(2 * StaleAfter)
+			for range 2 {
+				clk.Advance(ListLag + clockSkew + time.Minute)
+				if _, err := r.GC(ctx, noMinAge); err != nil {
+					t.Fatalf("%s %d failed (%v); gc in peace: %v", op, after, failed, err)
+				}
+			}
+			if lost, err := r.LostBackups(ctx); err != nil || len(lost) > 0 {
+				t.Fatalf("%s %d failed (%v); lost backups %v, %v", op, after, failed, lost, err)
+			}
+			if v, err := r.Verify(ctx, nil, nil); err != nil || v.Damaged() {
+				t.Fatalf("%s %d failed (%v); verify: %v %v", op, after, failed, err, v.Problems)
+			}
+			if got := listNames(t, st, "deleted/"); len(got) != 1 || got[0] != objectName("deleted", gone.ID) {
+				t.Fatalf("%s %d failed (%v); markers left %v, want only %s", op, after, failed, got, objectName("deleted", gone.ID))
+			}
+			if m := backup(t, r, src); m.ID != gone.ID+1 {
+				t.Fatalf("%s %d failed (%v); the next backup took ID %d, want %d", op, after, failed, m.ID, gone.ID+1)
+			}
+			if failed == nil {
+				t.Logf("%s: the two gc's went through once %d were let through", op, after)
+				break
+			}
+		}
+	}
+}
