@@ -452,3 +452,82 @@ func TestRedteamRollUpCrashAtEveryWriteAndDelete(t *testing.T) {
 		}
 	}
 }
+
+// The same clock step, worse: the markers a record covers are the IDs below
+// the highest deleted one, and readers count on that marker being listed.
+// It is, when the record is settled by the store's clock: the gc that wrote
+// the record listed it, before. With the step, the record may be seconds
+// old, and the highest marker too: backup 71 of a host whose backups were
+// all deleted is deleted in its turn; a gc lists its marker at once (as a
+// listing may) and rolls 1..70 up; a gc seconds later, its clock stepped
+// three minutes ahead, deletes markers 1..70. A listing in that minute
+// need not show deleted/71: a backup then lists neither backups nor
+// markers, and takes ID 1 again; a reader's Manifests, probing IDs from 1
+// by name, stops at the first free one and does not see a backup 72 taken
+// meanwhile.
+func TestRedteamClockStepDuringGCLetsADeletedIDBeTakenAgain(t *testing.T) {
+	ctx := context.Background()
+	clk := fakeclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := mem.New(clk.Now)
+	if _, err := Init(ctx, st, encrypt(InitOptions{ChunkSize: testChunk, Options: Options{Now: clk.Now, After: clk.After}})); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * ListLag) // the keys listed
+	const n = minRolledIDs + 6
+	for id := 1; id <= n; id++ {
+		st.Set(objectName("deleted", id), []byte("{}\n"), clk.Now().Add(-2*DefaultHistory))
+	}
+	opts := Options{Now: clk.Now, After: clk.After, Password: testPassword}
+	// exact lists every object there is, as a listing may; lagging leaves
+	// out those younger than ListLag, as a listing may too.
+	exact, err := Open(ctx, st, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lagging, err := Open(ctx, lagStore{st, clk.Now}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 2*testChunk, region{0, testChunk, "random"})
+	last := backup(t, exact, src)
+	if last.ID != n+1 {
+		t.Fatalf("setup: backup %d, want %d", last.ID, n+1)
+	}
+	clk.Advance(time.Hour)
+	if err := exact.DeleteBackup(ctx, last.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(5 * time.Second)
+	if _, err := exact.GC(ctx, noMinAge); err != nil {
+		t.Fatal(err)
+	}
+	if got := listNames(t, st, "deleted-ranges/"); len(got) != 1 {
+		t.Fatalf("setup: records %v, want one", got)
+	}
+	clk.Advance(10 * time.Second)
+	var step time.Duration
+	fs := faulty.New(st, faulty.Rule{Op: faulty.List, Pattern: "deleted-ranges/", Hook: func() { step = 3 * time.Minute }})
+	jumpy, err := Open(ctx, fs, Options{Now: func() time.Time { return clk.Now().Add(step) }, After: clk.After, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := jumpy.GC(ctx, noMinAge); err != nil {
+		t.Logf("gc with the clock stepping: %v", err)
+	}
+	left := listNames(t, st, "deleted/")
+
+	clk.Advance(10 * time.Second) // deleted/71 is 25s old: a listing need not show it
+	taken := backup(t, exact, src)
+	ms, err := lagging.Manifests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].ID != taken.ID {
+		t.Errorf("backup %d was taken a moment ago; a reader lists %d backups, want it alone (markers left: %v)", taken.ID, len(ms), left)
+	}
+	next := backup(t, lagging, src)
+	if next.ID <= taken.ID {
+		t.Fatalf("backups 1 to %d were deleted (markers left: %v) and %d taken, and the next backup took ID %d again", last.ID, left, taken.ID, next.ID)
+	}
+}
