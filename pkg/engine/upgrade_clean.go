@@ -69,8 +69,8 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 // deleted/ markers it stands for, then deletes it: markers are plain in an
 // encrypted repository too, and a crash between the two leaves markers and
 // record both, which count as one. The next gc rolls them up again. It is
-// done before the upgrade writes anything, so that a record it cannot read
-// stops it while the repository is as it was.
+// done before the upgrade writes anything else. A record it cannot read is
+// left as it is.
 func unrollDeleted(ctx context.Context, raw store.Store) error {
 	var names []string
 	err := raw.List(ctx, "deleted-ranges/", func(info store.Info) error {
@@ -101,8 +101,11 @@ func unrollDeleted(ctx context.Context, raw store.Store) error {
 			problem = err.Error()
 		}
 		if problem != "" {
-			return fmt.Errorf("upgrade: %w: %s, a record of deleted backups, is unreadable (%s); nothing was upgraded. Remove it to upgrade (backups verify then reports the IDs it held as lost)",
-				ErrCorrupt, name, problem)
+			// What it held is unknown either way: it stays as it is,
+			// damage that verify names in the encrypted repository too
+			// (and the IDs it held read as lost), and gc deletes no
+			// deleted/ marker while it is there.
+			continue
 		}
 		for _, g := range rs {
 			for id := g.From; id <= g.To; id++ {
