@@ -7,8 +7,11 @@
 #   convert   qemu-img convert from the NBD export of backups serve to a raw
 #             file (-t none -W -m 8: around the page cache, out of order, 8
 #             coroutines, as a restore writes)
-# each REPEAT times with the page cache dropped, the median counted; every
-# output is compared with the image (qemu-img compare for qcow2). Then, on a
+# each REPEAT times with the page cache dropped, the median counted, with
+# the CPU seconds (user and system) of dropback beside the time, which a
+# busy machine inflates less (for convert, the serve's over all the runs,
+# divided by REPEAT); every output is compared with the image (qemu-img
+# compare for qcow2). Then, on a
 # fresh serve, random 4 KiB reads through NBD with qemu-io, one at a time:
 # COLD reads spread over the whole disk, each the first of its chunk, with
 # the page cache dropped; then WARM reads within 16 MiB whose chunks are in
@@ -44,7 +47,8 @@ step_title=(
 	[convert]="qemu-img convert from NBD"
 	[serve]="serve"
 )
-declare -A lat same
+declare -A lat same cpu
+cputime=()
 
 repo=
 sock=
@@ -53,7 +57,7 @@ serve_pid=
 # start_serve starts backups serve under GNU time, and waits for its socket.
 start_serve() {
 	rm -f "$sock"
-	"$gnutime" -f '%e %M' -o "$work/logs/serve-$1.time" \
+	"$gnutime" -f '%e %M %U %S' -o "$work/logs/serve-$1.time" \
 		"$DROPBACK" --repo "$repo" backups serve bench latest --socket "$sock" 2>>"$work/logs/serve-$1.log" &
 	serve_pid=$!
 	local i
@@ -66,13 +70,24 @@ start_serve() {
 }
 
 # stop_serve stops the serve (the child of GNU time, which passes no
-# signal on) and records its peak RSS under serve/NAME.
+# signal on) and records its peak RSS and CPU seconds under serve/NAME.
 stop_serve() {
 	kill -TERM "$(pgrep -P "$serve_pid")"
 	wait "$serve_pid" || die "serve exited non-zero: $(tail -n 5 "$work/logs/serve-$1.log")"
-	local e m
-	read -r e m < <(tail -n 1 "$work/logs/serve-$1.time")
+	local e m u s
+	read -r e m u s < <(tail -n 1 "$work/logs/serve-$1.time")
 	rss[serve/$1]=$((m / 1024))
+	cpu[serve/$1]=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+}
+
+# cputime STEP: the words that, before a command, append its CPU seconds
+# (user + system) to logs/STEP.cpu: GNU time under run_median's.
+cputime() { cputime=("$gnutime" -a -o "$work/logs/$1.cpu" -f '%U %S'); }
+
+# median_cpu STEP: the median of the CPU seconds in logs/STEP.cpu.
+median_cpu() {
+	awk '{ print $1 + $2 }' "$work/logs/$1.cpu" | sort -n |
+		awk '{ a[NR] = $1 } END { if (NR) printf "%.2f", a[int((NR + 1) / 2)] }'
 }
 
 # compare STEP FILE FORMAT: record whether FILE holds the image.
@@ -93,16 +108,24 @@ compare() {
 
 copies() {
 	local out=$work/out BEFORE="rm -f '$work/out'"
-	run_median "$REPEAT" restore dropback "$DROPBACK" --repo "$repo" backups restore bench latest --to "$out" --force
+	cputime restore
+	run_median "$REPEAT" restore dropback "${cputime[@]}" "$DROPBACK" --repo "$repo" backups restore bench latest --to "$out" --force
 	compare restore "$out" raw
-	run_median "$REPEAT" qcow2 dropback "$DROPBACK" --repo "$repo" backups export bench latest --image-format qcow2 --to "$out" --force
+	cputime qcow2
+	run_median "$REPEAT" qcow2 dropback "${cputime[@]}" "$DROPBACK" --repo "$repo" backups export bench latest --image-format qcow2 --to "$out" --force
 	compare qcow2 "$out" qcow2
-	run_median "$REPEAT" raw dropback "$DROPBACK" --repo "$repo" backups export bench latest --to "$out" --force
+	cputime raw
+	run_median "$REPEAT" raw dropback "${cputime[@]}" "$DROPBACK" --repo "$repo" backups export bench latest --to "$out" --force
 	compare raw "$out" raw
+	local step
+	for step in restore qcow2 raw; do
+		cpu[$step]=$(median_cpu "$step")
+	done
 	start_serve convert
 	run_median "$REPEAT" convert dropback qemu-img convert -t none -W -m 8 -f raw -O raw \
 		"nbd+unix:///disk.img?socket=$sock" "$out"
 	stop_serve convert
+	cpu[convert]=$(awk -v c="${cpu[serve/convert]}" -v n="$REPEAT" 'BEGIN { printf "%.2f", c / n }')
 	compare convert "$out" raw
 }
 
@@ -138,20 +161,21 @@ latencies() {
 report() {
 	local tsv=$work/results.tsv step
 	targets_tsv=$work/targets.tsv
-	printf 'step\tseconds\tpeak_rss_mb\tidentical\ttime_vs_restore\n' >"$tsv"
+	printf 'step\tseconds\tpeak_rss_mb\tidentical\ttime_vs_restore\tcpu_seconds\tcpu_vs_restore\n' >"$tsv"
 	printf 'target\tvalue\tlimit\tresult\n' >"$targets_tsv"
 	echo
 	echo "dropback export benchmark: $SIZE image ($((alloc_bytes >> 20)) MiB allocated), median of $REPEAT"
 	echo "page cache dropped before each step: $cache_dropped"
 	echo
-	printf '%-28s %9s %6s %12s %10s %10s\n' step seconds GB/s "peak RSS MB" identical "/restore"
+	printf '%-28s %9s %6s %12s %10s %10s %7s %10s\n' step seconds GB/s "peak RSS MB" identical "/restore" "CPU s" "CPU/restore"
 	for step in "${steps[@]}"; do
-		local s=${secs[$step/dropback]-} m=${rss[$step/dropback]-} gbs=- v
+		local s=${secs[$step/dropback]-} m=${rss[$step/dropback]-} gbs=- v c=${cpu[$step]-} cv
 		[ "$step" = convert ] && m="${rss[serve/convert]-} (serve)"
 		[ -n "$s" ] && gbs=$(awk -v b="$size_bytes" -v s="$s" 'BEGIN { printf "%.2f", b / s / 1e9 }')
 		v=$(ratio "$s" "${secs[restore/dropback]-}")
-		printf '%-28s %9s %6s %12s %10s %10s\n' "${step_title[$step]}" "${s:-failed}" "$gbs" "${m:--}" "${same[$step]:-n/a}" "$v"
-		printf '%s\t%s\t%s\t%s\t%s\n' "$step" "${s:-}" "${m:-}" "${same[$step]:-}" "$v" >>"$tsv"
+		cv=$(ratio "$c" "${cpu[restore]-}")
+		printf '%-28s %9s %6s %12s %10s %10s %7s %10s\n' "${step_title[$step]}" "${s:-failed}" "$gbs" "${m:--}" "${same[$step]:-n/a}" "$v" "${c:--}" "$cv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "${s:-}" "${m:-}" "${same[$step]:-}" "$v" "${c:-}" "$cv" >>"$tsv"
 	done
 	echo
 	echo "random 4 KiB reads through NBD (qemu-io, one at a time), microseconds:"

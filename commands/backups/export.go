@@ -107,6 +107,7 @@ func runExport(ctx context.Context, opts *ExportOptions) error {
 		return err
 	}
 	limitMemory(opts.Env)
+	defer cpuProfile(opts.Env, pr)()
 	counter, stop := pr.Progress()
 	res, err := p.ExportBackup(ctx, provider.ExportRequest{
 		Host: opts.Host, Backup: opts.Backup, Disk: opts.Disk, Format: opts.Format,

@@ -3,7 +3,9 @@ package backups
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -122,6 +124,31 @@ func limitMemory(env func(string) string) {
 	}
 }
 
+// cpuProfile starts a CPU profile into the file DROPBACK_CPUPROFILE names,
+// if it names one, for benchmarks of serve and export (undocumented), and
+// returns what stops it. A profile that cannot start is said on stderr and
+// skipped: it never fails the command.
+func cpuProfile(env func(string) string, pr *output.Printer) (stop func()) {
+	path := env("DROPBACK_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		pr.Noticef("no CPU profile: %v", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
 func runServe(ctx context.Context, opts *ServeOptions) error {
 	pr := opts.Printer()
 	p, err := opts.Provider(ctx)
@@ -129,6 +156,7 @@ func runServe(ctx context.Context, opts *ServeOptions) error {
 		return err
 	}
 	limitMemory(opts.Env)
+	defer cpuProfile(opts.Env, pr)()
 	what := fmt.Sprintf("serve backup %s of host %s", cmdutil.Short(opts.Backup), cmdutil.Short(opts.Host))
 	ln, err := listenNBD(opts)
 	if err != nil {

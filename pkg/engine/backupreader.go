@@ -181,11 +181,13 @@ type blobRun struct {
 	ids        []ID
 }
 
-// readState is what one goroutine needs to read runs: a hasher and a
-// buffer for the packs' bytes, kept from one run to the next.
+// readState is what one goroutine needs to read runs: a hasher, a buffer
+// for the packs' bytes and one for a compressed blob once decrypted, kept
+// from one run to the next.
 type readState struct {
-	h   chunkHasher
-	buf []byte
+	h       chunkHasher
+	buf     []byte
+	scratch []byte
 }
 
 // readerPool keeps readStates for the goroutines of ReadAt.
@@ -233,7 +235,7 @@ func (b *BackupReader) readRun(ctx context.Context, s *readState, run blobRun, p
 		if plain != nil {
 			dst = plain[k]
 		}
-		out, err := b.r.openBlob(data[lo:hi], loc, id, s.h, &dst)
+		out, err := b.r.openBlobWith(data[lo:hi], loc, id, s.h, &dst, &s.scratch)
 		if err != nil {
 			return fmt.Errorf("chunk %s in pack %s: %w", id, run.pack, err)
 		}

@@ -16,7 +16,9 @@ import (
 // from it keeps its buffer until that reader releases it, then the buffer
 // serves the next load. So its memory is about max chunks, plus one for
 // each reader holding an evicted entry, plus the loads, of which at most
-// a few run at once; whatever the disk size and however long it runs.
+// a few run at once; whatever the disk size and however long it runs. A
+// cache that is full makes no new buffer for a load: it takes the one of
+// an entry pushed out.
 type chunkCache struct {
 	max, chunkSize int
 	loads          chan struct{} // a token for each load that runs
@@ -32,6 +34,7 @@ type chunkCache struct {
 // cacheStats counts what the cache did, for tests and benchmarks.
 type cacheStats struct {
 	hits, loads, waits int64
+	buffers            int64 // buffers made
 }
 
 type cacheEntry struct {
@@ -153,13 +156,15 @@ func (c *chunkCache) buffer() []byte {
 		c.free = c.free[:n-1]
 		return b
 	}
+	c.stats.buffers++
 	return make([]byte, c.chunkSize)
 }
 
 // recycle keeps buf for a later load, unless the cache and its spare
-// buffers already hold max of them. Under mu.
+// buffers already hold max of them and one for each load that may run.
+// Under mu.
 func (c *chunkCache) recycle(buf []byte) {
-	if cap(buf) >= c.chunkSize && c.lru.Len()+len(c.free) < c.max {
+	if cap(buf) >= c.chunkSize && c.lru.Len()+len(c.free) < c.max+cap(c.loads) {
 		c.free = append(c.free, buf[:c.chunkSize])
 	}
 }

@@ -393,6 +393,15 @@ func chunkMatches(f *directio.File, buf []byte, off int64, id ID, h chunkHasher)
 // encrypted is returned as it is: a slice of blob, not of *buf. blob is
 // never changed.
 func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]byte) ([]byte, error) {
+	return r.openBlobWith(blob, loc, id, h, buf, nil)
+}
+
+// openBlobWith is openBlob, with *own, if own is not nil, holding a
+// compressed blob between decryption and decompression (grown as needed
+// and kept for the next blob) instead of a buffer from a shared pool: for
+// a goroutine that opens blob after blob, so that a collection that empties
+// the pool does not make it allocate again.
+func (r *Repo) openBlobWith(blob []byte, loc location, id ID, h chunkHasher, buf, own *[]byte) ([]byte, error) {
 	if (loc.flags&flagEncrypted != 0) != (r.sec != nil) {
 		return nil, fmt.Errorf("%w: the blob is encrypted and the repository is not, or the other way round", ErrCorrupt)
 	}
@@ -407,13 +416,21 @@ func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]
 			err = fmt.Errorf("%w: blob length %d, want %d", ErrCorrupt, len(plain), loc.raw)
 		}
 	default:
-		s := getScratch(len(blob))
+		s := own
+		if s == nil {
+			s = scratch.Get().(*[]byte)
+			defer scratch.Put(s)
+		}
+		if cap(*s) < len(blob) {
+			// A compressed blob is smaller than its chunk: room for a
+			// chunk's box serves every blob of the repository.
+			*s = make([]byte, 0, max(len(blob), r.cfg.ChunkSize+crypt.BlobOverhead))
+		}
 		var z []byte
 		if z, err = r.sec.cipher.OpenBlob((*s)[:0], id, blob); err == nil {
 			plain, err = decompress(z, flagZstd, int(loc.raw), *buf)
 		}
 		*s = z[:0]
-		scratch.Put(s)
 	}
 	if err != nil {
 		if errors.Is(err, crypt.ErrOpen) {
@@ -431,16 +448,10 @@ func (r *Repo) openBlob(blob []byte, loc location, id ID, h chunkHasher, buf *[]
 }
 
 // scratch holds buffers for a compressed blob between decryption and
-// decompression.
-var scratch = sync.Pool{New: func() any { b := make([]byte, 0, MaxChunkSize); return &b }}
-
-func getScratch(n int) *[]byte {
-	s := scratch.Get().(*[]byte)
-	if cap(*s) < n {
-		*s = make([]byte, 0, n)
-	}
-	return s
-}
+// decompression, for openBlob. They are allocated as blobs need them, not
+// at MaxChunkSize: a pool is emptied by every collection, and a reader
+// that runs under a soft memory limit collects often.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // storeChunk returns the blob that stores the chunk id of plain bytes data,
 // made in dst (room for a chunk, an eighth more and crypt.BlobOverhead),

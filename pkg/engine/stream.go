@@ -69,9 +69,9 @@ func (d *DiskReader) Stream(ctx context.Context, fn func(off int64, data []byte)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := newChunkHasher(d.b.r.key)
+			s := &readState{h: newChunkHasher(d.b.r.key)}
 			for j := range jobs {
-				d.readStreamRun(ctx, h, j)
+				d.readStreamRun(ctx, s, j)
 			}
 		}()
 	}
@@ -171,8 +171,8 @@ func (d *DiskReader) planStream(ctx context.Context, free <-chan *streamBufs, or
 }
 
 // readStreamRun reads, opens and checks the blobs of j's run into j's
-// buffers.
-func (d *DiskReader) readStreamRun(ctx context.Context, h chunkHasher, j *streamJob) {
+// buffers, with the hasher and scratch buffer of the worker's s.
+func (d *DiskReader) readStreamRun(ctx context.Context, s *readState, j *streamJob) {
 	defer close(j.done)
 	b := j.bufs
 	// Only compressed blobs need room of their own: a blob stored raw is
@@ -197,15 +197,15 @@ func (d *DiskReader) readStreamRun(ctx context.Context, h chunkHasher, j *stream
 		}
 	}
 	j.data = make([][]byte, len(j.run.ids))
-	s := readState{h: h, buf: b.read}
-	j.err = d.b.readRun(ctx, &s, j.run.blobRun, plain, func(k int, data []byte) error {
+	s.buf = b.read
+	j.err = d.b.readRun(ctx, s, j.run.blobRun, plain, func(k int, data []byte) error {
 		if len(data) != d.im.chunkLen(j.run.chunks[k]) {
 			return fmt.Errorf("%w: chunk %s has %d bytes, not %d", ErrCorrupt, j.run.ids[k], len(data), d.im.chunkLen(j.run.chunks[k]))
 		}
 		j.data[k] = data
 		return nil
 	})
-	b.read = s.buf
+	b.read, s.buf = s.buf, nil
 	if j.err != nil {
 		j.err = fmt.Errorf("read disk %s of backup %d: %w", d.name, d.b.m.ID, j.err)
 	}
