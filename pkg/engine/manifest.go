@@ -232,7 +232,12 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 
 // readManifests lists every backup and snapshot, oldest first, and the
 // errors of those whose manifest is damaged, by ID.
+//
+// Where the context allows the cache (not gc, not verify), a manifest the
+// listing shows is taken from a catalog row that matches the listing, if
+// there is one (catalog.go).
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
+	catalogs := r.startCatalogs(ctx)
 	listed := map[int]store.Info{}
 	ids := map[int]bool{}
 	err := r.st.List(ctx, "backups/", func(info store.Info) error {
@@ -273,13 +278,14 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 		order = append(order, id)
 	}
 	sort.Ints(order)
+	cat := catalogs()
 	read := make([]*Manifest, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
 		var m *Manifest
 		var err error
 		if info, ok := listed[order[i]]; ok {
-			m, err = r.readListedManifest(ctx, order[i], info)
+			m, err = r.readListedManifest(ctx, order[i], info, cat)
 		} else {
 			m, err = r.readManifest(ctx, order[i])
 		}
@@ -331,13 +337,22 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 	return r.parseManifest(id, data, err)
 }
 
-// readListedManifest reads a manifest a listing showed a moment ago,
-// through the cache.
-func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info) (*Manifest, error) {
+// readListedManifest reads a manifest a listing showed a moment ago: from
+// a catalog row that matches the listing, else through the cache.
+func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info, cat *catalogSet) (*Manifest, error) {
+	if b, ok := cat.lookup(info); ok {
+		if m, err := r.parseManifest(id, b, nil); err == nil {
+			return m, nil
+		}
+	}
+	var m *Manifest
 	data, err := r.readListed(ctx, info, "manifest", maxManifestSize, func(b []byte) bool {
-		_, err := r.parseManifest(id, b, nil)
-		return err == nil
+		m, _ = r.parseManifest(id, b, nil)
+		return m != nil
 	})
+	if err == nil && m != nil {
+		return m, nil
+	}
 	return r.parseManifest(id, data, err)
 }
 

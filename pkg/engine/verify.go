@@ -111,6 +111,11 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			return nil, err
 		}
 		res.Problems = append(res.Problems, hp...)
+		cp, err := r.catalogProblems(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Problems = append(res.Problems, cp...)
 	}
 
 	// The chunks the backups use, read one image at a time: memory follows
