@@ -405,6 +405,7 @@ func TestCatalogGCKilledAtEveryStep(t *testing.T) {
 			t.Fatal("gc never ends")
 		}
 	}
+	t.Logf("%d crash points", crashes)
 	if crashes < 3 {
 		t.Fatalf("only %d crash points", crashes)
 	}
