@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -238,6 +240,14 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 // there is one (catalog.go).
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
 	catalogs := r.startCatalogs(ctx)
+	// deleted/ and snapshots/ are listed while backups/ is: on a store
+	// far away each listing is a round trip or more.
+	var deleted, snaps map[int]bool
+	var delErr, snapErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); deleted, delErr = r.listIDs(ctx, "deleted") }()
+	go func() { defer wg.Done(); snaps, snapErr = r.listIDs(ctx, "snapshots") }()
 	listed := map[int]store.Info{}
 	ids := map[int]bool{}
 	err := r.st.List(ctx, "backups/", func(info store.Info) error {
@@ -247,11 +257,11 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 		}
 		return nil
 	})
+	wg.Wait()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list backups: %w", err)
 	}
-	deleted, err := r.listIDs(ctx, "deleted")
-	if err != nil {
+	if err := cmp.Or(delErr, snapErr); err != nil {
 		return nil, nil, err
 	}
 	top := 0
@@ -268,10 +278,6 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	}
 	for _, id := range newer {
 		ids[id] = true
-	}
-	snaps, err := r.listIDs(ctx, "snapshots")
-	if err != nil {
-		return nil, nil, err
 	}
 	order := make([]int, 0, len(ids))
 	for id := range ids {
