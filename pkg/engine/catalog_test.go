@@ -440,3 +440,39 @@ func TestCatalogListRequestsDoNotGrowWithBackups(t *testing.T) {
 		t.Fatalf("listing 2 backups of 1 host took %d requests, 12 of 6 hosts %d: want as many", small, large)
 	}
 }
+
+// Host records are read through the local cache, keyed by what the
+// listing shows: a warm cache reads none from the store, and an updated
+// host is read again.
+func TestHostRecordsThroughTheCache(t *testing.T) {
+	ctx := context.Background()
+	f := newCatalogFixture(t, true)
+	for _, name := range []string{"web-1", "web-2"} {
+		if _, err := f.open(f.st, "").AddHost(ctx, HostRecord{Name: name, Disks: []DiskSource{{Name: "disk0", Path: f.src}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counted := &getCounter{Store: f.st, prefix: "hosts/"}
+	cacheDir := t.TempDir()
+	hosts := func() []HostRecord {
+		t.Helper()
+		hs, err := f.open(counted, cacheDir).Hosts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hs
+	}
+	hosts()
+	before := counted.n.Load()
+	if hs := hosts(); len(hs) != 2 || counted.n.Load() != before {
+		t.Fatalf("a warm cache: %d hosts with %d reads of host records, want 2 with none", len(hs), counted.n.Load()-before)
+	}
+	hs := hosts()
+	hs[1].BackupEnabled = true
+	if _, err := f.open(f.st, "").UpdateHost(ctx, hs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if hs := hosts(); !hs[1].BackupEnabled || hs[1].Rev != 2 {
+		t.Fatalf("an updated host read from the cache: %+v", hs[1])
+	}
+}
