@@ -386,6 +386,7 @@ func TestCatalogGCKilledAtEveryStep(t *testing.T) {
 		}
 		crashes++
 		when := "gc killed before " + cs.at
+		t.Log(when)
 		f.clk.Advance(StaleAfter + clockSkew + time.Minute)
 		for _, dir := range []string{"", cacheDir} {
 			if got := f.listed(f.st, dir); got != want {
