@@ -122,6 +122,7 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	if err != nil {
 		return nil, err
 	}
+	defer idx.release()
 	w := newPackWriter(ctx, r, idx, 2)
 	if req.Stats != nil {
 		w.stats = req.Stats
@@ -130,6 +131,11 @@ func (r *Repo) backup(ctx context.Context, op *Op, req BackupRequest, files []*d
 	prog.Start("backup", total)
 	m := &Manifest{Version: manifestVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started}
 	images := make([]*Image, len(req.Disks))
+	defer func() {
+		for _, im := range images {
+			im.release()
+		}
+	}()
 	for i, d := range req.Disks {
 		im, data, err := r.backupDisk(w.ctx, files[i], sizes[i], idx, w, prog)
 		if err == nil {
@@ -230,7 +236,12 @@ const diskReaders = 6
 // parallel; this goroutine builds the image and feeds the packs.
 func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx *Index, w *packWriter, prog *progress.Counter) (*Image, int64, error) {
 	cs := r.cfg.ChunkSize
-	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
+	n := chunkCount(size, cs)
+	hold, err := r.mem.reserve(imageMemory(int64(n)), fmt.Sprintf("the image of a disk of %s (%d chunks)", MemText(size), n))
+	if err != nil {
+		return nil, 0, err
+	}
+	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, n), mem: hold}
 	chunks := dataChunks(dataRegions(f.File, size), cs)
 	if err := r.readChunks(ctx, f, im, chunks, max(diskReaders, runtime.GOMAXPROCS(0)), idx, w, prog); err != nil {
 		return nil, 0, err

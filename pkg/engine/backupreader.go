@@ -46,6 +46,8 @@ type BackupReader struct {
 	disks []*DiskReader
 	cache *chunkCache
 	pool  readerPool
+	// mem is the memory reserved for the disks' maps (budget.go).
+	mem []*memHold
 }
 
 // maxLoads is how many chunks ReadAt reads from packs at once: enough to
@@ -61,6 +63,7 @@ func (r *Repo) OpenBackup(ctx context.Context, m *Manifest, opts ReadOptions) (*
 	op, end, _ := r.readerOp(ctx, OpExport, m.HostID)
 	b := &BackupReader{r: r, m: m, op: op, end: end}
 	if err := b.load(op.Context()); err != nil {
+		b.release()
 		end()
 		return nil, lostOr(op, err)
 	}
@@ -82,7 +85,14 @@ func (b *BackupReader) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read backup %d: %w", b.m.ID, err)
 		}
+		// The reader keeps a map of the disk, 4 bytes a chunk and the IDs
+		// of its data chunks, in place of the image.
+		b.mem = append(b.mem, im.mem)
+		if err := im.mem.grow(diskMapMemory(im), fmt.Sprintf("the map of disk %s of backup %d", d.Name, b.m.ID)); err != nil {
+			return fmt.Errorf("read backup %d: %w", b.m.ID, err)
+		}
 		b.disks = append(b.disks, &DiskReader{b: b, name: d.Name, im: newDiskMap(im)})
+		im.mem.shrink(imageMemory(int64(len(im.Chunks))))
 	}
 	idx, problems, err := b.r.LoadIndex(ctx, b.m.segmentIDs()...)
 	if err != nil {
@@ -94,6 +104,7 @@ func (b *BackupReader) load(ctx context.Context) error {
 		}
 	}
 	b.idx = idx
+	b.mem = append(b.mem, idx.mem)
 	for _, d := range b.disks {
 		for _, id := range d.im.ids {
 			if _, _, ok := idx.lookup(id); !ok {
@@ -128,7 +139,27 @@ func (b *BackupReader) Err() error {
 // Close fail.
 func (b *BackupReader) Close() error {
 	b.end()
+	b.release()
 	return nil
+}
+
+// release gives back the memory reserved for the disks' maps and the
+// index.
+func (b *BackupReader) release() {
+	for _, h := range b.mem {
+		h.release()
+	}
+}
+
+// diskMapMemory is what the diskMap of im takes.
+func diskMapMemory(im *Image) int64 {
+	data := int64(0)
+	for _, id := range im.Chunks {
+		if !id.IsZero() {
+			data++
+		}
+	}
+	return 4*int64(len(im.Chunks)) + imageMemory(data)
 }
 
 // ready fails once the reader may no longer read.

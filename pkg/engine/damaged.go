@@ -381,23 +381,30 @@ func (r *Repo) LostBackups(ctx context.Context) ([]IDRange, error) {
 	if err != nil {
 		return nil, err
 	}
-	used := make([]int, 0, len(live)+len(gone))
+	// Deletions rolled up into deleted-ranges records count as their
+	// markers did; a record that cannot be read leaves its IDs unknown,
+	// reported as lost.
+	rolled, _, err := r.readDeletedRanges(ctx)
+	if err != nil {
+		return nil, err
+	}
+	used := make([]IDRange, 0, len(live)+len(gone))
 	for id := range live {
-		used = append(used, id)
+		used = append(used, IDRange{id, id})
 	}
 	for id := range gone {
-		if !live[id] {
-			used = append(used, id)
-		}
+		used = append(used, IDRange{id, id})
 	}
-	sort.Ints(used)
+	for _, rec := range rolled {
+		used = append(used, rec.ranges...)
+	}
 	var gaps []IDRange
 	next := 1
-	for _, id := range used {
-		if id > next {
-			gaps = append(gaps, IDRange{next, id - 1})
+	for _, g := range mergeRanges(used) {
+		if g.From > next {
+			gaps = append(gaps, IDRange{next, g.From - 1})
 		}
-		next = id + 1
+		next = g.To + 1
 	}
 	return r.confirmLost(ctx, gaps)
 }

@@ -388,6 +388,7 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 				}
 			}
 			mu.Unlock()
+			im.release()
 		}
 		return nil
 	})

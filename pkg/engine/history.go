@@ -36,6 +36,9 @@ func (g *gcRun) pruneHistory(ctx context.Context) error {
 	if err := g.pruneActions(ctx, cutoff); err != nil {
 		return err
 	}
+	if err := g.rollUpDeleted(ctx, cutoff); err != nil {
+		return err
+	}
 	return g.rollUpRecords(ctx, cutoff)
 }
 

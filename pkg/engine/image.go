@@ -21,6 +21,30 @@ type Image struct {
 	Size      int64
 	ChunkSize int
 	Chunks    []ID
+	// mem is the memory reserved for Chunks (budget.go), or nil.
+	mem *memHold
+}
+
+// release gives back the memory reserved for the image, which is not used
+// after. It may be called more than once, and on nil.
+func (im *Image) release() {
+	if im != nil {
+		im.mem.release()
+	}
+}
+
+// imageMemory is what the chunk IDs of an image of n chunks take.
+func imageMemory(n int64) int64 { return 32 * n }
+
+// imageReserver reserves the memory of an image index whose header states
+// n chunks before its IDs are decoded, or refuses it.
+type imageReserver func(n int64) (*memHold, error)
+
+// reserveImage is the imageReserver of image index id read on its own.
+func (r *Repo) reserveImage(id ID) imageReserver {
+	return func(n int64) (*memHold, error) {
+		return r.mem.reserve(imageMemory(n), fmt.Sprintf("image index %s (%d chunks)", id, n))
+	}
 }
 
 func chunkCount(size int64, chunkSize int) int {
@@ -103,7 +127,7 @@ func (r *Repo) markRepaired(ctx context.Context, damaged, good ID) {
 // only if it proves to be the same image: decoded and encoded again, one of
 // its encodings must hash to id. A marker that is missing, damaged or
 // names anything else is ErrNotFound, and the caller reports the damage.
-func (r *Repo) followRepair(ctx context.Context, id ID, limit int64) (*Image, ID, error) {
+func (r *Repo) followRepair(ctx context.Context, id ID, limit int64, reserve imageReserver) (*Image, ID, error) {
 	data, err := r.readObject(ctx, repairedName(id), "image repair marker", int64(2*len(ID{})+1), -1)
 	if err != nil {
 		return nil, ID{}, store.ErrNotFound
@@ -116,7 +140,10 @@ func (r *Repo) followRepair(ctx context.Context, id ID, limit int64) (*Image, ID
 	if err != nil {
 		return nil, ID{}, store.ErrNotFound
 	}
-	im, err := decodeImage(raw)
+	im, err := decodeImageWith(raw, reserve)
+	if errors.Is(err, ErrMemory) {
+		return nil, ID{}, err
+	}
 	if err != nil {
 		return nil, ID{}, store.ErrNotFound
 	}
@@ -125,6 +152,7 @@ func (r *Repo) followRepair(ctx context.Context, id ID, limit int64) (*Image, ID
 			return im, good, nil
 		}
 	}
+	im.release()
 	return nil, ID{}, store.ErrNotFound
 }
 
@@ -136,7 +164,12 @@ const maxVariants = 20
 // limit, meant for chunks, stopped at 2 TiB.
 const maxImageBody = 1 << 32
 
-func decodeImage(data []byte) (*Image, error) {
+func decodeImage(data []byte) (*Image, error) { return decodeImageWith(data, nil) }
+
+// decodeImageWith decodes an image index; reserve, when not nil, reserves
+// the memory of its IDs from the count its header states, before any is
+// decoded, and may refuse it.
+func decodeImageWith(data []byte, reserve imageReserver) (*Image, error) {
 	if len(data) < len(imageMagic) || string(data[:len(imageMagic)]) != imageMagic {
 		return nil, fmt.Errorf("%w: not an image index", ErrCorrupt)
 	}
@@ -159,13 +192,23 @@ func decodeImage(data []byte) (*Image, error) {
 		n > maxImageBody/32 || int(n) != chunkCount(im.Size, im.ChunkSize) {
 		return nil, fmt.Errorf("%w: image index sizes do not agree", ErrCorrupt)
 	}
+	if reserve != nil {
+		if im.mem, err = reserve(int64(n)); err != nil {
+			return nil, err
+		}
+	}
 	// The IDs are read a block at a time, so that memory follows the bytes
-	// there are, never the count in the header alone.
+	// there are, never the count in the header alone; once the budget has
+	// taken the count, they go into one array of it.
 	im.Chunks = make([]ID, 0, min(n, 1<<16))
+	if reserve != nil {
+		im.Chunks = make([]ID, 0, n)
+	}
 	buf := make([]byte, 32<<12)
 	for left := n; left > 0; {
 		k := min(left, uint64(len(buf)/32))
 		if _, err := io.ReadFull(dec, buf[:k*32]); err != nil {
+			im.release()
 			return nil, fmt.Errorf("%w: image index truncated or unreadable: %v", ErrCorrupt, err)
 		}
 		for i := range k {
@@ -174,6 +217,7 @@ func decodeImage(data []byte) (*Image, error) {
 		left -= k
 	}
 	if k, _ := dec.Read(buf[:1]); k != 0 {
+		im.release()
 		return nil, fmt.Errorf("%w: image index has trailing bytes", ErrCorrupt)
 	}
 	return im, nil
@@ -241,13 +285,16 @@ func (r *Repo) LoadImage(ctx context.Context, id ID) (*Image, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	return r.loadImage(ctx, id, maxImageSize(maxImageChunks), size)
+	im, _, err := r.loadImageFrom(ctx, id, maxImageSize(maxImageChunks), size, r.reserveImage(id))
+	return im, err
 }
 
 // LoadDiskImage reads and checks the image index of disk i of backup m: an
 // object larger than the image of a disk of that size is refused unread,
 // and the image must describe a disk of that size in this repository's
-// chunks.
+// chunks. The memory of its IDs is reserved from the disk's size that the
+// manifest states before anything is read (a *MemoryError when the budget
+// cannot take it), and is held until the image is released.
 func (r *Repo) LoadDiskImage(ctx context.Context, m *Manifest, i int) (*Image, error) {
 	im, _, err := r.loadDiskImage(ctx, m, i)
 	return im, err
@@ -262,30 +309,45 @@ func (r *Repo) loadDiskImage(ctx context.Context, m *Manifest, i int) (*Image, I
 		return nil, ID{}, fmt.Errorf("%w: backup %d disk %s: %v", ErrCorrupt, m.ID, d.Name, err)
 	}
 	n := int64(chunkCount(d.SizeBytes, r.cfg.ChunkSize))
-	im, from, err := r.loadImageFrom(ctx, id, maxImageSize(n), -1)
+	what := fmt.Sprintf("the image index of disk %s of backup %d (%s of disk, %d chunks)", d.Name, m.ID, MemText(d.SizeBytes), n)
+	hold, err := r.mem.reserve(imageMemory(n), what)
 	if err != nil {
 		return nil, ID{}, err
 	}
+	// The image must hold the n chunks reserved for: a header that states
+	// another count is refused before its IDs are decoded. A decoding that
+	// failed gave the reservation back: the next takes it again.
+	reserve := func(k int64) (*memHold, error) {
+		if k != n {
+			return nil, fmt.Errorf("%w: image index %s holds %d chunks, not the %d of disk %s of backup %d", ErrCorrupt, id, k, n, d.Name, m.ID)
+		}
+		return hold, hold.grow(imageMemory(n)-hold.size(), what)
+	}
+	im, from, err := r.loadImageFrom(ctx, id, maxImageSize(n), -1, reserve)
+	if err != nil {
+		hold.release()
+		return nil, ID{}, err
+	}
 	if im.Size != d.SizeBytes || im.ChunkSize != r.cfg.ChunkSize {
+		im.release()
 		return nil, ID{}, fmt.Errorf("%w: image index %s describes %d bytes in chunks of %d, not disk %s of backup %d (%d bytes in chunks of %d)",
 			ErrCorrupt, id, im.Size, im.ChunkSize, d.Name, m.ID, d.SizeBytes, r.cfg.ChunkSize)
 	}
 	return im, from, nil
 }
 
-func (r *Repo) loadImage(ctx context.Context, id ID, limit, known int64) (*Image, error) {
-	im, _, err := r.loadImageFrom(ctx, id, limit, known)
-	return im, err
-}
-
 // loadImageFrom reads image index id, or, when that object is missing or
 // damaged, the repair an image-repaired/ marker proves to be the same
 // image; it returns the ID of the object read.
-func (r *Repo) loadImageFrom(ctx context.Context, id ID, limit, known int64) (*Image, ID, error) {
+func (r *Repo) loadImageFrom(ctx context.Context, id ID, limit, known int64, reserve imageReserver) (*Image, ID, error) {
 	data, err := r.getContent(ctx, imageName(id), "image index", id, limit, known)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrCorrupt) {
-		if im, good, rerr := r.followRepair(ctx, id, limit); rerr == nil {
+		im, good, rerr := r.followRepair(ctx, id, limit, reserve)
+		if rerr == nil {
 			return im, good, nil
+		}
+		if errors.Is(rerr, ErrMemory) {
+			return nil, ID{}, rerr
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -294,9 +356,12 @@ func (r *Repo) loadImageFrom(ctx context.Context, id ID, limit, known int64) (*I
 	if err != nil {
 		return nil, ID{}, err
 	}
-	im, err := decodeImage(data)
+	im, err := decodeImageWith(data, reserve)
+	if errors.Is(err, ErrMemory) {
+		return nil, ID{}, err
+	}
 	if err != nil {
-		if im, good, rerr := r.followRepair(ctx, id, limit); rerr == nil {
+		if im, good, rerr := r.followRepair(ctx, id, limit, reserve); rerr == nil {
 			return im, good, nil
 		}
 		return nil, ID{}, fmt.Errorf("image index %s: %w", id, err)

@@ -38,6 +38,56 @@ type Index struct {
 	// did not show ranks below, since a segment written by a gc that was
 	// paused unawares may still name a pack another gc deleted since.
 	listedPacks map[ID]store.Info
+	// mem is the memory reserved for the index (budget.go), or nil.
+	mem *memHold
+}
+
+// release gives back the memory reserved for the index, which is not used
+// after. It may be called more than once, and on nil.
+func (x *Index) release() {
+	if x != nil {
+		x.mem.release()
+	}
+}
+
+// What the index takes, as reserved from the memory budget: the bytes of
+// each segment while it is read and decoded; indexDecoded bytes per byte
+// of segment from then until the index is built (its decoded entries, and
+// the map they go into: the 45 bytes of an entry become 48 decoded and up
+// to 112 in the map, measured with a million entries); once built,
+// indexHeld (the map alone); and listEntryMemory per segment or pack a
+// listing shows.
+const (
+	indexDecoded    = 4
+	indexHeld       = 3
+	listEntryMemory = 256
+	// setEntryMemory is what a chunk takes in a set of chunk IDs
+	// (map[ID]bool: measured from 53 to 80 bytes as it grows).
+	setEntryMemory = 80
+)
+
+// segmentBytes is the size of the segment that lists packs.
+func segmentBytes(packs []PackIndex) int64 {
+	n := int64(12)
+	for _, p := range packs {
+		n += 36 + int64(len(p.Entries))*entrySize
+	}
+	return n
+}
+
+// listCounter reserves listEntryMemory for each name a listing gives, a
+// batch at a time.
+type listCounter struct {
+	hold *memHold
+	what string
+	n    int64
+}
+
+func (c *listCounter) add() error {
+	if c.n++; c.n%64 == 1 {
+		return c.hold.grow(64*listEntryMemory, fmt.Sprintf("%s (%d names or more)", c.what, c.n))
+	}
+	return nil
 }
 
 func newIndex(condemned map[ID]bool) *Index {
@@ -144,6 +194,21 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	x := newIndex(condemned)
 	x.condemnedImages = images
 	x.damaged = dmg
+	// The index's memory is reserved as it loads: what the listings give,
+	// each segment before it is read (from its listed size) and as it
+	// decodes; once loaded, what the index keeps stays reserved until it
+	// is released.
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			hold.release()
+		}
+	}()
+	segList := &listCounter{hold: hold, what: "the listing of index segments"}
 	var names []ID
 	var sizes []int64
 	var infos []store.Info
@@ -153,6 +218,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			names = append(names, id)
 			sizes = append(sizes, info.Size)
 			infos = append(infos, info)
+			return segList.add()
 		}
 		return nil
 	})
@@ -168,17 +234,59 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		problems = dmgProblems
 		segs     = make([][]PackIndex, len(names))
 		first    = make([]bool, len(names))
+		loaded   int64 // bytes of the segments read
 	)
 	seen := map[ID]bool{}
 	listed := map[ID]bool{}
+	var listedBytes int64
 	for i, id := range names {
 		first[i] = !seen[id]
 		seen[id] = true
 		listed[id] = listed[id] || sizes[i] >= 0
+		if first[i] {
+			listedBytes += max(sizes[i], 0)
+		}
+	}
+	what := func() string {
+		return fmt.Sprintf("the index of chunks (%d index segments of %s)", len(names), MemText(listedBytes))
+	}
+	// The bytes of a segment are reserved while it is read and decoded
+	// (from its listed size: one larger than a segment can be is refused
+	// unread); one that does not fit beside the reads in flight waits for
+	// them, since they give theirs back; what it decoded to stays reserved.
+	cond := sync.NewCond(&mu)
+	inflight := 0
+	take := func(n int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			err := hold.grow(n, what())
+			if err == nil || inflight == 0 {
+				if err == nil {
+					inflight++
+				}
+				return err
+			}
+			cond.Wait()
+		}
+	}
+	done := func(n int64) {
+		mu.Lock()
+		hold.shrink(n)
+		inflight--
+		cond.Broadcast()
+		mu.Unlock()
 	}
 	err = r.forEach(ctx, len(names), func(ctx context.Context, i int) error {
 		if !first[i] {
 			return nil
+		}
+		raw := sizes[i]
+		if raw < 0 || raw > maxSegmentSize {
+			raw = 0
+		}
+		if err := take(raw); err != nil {
+			return err
 		}
 		var packs []PackIndex
 		var err error
@@ -188,6 +296,7 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			packs, err = r.readSegmentAt(ctx, names[i], sizes[i], 0, listed)
 		}
 		if err != nil {
+			done(raw)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -196,6 +305,15 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 			mu.Unlock()
 			return nil
 		}
+		n := segmentBytes(packs)
+		err = hold.grow(indexDecoded*n, what())
+		done(raw)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		loaded += n
+		mu.Unlock()
 		segs[i] = packs
 		return nil
 	})
@@ -206,9 +324,11 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 	// names was written before the segment, so a pack that exists is
 	// listed, but for a listing that lags, whose new packs only rank below.
 	x.listedPacks = map[ID]store.Info{}
+	packList := &listCounter{hold: hold, what: "the listing of packs"}
 	err = r.st.List(ctx, "packs/", func(info store.Info) error {
 		if id, err := ParseID(info.Name[strings.LastIndex(info.Name, "/")+1:]); err == nil {
 			x.listedPacks[id] = info
+			return packList.add()
 		}
 		return nil
 	})
@@ -226,6 +346,10 @@ func (r *Repo) LoadIndex(ctx context.Context, extra ...ID) (*Index, []error, err
 		}
 		x.segments[names[i]] = ids
 	}
+	// What stays: the map of chunks and the listing of packs; the decoded
+	// segments and the listing of segments go.
+	hold.shrink(hold.size() - indexHeld*loaded - packList.n*listEntryMemory)
+	x.mem, ok = hold, true
 	return x, problems, nil
 }
 

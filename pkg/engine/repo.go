@@ -80,6 +80,9 @@ type Repo struct {
 	parallel int
 	// cache holds objects that never change, or is nil (cache.go).
 	cache *objectCache
+	// mem is the memory budget of what is held in proportion to the
+	// repository (budget.go).
+	mem *memBudget
 }
 
 // Options tune an open repository.
@@ -105,13 +108,17 @@ type Options struct {
 	// CacheLimit bounds each, 0 meaning DefaultCacheLimit.
 	CacheDir   string
 	CacheLimit int64
+	// MaxMemory bounds the memory the repository's structures take at
+	// once: image indexes, the index of chunks, listings (budget.go); 0
+	// means DefaultMaxMemory.
+	MaxMemory int64
 }
 
 // openedRepo returns a Repo on st with the clock and machine of opts; sec,
 // when not nil, are the keys of an encrypted repository.
 func openedRepo(st store.Store, cfg Config, key [32]byte, sec *secrets, opts Options) *Repo {
 	r := &Repo{st: damageStore{st}, raw: st, cfg: cfg, key: key, sec: sec, now: clock(opts.Now), after: opts.After, machine: opts.Machine,
-		parallel: opts.ReadParallelism}
+		parallel: opts.ReadParallelism, mem: newMemBudget(opts.MaxMemory)}
 	if r.parallel <= 0 {
 		r.parallel = store.ReadParallelismOf(st)
 	}

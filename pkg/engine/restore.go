@@ -63,6 +63,11 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 		return nil, err
 	}
 	images := make([]*Image, len(imageIDs))
+	defer func() {
+		for _, im := range images {
+			im.release()
+		}
+	}()
 	var total int64
 	for i := range imageIDs {
 		if images[i], err = r.LoadDiskImage(ctx, m, i); err != nil {
@@ -74,6 +79,7 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	if err != nil {
 		return nil, err
 	}
+	defer idx.release()
 	for _, p := range problems {
 		// A segment that could not be read is no damage: say why, rather
 		// than call its chunks missing.

@@ -107,6 +107,9 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	if err := old.aloneIn(ctx, op); err != nil {
 		return nil, err
 	}
+	if err := unrollDeleted(ctx, st); err != nil {
+		return nil, err
+	}
 	if next == nil {
 		c := cfg
 		c.Version, c.ID, c.ChunkKey, c.Encryption = FormatVersion, key.NewID(), "", crypt.Name

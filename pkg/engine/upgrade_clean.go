@@ -65,6 +65,63 @@ func (u *upgrader) dropPlain(ctx context.Context) error {
 	return nil
 }
 
+// unrollDeleted turns each plain deleted-ranges record back into the
+// deleted/ markers it stands for, then deletes it: markers are plain in an
+// encrypted repository too, and a crash between the two leaves markers and
+// record both, which count as one. The next gc rolls them up again. It is
+// done before the upgrade writes anything else. A record it cannot read is
+// left as it is.
+func unrollDeleted(ctx context.Context, raw store.Store) error {
+	var names []string
+	err := raw.List(ctx, "deleted-ranges/", func(info store.Info) error {
+		names = append(names, info.Name)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("upgrade: list deleted-ranges: %w", err)
+	}
+	for _, name := range names {
+		data, err := readBounded(ctx, raw, name, "deleted-ranges record", maxDeletedRangesSize, -1)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("upgrade: %w", err)
+		}
+		if !isPlain(data) {
+			continue
+		}
+		var d deletedRanges
+		problem := ""
+		if err := unseal(data, &d); err != nil {
+			problem = sealProblem(err)
+		}
+		rs, err := d.ranges()
+		if problem == "" && err != nil {
+			problem = err.Error()
+		}
+		if problem != "" {
+			// What it held is unknown either way: it stays as it is,
+			// damage that verify names in the encrypted repository too
+			// (and the IDs it held read as lost), and gc deletes no
+			// deleted/ marker while it is there.
+			continue
+		}
+		for _, g := range rs {
+			for id := g.From; id <= g.To; id++ {
+				err := raw.Put(ctx, objectName("deleted", id), []byte("{}\n"))
+				if err != nil && !errors.Is(err, store.ErrExists) {
+					return fmt.Errorf("upgrade: write %s: %w", objectName("deleted", id), err)
+				}
+			}
+		}
+		if err := raw.Delete(ctx, name); err != nil {
+			return fmt.Errorf("upgrade: delete %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // dropOne deletes a plain object; with keep, it writes it again encrypted.
 func (u *upgrader) dropOne(ctx context.Context, name string, keep bool) error {
 	var data []byte

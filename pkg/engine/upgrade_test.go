@@ -66,6 +66,13 @@ func newPlainHistory(t *testing.T) *plainHistory {
 		t.Fatal(err)
 	}
 	delete(h.disks, 2)
+	// Its deletion rolled up by a gc into a deleted-ranges record, in
+	// plain, and its marker gone.
+	rolled, _ := seal(deletedRanges{At: r.now().UTC(), Ranges: [][2]int{{2, 2}}})
+	h.st.Set("deleted-ranges/00000000000000000001-0123456789abcdef", rolled, r.now())
+	if err := h.st.Delete(ctx, objectName("deleted", 2)); err != nil {
+		t.Fatal(err)
+	}
 	a, err := r.StartAction(ctx, "backup", "host", 1)
 	if err != nil {
 		t.Fatal(err)

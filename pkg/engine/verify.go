@@ -101,6 +101,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	if err != nil {
 		return nil, err
 	}
+	defer idx.release()
 	res := &VerifyResult{}
 	for _, p := range segProblems {
 		res.Problems = append(res.Problems, p.Error())
@@ -111,6 +112,13 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			return nil, err
 		}
 		res.Problems = append(res.Problems, hp...)
+		_, damaged, err := r.readDeletedRanges(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, err := range damaged {
+			res.Problems = append(res.Problems, err.Error())
+		}
 		cp, err := r.catalogProblems(ctx)
 		if err != nil {
 			return nil, err
@@ -121,8 +129,16 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 	// The chunks the backups use, read one image at a time: memory follows
 	// the unique chunks, not the backups times their disks. A backup whose
 	// image index is unreadable is damaged outright.
+	// The set of them is reserved from the memory budget as it grows,
+	// after each image: past the budget, verify stops.
 	verdicts := make([]BackupVerdict, len(manifests))
 	wanted := map[ID]bool{}
+	wantedMem, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, err
+	}
+	defer wantedMem.release()
+	var memErr error
 	var mu sync.Mutex
 	err = r.forEachImage(ctx, manifests, func(i int, im *Image, err error) {
 		mu.Lock()
@@ -131,14 +147,22 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			verdicts[i].OK, verdicts[i].Problem = false, err.Error()
 			return
 		}
+		added := int64(0)
 		for _, c := range im.Chunks {
-			if !c.IsZero() {
+			if !c.IsZero() && !wanted[c] {
 				wanted[c] = true
+				added++
 			}
+		}
+		if memErr == nil {
+			memErr = wantedMem.grow(added*setEntryMemory, fmt.Sprintf("the set of the chunks the backups use (%d chunks)", len(wanted)))
 		}
 	}, func(i int) {
 		verdicts[i] = BackupVerdict{ID: manifests[i].ID, HostName: manifests[i].HostName, OK: true}
 	})
+	if err == nil {
+		err = memErr
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -400,6 +424,7 @@ func (r *Repo) forEachImage(ctx context.Context, ms []*Manifest, fn func(i int, 
 				return nil
 			}
 			fn(i, im, nil)
+			im.release()
 		}
 		return nil
 	})

@@ -159,8 +159,12 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
+	mem, err := maxMemory(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password,
-		ReadParallelism: par, CacheDir: p.opts.CacheDir})
+		ReadParallelism: par, CacheDir: p.opts.CacheDir, MaxMemory: mem})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -184,6 +188,23 @@ func readParallelism(getenv func(string) string) (int, error) {
 	return n, nil
 }
 
+// MaxMemoryEnv bounds the memory a command takes in proportion to the
+// repository (engine.Options.MaxMemory): image indexes, the index, the
+// listings. Unset, a quarter of the machine's memory, from 256 MiB to 2 GiB.
+const MaxMemoryEnv = "DROPBACK_MAX_MEMORY"
+
+func maxMemory(getenv func(string) string) (int64, error) {
+	v := getenv(MaxMemoryEnv)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := engine.ParseMemory(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", provider.ErrInvalid, MaxMemoryEnv, err)
+	}
+	return n, nil
+}
+
 // mapErr translates engine errors into provider sentinels, keeping the
 // message.
 func mapErr(err error) error {
@@ -191,7 +212,10 @@ func mapErr(err error) error {
 		return nil
 	}
 	var target error
+	var mem *engine.MemoryError
 	switch {
+	case errors.As(err, &mem):
+		return fmt.Errorf("%w; to allow it, set %s above %s", err, MaxMemoryEnv, engine.MemText(mem.Need+mem.Held))
 	case errors.Is(err, engine.ErrNotInitialised):
 		return fmt.Errorf("%w; create one with `dropback repo init`", wrapAs(err, provider.ErrNoRepo))
 	case errors.Is(err, engine.ErrInvalid):
