@@ -155,7 +155,19 @@ func catalogGroups(rows []catalogRow) [][]catalogRow {
 // catalogSet is the rows of the catalogs a reader listed, by what a
 // listing must show of their object.
 type catalogSet struct {
-	rows map[catalogKey][]byte
+	rows  map[catalogKey][]byte
+	holds []*memHold
+}
+
+// release gives back to the memory budget what the catalogs held.
+func (c *catalogSet) release() {
+	if c == nil {
+		return
+	}
+	for _, h := range c.holds {
+		h.release()
+	}
+	c.rows, c.holds = nil, nil
 }
 
 // lookup returns the bytes of the object a listing showed as info, if a
@@ -187,11 +199,25 @@ func (r *Repo) loadCatalogs(ctx context.Context) *catalogSet {
 		return nil
 	}
 	read := make([][]catalogRow, len(infos))
+	holds := make([]*memHold, len(infos))
 	_ = r.forEach(ctx, len(infos), func(ctx context.Context, i int) error {
+		// The stored bytes and the plaintext, within the memory budget:
+		// a catalog that does not fit is not read, which costs only
+		// speed.
+		hold, err := r.mem.reserve(2*min(infos[i].Size, maxCatalogSize), "a catalog")
+		if err != nil {
+			return nil
+		}
+		holds[i] = hold
 		read[i], _ = r.readCatalog(ctx, infos[i], true)
 		return nil
 	})
 	set := &catalogSet{rows: map[catalogKey][]byte{}}
+	for _, h := range holds {
+		if h != nil {
+			set.holds = append(set.holds, h)
+		}
+	}
 	for _, rows := range read {
 		for _, row := range rows {
 			set.rows[catalogKey{row.name, row.size, row.mtime}] = row.data
@@ -260,7 +286,11 @@ func (r *Repo) readCatalog(ctx context.Context, info store.Info, cached bool) ([
 // manifest and each host's record at its highest listed revision, as rows
 // of a catalog, sorted by name. An object that is gone or damaged is left
 // out: a reader reads it from the store, and verify reports it.
-func (r *Repo) catalogRows(ctx context.Context) ([]catalogRow, error) {
+//
+// What the rows hold is reserved in hold, twice (the rows and the
+// catalogs encoded from them); past the memory budget it fails with
+// ErrMemory.
+func (r *Repo) catalogRows(ctx context.Context, hold *memHold) ([]catalogRow, error) {
 	var infos []store.Info
 	err := r.st.List(ctx, "backups/", func(info store.Info) error {
 		if catalogLimit(info.Name) != 0 {
@@ -293,6 +323,9 @@ func (r *Repo) catalogRows(ctx context.Context) ([]catalogRow, error) {
 	err = r.forEach(ctx, len(infos), func(ctx context.Context, i int) error {
 		info := infos[i]
 		limit := catalogLimit(info.Name)
+		if err := hold.grow(2*min(info.Size, limit), "the catalog"); err != nil {
+			return err
+		}
 		data, err := r.readObject(ctx, info.Name, "catalog row", limit, info.Size)
 		switch {
 		case errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrCorrupt):
@@ -346,7 +379,17 @@ func (g *gcRun) writeCatalog(ctx context.Context) (int, error) {
 	for _, info := range old {
 		had[info.Name] = true
 	}
-	rows, err := r.catalogRows(ctx)
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return 0, err
+	}
+	defer hold.release()
+	rows, err := r.catalogRows(ctx, hold)
+	if errors.Is(err, ErrMemory) {
+		// Too large for the memory budget: the catalogs stay as they
+		// are, which costs only speed.
+		return 0, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("gc: write the catalog: %w", err)
 	}
@@ -408,40 +451,49 @@ func (r *Repo) catalogProblems(ctx context.Context) ([]string, error) {
 		problems = append(problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	const fix = "a catalog only speeds up listings; `dropback repo gc` writes a new one and deletes this"
 	for _, info := range infos {
-		rows, err := r.readCatalog(ctx, info, false)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				return nil, err
-			}
-			add("%s: %v (%s)", info.Name, err, fix)
-			continue
-		}
-		err = r.forEach(ctx, len(rows), func(ctx context.Context, i int) error {
-			row := rows[i]
-			if !listed[catalogKey{row.name, row.size, row.mtime}] {
-				return nil // gone or changed since: no reader takes it
-			}
-			data, err := r.readObject(ctx, row.name, "catalog row", catalogLimit(row.name), row.size)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				return nil
-			case err != nil && !errors.Is(err, ErrCorrupt):
-				return err
-			case err == nil && bytes.Equal(data, row.data):
-				return nil
-			}
-			add("%s: its row of %s holds other bytes than the object (%s)", info.Name, row.name, fix)
-			return nil
-		})
-		if err != nil {
+		if err := r.checkCatalog(ctx, info, listed, add); err != nil {
 			return nil, err
 		}
 	}
 	sort.Strings(problems)
 	return problems, nil
+}
+
+// checkCatalog reads one catalog from the store and names its damage by
+// add: see catalogProblems. The error is for failing to check it at all.
+func (r *Repo) checkCatalog(ctx context.Context, info store.Info, listed map[catalogKey]bool, add func(string, ...any)) error {
+	const fix = "a catalog only speeds up listings; `dropback repo gc` writes a new one and deletes this"
+	hold, err := r.mem.reserve(2*min(info.Size, maxCatalogSize), "a catalog")
+	if err != nil {
+		return err
+	}
+	defer hold.release()
+	rows, err := r.readCatalog(ctx, info, false)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case errors.Is(err, ErrCorrupt):
+		add("%s: %v (%s)", info.Name, err, fix)
+		return nil
+	case err != nil:
+		return err
+	}
+	return r.forEach(ctx, len(rows), func(ctx context.Context, i int) error {
+		row := rows[i]
+		if !listed[catalogKey{row.name, row.size, row.mtime}] {
+			return nil // gone or changed since: no reader takes it
+		}
+		data, err := r.readObject(ctx, row.name, "catalog row", catalogLimit(row.name), row.size)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil
+		case err != nil && !errors.Is(err, ErrCorrupt):
+			return err
+		case err == nil && bytes.Equal(data, row.data):
+			return nil
+		}
+		add("%s: its row of %s holds other bytes than the object (%s)", info.Name, row.name, fix)
+		return nil
+	})
 }

@@ -77,6 +77,7 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 		return nil, nil, err
 	}
 	cat := catalogs()
+	defer cat.release()
 	order := make([]int, 0, len(revs))
 	for id := range revs {
 		order = append(order, id)

@@ -285,6 +285,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	}
 	sort.Ints(order)
 	cat := catalogs()
+	defer cat.release()
 	read := make([]*Manifest, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
