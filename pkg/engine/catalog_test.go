@@ -477,3 +477,31 @@ func TestHostRecordsThroughTheCache(t *testing.T) {
 		t.Fatalf("an updated host read from the cache: %+v", hs[1])
 	}
 }
+
+// A catalog that does not fit in the memory budget is not read: the
+// listing reads the manifests from the store instead, and is complete.
+func TestCatalogPastTheMemoryBudgetIsNotRead(t *testing.T) {
+	ctx := context.Background()
+	f := newCatalogFixture(t, true)
+	f.backup(1, "web-1")
+	f.backup(1, "web-1")
+	if _, err := f.gc(f.st); err != nil {
+		t.Fatal(err)
+	}
+	// A planted catalog of 600 KiB: reading it, stored and opened, would
+	// take more than a budget of 1 MiB.
+	big := make([]byte, 600<<10)
+	f.st.Set("catalog/"+contentID(big).String(), big, time.Time{})
+	counted := &getCounter{Store: f.st, prefix: "catalog/"}
+	r, err := Open(ctx, counted, Options{Now: f.clk.Now, After: f.clk.After, Password: testPassword, MaxMemory: MinMaxMemory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := r.Manifests(ctx)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("listed %d backups (%v), want 2", len(ms), err)
+	}
+	if n := counted.n.Load(); n != 1 {
+		t.Fatalf("%d catalogs read with a budget of 1 MiB, want only the small one", n)
+	}
+}
