@@ -64,7 +64,7 @@ const (
 // segment that replaced theirs, and one that does not open is damage;
 // image-repaired/ markers name an image, and one that does not open is
 // not followed.
-var dataPrefixes = []string{"backups/", "hosts/", "actions/", "images/", "index/", "index-replaced/", "image-repaired/", "damaged/", "deleted-ranges/"}
+var dataPrefixes = []string{"backups/", "hosts/", "actions/", "images/", "index/", "index-replaced/", "image-repaired/", "damaged/", "deleted-ranges/", "catalog/"}
 
 var protocolPrefixes = []string{"running/", "gc/lease/", "claims/", "gc/condemned/", "gc/done/", "fate/"}
 

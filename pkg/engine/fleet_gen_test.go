@@ -36,6 +36,8 @@ var (
 	fleetBackups = flag.Int("fleet.backups", 20, "backups per host, one a day, the newest five minutes old")
 	fleetWorkers = flag.Int("fleet.workers", 32, "objects written at once")
 	fleetCount   = flag.String("fleet.count", "", "TestCountObjects: the prefix whose objects to count")
+	fleetLists   = flag.Int("fleet.lists", 0, "TestListFleet: how many times to list")
+	fleetCache   = flag.String("fleet.cache", "", "TestListFleet: the local cache directory (empty: none)")
 )
 
 func openFleetStore(t *testing.T) store.Store {
@@ -217,4 +219,35 @@ func TestMakeFleet(t *testing.T) {
 		t.Fatal(firstErr)
 	}
 	fmt.Fprintf(os.Stderr, "fleet: %d hosts, %d backups in %s (daily window at %02d:00 UTC)\n", nh, nh*nb, *fleetRepo, hour)
+}
+
+// TestListFleet lists the backups and hosts of -fleet.repo -fleet.lists
+// times, as `backups list` and `hosts list` do, with the local cache in
+// -fleet.cache (empty: none): a harness for `go test -cpuprofile`.
+func TestListFleet(t *testing.T) {
+	if *fleetRepo == "" || *fleetLists == 0 {
+		t.Skip("no -fleet.repo or -fleet.lists")
+	}
+	ctx := context.Background()
+	start := time.Now()
+	r, err := Open(ctx, openFleetStore(t), Options{CacheDir: *fleetCache, Password: func(context.Context) ([]byte, error) {
+		return []byte(os.Getenv("DROPBACK_PASSWORD")), nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("open (with the key derivation): %v\n", time.Since(start))
+	for i := range *fleetLists {
+		start := time.Now()
+		ms, err := r.Manifests(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := time.Since(start)
+		hs, err := r.Hosts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("list %d: %d backups in %v, %d hosts in %v\n", i, len(ms), listed, len(hs), time.Since(start)-listed)
+	}
 }

@@ -176,6 +176,9 @@ type GCResult struct {
 	ReclaimedBytes int64
 	// MergedSegments is how many index segments compaction merged.
 	MergedSegments int
+	// Catalogs is how many catalogs of manifests and host records gc
+	// wrote (catalog.go).
+	Catalogs int
 	// PrunedActions and PrunedRecords are the action records and gc
 	// records that history pruning deleted.
 	PrunedActions, PrunedRecords int
@@ -290,6 +293,11 @@ func (g *gcRun) run(ctx context.Context) error {
 		return err
 	}
 	if err := g.compact(ctx); err != nil {
+		return err
+	}
+	n, err := g.writeCatalog(ctx)
+	g.res.Catalogs += n
+	if err != nil {
 		return err
 	}
 	if err := g.pruneHistory(ctx); err != nil {

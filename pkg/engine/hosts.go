@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -70,10 +71,13 @@ func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
 // too, by ID, and the errors of the hosts whose record cannot be read, by
 // ID. The error is for failing to list the records at all.
 func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error, error) {
-	revs, err := r.revisions(ctx, "hosts")
+	catalogs := r.startCatalogs(ctx)
+	revs, infos, err := r.hostRevisions(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	cat := catalogs()
+	defer cat.release()
 	order := make([]int, 0, len(revs))
 	for id := range revs {
 		order = append(order, id)
@@ -82,7 +86,7 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	read := make([]HostRecord, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
-		h, err := r.readHost(ctx, order[i], revs[order[i]])
+		h, err := r.readHostVia(ctx, order[i], revs[order[i]], infos, cat)
 		if err != nil && !errors.Is(err, ErrCorrupt) {
 			return err
 		}
@@ -104,6 +108,33 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	return out, damaged, nil
 }
 
+// hostRevisions lists hosts/: the revisions of each host, lowest first,
+// and what the listing showed of each revision, by name.
+func (r *Repo) hostRevisions(ctx context.Context) (map[int][]int, map[string]store.Info, error) {
+	out := map[int][]int{}
+	infos := map[string]store.Info{}
+	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
+		parts := strings.Split(info.Name, "/")
+		if len(parts) != 3 {
+			return nil
+		}
+		id, ok1 := parseDigits(parts[1])
+		rev, ok2 := parseDigits(parts[2])
+		if ok1 && ok2 {
+			out[id] = append(out[id], rev)
+			infos[info.Name] = info
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list hosts: %w", err)
+	}
+	for _, revs := range out {
+		sort.Ints(revs)
+	}
+	return out, infos, nil
+}
+
 // readHost returns the record of host id at its latest revision: the
 // highest of the listed revisions, or a later one the listing missed. The
 // object's name, not its content, says which revision it is. A latest
@@ -111,9 +142,19 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 // (verify reports the damage), carrying the latest revision number so that
 // the next update goes above it.
 func (r *Repo) readHost(ctx context.Context, id int, listed []int) (HostRecord, error) {
+	return r.readHostVia(ctx, id, listed, nil, nil)
+}
+
+// readHostVia is readHost with what the listing showed of each revision
+// (infos, by name; nil for none): a revision it shows is read from a
+// catalog row that matches it, else through the cache.
+func (r *Repo) readHostVia(ctx context.Context, id int, listed []int, infos map[string]store.Info, cat *catalogSet) (HostRecord, error) {
 	revs := listed
 	rev := revs[len(revs)-1]
-	for rev < MaxID {
+	// A listing that may lag may miss the newest revisions: ask for the
+	// next by name. One that does not lag shows every one written before
+	// it started.
+	for rev < MaxID && r.listLag() > 0 {
 		_, err := r.st.Stat(ctx, hostObject(id, rev+1))
 		if errors.Is(err, store.ErrNotFound) {
 			break
@@ -126,7 +167,13 @@ func (r *Repo) readHost(ctx context.Context, id int, listed []int) (HostRecord, 
 	}
 	var last error
 	for i := len(revs) - 1; i >= max(0, len(revs)-1-hostFallback); i-- {
-		h, err := r.readHostRev(ctx, id, revs[i])
+		var h HostRecord
+		var err error
+		if info, ok := infos[hostObject(id, revs[i])]; ok {
+			h, err = r.readListedHostRev(ctx, id, revs[i], info, cat)
+		} else {
+			h, err = r.readHostRev(ctx, id, revs[i])
+		}
 		if errors.Is(err, ErrCorrupt) || errors.Is(err, store.ErrNotFound) {
 			if last == nil && errors.Is(err, ErrCorrupt) {
 				last = err
@@ -155,6 +202,37 @@ func (r *Repo) readHostRev(ctx context.Context, id, rev int) (HostRecord, error)
 	if err != nil {
 		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
 	}
+	return r.parseHostRev(id, rev, data)
+}
+
+// readListedHostRev reads one revision of a host record that a listing
+// showed a moment ago as info: from a catalog row that matches it, else
+// through the cache (revisions are create-once).
+func (r *Repo) readListedHostRev(ctx context.Context, id, rev int, info store.Info, cat *catalogSet) (HostRecord, error) {
+	if b, ok := cat.lookup(info); ok {
+		if h, err := r.parseHostRev(id, rev, b); err == nil {
+			return h, nil
+		}
+	}
+	var h HostRecord
+	var good bool
+	data, err := r.readListed(ctx, info, "host record", maxHostSize, func(b []byte) bool {
+		var err error
+		h, err = r.parseHostRev(id, rev, b)
+		good = err == nil
+		return good
+	})
+	if err != nil {
+		return HostRecord{}, fmt.Errorf("read host %d: %w", id, err)
+	}
+	if good {
+		return h, nil
+	}
+	return r.parseHostRev(id, rev, data)
+}
+
+// parseHostRev checks and decodes revision rev of host id's record.
+func (r *Repo) parseHostRev(id, rev int, data []byte) (HostRecord, error) {
 	var h HostRecord
 	switch err := unseal(data, &h); {
 	case err != nil:

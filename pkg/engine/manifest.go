@@ -1,11 +1,13 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -232,7 +234,20 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 
 // readManifests lists every backup and snapshot, oldest first, and the
 // errors of those whose manifest is damaged, by ID.
+//
+// Where the context allows the cache (not gc, not verify), a manifest the
+// listing shows is taken from a catalog row that matches the listing, if
+// there is one (catalog.go).
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
+	catalogs := r.startCatalogs(ctx)
+	// deleted/ and snapshots/ are listed while backups/ is: on a store
+	// far away each listing is a round trip or more.
+	var deleted, snaps map[int]bool
+	var delErr, snapErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); deleted, delErr = r.listIDs(ctx, "deleted") }()
+	go func() { defer wg.Done(); snaps, snapErr = r.listIDs(ctx, "snapshots") }()
 	listed := map[int]store.Info{}
 	ids := map[int]bool{}
 	err := r.st.List(ctx, "backups/", func(info store.Info) error {
@@ -242,11 +257,11 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 		}
 		return nil
 	})
+	wg.Wait()
 	if err != nil {
 		return nil, nil, fmt.Errorf("list backups: %w", err)
 	}
-	deleted, err := r.listIDs(ctx, "deleted")
-	if err != nil {
+	if err := cmp.Or(delErr, snapErr); err != nil {
 		return nil, nil, err
 	}
 	top := 0
@@ -264,22 +279,20 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	for _, id := range newer {
 		ids[id] = true
 	}
-	snaps, err := r.listIDs(ctx, "snapshots")
-	if err != nil {
-		return nil, nil, err
-	}
 	order := make([]int, 0, len(ids))
 	for id := range ids {
 		order = append(order, id)
 	}
 	sort.Ints(order)
+	cat := catalogs()
+	defer cat.release()
 	read := make([]*Manifest, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
 		var m *Manifest
 		var err error
 		if info, ok := listed[order[i]]; ok {
-			m, err = r.readListedManifest(ctx, order[i], info)
+			m, err = r.readListedManifest(ctx, order[i], info, cat)
 		} else {
 			m, err = r.readManifest(ctx, order[i])
 		}
@@ -331,13 +344,22 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 	return r.parseManifest(id, data, err)
 }
 
-// readListedManifest reads a manifest a listing showed a moment ago,
-// through the cache.
-func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info) (*Manifest, error) {
+// readListedManifest reads a manifest a listing showed a moment ago: from
+// a catalog row that matches the listing, else through the cache.
+func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info, cat *catalogSet) (*Manifest, error) {
+	if b, ok := cat.lookup(info); ok {
+		if m, err := r.parseManifest(id, b, nil); err == nil {
+			return m, nil
+		}
+	}
+	var m *Manifest
 	data, err := r.readListed(ctx, info, "manifest", maxManifestSize, func(b []byte) bool {
-		_, err := r.parseManifest(id, b, nil)
-		return err == nil
+		m, _ = r.parseManifest(id, b, nil)
+		return m != nil
 	})
+	if err == nil && m != nil {
+		return m, nil
+	}
 	return r.parseManifest(id, data, err)
 }
 

@@ -42,6 +42,9 @@ var errNotSealed = errors.New("the record is not sealed")
 // unseal decodes a sealed object into v after checking its sum. An object
 // without a seal is refused with errNotSealed.
 func unseal(data []byte, v any) error {
+	if body, ok := sealedBody(data); ok && json.Unmarshal(body, v) == nil {
+		return nil
+	}
 	var s sealed
 	if err := json.Unmarshal(data, &s); err != nil {
 		return err
@@ -64,4 +67,22 @@ func sealProblem(err error) string {
 		return "it does not match its BLAKE3 sum"
 	}
 	return "it is not JSON"
+}
+
+// sealedBody returns the body of a record laid out exactly as seal writes
+// it, whose sum matches: what decoding it as JSON would give, without
+// scanning it twice more. Any other layout is left to unseal's decoder.
+func sealedBody(data []byte) ([]byte, bool) {
+	const head, tail = "{\n  \"blake3\": \"", "\n}\n"
+	const mid = "\",\n  \"body\": "
+	n := len(head) + 64 + len(mid)
+	if len(data) < n+len(tail) || string(data[:len(head)]) != head ||
+		string(data[len(head)+64:n]) != mid || string(data[len(data)-len(tail):]) != tail {
+		return nil, false
+	}
+	body := data[n : len(data)-len(tail)]
+	if contentID(body).String() != string(data[len(head):len(head)+64]) {
+		return nil, false
+	}
+	return body, true
 }

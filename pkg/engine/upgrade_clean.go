@@ -20,7 +20,7 @@ var plainKinds = []struct {
 	keep   bool
 }{
 	{"backups/", false}, {"hosts/", false}, {"actions/", false}, {"images/", false}, {"index/", false},
-	{"damaged/", false}, {"gc/condemned/", false}, {"index-replaced/", false}, {"image-repaired/", false}, {"running/", false},
+	{"damaged/", false}, {"gc/condemned/", false}, {"index-replaced/", false}, {"image-repaired/", false}, {"running/", false}, {"catalog/", false},
 	{"claims/", true}, {"gc/done/", true}, {"fate/", true},
 }
 

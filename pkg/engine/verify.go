@@ -119,6 +119,11 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 		for _, err := range damaged {
 			res.Problems = append(res.Problems, err.Error())
 		}
+		cp, err := r.catalogProblems(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Problems = append(res.Problems, cp...)
 	}
 
 	// The chunks the backups use, read one image at a time: memory follows

@@ -64,16 +64,26 @@ func (p *Provider) manifests(ctx context.Context, ref string, snapshots bool) ([
 	if err != nil {
 		return nil, err
 	}
+	// The host is looked up while the manifests are read: each costs
+	// round trips to a store far away.
+	var all []*engine.Manifest
+	var damaged map[int]error
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		all, damaged, err = r.ManifestsAndDamage(ctx)
+		done <- err
+	}()
 	hostID := 0
 	if ref != "" {
 		h, err := p.findHost(ctx, ref)
 		if err != nil {
+			<-done
 			return nil, err
 		}
 		hostID = h.ID
 	}
-	all, damaged, err := r.ManifestsAndDamage(ctx)
-	if err != nil {
+	if err := <-done; err != nil {
 		return nil, mapErr(err)
 	}
 	var out []*engine.Manifest

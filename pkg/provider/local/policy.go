@@ -248,16 +248,29 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 // policies, each with the window to adjust; a repository whose backups
 // cannot all be read leaves the windows as they are.
 func (p *Provider) skipDoneWindows(ctx context.Context, r *engine.Repo, hostIDs []int, policies []*provider.Policy, windows []*provider.Window) {
+	now := p.opts.Now()
+	open := func(i int) bool {
+		w, pol := windows[i], policies[i]
+		return w != nil && pol != nil && (schedule.Window{Start: w.Start, End: w.End}).Contains(now)
+	}
+	// The backups are read only when some host's window is open now:
+	// listing hosts should not cost a listing of every backup.
+	anyOpen := false
+	for i := range hostIDs {
+		anyOpen = anyOpen || open(i)
+	}
+	if !anyOpen {
+		return
+	}
 	all, err := r.Manifests(ctx)
 	if err != nil {
 		return
 	}
-	now := p.opts.Now()
 	for i, id := range hostIDs {
-		w, pol := windows[i], policies[i]
-		if w == nil || pol == nil || !(schedule.Window{Start: w.Start, End: w.End}).Contains(now) {
+		if !open(i) {
 			continue
 		}
+		w, pol := windows[i], policies[i]
 		if _, last := retentionItems(all, id, now); last.IsZero() || last.Before(w.Start) {
 			continue
 		}
