@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -206,6 +207,45 @@ func TestRedteamCatalogRemovedHostServedWhenListingLagsAtLagZero(t *testing.T) {
 					t.Fatalf("host %d was removed (revision %d), yet hosts list shows it at revision %d with policy %+v",
 						h.ID, h.Rev+1, got.Rev, got.Policy)
 				}
+			}
+		})
+	}
+}
+
+// The keep-the-last-backup guard of retention (ExpireUnlessLast →
+// othersRemain) reads the manifests through the catalog. A host has
+// backups a and b; b is deleted (`backups delete`); within the listing's
+// lag, retention expires a. Without the catalog (main with a cold cache,
+// another machine, --no-cache) the guard reads b's manifest from the
+// store, finds it gone, and keeps a as the host's last backup. Through the
+// catalog, b's row matches the stale listing, the guard counts b as
+// remaining, and a — the host's last backup — is deleted.
+func TestRedteamCatalogRetentionDeletesLastBackupCountingADeletedOne(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+			ctx := context.Background()
+			f := newCatalogFixture(t, encrypted)
+			a := f.backup(1, "web-1")
+			b := f.backup(1, "web-1")
+			if res, err := f.gc(f.st); err != nil || res.Catalogs == 0 {
+				t.Fatalf("gc: %+v %v; want a catalog", res, err)
+			}
+			ghosts := &ghostStore{Store: f.st, clk: f.clk}
+			f.clk.Advance(time.Second)
+			if err := f.open(ghosts, "").DeleteBackupUnlessLast(ctx, b.ID); err != nil {
+				t.Fatal(err)
+			}
+			f.clk.Advance(5 * time.Second)
+			err := f.open(ghosts, "").ExpireUnlessLast(ctx, a.ID)
+			left, _, lerr := f.open(f.st, "").readManifests(withoutCache(ctx))
+			if lerr != nil {
+				t.Fatal(lerr)
+			}
+			if len(left) == 0 {
+				t.Fatalf("retention expired backup %d (err %v) although backup %d had been deleted: host 1 has no backup left in the store", a.ID, err, b.ID)
+			}
+			if !errors.Is(err, ErrLastBackup) {
+				t.Fatalf("ExpireUnlessLast(%d) = %v; want ErrLastBackup", a.ID, err)
 			}
 		})
 	}
