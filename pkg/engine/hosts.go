@@ -151,10 +151,12 @@ func (r *Repo) readHost(ctx context.Context, id int, listed []int) (HostRecord, 
 func (r *Repo) readHostVia(ctx context.Context, id int, listed []int, infos map[string]store.Info, cat *catalogSet) (HostRecord, error) {
 	revs := listed
 	rev := revs[len(revs)-1]
-	// A listing that may lag may miss the newest revisions: ask for the
-	// next by name. One that does not lag shows every one written before
-	// it started.
-	for rev < MaxID && r.listLag() > 0 {
+	// A listing may miss the newest revisions: ask for the next by name,
+	// whatever lag the store claims (a store said not to lag may lag
+	// anyway: a setting that is wrong for it, a network filesystem), as
+	// for the newest backups. A stale record could apply an old policy,
+	// whose retention may delete backups the new one keeps.
+	for rev < MaxID {
 		_, err := r.st.Stat(ctx, hostObject(id, rev+1))
 		if errors.Is(err, store.ErrNotFound) {
 			break

@@ -74,7 +74,13 @@ func (r *Repo) othersRemain(ctx context.Context, m *Manifest) error {
 			continue
 		}
 		_, err := r.st.Stat(ctx, objectName("deleting", o.ID))
-		if errors.Is(err, store.ErrNotFound) {
+		if !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		// A listing may still show a manifest deleted a moment ago, and
+		// the cache or a catalog then serve it: it counts only if the
+		// store has it now.
+		if _, err := r.st.Stat(ctx, objectName("backups", o.ID)); err == nil {
 			return nil
 		}
 	}

@@ -347,6 +347,12 @@ func (r *Repo) readManifest(ctx context.Context, id int) (*Manifest, error) {
 // readListedManifest reads a manifest a listing showed a moment ago: from
 // a catalog row that matches the listing, else through the cache.
 func (r *Repo) readListedManifest(ctx context.Context, id int, info store.Info, cat *catalogSet) (*Manifest, error) {
+	// A listing that may lag may also still show a manifest deleted a
+	// moment ago, as it was: only the store itself can tell that it is
+	// gone, so neither a catalog row nor the cache may stand in for it.
+	if r.listLag() > 0 {
+		return r.readManifest(ctx, id)
+	}
 	if b, ok := cat.lookup(info); ok {
 		if m, err := r.parseManifest(id, b, nil); err == nil {
 			return m, nil
