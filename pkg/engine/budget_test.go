@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -347,5 +349,44 @@ func TestPlantedLargeSegmentsWaitForTheBudget(t *testing.T) {
 	x.release()
 	if p := r.mem.Peak(); p > 160<<20 {
 		t.Errorf("peak reserved %s", MemText(p))
+	}
+}
+
+// Manifests and host records planted by the thousand (any host of a fleet
+// can write them) stop a listing at the memory budget, naming it, instead
+// of growing the command with them; under a budget they fit in, the same
+// repository lists its backups and names the planted ones as damaged.
+func TestPlantedManifestsStopAtTheBudget(t *testing.T) {
+	ctx := context.Background()
+	r, st, _ := memRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 2*testChunk, region{0, testChunk, "random"})
+	backup(t, r, src)
+	const planted = 8000
+	for id := 10; id < 10+planted; id++ {
+		st.Set(objectName("backups", id), []byte("planted"), time.Now())
+	}
+	small, err := Open(ctx, st, Options{Password: testPassword, MaxMemory: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = small.ManifestsAndDamage(ctx)
+	if !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "backups") {
+		t.Fatalf("listing %d planted manifests under a budget of 1 MiB: %v; want the budget named", planted, err)
+	}
+	ms, damaged, err := r.ManifestsAndDamage(ctx)
+	if err != nil || len(ms) != 1 || len(damaged) != planted {
+		t.Fatalf("under the default budget: %d backups, %d damaged, %v; want 1 and %d", len(ms), len(damaged), err, planted)
+	}
+
+	// Host records alike.
+	for id := 10; id < 10+planted; id++ {
+		st.Set(hostObject(id, 1), []byte("planted"), time.Now())
+	}
+	if _, _, err := small.HostsAndDamage(ctx); !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "host records") {
+		t.Fatalf("listing %d planted host records under a budget of 1 MiB: %v; want the budget named", planted, err)
+	}
+	if _, hd, err := r.HostsAndDamage(ctx); err != nil || len(hd) != planted {
+		t.Fatalf("under the default budget: %d hosts damaged, %v; want %d", len(hd), err, planted)
 	}
 }

@@ -71,8 +71,15 @@ func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
 // too, by ID, and the errors of the hosts whose record cannot be read, by
 // ID. The error is for failing to list the records at all.
 func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error, error) {
+	// The listing and the records read are reserved from the memory
+	// budget as they come (see readManifests).
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer hold.release()
 	catalogs := r.startCatalogs(ctx)
-	revs, infos, err := r.hostRevisions(ctx)
+	revs, infos, err := r.hostRevisions(ctx, &listCounter{hold: hold, what: "the listing of host records"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,7 +98,7 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 			return err
 		}
 		read[i], errs[i] = h, err
-		return nil
+		return hold.grow(hostMemory(h), fmt.Sprintf("the records of %d hosts", len(order)))
 	})
 	if err != nil {
 		return nil, nil, err
@@ -110,7 +117,16 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 
 // hostRevisions lists hosts/: the revisions of each host, lowest first,
 // and what the listing showed of each revision, by name.
-func (r *Repo) hostRevisions(ctx context.Context) (map[int][]int, map[string]store.Info, error) {
+// hostMemory estimates what a decoded host record holds.
+func hostMemory(h HostRecord) int64 {
+	n := 1024 + len(h.Name)
+	for _, d := range h.Disks {
+		n += 256 + len(d.Name) + len(d.Path)
+	}
+	return int64(n)
+}
+
+func (r *Repo) hostRevisions(ctx context.Context, listing *listCounter) (map[int][]int, map[string]store.Info, error) {
 	out := map[int][]int{}
 	infos := map[string]store.Info{}
 	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
@@ -123,6 +139,7 @@ func (r *Repo) hostRevisions(ctx context.Context) (map[int][]int, map[string]sto
 		if ok1 && ok2 {
 			out[id] = append(out[id], rev)
 			infos[info.Name] = info
+			return listing.add()
 		}
 		return nil
 	})

@@ -239,6 +239,16 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 // listing shows is taken from a catalog row that matches the listing, if
 // there is one (catalog.go).
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
+	// The listing and the manifests read are reserved from the memory
+	// budget as they come, so that a repository planted with millions of
+	// manifests stops a command at the budget; the reservation ends with
+	// the call, and what the caller keeps of the result is not counted.
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer hold.release()
+	listing := &listCounter{hold: hold, what: "the listing of backups"}
 	catalogs := r.startCatalogs(ctx)
 	// deleted/ and snapshots/ are listed while backups/ is: on a store
 	// far away each listing is a round trip or more.
@@ -250,10 +260,11 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	go func() { defer wg.Done(); snaps, snapErr = r.listIDs(ctx, "snapshots") }()
 	listed := map[int]store.Info{}
 	ids := map[int]bool{}
-	err := r.st.List(ctx, "backups/", func(info store.Info) error {
+	err = r.st.List(ctx, "backups/", func(info store.Info) error {
 		if id, ok := parseObjectID(info.Name, "backups"); ok {
 			ids[id] = true
 			listed[id] = info
+			return listing.add()
 		}
 		return nil
 	})
@@ -305,6 +316,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 			return err
 		default:
 			read[i] = m
+			return hold.grow(manifestMemory(m), fmt.Sprintf("the manifests of %d backups", len(order)))
 		}
 		return nil
 	})
@@ -323,6 +335,16 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 		}
 	}
 	return out, damaged, nil
+}
+
+// manifestMemory estimates what a decoded manifest holds: the record and
+// its strings, each disk and each index segment named.
+func manifestMemory(m *Manifest) int64 {
+	n := 512 + len(m.HostName) + 96*len(m.IndexSegments)
+	for _, d := range m.Disks {
+		n += 256 + len(d.Name) + len(d.Path) + len(d.Image) + len(d.Bitmap)
+	}
+	return int64(n)
 }
 
 // Manifest reads one backup's manifest and whether it is a snapshot.
