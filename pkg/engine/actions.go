@@ -134,7 +134,14 @@ func (r *Repo) ActionsAndDamage(ctx context.Context) ([]ActionRecord, map[int]er
 // from the page'th (from 1), or every one when perPage is 0. It reads only
 // the records of that page, and returns how many actions there are in all.
 func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionRecord, map[int]error, int, error) {
-	latest, err := r.latestRevisions(ctx, "actions")
+	// The listing and the records read are reserved from the memory
+	// budget as they come (see readManifests).
+	hold, err := r.mem.reserve(0, "")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer hold.release()
+	latest, err := r.latestRevisions(ctx, "actions", &listCounter{hold: hold, what: "the listing of actions"})
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -148,9 +155,16 @@ func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionReco
 		from := min(max(page-1, 0)*perPage, total)
 		order = order[from:min(from+perPage, total)]
 	}
+	if err := hold.grow(int64(len(order))*actionMemory, fmt.Sprintf("the records of %d actions", len(order))); err != nil {
+		return nil, nil, 0, err
+	}
 	out, damaged, err := r.readActions(ctx, order)
 	return out, damaged, total, err
 }
+
+// actionMemory estimates what a decoded action record holds (its error
+// is kept to 4 KiB, most have none).
+const actionMemory = 1 << 10
 
 // readActions reads the latest state of each action of order, in that
 // order.

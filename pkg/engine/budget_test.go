@@ -352,7 +352,7 @@ func TestPlantedLargeSegmentsWaitForTheBudget(t *testing.T) {
 	}
 }
 
-// Manifests and host records planted by the thousand (any host of a fleet
+// Manifests, host records and actions planted by the thousand (any host of a fleet
 // can write them) stop a listing at the memory budget, naming it, instead
 // of growing the command with them; under a budget they fit in, the same
 // repository lists its backups and names the planted ones as damaged.
@@ -388,5 +388,16 @@ func TestPlantedManifestsStopAtTheBudget(t *testing.T) {
 	}
 	if _, hd, err := r.HostsAndDamage(ctx); err != nil || len(hd) != planted {
 		t.Fatalf("under the default budget: %d hosts damaged, %v; want %d", len(hd), err, planted)
+	}
+
+	// And actions.
+	for id := 10; id < 10+planted; id++ {
+		st.Set(fmt.Sprintf("actions/%010d/%010d", id, 1), []byte("planted"), time.Now())
+	}
+	if _, _, err := small.ActionsAndDamage(ctx); !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "actions") {
+		t.Fatalf("listing %d planted actions under a budget of 1 MiB: %v; want the budget named", planted, err)
+	}
+	if _, ad, err := r.ActionsAndDamage(ctx); err != nil || len(ad) != planted {
+		t.Fatalf("under the default budget: %d actions damaged, %v; want %d", len(ad), err, planted)
 	}
 }

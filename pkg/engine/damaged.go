@@ -339,7 +339,7 @@ func (r *Repo) packTrailer(ctx context.Context, name string, size int64, pack ID
 // backups whose host has no record at all in a repository that has host
 // records. Only a whole-repository verify asks.
 func (r *Repo) hostProblems(ctx context.Context, manifests []*Manifest) ([]string, error) {
-	latest, err := r.latestRevisions(ctx, "hosts")
+	latest, err := r.latestRevisions(ctx, "hosts", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -84,6 +84,9 @@ type listCounter struct {
 }
 
 func (c *listCounter) add() error {
+	if c == nil {
+		return nil
+	}
 	if c.n++; c.n%64 == 1 {
 		return c.hold.grow(64*listEntryMemory, fmt.Sprintf("%s (%d names or more)", c.what, c.n))
 	}

@@ -82,8 +82,9 @@ func (r *Repo) listIDs(ctx context.Context, prefix string) (map[int]bool, error)
 }
 
 // latestRevisions lists objects named prefix/<id>/<rev> and returns the
-// highest revision of each ID.
-func (r *Repo) latestRevisions(ctx context.Context, prefix string) (map[int]int, error) {
+// highest revision of each ID; listing, when not nil, reserves each ID's
+// entry from the memory budget.
+func (r *Repo) latestRevisions(ctx context.Context, prefix string, listing *listCounter) (map[int]int, error) {
 	latest := map[int]int{}
 	err := r.st.List(ctx, prefix+"/", func(info store.Info) error {
 		parts := strings.Split(info.Name, "/")
@@ -92,8 +93,15 @@ func (r *Repo) latestRevisions(ctx context.Context, prefix string) (map[int]int,
 		}
 		id, ok1 := parseDigits(parts[1])
 		rev, ok2 := parseDigits(parts[2])
-		if ok1 && ok2 && rev > latest[id] {
+		if !ok1 || !ok2 {
+			return nil
+		}
+		old, seen := latest[id]
+		if rev > old {
 			latest[id] = rev
+		}
+		if !seen {
+			return listing.add()
 		}
 		return nil
 	})

@@ -464,7 +464,7 @@ func (u *upgrader) copyHosts(ctx context.Context) error {
 
 // copyActions stages each action's latest state as its first.
 func (u *upgrader) copyActions(ctx context.Context) error {
-	latest, err := u.old.latestRevisions(ctx, "actions")
+	latest, err := u.old.latestRevisions(ctx, "actions", nil)
 	if err != nil {
 		return err
 	}
