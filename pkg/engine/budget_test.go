@@ -288,7 +288,7 @@ func TestPlantedIndexSegmentsStopAtTheBudget(t *testing.T) {
 // Backups planted by the hundred, each of an image of its own fake chunks
 // that fits the budget alone: verify, which gathers the chunks all images
 // use, stops at the budget instead of growing with them.
-func TestVerifyStopsAtTheBudgetOfTheChunksItGathers(t *testing.T) {
+func TestVerifyAndGCStopAtTheBudgetOfTheChunksTheyGather(t *testing.T) {
 	e := newHostileEnv(t)
 	const budget = 4 << 20
 	r, err := Open(e.ctx, e.reads, Options{Password: testPassword, MaxMemory: budget})
@@ -323,6 +323,19 @@ func TestVerifyStopsAtTheBudgetOfTheChunksItGathers(t *testing.T) {
 	}
 	if held := r.mem.Held(); held != 0 {
 		t.Errorf("%d bytes still reserved after the refusal", held)
+	}
+	// gc gathers the same set: it stops at the budget too, and deletes
+	// nothing.
+	before := countObjects(t, e.reads, "")
+	_, err = r.GC(e.ctx, noMinAge)
+	if !errors.Is(err, ErrMemory) || !strings.Contains(err.Error(), "gc's set of the chunks the backups use") {
+		t.Fatalf("gc of 40 planted backups of 2048 chunks each under a budget of 4 MiB: %v, want refused by the memory budget", err)
+	}
+	if after := countObjects(t, e.reads, ""); after < before {
+		t.Errorf("gc refused by the budget deleted %d objects", before-after)
+	}
+	if held := r.mem.Held(); held != 0 {
+		t.Errorf("%d bytes still reserved after gc's refusal", held)
 	}
 }
 

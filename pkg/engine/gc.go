@@ -348,6 +348,7 @@ func (g *gcRun) delete(ctx context.Context, name string, notAfter time.Time) err
 type liveState struct {
 	idx    *Index
 	live   map[ID]bool // chunks some backup or snapshot needs
+	mem    *memHold    // live's reservation from the memory budget
 	images map[ID]bool // images some backup or snapshot needs
 	packs  map[ID]store.Info
 	orphan []ID // packs no index segment lists
@@ -364,6 +365,18 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		return nil, fmt.Errorf("gc stopped: %w; delete backup %d with `dropback snapshots delete %d --force` to go on", err, id, id)
 	}
 	s := &liveState{live: map[ID]bool{}, images: map[ID]bool{}, packs: map[ID]store.Info{}}
+	// The set of the chunks the backups use is reserved from the memory
+	// budget as it grows, as verify's is: past the budget, gc stops, and
+	// deletes nothing.
+	if s.mem, err = r.mem.reserve(0, ""); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.mem.release()
+		}
+	}()
 	var extra []ID
 	var mu sync.Mutex
 	for _, m := range ms {
@@ -382,13 +395,19 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 			}
 			mu.Lock()
 			s.images[id], s.images[from] = true, true
+			added := int64(0)
 			for _, c := range im.Chunks {
-				if !c.IsZero() {
+				if !c.IsZero() && !s.live[c] {
 					s.live[c] = true
+					added++
 				}
 			}
+			err = s.mem.grow(added*setEntryMemory, fmt.Sprintf("gc's set of the chunks the backups use (%d chunks)", len(s.live)))
 			mu.Unlock()
 			im.release()
+			if err != nil {
+				return fmt.Errorf("gc stopped: %w", err)
+			}
 		}
 		return nil
 	})
@@ -411,6 +430,7 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		}
 	}
 	slices.SortFunc(s.orphan, func(a, b ID) int { return bytes.Compare(a[:], b[:]) })
+	ok = true
 	return s, nil
 }
 
@@ -443,6 +463,7 @@ func (g *gcRun) mark(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.mem.release()
 	idx := s.idx
 	liveBytes := map[uint32]int64{}
 	liveChunks := map[uint32][]ID{}
@@ -566,6 +587,7 @@ func (g *gcRun) sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer s.mem.release()
 	// Each candidate with the earliest mark that condemned it: an object
 	// written after that is a new one of the same name.
 	cand := map[ID]bool{}
