@@ -72,3 +72,65 @@ func TestRedteamGCBudgetRepeatedGCInOneProcessKeepsTheBudget(t *testing.T) {
 		t.Fatal("restore after 250 gcs is not byte-identical")
 	}
 }
+
+// Within one gc, the mark surveys the repository (the index and the set of
+// the chunks the backups use), then the sweep of the mark, ripe at once
+// here (no grace, no listing lag), surveys it again: the first survey's
+// index, never given back, is still reserved when the second reserves its
+// own and the set. A gc that deletes is then refused at a budget each
+// survey fits: one survey's measured peak and half its index again.
+func TestRedteamGCBudgetSweepThenMarkFitTheBudgetOfOneSurvey(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ctx := context.Background()
+	r, st, clk := memRepo(t)
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	var ms []*Manifest
+	for i := range 6 {
+		makeDisk(t, src, 3000*testChunk, region{0, 3000 * testChunk, "random"})
+		writeAt(t, src, 0, []byte{byte(i)})
+		ms = append(ms, backup(t, r, src))
+	}
+	want := fileHash(t, src)
+	for _, m := range ms[:5] {
+		if err := r.DeleteBackup(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What one survey of this repository holds at its peak.
+	probe, err := Open(ctx, st, encrypt(InitOptions{Options: Options{Now: clk.Now, After: clk.After}}).Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := probe.survey(withoutCache(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("survey peak %d, index held %d, set held %d", probe.mem.Peak(), s.idx.mem.size(), s.mem.size())
+	idxHeld := s.idx.mem.size()
+	s.idx.release()
+	s.mem.release()
+	budget := probe.mem.Peak() + idxHeld/2
+	if budget < MinMaxMemory {
+		t.Fatalf("survey peak %d: the repository is too small for the smallest budget", probe.mem.Peak())
+	}
+	r2, err := Open(ctx, st, encrypt(InitOptions{Options: Options{Now: clk.Now, After: clk.After, MaxMemory: budget}}).Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r2.GC(ctx, noMinAge)
+	t.Logf("gc peak %d", r2.mem.Peak())
+	if err != nil {
+		t.Fatalf("gc under the %d bytes one survey takes at its peak and half its index again (budget %d): %v", probe.mem.Peak(), budget, err)
+	}
+	if res.DeletedPacks == 0 {
+		t.Fatalf("gc deleted nothing: %+v", res)
+	}
+	out := filepath.Join(dir, "out.img")
+	if _, err := r2.Restore(ctx, ms[5], []RestoreTarget{{Path: out}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fileHash(t, out) != want {
+		t.Fatal("the kept backup does not restore byte-identical")
+	}
+}
