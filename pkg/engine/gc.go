@@ -419,6 +419,7 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		return nil, err
 	}
 	if len(problems) > 0 {
+		idx.release()
 		return nil, fmt.Errorf("gc stopped, run `dropback backups verify`: %w", problems[0])
 	}
 	s.idx = idx
@@ -464,6 +465,7 @@ func (g *gcRun) mark(ctx context.Context) error {
 		return err
 	}
 	defer s.mem.release()
+	defer s.idx.release() // its reservation, not the index
 	idx := s.idx
 	liveBytes := map[uint32]int64{}
 	liveChunks := map[uint32][]ID{}
@@ -588,6 +590,7 @@ func (g *gcRun) sweep(ctx context.Context) error {
 		return err
 	}
 	defer s.mem.release()
+	defer s.idx.release() // its reservation, not the index
 	// Each candidate with the earliest mark that condemned it: an object
 	// written after that is a new one of the same name.
 	cand := map[ID]bool{}
