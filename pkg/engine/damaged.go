@@ -373,20 +373,27 @@ type IDRange struct{ From, To int }
 // was lost. Its time and memory follow the objects there are, not the
 // IDs between them: one planted manifest at a high ID is one range.
 func (r *Repo) LostBackups(ctx context.Context) ([]IDRange, error) {
+	lost, _, err := r.lostBackups(ctx)
+	return lost, err
+}
+
+// lostBackups is LostBackups that also returns the deleted-ranges records
+// it could not read, by name.
+func (r *Repo) lostBackups(ctx context.Context) ([]IDRange, map[string]error, error) {
 	live, err := r.listIDs(ctx, "backups")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	gone, err := r.listIDs(ctx, "deleted")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Deletions rolled up into deleted-ranges records count as their
 	// markers did; a record that cannot be read leaves its IDs unknown,
 	// reported as lost.
-	rolled, _, err := r.readDeletedRanges(ctx)
+	rolled, damaged, err := r.readDeletedRanges(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	used := make([]IDRange, 0, len(live)+len(gone))
 	for id := range live {
@@ -406,7 +413,8 @@ func (r *Repo) LostBackups(ctx context.Context) ([]IDRange, error) {
 		}
 		next = g.To + 1
 	}
-	return r.confirmLost(ctx, gaps)
+	lost, err := r.confirmLost(ctx, gaps)
+	return lost, damaged, err
 }
 
 // confirmBudget bounds how many IDs LostBackups looks up by name.

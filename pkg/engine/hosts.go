@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/store"
@@ -79,7 +78,7 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	}
 	defer hold.release()
 	catalogs := r.startCatalogs(ctx)
-	revs, infos, err := r.hostRevisions(ctx, &listCounter{hold: hold, what: "the listing of host records"})
+	revs, infos, err := r.revisions(ctx, "hosts", &listCounter{hold: hold, what: "the listing of host records"})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -115,8 +114,6 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	return out, damaged, nil
 }
 
-// hostRevisions lists hosts/: the revisions of each host, lowest first,
-// and what the listing showed of each revision, by name.
 // hostMemory estimates what a decoded host record holds.
 func hostMemory(h HostRecord) int64 {
 	n := 1024 + len(h.Name)
@@ -124,32 +121,6 @@ func hostMemory(h HostRecord) int64 {
 		n += 256 + len(d.Name) + len(d.Path)
 	}
 	return int64(n)
-}
-
-func (r *Repo) hostRevisions(ctx context.Context, listing *listCounter) (map[int][]int, map[string]store.Info, error) {
-	out := map[int][]int{}
-	infos := map[string]store.Info{}
-	err := r.st.List(ctx, "hosts/", func(info store.Info) error {
-		parts := strings.Split(info.Name, "/")
-		if len(parts) != 3 {
-			return nil
-		}
-		id, ok1 := parseDigits(parts[1])
-		rev, ok2 := parseDigits(parts[2])
-		if ok1 && ok2 {
-			out[id] = append(out[id], rev)
-			infos[info.Name] = info
-			return listing.add()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("list hosts: %w", err)
-	}
-	for _, revs := range out {
-		sort.Ints(revs)
-	}
-	return out, infos, nil
 }
 
 // readHost returns the record of host id at its latest revision: the

@@ -112,9 +112,12 @@ func (r *Repo) latestRevisions(ctx context.Context, prefix string, listing *list
 }
 
 // revisions lists objects named prefix/<id>/<rev> and returns the
-// revisions of each ID, lowest first.
-func (r *Repo) revisions(ctx context.Context, prefix string) (map[int][]int, error) {
+// revisions of each ID, lowest first, and what the listing showed of each
+// object, by name; listing, when not nil, reserves each name from the
+// memory budget.
+func (r *Repo) revisions(ctx context.Context, prefix string, listing *listCounter) (map[int][]int, map[string]store.Info, error) {
 	out := map[int][]int{}
+	infos := map[string]store.Info{}
 	err := r.st.List(ctx, prefix+"/", func(info store.Info) error {
 		parts := strings.Split(info.Name, "/")
 		if len(parts) != 3 {
@@ -122,18 +125,20 @@ func (r *Repo) revisions(ctx context.Context, prefix string) (map[int][]int, err
 		}
 		id, ok1 := parseDigits(parts[1])
 		rev, ok2 := parseDigits(parts[2])
-		if ok1 && ok2 {
-			out[id] = append(out[id], rev)
+		if !ok1 || !ok2 {
+			return nil
 		}
-		return nil
+		out[id] = append(out[id], rev)
+		infos[info.Name] = info
+		return listing.add()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
 	for _, revs := range out {
 		sort.Ints(revs)
 	}
-	return out, nil
+	return out, infos, nil
 }
 
 // allocate writes the object name(id) with the lowest ID above every ID it

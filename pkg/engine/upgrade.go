@@ -434,7 +434,7 @@ func (u *upgrader) copyDisk(ctx context.Context, m *Manifest, i int, w *packWrit
 // copyHosts writes each host's latest record as its next revision,
 // encrypted.
 func (u *upgrader) copyHosts(ctx context.Context) error {
-	revs, err := u.old.revisions(ctx, "hosts")
+	revs, _, err := u.old.revisions(ctx, "hosts", nil)
 	if err != nil {
 		return err
 	}

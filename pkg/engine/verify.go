@@ -65,6 +65,7 @@ func (r *Repo) Verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 
 func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {
 	var manifests []*Manifest
+	var extraProblems []string // of records that are not a backup's
 	unreadable := map[int]error{}
 	if len(ids) == 0 {
 		all, damaged, err := r.readManifests(ctx)
@@ -72,9 +73,12 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			return nil, err
 		}
 		manifests, unreadable = all, damaged
-		lost, err := r.LostBackups(ctx)
+		lost, rolledDamage, err := r.lostBackups(ctx)
 		if err != nil {
 			return nil, err
+		}
+		for _, err := range rolledDamage {
+			extraProblems = append(extraProblems, err.Error())
 		}
 		for _, g := range lost {
 			// A range is one verdict, under its first ID.
@@ -112,13 +116,7 @@ func (r *Repo) verify(ctx context.Context, ids []int, prog *progress.Counter) (*
 			return nil, err
 		}
 		res.Problems = append(res.Problems, hp...)
-		_, damaged, err := r.readDeletedRanges(ctx)
-		if err != nil {
-			return nil, err
-		}
-		for _, err := range damaged {
-			res.Problems = append(res.Problems, err.Error())
-		}
+		res.Problems = append(res.Problems, extraProblems...)
 		cp, err := r.catalogProblems(ctx)
 		if err != nil {
 			return nil, err
