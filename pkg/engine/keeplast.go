@@ -42,9 +42,25 @@ func (r *Repo) ExpireUnlessLast(ctx context.Context, id int) error {
 	return r.unlessLast(ctx, id, "expire", r.Expire)
 }
 
+// DeleteBackupAnnounced deletes backup id even when it is its host's last
+// (a snapshot a user deletes by name), but announces the delete as
+// DeleteBackupUnlessLast does, so that a guarded deleter of the host's
+// other backups does not count this one; and it refuses, wrapping
+// ErrLastBackup, when every other backup of the host is being deleted at
+// this moment, since the two deletes together would leave the host none.
+func (r *Repo) DeleteBackupAnnounced(ctx context.Context, id int) error {
+	return r.announced(ctx, id, "delete", true, r.DeleteBackup)
+}
+
 // unlessLast announces a delete of backup id with deleting/<id>, checks
 // that the host keeps another backup, then calls del.
 func (r *Repo) unlessLast(ctx context.Context, id int, verb string, del func(context.Context, int) error) error {
+	return r.announced(ctx, id, verb, false, del)
+}
+
+// announced is unlessLast; with mayBeLast, a backup that is its host's
+// only one is deleted too.
+func (r *Repo) announced(ctx context.Context, id int, verb string, mayBeLast bool, del func(context.Context, int) error) error {
 	m, err := r.Manifest(ctx, id)
 	if err != nil {
 		return err
@@ -56,23 +72,26 @@ func (r *Repo) unlessLast(ctx context.Context, id int, verb string, del func(con
 	case !errors.Is(err, store.ErrExists): // another deleter's: it removes it
 		return fmt.Errorf("%s backup %d: %w", verb, id, err)
 	}
-	if err := r.othersRemain(ctx, m); err != nil {
+	if err := r.othersRemain(ctx, m, mayBeLast); err != nil {
 		return err
 	}
 	return del(ctx, id)
 }
 
 // othersRemain returns nil when m's host has another backup or snapshot
-// that no deleter has announced it is deleting.
-func (r *Repo) othersRemain(ctx context.Context, m *Manifest) error {
+// that no deleter has announced it is deleting; with mayBeLast, also when
+// it has no other at all.
+func (r *Repo) othersRemain(ctx context.Context, m *Manifest, mayBeLast bool) error {
 	all, damaged, err := r.readManifests(ctx)
 	if err != nil {
 		return err
 	}
+	others := 0
 	for _, o := range all {
 		if o.HostID != m.HostID || o.ID == m.ID {
 			continue
 		}
+		others++
 		_, err := r.st.Stat(ctx, objectName("deleting", o.ID))
 		if !errors.Is(err, store.ErrNotFound) {
 			continue
@@ -84,9 +103,16 @@ func (r *Repo) othersRemain(ctx context.Context, m *Manifest) error {
 			return nil
 		}
 	}
+	if mayBeLast && others == 0 && len(damaged) == 0 {
+		return nil
+	}
 	if len(damaged) > 0 {
 		return fmt.Errorf("backup %d may be the last backup of host %s: %d other %s cannot be read: %w",
 			m.ID, m.HostName, len(damaged), plural(len(damaged), "backup", "backups"), ErrLastBackup)
+	}
+	if mayBeLast {
+		return fmt.Errorf("the other backups of host %s are being deleted at this moment, and backup %d would be its last; try again once that ends: %w",
+			m.HostName, m.ID, ErrLastBackup)
 	}
 	return fmt.Errorf("backup %d is the last backup of host %s: %w", m.ID, m.HostName, ErrLastBackup)
 }

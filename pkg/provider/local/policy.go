@@ -239,7 +239,9 @@ func (p *Provider) DeleteSnapshot(ctx context.Context, id int) error {
 	if !m.Snapshot {
 		return provider.Errorf(provider.ErrInvalid, "%d is a backup, not a snapshot; retention deletes backups", id)
 	}
-	return mapErr(r.DeleteBackup(ctx, id))
+	// Announced, so that retention deleting the host's other backups at
+	// this moment cannot count this one as the backup the host keeps.
+	return mapErr(r.DeleteBackupAnnounced(ctx, id))
 }
 
 // skipDoneWindows moves each next_backup_window that a backup already
