@@ -20,8 +20,9 @@
 #              dropback on a repository made with --insecure-no-encryption)
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
-#   REPEAT     restores and verifies run this many times; the median counts
-#              (default 3)
+#   REPEAT     restores and verifies run this many times, and so do
+#              dropback's backups (encrypted and plain), each from the same
+#              repository state; the median counts (default 3)
 #
 # Each timed step starts with the page cache dropped and the disks idle, so
 # one tool's writes still draining do not slow the next tool.
@@ -52,13 +53,22 @@ backup() {
 	local step=$1 tool=$2 r=$BENCH_DIR/$2/repo
 	case $tool in
 	dropback | plain)
+		# Each run starts from the same repository: a new one for the
+		# first backup, the one the first backup left for the second.
+		local opt=() BEFORE
+		[ "$tool" = plain ] && opt=(--insecure-no-encryption)
 		if [ "$step" = backup1 ]; then
-			local opt=()
-			[ "$tool" = plain ] && opt=(--insecure-no-encryption)
-			setup "$step" "$tool" "$DROPBACK" --repo "$r" repo init "${opt[@]}" &&
-				setup "$step" "$tool" "$DROPBACK" --repo "$r" hosts add bench --disk "$img" || return 0
+			BEFORE="rm -rf '$r' && setup $step $tool '$DROPBACK' --repo '$r' repo init ${opt[*]} &&
+				setup $step $tool '$DROPBACK' --repo '$r' hosts add bench --disk '$img'"
+		else
+			BEFORE="rm -rf '$r' && cp -a '$r.first' '$r'"
 		fi
-		run "$step" "$tool" "$DROPBACK" --repo "$r" backups create bench || return 0
+		run_median "$REPEAT" "$step" "$tool" "$DROPBACK" --repo "$r" backups create bench || return 0
+		if [ "$step" = backup1 ]; then
+			rm -rf "$r.first" && cp -a "$r" "$r.first"
+		else
+			rm -rf "$r.first"
+		fi
 		;;
 	restic)
 		if [ "$step" = backup1 ]; then setup "$step" restic restic -r "$r" init || return 0; fi
@@ -164,8 +174,9 @@ report() {
 
 main() {
 	preflight
-	# The image, three repositories and one restored copy at a time.
-	workdir "" $((size_bytes * 4))
+	# The image, four repositories, a copy of dropback's two after the
+	# first backup, and one restored copy at a time.
+	workdir "" $((size_bytes * 5))
 	setup_env
 	local tool start=$SECONDS
 	mkdir -p "$(dirname "$img")"

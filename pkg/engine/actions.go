@@ -135,7 +135,8 @@ func (r *Repo) ActionsAndDamage(ctx context.Context) ([]ActionRecord, map[int]er
 // the records of that page, and returns how many actions there are in all.
 func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionRecord, map[int]error, int, error) {
 	// The listing and the records read are reserved from the memory
-	// budget as they come (see readManifests).
+	// budget as they come, and the records kept until the next list of
+	// actions (see readManifests).
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, 0, err
@@ -159,6 +160,9 @@ func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionReco
 		return nil, nil, 0, err
 	}
 	out, damaged, err := r.readActions(ctx, order)
+	if err == nil {
+		r.mem.keep("actions", hold, int64(len(out))*actionMemory)
+	}
 	return out, damaged, total, err
 }
 

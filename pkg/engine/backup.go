@@ -235,18 +235,28 @@ const diskReaders = 6
 // backupDisk chunks one disk. Workers read, hash and compress chunks in
 // parallel; this goroutine builds the image and feeds the packs.
 func (r *Repo) backupDisk(ctx context.Context, f *directio.File, size int64, idx *Index, w *packWriter, prog *progress.Counter) (*Image, int64, error) {
-	cs := r.cfg.ChunkSize
-	n := chunkCount(size, cs)
-	hold, err := r.mem.reserve(imageMemory(int64(n)), fmt.Sprintf("the image of a disk of %s (%d chunks)", MemText(size), n))
+	im, err := r.newImage(size)
 	if err != nil {
 		return nil, 0, err
 	}
-	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, n), mem: hold}
-	chunks := dataChunks(dataRegions(f.File, size), cs)
+	chunks := dataChunks(dataRegions(f.File, size), im.ChunkSize)
 	if err := r.readChunks(ctx, f, im, chunks, max(diskReaders, runtime.GOMAXPROCS(0)), idx, w, prog); err != nil {
 		return nil, 0, err
 	}
 	return im, im.dataBytes(), nil
+}
+
+// newImage returns the image of a disk of size bytes about to be read,
+// with no chunk set yet; its chunk IDs are reserved from the memory budget
+// first.
+func (r *Repo) newImage(size int64) (*Image, error) {
+	cs := r.cfg.ChunkSize
+	n := chunkCount(size, cs)
+	hold, err := r.mem.reserve(imageMemory(int64(n)), fmt.Sprintf("the image of a disk of %s (%d chunks)", MemText(size), n))
+	if err != nil {
+		return nil, err
+	}
+	return &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, n), mem: hold}, nil
 }
 
 // readChunks reads the chunks of a disk that chunks lists (sorted) from f,

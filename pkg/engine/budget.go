@@ -135,6 +135,11 @@ type memBudget struct {
 	mu    sync.Mutex
 	held  int64
 	peak  int64 // the most held at once
+	// kept are the reservations of the lists last returned to the
+	// caller, by kind ("manifests", "hosts", "actions"): what a command
+	// keeps of a list after it returns is counted until the next list of
+	// the same kind replaces it.
+	kept map[string]*memHold
 }
 
 func newMemBudget(limit int64) *memBudget {
@@ -156,6 +161,43 @@ func (b *memBudget) reserve(n int64, what string) (*memHold, error) {
 	}
 	runtime.SetFinalizer(h, (*memHold).release)
 	return h, nil
+}
+
+// keep moves n bytes of h (at most what it holds) into the reservation of
+// the list of kind the caller now keeps, in place of the list of that kind
+// returned before, which the caller is taken to have let go. The rest of h
+// stays with h.
+func (b *memBudget) keep(kind string, h *memHold, n int64) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	n = min(max(n, 0), h.n)
+	h.n -= n
+	h.mu.Unlock()
+	b.mu.Lock()
+	old := b.kept[kind]
+	if b.kept == nil {
+		b.kept = map[string]*memHold{}
+	}
+	b.kept[kind] = &memHold{b: b, n: n}
+	b.mu.Unlock()
+	old.release()
+}
+
+// Kept is what the lists last returned hold.
+func (b *memBudget) Kept() int64 {
+	b.mu.Lock()
+	kept := make([]*memHold, 0, len(b.kept))
+	for _, h := range b.kept {
+		kept = append(kept, h)
+	}
+	b.mu.Unlock()
+	var n int64
+	for _, h := range kept {
+		n += h.size()
+	}
+	return n
 }
 
 // Held is what is reserved now.

@@ -390,6 +390,9 @@ func (r *Repo) survey(ctx context.Context) (*liveState, error) {
 		}
 		for j, id := range imgs {
 			im, from, err := r.loadDiskImage(ctx, m, j)
+			if errors.Is(err, ErrMemory) {
+				return fmt.Errorf("gc stopped: %w", err)
+			}
 			if err != nil {
 				return fmt.Errorf("gc stopped, run `dropback backups verify`: %w", err)
 			}

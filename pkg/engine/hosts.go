@@ -71,7 +71,8 @@ func (r *Repo) AllHosts(ctx context.Context) ([]HostRecord, error) {
 // ID. The error is for failing to list the records at all.
 func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error, error) {
 	// The listing and the records read are reserved from the memory
-	// budget as they come (see readManifests).
+	// budget as they come, and the records kept until the next list of
+	// hosts (see readManifests).
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, err
@@ -104,13 +105,16 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	}
 	out := make([]HostRecord, 0, len(order))
 	damaged := map[int]error{}
+	var kept int64
 	for i, h := range read {
 		if errs[i] != nil {
 			damaged[order[i]] = errs[i]
 			continue
 		}
 		out = append(out, h)
+		kept += hostMemory(h)
 	}
+	r.mem.keep("hosts", hold, kept)
 	return out, damaged, nil
 }
 

@@ -89,6 +89,7 @@ func (r *Repo) liveBackup(ctx context.Context, op *Op, req BackupRequest, starte
 	if err != nil {
 		return nil, err
 	}
+	defer idx.release()
 	var total int64
 	for _, l := range req.Live {
 		total += l.Reader.Size()
@@ -97,6 +98,11 @@ func (r *Repo) liveBackup(ctx context.Context, op *Op, req BackupRequest, starte
 	req.Progress.Start("backup", total)
 	m := &Manifest{Version: manifestVersion, HostID: req.HostID, HostName: req.HostName, CreatedAt: started, Consistency: req.Consistency}
 	images := make([]*Image, len(req.Disks))
+	defer func() {
+		for _, im := range images {
+			im.release()
+		}
+	}()
 	for i, d := range req.Disks {
 		im, md, err := r.backupLiveDisk(w.ctx, req, d, req.Live[i], idx, w)
 		if err != nil {
@@ -123,15 +129,20 @@ func (r *Repo) backupLiveDisk(ctx context.Context, req BackupRequest, d DiskSour
 		return nil, md, fmt.Errorf("find the data of the disk: %w", err)
 	}
 	data := dataChunks(regions, cs)
-	im := &Image{Size: size, ChunkSize: cs, Chunks: make([]ID, chunkCount(size, cs))}
+	im, err := r.newImage(size)
+	if err != nil {
+		return nil, md, err
+	}
 	read := data
 	if l.Changed != nil {
 		base, since, why, err := r.liveBase(ctx, req.HostID, d.Name, size, l.Changed.Bitmap)
 		if err != nil {
+			im.release()
 			return nil, md, err
 		}
 		if base != nil {
 			read = incrementalChunks(im, base, data, dataChunks(l.Changed.Regions, cs), idx)
+			base.release()
 			md.Since = since
 		} else if req.Notify != nil {
 			req.Notify(fmt.Sprintf("disk %s is read whole: %s", d.Name, why))
@@ -139,6 +150,7 @@ func (r *Repo) backupLiveDisk(ctx context.Context, req BackupRequest, d DiskSour
 	}
 	src := readerAt{ctx: ctx, r: l.Reader}
 	if err := r.readChunks(ctx, src, im, read, liveReaders, idx, w, req.Progress); err != nil {
+		im.release()
 		return nil, md, err
 	}
 	for _, i := range read {

@@ -254,8 +254,9 @@ func (r *Repo) ManifestsAndDamage(ctx context.Context) ([]*Manifest, map[int]err
 func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, error) {
 	// The listing and the manifests read are reserved from the memory
 	// budget as they come, so that a repository planted with millions of
-	// manifests stops a command at the budget; the reservation ends with
-	// the call, and what the caller keeps of the result is not counted.
+	// manifests stops a command at the budget. What the caller keeps, the
+	// manifests, stays reserved until the next list of manifests; the
+	// listing's share ends with the call.
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, err
@@ -338,6 +339,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	}
 	out := make([]*Manifest, 0, len(order))
 	damaged := map[int]error{}
+	var kept int64
 	for i, m := range read {
 		if errs[i] != nil {
 			damaged[order[i]] = errs[i]
@@ -345,8 +347,10 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 		if m != nil {
 			m.Snapshot = snaps[m.ID]
 			out = append(out, m)
+			kept += manifestMemory(m)
 		}
 	}
+	r.mem.keep("manifests", hold, kept)
 	return out, damaged, nil
 }
 

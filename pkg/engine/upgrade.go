@@ -119,7 +119,9 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	if err != nil {
 		return nil, err
 	}
-	u := &upgrader{old: old, nr: openedRepo(st, *next, [32]byte{}, sec, opts.Options), op: op,
+	nr := openedRepo(st, *next, [32]byte{}, sec, opts.Options)
+	nr.mem = old.mem // one command, one memory budget
+	u := &upgrader{old: old, nr: nr, op: op,
 		res: &UpgradeResult{FromVersion: cfg.Version}, ids: map[ID]ID{}, prog: opts.Progress}
 	if err := u.run(ctx); err != nil {
 		return u.res, err
@@ -344,6 +346,11 @@ func (u *upgrader) copyBackups(ctx context.Context) error {
 func (u *upgrader) copyBackup(ctx context.Context, m *Manifest) error {
 	w := newPackWriter(ctx, u.nr, u.newIdx, 2)
 	images := make([]*Image, len(m.Disks))
+	defer func() {
+		for _, im := range images {
+			im.release()
+		}
+	}()
 	for i := range m.Disks {
 		im, err := u.copyDisk(ctx, m, i, w)
 		if err != nil {
@@ -384,7 +391,21 @@ func (u *upgrader) copyDisk(ctx context.Context, m *Manifest, i int, w *packWrit
 	if err != nil {
 		return nil, err
 	}
-	out := &Image{Size: im.Size, ChunkSize: im.ChunkSize, Chunks: make([]ID, len(im.Chunks))}
+	defer im.release()
+	out, err := u.nr.newImage(im.Size)
+	if err != nil {
+		return nil, err
+	}
+	if err := u.copyChunks(ctx, im, out, w); err != nil {
+		out.release()
+		return nil, err
+	}
+	return out, nil
+}
+
+// copyChunks copies the chunks of im that the new repository lacks, and
+// sets out's chunks to their new IDs.
+func (u *upgrader) copyChunks(ctx context.Context, im, out *Image, w *packWriter) error {
 	hOld, hNew := newChunkHasher(u.old.key), newChunkHasher(u.nr.key)
 	var blob, plain []byte
 	for j, c := range im.Chunks {
@@ -399,21 +420,21 @@ func (u *upgrader) copyDisk(ctx context.Context, m *Manifest, i int, w *packWrit
 		}
 		pack, loc, ok := u.oldIdx.lookup(c)
 		if !ok {
-			return nil, fmt.Errorf("%w: chunk %s is missing from the repository", ErrCorrupt, c)
+			return fmt.Errorf("%w: chunk %s is missing from the repository", ErrCorrupt, c)
 		}
 		if cap(blob) < int(loc.length) {
 			blob = make([]byte, loc.length)
 		}
 		n, err := store.ReadAt(ctx, u.old.st, packName(pack), blob[:loc.length], int64(loc.offset))
 		if err != nil {
-			return nil, fmt.Errorf("read pack %s: %w", pack, err)
+			return fmt.Errorf("read pack %s: %w", pack, err)
 		}
 		if n != int(loc.length) {
-			return nil, fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, pack)
+			return fmt.Errorf("%w: pack %s is truncated", ErrCorrupt, pack)
 		}
 		p, err := u.old.openBlob(blob[:n], loc, c, hOld, &plain)
 		if err != nil {
-			return nil, fmt.Errorf("chunk %s in pack %s: %w", c, pack, err)
+			return fmt.Errorf("chunk %s in pack %s: %w", c, pack, err)
 		}
 		id := hNew.sum(p)
 		u.ids[c], out.Chunks[j] = id, id
@@ -423,12 +444,12 @@ func (u *upgrader) copyDisk(ctx context.Context, m *Manifest, i int, w *packWrit
 		}
 		sealed := u.nr.sec.cipher.SealBlob(nil, id, blob[:n])
 		if err := w.add(id, sealed, int(loc.raw), loc.flags|flagEncrypted); err != nil {
-			return nil, err
+			return err
 		}
 		u.res.CopiedBytes += int64(len(p))
 		u.res.CopiedChunks++
 	}
-	return out, nil
+	return nil
 }
 
 // copyHosts writes each host's latest record as its next revision,
