@@ -111,7 +111,7 @@ func ParseMemory(s string) (int64, error) {
 }
 
 // MemText writes a memory size for people, in the largest binary unit
-// that leaves at least 1 of it, with one decimal where it is not whole.
+// that leaves at least 1 of it, with one decimal unless that is 0.
 func MemText(n int64) string {
 	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
 	v, u := float64(n), 0
@@ -122,10 +122,7 @@ func MemText(n int64) string {
 	if u == 0 {
 		return strconv.FormatInt(n, 10) + " bytes"
 	}
-	if v == float64(int64(v)) {
-		return strconv.FormatInt(int64(v), 10) + " " + units[u]
-	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + " " + units[u]
+	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + " " + units[u]
 }
 
 // memBudget accounts the memory held at once in proportion to the
