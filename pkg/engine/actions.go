@@ -137,6 +137,7 @@ func (r *Repo) ActionsPage(ctx context.Context, page, perPage int) ([]ActionReco
 	// The listing and the records read are reserved from the memory
 	// budget as they come, and the records kept until the next list of
 	// actions (see readManifests).
+	r.mem.listAgain("actions")
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, 0, err

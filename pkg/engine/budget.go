@@ -135,7 +135,8 @@ type memBudget struct {
 	// kept are the reservations of the lists last returned to the
 	// caller, by kind ("manifests", "hosts", "actions"): what a command
 	// keeps of a list after it returns is counted until the next list of
-	// the same kind replaces it.
+	// the same kind starts (listAgain), the caller being taken to have let
+	// go of the one before.
 	kept map[string]*memHold
 }
 
@@ -160,10 +161,20 @@ func (b *memBudget) reserve(n int64, what string) (*memHold, error) {
 	return h, nil
 }
 
+// listAgain gives back the reservation of the list of kind returned
+// before, as a new list of that kind starts: the caller is taken to have
+// let go of it, and a new list reserved beside it would need room for two.
+func (b *memBudget) listAgain(kind string) {
+	b.mu.Lock()
+	old := b.kept[kind]
+	delete(b.kept, kind)
+	b.mu.Unlock()
+	old.release()
+}
+
 // keep moves n bytes of h (at most what it holds) into the reservation of
 // the list of kind the caller now keeps, in place of the list of that kind
-// returned before, which the caller is taken to have let go. The rest of h
-// stays with h.
+// returned before. The rest of h stays with h.
 func (b *memBudget) keep(kind string, h *memHold, n int64) {
 	if h == nil {
 		return

@@ -73,6 +73,7 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	// The listing and the records read are reserved from the memory
 	// budget as they come, and the records kept until the next list of
 	// hosts (see readManifests).
+	r.mem.listAgain("hosts")
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, err

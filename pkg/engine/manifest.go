@@ -257,6 +257,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	// manifests stops a command at the budget. What the caller keeps, the
 	// manifests, stays reserved until the next list of manifests; the
 	// listing's share ends with the call.
+	r.mem.listAgain("manifests")
 	hold, err := r.mem.reserve(0, "")
 	if err != nil {
 		return nil, nil, err

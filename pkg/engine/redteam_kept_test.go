@@ -132,17 +132,20 @@ func TestRedteamKeptGCRefusedAtItsSecondSurvey(t *testing.T) {
 	}
 }
 
-// Held: a delete refused by the budget (the Repo's kept list leaves no
-// room for the list that checks the host keeps a backup) fails with one
-// line naming the budget, and deletes nothing: the backup still restores.
+// Held: a delete refused by the budget (what the command holds already
+// leaves no room for the list that checks the host keeps a backup) fails
+// with one line naming the budget, and deletes nothing: the backup still
+// restores.
 func TestRedteamKeptRefusedDeleteDeletesNothing(t *testing.T) {
 	ctx := context.Background()
 	k := newKept(t, 600)
 	r := k.open(2 * k.s)
-	if _, _, err := r.ManifestsAndDamage(ctx); err != nil {
+	other, err := r.mem.reserve(3*k.s/2, "the command's other structures")
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := r.DeleteBackupUnlessLast(ctx, k.m.ID)
+	defer other.release()
+	err = r.DeleteBackupUnlessLast(ctx, k.m.ID)
 	if !errors.Is(err, ErrMemory) || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("delete with the budget taken by the kept list: %v; want one line, refused by the budget", err)
 	}

@@ -99,8 +99,14 @@ func (p *Provider) UpgradeRepo(ctx context.Context, opts provider.RepoUpgradeOpt
 	if err != nil {
 		return nil, err
 	}
+	eopts, err := p.engineOptions()
+	if err != nil {
+		return nil, err
+	}
+	// The upgrade reads with its own password, and around the cache.
+	eopts.Password, eopts.CacheDir = nil, ""
 	res, err := engine.Upgrade(ctx, p.st, engine.UpgradeOptions{Password: opts.Password, KDF: kdf, Progress: opts.Progress,
-		Options: engine.Options{Now: p.opts.Now}})
+		Options: eopts})
 	if err != nil {
 		return nil, mapErr(err)
 	}

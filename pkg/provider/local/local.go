@@ -155,21 +155,32 @@ func (p *Provider) open(ctx context.Context) (*engine.Repo, error) {
 	if p.repo != nil {
 		return p.repo, nil
 	}
-	par, err := readParallelism(os.Getenv)
+	opts, err := p.engineOptions()
 	if err != nil {
 		return nil, err
 	}
-	mem, err := maxMemory(os.Getenv)
-	if err != nil {
-		return nil, err
-	}
-	r, err := engine.Open(ctx, p.st, engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password,
-		ReadParallelism: par, CacheDir: p.opts.CacheDir, MaxMemory: mem})
+	r, err := engine.Open(ctx, p.st, opts)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	p.repo = r
 	return r, nil
+}
+
+// engineOptions are the settings every command opens, makes or upgrades a
+// repository with: the provider's clock and password, and the environment's
+// parallelism and memory budget.
+func (p *Provider) engineOptions() (engine.Options, error) {
+	par, err := readParallelism(os.Getenv)
+	if err != nil {
+		return engine.Options{}, err
+	}
+	mem, err := maxMemory(os.Getenv)
+	if err != nil {
+		return engine.Options{}, err
+	}
+	return engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password,
+		ReadParallelism: par, CacheDir: p.opts.CacheDir, MaxMemory: mem}, nil
 }
 
 // readParallelismEnv sets how many objects a command reads at once where

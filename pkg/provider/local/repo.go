@@ -16,8 +16,12 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	if err != nil {
 		return nil, err
 	}
+	eopts, err := p.engineOptions()
+	if err != nil {
+		return nil, err
+	}
 	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Password: opts.Password, KDF: kdf,
-		Options: engine.Options{Now: p.opts.Now, After: p.opts.After, Password: p.opts.Password}})
+		Options: eopts})
 	if err != nil {
 		return nil, mapErr(err)
 	}
