@@ -153,6 +153,7 @@ run_median() {
 		[ "${rss[$step/$tool]}" -gt "$peak" ] && peak=${rss[$step/$tool]}
 	done
 	secs[$step/$tool]=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+	say "${step_title[$step]}: $tool: ${times[*]} s, median ${secs[$step/$tool]} s"
 	rss[$step/$tool]=$peak
 }
 
