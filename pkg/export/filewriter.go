@@ -2,48 +2,29 @@ package export
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/dropback/dropback/internal/directio"
 )
 
-// fileBuffer is the size of each of a fileWriter's buffers, and
-// fileBuffers how many it has: one filling while the others are written.
-// A sparse file is written in runs between its holes, each flushed on its
-// own, so several runs must be able to be in flight at once.
-const (
-	fileBuffer  = 4 << 20
-	fileBuffers = 4
-)
+// fileBuffer is the size of each of a fileWriter's two buffers.
+const fileBuffer = 4 << 20
 
 // fileWriter writes a file front to back, around the page cache where the
 // filesystem allows it: bytes are gathered into an aligned buffer, and a
-// full buffer, or the run before a hole, is written by a goroutine of its
-// own while the next one fills, so that writing overlaps with reading the
-// backup. WriteAt may skip ahead, leaving a hole; it never goes back.
+// full buffer is written by a goroutine of its own while the next one
+// fills, so that writing overlaps with reading the backup. WriteAt may skip
+// ahead, leaving a hole; it never goes back.
 type fileWriter struct {
-	f    *directio.File
-	buf  []byte // filling; starts at file offset at
-	at   int64
-	free chan []byte // buffers not in flight
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	err  error // the first write that failed
+	f      *directio.File
+	buf    []byte // filling; starts at file offset at
+	spare  []byte
+	at     int64
+	flight chan error // the write in flight, if any
+	err    error
 }
 
 func newFileWriter(f *directio.File) *fileWriter {
-	w := &fileWriter{f: f, buf: directio.Alloc(fileBuffer)[:0], free: make(chan []byte, fileBuffers)}
-	for range fileBuffers - 1 {
-		w.free <- directio.Alloc(fileBuffer)[:0]
-	}
-	return w
-}
-
-// failed is the error of the first write that failed, if any.
-func (w *fileWriter) failed() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
+	return &fileWriter{f: f, buf: directio.Alloc(fileBuffer)[:0], spare: directio.Alloc(fileBuffer)[:0]}
 }
 
 // Write appends p.
@@ -55,10 +36,9 @@ func (w *fileWriter) Write(p []byte) (int, error) {
 // write; the bytes between stay a hole.
 func (w *fileWriter) WriteAt(p []byte, off int64) (int, error) {
 	end := w.at + int64(len(w.buf))
-	if err := w.failed(); err != nil {
-		return 0, err
-	}
 	switch {
+	case w.err != nil:
+		return 0, w.err
 	case off < end:
 		return 0, fmt.Errorf("write at %d after %d: a file is written front to back", off, end)
 	case off > end:
@@ -81,34 +61,35 @@ func (w *fileWriter) WriteAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// flush starts writing the buffer and takes a free one to fill next,
-// waiting for a write to end when all are in flight.
+// flush starts writing the buffer and swaps in the spare one once the
+// previous write has ended.
 func (w *fileWriter) flush() error {
 	if len(w.buf) == 0 {
-		return w.failed()
+		return w.err
+	}
+	if err := w.wait(); err != nil {
+		return err
 	}
 	buf, at := w.buf, w.at
-	w.wg.Add(1)
-	go func() {
-		defer w.wg.Done()
-		if _, err := w.f.WriteAt(buf, at); err != nil {
-			w.mu.Lock()
-			if w.err == nil {
-				w.err = err
-			}
-			w.mu.Unlock()
-		}
-		w.free <- buf[:0]
-	}()
+	w.flight = make(chan error, 1)
+	go func(done chan<- error) {
+		_, err := w.f.WriteAt(buf, at)
+		done <- err
+	}(w.flight)
+	w.buf, w.spare = w.spare[:0], buf[:0]
 	w.at += int64(len(buf))
-	w.buf = <-w.free
-	return w.failed()
+	return nil
 }
 
-// wait waits for every write in flight.
+// wait waits for the write in flight.
 func (w *fileWriter) wait() error {
-	w.wg.Wait()
-	return w.failed()
+	if w.flight != nil {
+		if err := <-w.flight; err != nil && w.err == nil {
+			w.err = err
+		}
+		w.flight = nil
+	}
+	return w.err
 }
 
 // Finish writes what is buffered, gives the file size bytes and syncs it.
@@ -126,5 +107,5 @@ func (w *fileWriter) Finish(size int64) error {
 	return w.f.Sync()
 }
 
-// Close waits for the writes in flight; the file stays open.
+// Close waits for the write in flight; the file stays open.
 func (w *fileWriter) Close() { _ = w.wait() }
