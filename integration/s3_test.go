@@ -375,3 +375,28 @@ func TestS3RefusesAServerThatIgnoresConditionalWrites(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "[]", strings.TrimSpace(string(out)))
 }
+
+// A setting repo init cannot use is refused before --create-bucket makes
+// the bucket: a failed init leaves nothing behind to clean up.
+func TestS3InitWithABadSettingMakesNoBucket(t *testing.T) {
+	srv := miniotest.Start(t)
+	for _, env := range []string{"DROPBACK_MAX_MEMORY=lots", "DROPBACK_READ_PARALLELISM=0"} {
+		bucket := miniotest.BucketName(t)
+		srv.RemoveAtEnd(t, bucket)
+		e := &s3Env{t: t, srv: srv, dir: t.TempDir(), bucket: bucket, repo: "s3://" + bucket + "/fleet"}
+		e.home = filepath.Join(e.dir, "home")
+		cmd := e.command("repo", "init", "--create-bucket")
+		cmd.Env = append(cmd.Env, env)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Start())
+		r := e.wait(cmd, []string{"repo", "init"}, &stdout, &stderr)
+		name, _, _ := strings.Cut(env, "=")
+		assert.NotEqual(t, 0, r.code, "%s: repo init went through", env)
+		assert.Contains(t, r.stderr, name, "%s: the refusal names the setting", env)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "%s: one line: %q", env, r.stderr)
+		exists, err := srv.Client(t).BucketExists(t.Context(), bucket)
+		require.NoError(t, err)
+		assert.False(t, exists, "%s: the refused init made bucket %s", env, bucket)
+	}
+}

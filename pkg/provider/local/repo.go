@@ -9,15 +9,17 @@ import (
 
 // InitRepo implements provider.Repository.
 func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*provider.RepoStats, error) {
-	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
-		return nil, err
-	}
+	// Settings are checked before anything is made: a bad one leaves no
+	// bucket behind.
 	kdf, err := parseKDF(opts.KDF)
 	if err != nil {
 		return nil, err
 	}
 	eopts, err := p.engineOptions()
 	if err != nil {
+		return nil, err
+	}
+	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
 		return nil, err
 	}
 	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Password: opts.Password, KDF: kdf,
