@@ -84,6 +84,13 @@ func TestListsKeptStayReserved(t *testing.T) {
 		t.Fatalf("a reservation up to the budget beside the kept lists: %v", err)
 	}
 	h.release()
+	// repo stats gives back its index when it is done with it.
+	if _, err := r.Stats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if held := r.mem.Held() - r.mem.Kept(); held != 0 {
+		t.Errorf("repo stats left %d bytes reserved beside the lists kept", held)
+	}
 	runtime.KeepAlive(ms)
 	runtime.KeepAlive(hosts)
 	runtime.KeepAlive(actions)

@@ -48,6 +48,7 @@ func (r *Repo) Stats(ctx context.Context) (*Stats, error) {
 		s.BlobBytes += int64(l.length)
 	}
 	s.Chunks = int64(idx.Len())
+	idx.release()
 	err = r.raw.List(ctx, "", func(info store.Info) error {
 		s.StoredBytes += info.Size
 		if strings.HasPrefix(info.Name, "packs/") {

@@ -326,11 +326,13 @@ func (u *upgrader) copyBackups(ctx context.Context) error {
 	if u.oldIdx, _, err = u.old.LoadIndex(ctx); err != nil {
 		return err
 	}
+	defer u.oldIdx.release()
 	// The new index: what an upgrade cut short copied already. The plain
 	// segments do not open with the new key, and are left out.
 	if u.newIdx, _, err = u.nr.LoadIndex(ctx); err != nil {
 		return err
 	}
+	defer u.newIdx.release()
 	u.prog.Start("upgrade", total)
 	for _, m := range todo {
 		if err := u.copyBackup(ctx, m); err != nil {
