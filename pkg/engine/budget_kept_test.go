@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 
+	"github.com/dropback/dropback/pkg/store/faulty"
 	"github.com/dropback/dropback/pkg/store/mem"
 )
 
@@ -174,5 +176,46 @@ func TestUpgradeCopiesImagesUnderOneBudget(t *testing.T) {
 	restoreTo(t, nr, got, false, out)
 	if fileHash(t, disk) != fileHash(t, out) {
 		t.Fatal("the upgraded backup restores other bytes")
+	}
+}
+
+// A list that fails before it reads the catalogs it started loading gives
+// back what they hold: a long-running agent whose listings fail now and
+// then does not lose budget to them.
+func TestFailedListGivesBackItsCatalogs(t *testing.T) {
+	dir := t.TempDir()
+	r, st := initPlainRepo(t, dir)
+	ctx := context.Background()
+	disk := filepath.Join(dir, "disk.img")
+	makeDisk(t, disk, 4*testChunk, region{0, 4 * testChunk, "random"})
+	if _, err := r.AddHost(ctx, HostRecord{Name: "web-1", Disks: []DiskSource{{Name: "disk0", Path: disk}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		backup(t, r, disk)
+	}
+	if res, err := r.GC(ctx, noMinAge); err != nil || res.Catalogs == 0 {
+		t.Fatalf("gc to write a catalog: %+v, %v", res, err)
+	}
+	for _, prefix := range []string{"backups/", "hosts/"} {
+		fs := faulty.New(st, faulty.Rule{Op: faulty.List, Pattern: prefix})
+		fr, err := Open(ctx, fs, Options{Password: testPassword})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listErr error
+		if prefix == "backups/" {
+			_, _, listErr = fr.ManifestsAndDamage(ctx)
+		} else {
+			_, _, listErr = fr.HostsAndDamage(ctx)
+		}
+		if !errors.Is(listErr, faulty.ErrInjected) {
+			t.Fatalf("list with %s failing: %v", prefix, listErr)
+		}
+		// Whatever the list left running has had time to end.
+		time.Sleep(500 * time.Millisecond)
+		if held := fr.mem.Held(); held != 0 {
+			t.Errorf("a list whose listing of %s failed left %d bytes reserved", prefix, held)
+		}
 	}
 }

@@ -181,16 +181,23 @@ func (c *catalogSet) lookup(info store.Info) ([]byte, bool) {
 }
 
 // startCatalogs starts reading the catalogs and returns a function that
-// waits for them. It gives nil (no catalog) where reads must go to the
-// store (withoutCache: gc, verify); a catalog that cannot be read only
-// makes the listing slower, and is left out.
+// waits for them, and gives the same set each time it is called. It gives
+// nil (no catalog) where reads must go to the store (withoutCache: gc,
+// verify); a catalog that cannot be read only makes the listing slower,
+// and is left out. The caller releases the set, also when it returns
+// before it needed it: `defer func() { catalogs().release() }()`.
 func (r *Repo) startCatalogs(ctx context.Context) func() *catalogSet {
 	if ctx.Value(noCacheKey{}) != nil {
 		return func() *catalogSet { return nil }
 	}
 	ch := make(chan *catalogSet, 1)
 	go func() { ch <- r.loadCatalogs(ctx) }()
-	return func() *catalogSet { return <-ch }
+	var once sync.Once
+	var set *catalogSet
+	return func() *catalogSet {
+		once.Do(func() { set = <-ch })
+		return set
+	}
 }
 
 func (r *Repo) loadCatalogs(ctx context.Context) *catalogSet {

@@ -80,12 +80,12 @@ func (r *Repo) HostsAndDamage(ctx context.Context) ([]HostRecord, map[int]error,
 	}
 	defer hold.release()
 	catalogs := r.startCatalogs(ctx)
+	defer func() { catalogs().release() }()
 	revs, infos, err := r.revisions(ctx, "hosts", &listCounter{hold: hold, what: "the listing of host records"})
 	if err != nil {
 		return nil, nil, err
 	}
 	cat := catalogs()
-	defer cat.release()
 	order := make([]int, 0, len(revs))
 	for id := range revs {
 		order = append(order, id)

@@ -265,6 +265,7 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	defer hold.release()
 	listing := &listCounter{hold: hold, what: "the listing of backups"}
 	catalogs := r.startCatalogs(ctx)
+	defer func() { catalogs().release() }()
 	// deleted/ and snapshots/ are listed while backups/ is: on a store
 	// far away each listing is a round trip or more.
 	var deleted, snaps map[int]bool
@@ -311,7 +312,6 @@ func (r *Repo) readManifests(ctx context.Context) ([]*Manifest, map[int]error, e
 	}
 	sort.Ints(order)
 	cat := catalogs()
-	defer cat.release()
 	read := make([]*Manifest, len(order))
 	errs := make([]error, len(order))
 	err = r.forEach(ctx, len(order), func(ctx context.Context, i int) error {
