@@ -136,20 +136,7 @@ func decodeCatalog(b []byte) ([]catalogRow, error) {
 // catalogGroups splits rows into catalogs of about catalogTarget bytes;
 // a row is never split.
 func catalogGroups(rows []catalogRow) [][]catalogRow {
-	var out [][]catalogRow
-	start, size := 0, 0
-	for i, row := range rows {
-		n := catalogRowHead + len(row.name) + len(row.data)
-		if i > start && size+n > catalogTarget {
-			out = append(out, rows[start:i])
-			start, size = i, 0
-		}
-		size += n
-	}
-	if start < len(rows) {
-		out = append(out, rows[start:])
-	}
-	return out
+	return groupsOf(rows, 0, catalogTarget, func(row catalogRow) int { return catalogRowHead + len(row.name) + len(row.data) })
 }
 
 // catalogSet is the rows of the catalogs a reader listed, by what a

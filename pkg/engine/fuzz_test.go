@@ -200,7 +200,7 @@ func fzImageBody(size int64, chunkSize uint32, count uint64, chunks []byte) []by
 
 func FuzzImage(f *testing.F) {
 	good := encodeImage(&Image{Size: 3*testChunk + 5, ChunkSize: testChunk, Chunks: []ID{fzID(1), ZeroID, fzID(2), fzID(3)}})
-	if _, err := decodeImage(good); err != nil {
+	if _, err := decodeImage(good, nil); err != nil {
 		f.Fatalf("a good image index does not decode: %v", err)
 	}
 	f.Add(good)
@@ -216,14 +216,14 @@ func FuzzImage(f *testing.F) {
 	f.Add(fzImageBody(testChunk, 0xffffffff, 1, make([]byte, 32)))
 	f.Add(fzImageBody(-1, testChunk, 0, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		im, err := decodeImage(data)
+		im, err := decodeImage(data, nil)
 		if err != nil {
 			return
 		}
 		if len(im.Chunks) != chunkCount(im.Size, im.ChunkSize) || im.ChunkSize < MinChunkSize || im.ChunkSize > MaxChunkSize {
 			t.Fatalf("decoded an inconsistent image: size %d, chunk size %d, %d chunks", im.Size, im.ChunkSize, len(im.Chunks))
 		}
-		if again, err := decodeImage(encodeImage(im)); err != nil || len(again.Chunks) != len(im.Chunks) {
+		if again, err := decodeImage(encodeImage(im), nil); err != nil || len(again.Chunks) != len(im.Chunks) {
 			t.Fatalf("an image does not survive encoding: %v", err)
 		}
 	})
@@ -445,7 +445,7 @@ func TestImageOfAHugeDiskDecodes(t *testing.T) {
 		binary.LittleEndian.PutUint64(im.Chunks[i][:], uint64(i)*0x9e3779b97f4a7c15+1)
 		binary.LittleEndian.PutUint64(im.Chunks[i][8:], uint64(i))
 	}
-	got, err := decodeImage(encodeImage(im))
+	got, err := decodeImage(encodeImage(im), nil)
 	if err != nil {
 		t.Fatalf("decode the image of a %d-chunk disk: %v", n, err)
 	}

@@ -192,7 +192,7 @@ func TestForgedImageIndexes(t *testing.T) {
 	body = binary.LittleEndian.AppendUint32(body, testChunk)
 	body = binary.LittleEndian.AppendUint64(body, uint64(chunkCount(1<<40, testChunk)))
 	enc, _ := codec()
-	if _, err := decodeImage(enc.EncodeAll(body, []byte(imageMagic))); !errors.Is(err, ErrCorrupt) {
+	if _, err := decodeImage(enc.EncodeAll(body, []byte(imageMagic)), nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("an image whose header claims 16 million chunks it lacks: %v, want damage", err)
 	}
 }

@@ -140,7 +140,7 @@ func (r *Repo) followRepair(ctx context.Context, id ID, limit int64, reserve ima
 	if err != nil {
 		return nil, ID{}, store.ErrNotFound
 	}
-	im, err := decodeImageWith(raw, reserve)
+	im, err := decodeImage(raw, reserve)
 	if errors.Is(err, ErrMemory) {
 		return nil, ID{}, err
 	}
@@ -164,12 +164,10 @@ const maxVariants = 20
 // limit, meant for chunks, stopped at 2 TiB.
 const maxImageBody = 1 << 32
 
-func decodeImage(data []byte) (*Image, error) { return decodeImageWith(data, nil) }
-
-// decodeImageWith decodes an image index; reserve, when not nil, reserves
-// the memory of its IDs from the count its header states, before any is
+// decodeImage decodes an image index; reserve, when not nil, reserves the
+// memory of its IDs from the count its header states, before any is
 // decoded, and may refuse it.
-func decodeImageWith(data []byte, reserve imageReserver) (*Image, error) {
+func decodeImage(data []byte, reserve imageReserver) (*Image, error) {
 	if len(data) < len(imageMagic) || string(data[:len(imageMagic)]) != imageMagic {
 		return nil, fmt.Errorf("%w: not an image index", ErrCorrupt)
 	}
@@ -356,7 +354,7 @@ func (r *Repo) loadImageFrom(ctx context.Context, id ID, limit, known int64, res
 	if err != nil {
 		return nil, ID{}, err
 	}
-	im, err := decodeImageWith(data, reserve)
+	im, err := decodeImage(data, reserve)
 	if errors.Is(err, ErrMemory) {
 		return nil, ID{}, err
 	}

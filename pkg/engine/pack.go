@@ -228,18 +228,25 @@ type PackIndex struct {
 // segmentGroups splits packs into groups of about segmentTarget bytes of
 // index segment each.
 func segmentGroups(packs []PackIndex) [][]PackIndex {
-	var out [][]PackIndex
-	start, size := 0, 12
-	for i, p := range packs {
-		n := 36 + len(p.Entries)*entrySize
-		if i > start && size+n > segmentTarget {
-			out = append(out, packs[start:i])
-			start, size = i, 12
+	return groupsOf(packs, 12, segmentTarget, func(p PackIndex) int { return 36 + len(p.Entries)*entrySize })
+}
+
+// groupsOf splits items, in order, into groups of about target bytes each,
+// an item taking size(item) and a group head bytes besides; an item is
+// never split, and a group holds at least one.
+func groupsOf[T any](items []T, head, target int, size func(T) int) [][]T {
+	var out [][]T
+	start, n := 0, head
+	for i, item := range items {
+		k := size(item)
+		if i > start && n+k > target {
+			out = append(out, items[start:i])
+			start, n = i, head
 		}
-		size += n
+		n += k
 	}
-	if start < len(packs) {
-		out = append(out, packs[start:])
+	if start < len(items) {
+		out = append(out, items[start:])
 	}
 	return out
 }
