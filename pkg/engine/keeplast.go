@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -11,6 +12,11 @@ import (
 // ErrLastBackup means a delete was refused because the backup is, or may
 // be, its host's last: the host would have no backup or snapshot left.
 var ErrLastBackup = errors.New("the host's last backup")
+
+// ErrBeingDeleted means a guarded delete was refused because another
+// deleter announced a delete of the same backup a moment ago: that one
+// decides; a retention pass leaves the backup for its next pass.
+var ErrBeingDeleted = errors.New("being deleted by another command")
 
 // DeleteBackupUnlessLast deletes backup id, as DeleteBackup does, unless its
 // host would then have no backup or snapshot left, or might: then it
@@ -66,16 +72,62 @@ func (r *Repo) announced(ctx context.Context, id int, verb string, mayBeLast boo
 		return err
 	}
 	intent := objectName("deleting", id)
-	switch err := r.st.Put(ctx, intent, []byte("{}\n")); {
-	case err == nil:
-		defer r.st.Delete(context.WithoutCancel(ctx), intent) //nolint:errcheck // a marker left behind only adds care
-	case !errors.Is(err, store.ErrExists): // another deleter's: it removes it
+	if err := r.announceDelete(ctx, intent); err != nil {
 		return fmt.Errorf("%s backup %d: %w", verb, id, err)
 	}
+	defer r.st.Delete(context.WithoutCancel(ctx), intent) //nolint:errcheck // a marker left behind only adds care
 	if err := r.othersRemain(ctx, m, mayBeLast); err != nil {
 		return err
 	}
 	return del(ctx, id)
+}
+
+// announceDelete writes the marker of a guarded delete. A deleter goes on
+// only under a marker of its own: one that found another's and relied on
+// it could see it removed by its owner (who refused, say) while it still
+// deletes, and a third deleter would then count the backup as staying. So
+// a marker younger than StaleAfter (and the clocks' skew) refuses the
+// delete with ErrBeingDeleted; an older one, left by a deleter that died,
+// is taken over.
+func (r *Repo) announceDelete(ctx context.Context, name string) error {
+	err := r.st.Put(ctx, name, []byte("{}\n"))
+	if !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	info, err := r.st.Stat(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound): // its delete just ended
+	case err != nil:
+		return err
+	case r.now().Sub(info.ModTime) <= StaleAfter+clockSkew:
+		return ErrBeingDeleted
+	default:
+		if err := r.st.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	// Whoever writes it first now goes on; the others find it fresh.
+	if err := r.st.Put(ctx, name, []byte("{}\n")); errors.Is(err, store.ErrExists) {
+		return ErrBeingDeleted
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// mayBeWithdrawn reports whether a manifest the store wrote at written may
+// belong to a backup of host hostID that is still running: one that
+// started before then (by the store's clock, with the clocks' skew), or
+// whose marker cannot be read.
+func mayBeWithdrawn(ops map[string]opState, hostID int, written time.Time) bool {
+	for _, st := range ops {
+		unknown := st.m.Kind == ""
+		if (unknown || st.m.Kind == OpBackup && st.m.HostID == hostID) &&
+			(st.start.IsZero() || !st.start.After(written.Add(clockSkew))) {
+			return true
+		}
+	}
+	return false
 }
 
 // othersRemain returns nil when m's host has another backup or snapshot
@@ -87,6 +139,7 @@ func (r *Repo) othersRemain(ctx context.Context, m *Manifest, mayBeLast bool) er
 		return err
 	}
 	others := 0
+	var ops map[string]opState
 	for _, o := range all {
 		if o.HostID != m.HostID || o.ID == m.ID {
 			continue
@@ -99,7 +152,19 @@ func (r *Repo) othersRemain(ctx context.Context, m *Manifest, mayBeLast bool) er
 		// A listing may still show a manifest deleted a moment ago, and
 		// the cache or a catalog then serve it: it counts only if the
 		// store has it now.
-		if _, err := r.st.Stat(ctx, objectName("backups", o.ID)); err == nil {
+		info, err := r.st.Stat(ctx, objectName("backups", o.ID))
+		if err != nil {
+			continue
+		}
+		// A manifest whose backup is still running is not yet final: a
+		// backup that finds it lost its protection while it wrote the
+		// manifest deletes it again, unguarded.
+		if ops == nil {
+			if ops, err = r.runningOps(ctx); err != nil {
+				return err
+			}
+		}
+		if !mayBeWithdrawn(ops, m.HostID, info.ModTime) {
 			return nil
 		}
 	}

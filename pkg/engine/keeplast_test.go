@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dropback/dropback/pkg/store"
 )
@@ -164,5 +165,33 @@ func TestExpireUnlessLast(t *testing.T) {
 	}
 	if err := r.MarkSnapshot(ctx, 4); err != nil {
 		t.Fatalf("convert of the kept last backup: %v", err)
+	}
+}
+
+// A guarded delete goes on only under a marker of its own: another
+// deleter's fresh deleting/ marker refuses it (that deleter decides), and
+// one left by a deleter that died StaleAfter ago is taken over.
+func TestGuardedDeleteNeedsAMarkerOfItsOwn(t *testing.T) {
+	ctx := context.Background()
+	r, st, clk := memRepo(t)
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	makeDisk(t, disk, 2*testChunk, region{0, 2 * testChunk, "random"})
+	a := backup(t, r, disk)
+	backup(t, r, disk)
+	if err := st.Put(ctx, objectName("deleting", a.ID), []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ExpireUnlessLast(ctx, a.ID); !errors.Is(err, ErrBeingDeleted) {
+		t.Fatalf("expire beside another deleter's fresh marker: %v, want ErrBeingDeleted", err)
+	}
+	if _, err := r.Manifest(ctx, a.ID); err != nil {
+		t.Fatalf("the refused expiry deleted backup %d: %v", a.ID, err)
+	}
+	clk.Advance(StaleAfter + clockSkew + time.Minute)
+	if err := r.DeleteBackupUnlessLast(ctx, a.ID); err != nil {
+		t.Fatalf("delete beside a marker left %s ago: %v", StaleAfter+clockSkew+time.Minute, err)
+	}
+	if _, err := st.Stat(ctx, objectName("deleting", a.ID)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the marker taken over is left behind: %v", err)
 	}
 }

@@ -642,7 +642,7 @@ func (p *Provider) PruneBackups(ctx context.Context, host string, opts provider.
 				// Prune keeps the newest it read; a delete of that one
 				// meanwhile must not leave the host with none.
 				err := r.ExpireUnlessLast(ctx, id)
-				if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+				if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrBeingDeleted) || errors.Is(err, engine.ErrNotFound) {
 					continue // converted to a snapshot, kept as the last, or deleted since it was read
 				}
 				if err != nil {

@@ -172,7 +172,7 @@ func (p *Provider) runHost(ctx context.Context, r *engine.Repo, h engine.HostRec
 		// Retention keeps the newest backup it read; a backups delete of
 		// that one meanwhile must not leave the host with none.
 		err := r.ExpireUnlessLast(ctx, id)
-		if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrNotFound) {
+		if errors.Is(err, engine.ErrKept) || errors.Is(err, engine.ErrLastBackup) || errors.Is(err, engine.ErrBeingDeleted) || errors.Is(err, engine.ErrNotFound) {
 			continue // converted to a snapshot, kept as the last, or deleted since the pass read it
 		}
 		if err != nil {
