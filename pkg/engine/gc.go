@@ -300,6 +300,9 @@ func (g *gcRun) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := g.dropStaleDeleting(ctx); err != nil {
+		return err
+	}
 	if err := g.pruneHistory(ctx); err != nil {
 		return err
 	}

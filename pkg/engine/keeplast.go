@@ -14,8 +14,8 @@ import (
 var ErrLastBackup = errors.New("the host's last backup")
 
 // ErrBeingDeleted means a guarded delete was refused because another
-// deleter announced a delete of the same backup a moment ago: that one
-// decides; a retention pass leaves the backup for its next pass.
+// deleter announced a delete of the same backup: that one decides; a
+// retention pass leaves the backup for its next pass.
 var ErrBeingDeleted = errors.New("being deleted by another command")
 
 // DeleteBackupUnlessLast deletes backup id, as DeleteBackup does, unless its
@@ -83,34 +83,49 @@ func (r *Repo) announced(ctx context.Context, id int, verb string, mayBeLast boo
 }
 
 // announceDelete writes the marker of a guarded delete. A deleter goes on
-// only under a marker of its own: one that found another's and relied on
-// it could see it removed by its owner (who refused, say) while it still
+// only under a marker it created: one that found another's and relied on it
+// could see it removed by its owner (who refused, say) while it still
 // deletes, and a third deleter would then count the backup as staying. So
-// a marker younger than StaleAfter (and the clocks' skew) refuses the
-// delete with ErrBeingDeleted; an older one, left by a deleter that died,
-// is taken over.
+// a marker that exists refuses the delete with ErrBeingDeleted, however
+// old: taking over an old one could take a live one from a deleter that
+// was paused or whose clock runs apart. gc removes the markers of
+// deleters that died (dropStaleDeleting).
 func (r *Repo) announceDelete(ctx context.Context, name string) error {
 	err := r.st.Put(ctx, name, []byte("{}\n"))
-	if !errors.Is(err, store.ErrExists) {
-		return err
-	}
-	info, err := r.st.Stat(ctx, name)
-	switch {
-	case errors.Is(err, store.ErrNotFound): // its delete just ended
-	case err != nil:
-		return err
-	case r.now().Sub(info.ModTime) <= StaleAfter+clockSkew:
+	if errors.Is(err, store.ErrExists) {
 		return ErrBeingDeleted
-	default:
-		if err := r.st.Delete(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+	}
+	return err
+}
+
+// dropStaleDeleting is gc's step that deletes the deleting/ markers of
+// guarded deletes that died: a guarded delete takes seconds, and a marker
+// it left refuses every later delete of that backup and keeps it from
+// counting as its host's. A marker counts as left once the store's time,
+// which this gc's lease took, is past the marker's by StaleAfter and the
+// clocks' skew; a deleter paused that long loses it (docs/reliability.md,
+// "Known gaps").
+func (g *gcRun) dropStaleDeleting(ctx context.Context) error {
+	r := g.r
+	lease, err := r.st.Stat(ctx, leaseObject(g.gen))
+	if err != nil {
+		return fmt.Errorf("gc: read the lease: %w", err)
+	}
+	stale := lease.ModTime.Add(-(StaleAfter + clockSkew))
+	var names []string
+	err = r.st.List(ctx, "deleting/", func(info store.Info) error {
+		if info.ModTime.Before(stale) {
+			names = append(names, info.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gc: list deleting: %w", err)
+	}
+	for _, name := range names {
+		if err := g.delete(ctx, name, stale); err != nil {
 			return err
 		}
-	}
-	// Whoever writes it first now goes on; the others find it fresh.
-	if err := r.st.Put(ctx, name, []byte("{}\n")); errors.Is(err, store.ErrExists) {
-		return ErrBeingDeleted
-	} else if err != nil {
-		return err
 	}
 	return nil
 }

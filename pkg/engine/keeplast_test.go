@@ -169,8 +169,9 @@ func TestExpireUnlessLast(t *testing.T) {
 }
 
 // A guarded delete goes on only under a marker of its own: another
-// deleter's fresh deleting/ marker refuses it (that deleter decides), and
-// one left by a deleter that died StaleAfter ago is taken over.
+// deleter's deleting/ marker refuses it, however old (that deleter
+// decides); gc removes one left by a deleter that died StaleAfter ago, and
+// the delete then goes through.
 func TestGuardedDeleteNeedsAMarkerOfItsOwn(t *testing.T) {
 	ctx := context.Background()
 	r, st, clk := memRepo(t)
@@ -182,16 +183,39 @@ func TestGuardedDeleteNeedsAMarkerOfItsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := r.ExpireUnlessLast(ctx, a.ID); !errors.Is(err, ErrBeingDeleted) {
-		t.Fatalf("expire beside another deleter's fresh marker: %v, want ErrBeingDeleted", err)
-	}
-	if _, err := r.Manifest(ctx, a.ID); err != nil {
-		t.Fatalf("the refused expiry deleted backup %d: %v", a.ID, err)
+		t.Fatalf("expire beside another deleter's marker: %v, want ErrBeingDeleted", err)
 	}
 	clk.Advance(StaleAfter + clockSkew + time.Minute)
-	if err := r.DeleteBackupUnlessLast(ctx, a.ID); err != nil {
-		t.Fatalf("delete beside a marker left %s ago: %v", StaleAfter+clockSkew+time.Minute, err)
+	if err := r.DeleteBackupUnlessLast(ctx, a.ID); !errors.Is(err, ErrBeingDeleted) {
+		t.Fatalf("delete beside a marker left %s ago: %v, want ErrBeingDeleted", StaleAfter+clockSkew+time.Minute, err)
+	}
+	if _, err := r.Manifest(ctx, a.ID); err != nil {
+		t.Fatalf("the refused deletes deleted backup %d: %v", a.ID, err)
+	}
+	if _, err := r.GC(ctx, noMinAge); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := st.Stat(ctx, objectName("deleting", a.ID)); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("the marker taken over is left behind: %v", err)
+		t.Fatalf("gc left the marker of a deleter that died: %v", err)
+	}
+	if err := r.DeleteBackupUnlessLast(ctx, a.ID); err != nil {
+		t.Fatalf("delete once gc removed the marker left behind: %v", err)
+	}
+}
+
+// gc leaves a deleting/ marker younger than StaleAfter: its deleter may
+// still be at work.
+func TestGCKeepsAFreshDeletingMarker(t *testing.T) {
+	ctx := context.Background()
+	r, st, clk := memRepo(t)
+	if err := st.Put(ctx, objectName("deleting", 7), []byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(StaleAfter - time.Minute)
+	if _, err := r.GC(ctx, noMinAge); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Stat(ctx, objectName("deleting", 7)); err != nil {
+		t.Fatalf("gc removed a marker %s old: %v", StaleAfter-time.Minute, err)
 	}
 }
