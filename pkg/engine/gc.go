@@ -283,6 +283,12 @@ func lostOr(op *Op, err error) error {
 }
 
 func (g *gcRun) run(ctx context.Context) error {
+	// First, as it needs nothing else read: a backup whose delete died and
+	// that is damaged, which stops gc below, would keep its marker and
+	// refuse its own delete for good.
+	if err := g.dropStaleDeleting(ctx); err != nil {
+		return err
+	}
 	if err := g.sweep(ctx); err != nil {
 		return err
 	}
@@ -298,9 +304,6 @@ func (g *gcRun) run(ctx context.Context) error {
 	n, err := g.writeCatalog(ctx)
 	g.res.Catalogs += n
 	if err != nil {
-		return err
-	}
-	if err := g.dropStaleDeleting(ctx); err != nil {
 		return err
 	}
 	if err := g.pruneHistory(ctx); err != nil {

@@ -93,7 +93,7 @@ func (r *Repo) announced(ctx context.Context, id int, verb string, mayBeLast boo
 func (r *Repo) announceDelete(ctx context.Context, name string) error {
 	err := r.st.Put(ctx, name, []byte("{}\n"))
 	if errors.Is(err, store.ErrExists) {
-		return ErrBeingDeleted
+		return fmt.Errorf("%w (%s; if no delete runs, the next repo gc removes it once it is %s old)", ErrBeingDeleted, name, StaleAfter+clockSkew)
 	}
 	return err
 }
