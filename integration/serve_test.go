@@ -23,13 +23,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dropback/dropback/internal/qemutest"
 )
 
 // daemon is a dropback that runs until it is stopped: serve or mount.
 type daemon struct {
 	t       *testing.T
 	cmd     *exec.Cmd
-	stderr  *lockedBuffer
+	stderr  *qemutest.LockedBuffer
 	ready   chan servedJSON // the JSON it prints once ready
 	done    chan int        // its exit code
 	rssFile string
@@ -43,24 +45,6 @@ type servedJSON struct {
 		URI       string `json:"uri"`
 		Path      string `json:"path"`
 	} `json:"disks"`
-}
-
-// lockedBuffer is a buffer that one goroutine writes while another reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // readyWithin bounds how long a test waits for a daemon to say it is ready
@@ -77,7 +61,7 @@ func (e *localEnv) start(measure bool, args ...string) *daemon {
 // startWith is start with the extra environment env.
 func (e *localEnv) startWith(env []string, measure bool, args ...string) *daemon {
 	e.t.Helper()
-	d := &daemon{t: e.t, stderr: &lockedBuffer{}, ready: make(chan servedJSON, 1), done: make(chan int, 1)}
+	d := &daemon{t: e.t, stderr: &qemutest.LockedBuffer{}, ready: make(chan servedJSON, 1), done: make(chan int, 1)}
 	d.cmd = e.command(append(args, "-o", "json")...)
 	d.cmd.Env = append(d.cmd.Env, env...)
 	if measure {
@@ -358,7 +342,7 @@ func blockStream(t *testing.T, overlay string) {
 	qmp := filepath.Join(socketDir(t), "qmp")
 	cmd := exec.Command("qemu-system-x86_64", "-S", "-nodefaults", "-display", "none", "-machine", "pc",
 		"-qmp", "unix:"+qmp+",server=on,wait=on", "-drive", "file="+overlay+",format=qcow2,if=virtio,id=vda")
-	var out lockedBuffer
+	var out qemutest.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)

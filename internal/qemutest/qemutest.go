@@ -127,7 +127,7 @@ func (v *VM) start(t testing.TB) {
 	// QEMU dies with the test process, also when a test times out and no
 	// cleanup runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	out := &lockedBuffer{}
+	out := &LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu: %v", err)
@@ -157,19 +157,20 @@ func (v *VM) start(t testing.TB) {
 	v.mon = mon
 }
 
-// lockedBuffer collects QEMU's output.
-type lockedBuffer struct {
+// LockedBuffer is a buffer that one goroutine writes while another reads:
+// QEMU's output, or a daemon's.
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
