@@ -119,6 +119,13 @@ func validateRestore(cmd *cobra.Command) error {
 	if err := cmdutil.MutuallyExclusive(cmd, "to", "to-new"); err != nil {
 		return err
 	}
+	// An empty --to or --to-new (a script's unset variable) must not
+	// become the in place restore that no flag at all means.
+	for _, name := range []string{"to", "to-new"} {
+		if fl := cmd.Flags().Lookup(name); fl.Changed && fl.Value.String() == "" {
+			return cmdutil.FlagErrorf("--%s is empty: give a path (or, for --to-new, a name); to restore in place, leave the flag out", name)
+		}
+	}
 	return cmdutil.Requires(cmd, "to-new", "size", "region", "ssh-keys", "vpc-uuid", "tag")
 }
 

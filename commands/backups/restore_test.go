@@ -41,6 +41,9 @@ func TestNewCmdRestoreParsesFlags(t *testing.T) {
 		{name: "latest without a host", args: []string{"latest"}, wantErr: true},
 		{name: "bad backup", args: []string{"web-1", "yesterday"}, wantErr: true},
 		{name: "one argument", args: []string{"web-1"}, wantErr: true},
+		{name: "empty to", args: []string{"web-1", "1", "--to", "", "--force"}, wantErr: true},
+		{name: "empty to=", args: []string{"web-1", "1", "--to=", "--force"}, wantErr: true},
+		{name: "empty to-new", args: []string{"web-1", "1", "--to-new", "", "--force"}, wantErr: true},
 		{name: "to and to-new", args: []string{"web-1", "1", "--to", "/x", "--to-new", "n"}, wantErr: true},
 		{name: "size without to-new", args: []string{"web-1", "1", "--size", "s"}, wantErr: true},
 	}

@@ -66,6 +66,11 @@ func TestRestoreFlagValidation(t *testing.T) {
 		{[]string{"--to", "/a", "--to-new", "b"}, "cannot be used together"},
 		{[]string{"--size", "s-1vcpu-1gb"}, "--size only applies with --to-new"},
 		{[]string{"--tag", "x", "--to", "/a"}, "--tag only applies with --to-new"},
+		// An empty variable in a script: without the check it restored
+		// in place over the host's disk.
+		{[]string{"--to", "", "--force"}, "--to is empty"},
+		{[]string{"--to=", "--force"}, "--to is empty"},
+		{[]string{"--to-new", "", "--force"}, "--to-new is empty"},
 	}
 	for _, tt := range tests {
 		c := newCLI(t)

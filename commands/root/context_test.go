@@ -93,6 +93,25 @@ func TestRepoResolution(t *testing.T) {
 	}
 }
 
+// TestEmptyGlobalFlagsAreRefused: an empty --repo or --context (a script's
+// unset variable) used to act on the default repository or context.
+func TestEmptyGlobalFlagsAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--repo", "", "backups", "delete", "web-1", "3", "--force"},
+		{"--repo=", "backups", "list"},
+		{"--context", "", "backups", "list"},
+		{"--password-file", "", "backups", "list"},
+	} {
+		c := newCLI(t)
+		r := c.run(t, args...)
+		wantCode(t, r, 2)
+		wantOneLineError(t, r, "is empty")
+		if len(c.calls("DeleteBackup")) != 0 || len(c.calls("ListBackups")) != 0 {
+			t.Fatalf("%v: the command ran on the default", args)
+		}
+	}
+}
+
 func TestProviderConfigFromFlags(t *testing.T) {
 	c := newCLI(t)
 	wantCode(t, c.run(t, "--context", "digitalocean", "-t", "tok", "-u", "http://127.0.0.1:9/", "--trace", "hosts", "list"), 0)

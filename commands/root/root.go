@@ -41,6 +41,9 @@ The same commands, plans and JSON field names work in both.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := emptyGlobalFlags(cmd); err != nil {
+				return err
+			}
 			return validateGlobalFlags(f.Flags)
 		},
 	}
@@ -87,6 +90,18 @@ func addGlobalFlags(cmd *cobra.Command, g *cmdutil.GlobalFlags) {
 	fl.BoolVar(&g.Trace, "trace", false, "print API requests and responses to stderr, token redacted")
 	fl.BoolVarP(&g.Quiet, "quiet", "q", false, "no notices, spinners or progress bars on stderr")
 	fl.BoolVar(&g.NoCache, "no-cache", false, "read the engine repository without the local cache of manifests and index segments in $XDG_CACHE_HOME/dropback (also $DROPBACK_NO_CACHE=1)")
+}
+
+// emptyGlobalFlags refuses a flag that names where to act, given empty (a
+// script's unset variable): an empty --repo would act on the default
+// repository, an empty --context on the default context.
+func emptyGlobalFlags(cmd *cobra.Command) error {
+	for _, name := range []string{"repo", "context", "config", "password-file", "access-token", "api-url"} {
+		if fl := cmd.Flags().Lookup(name); fl != nil && fl.Changed && fl.Value.String() == "" {
+			return cmdutil.FlagErrorf("--%s is empty: give a value, or leave the flag out for the default", name)
+		}
+	}
+	return nil
 }
 
 func validateGlobalFlags(g *cmdutil.GlobalFlags) error {
