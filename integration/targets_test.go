@@ -317,6 +317,15 @@ func TestTargetTwoInPlaceRestoresAtOnce(t *testing.T) {
 	}
 	second := e.run("backups", "restore", "web-1", fmt.Sprint(b.ID), "--force")
 	oneCleanLine(t, second, "in use by another process")
+	assert.Equal(t, 14, second.code, "exit code of the second restore")
+	// A backup meanwhile would store a mix of the disk and the restore
+	// (found by a walkthrough): it is refused, and stores nothing.
+	during := e.run("backups", "create", "web-1")
+	oneCleanLine(t, during, "restore in place")
+	assert.Equal(t, 14, during.code, "exit code of the backup")
+	var list []backupJSON
+	e.json(&list, "backups", "list", "web-1")
+	assert.Len(t, list, 2, "backups after the refused one")
 	require.NoError(t, first.Process.Signal(syscall.SIGCONT))
 	require.Equal(t, 0, <-done, "the first restore: %s", stderr.String())
 	assert.Equal(t, sumA, sha(t, disk), "the disk is not the first restore's backup")

@@ -55,9 +55,10 @@ the device itself, not a link to it.
 Before it writes a byte, an engine restore refuses a target that cannot take
 the disk, and changes nothing: a block device smaller than the disk, a device
 that is mounted or opened exclusively by another process, and a disk image
-locked by another process (a running VM, or another restore). Each file it
-writes in place stays locked, and each device open exclusively, until it ends,
-so two restores of one disk never run at once. A regular file restored in place
+locked by another process (a running VM, another restore, or a backup reading
+it). Each file it writes in place stays locked, and each device open
+exclusively, until it ends, so two restores of one disk never run at once, and
+a backup of the disk is refused meanwhile. A regular file restored in place
 takes the size of the backed-up disk.
 
 --to-new NAME creates a new host from the backup

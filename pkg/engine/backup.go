@@ -96,6 +96,16 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		if err != nil {
 			return nil, err
 		}
+		// Held until the disk is closed: a restore in place does not
+		// write it meanwhile, nor does this backup read one being
+		// written, which would store a mix of the two.
+		if err := lockShared(f); err != nil {
+			f.Close()
+			if errors.Is(err, errLocked) {
+				return nil, errorf(ErrInUse, "disk %s is being written by another process that holds a lock on it, e.g. a restore in place: back it up once that ends", shortPath(d.Path))
+			}
+			return nil, fmt.Errorf("lock disk %s: %w", shortPath(d.Path), err)
+		}
 		files[i], sizes[i] = directio.Wrap(f), size
 		total += size
 	}

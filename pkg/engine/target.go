@@ -26,8 +26,10 @@ var (
 	// link or a block device. RestoreTarget.Overwrite allows it.
 	ErrTargetExists = errors.New("restore target exists")
 	// ErrInUse means that a restore target is locked by another process
-	// (another restore, a running VM), mounted, or opened exclusively.
-	ErrInUse = errors.New("restore target in use")
+	// (another restore, a backup reading it, a running VM), mounted, or
+	// opened exclusively; or that a disk to back up is locked by a
+	// restore writing it.
+	ErrInUse = errors.New("disk in use")
 )
 
 // openTarget is a checked restore target. f is the file or device written
@@ -167,7 +169,7 @@ func openInPlace(t RestoreTarget, size int64) (*openTarget, error) {
 // that says what was tried.
 func inUse(p string, err error) error {
 	if errors.Is(err, errLocked) {
-		return errorf(ErrInUse, "%s is in use by another process, e.g. a running VM or another restore (it holds a lock on the file)", p)
+		return errorf(ErrInUse, "%s is in use by another process, e.g. a running VM, another restore or a backup reading it (it holds a lock on the file)", p)
 	}
 	return fmt.Errorf("lock %s: %w", p, err)
 }
@@ -184,7 +186,7 @@ func openDevice(t RestoreTarget, size int64, flags int) (*openTarget, error) {
 	f, err := openExclusive(t.Path, os.O_RDWR|flags)
 	switch {
 	case errors.Is(err, syscall.EBUSY):
-		return nil, errorf(ErrInUse, "device %s is mounted or in use by another process", p)
+		return nil, errorf(ErrInUse, "device %s is mounted or in use by another process (e.g. another restore or a backup reading it)", p)
 	case errors.Is(err, syscall.ELOOP):
 		return nil, errorf(ErrInvalid, "%s became a symbolic link; name the device itself", p)
 	case err != nil:

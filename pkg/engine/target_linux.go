@@ -28,11 +28,37 @@ func lockFile(f *os.File) error {
 	return err
 }
 
+// lockShared takes a shared lock on the first byte of f, without waiting,
+// for a backup that reads f: it conflicts with the whole-file lock of a
+// restore that writes f (lockFile), and with nothing QEMU takes (QEMU's
+// locks start at byte 100), so a disk is never read while it is restored,
+// and backups may read it together.
+func lockShared(f *os.File) error {
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: io.SeekStart, Len: 1}
+	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
+		return errLocked
+	}
+	return err
+}
+
 // openExclusive opens a block device with O_EXCL, which the kernel refuses
 // (EBUSY) while the device is mounted, part of a RAID or device-mapper
-// device, a swap area, or opened exclusively by another process.
+// device, a swap area, or opened exclusively by another process; and locks
+// it as a file, so that a backup does not read it meanwhile (lockShared).
 func openExclusive(path string, flags int) (*os.File, error) {
-	return os.OpenFile(path, flags|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	f, err := os.OpenFile(path, flags|unix.O_EXCL|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if errors.Is(err, errLocked) {
+			return nil, &os.PathError{Op: "open", Path: path, Err: unix.EBUSY}
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // mountPoint returns where the block device at path, or a partition of

@@ -20,6 +20,16 @@ func lockFile(f *os.File) error {
 	return err
 }
 
+// lockShared takes a shared flock on f, without waiting, for a backup that
+// reads f: it conflicts with a restore's lockFile.
+func lockShared(f *os.File) error {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return errLocked
+	}
+	return err
+}
+
 // openExclusive opens a device and locks it; EBUSY when it is locked.
 func openExclusive(path string, flags int) (*os.File, error) {
 	f, err := os.OpenFile(path, flags, 0)

@@ -305,3 +305,56 @@ func TestTargetFindMount(t *testing.T) {
 		t.Fatalf("mountPoint(/dev/null) = %q, %v", mnt, err)
 	}
 }
+
+// A backup is refused while a restore in place holds the disk, and stores
+// nothing: read meanwhile, the disk is a mix of what it held and what the
+// restore wrote, which would become the host's latest backup (found by a
+// walkthrough). Once the restore ends, the backup goes on.
+func TestBackupRefusedWhileARestoreWritesTheDisk(t *testing.T) {
+	r, _ := newRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
+	first := backup(t, r, src)
+	restoring, err := openTargetFor(RestoreTarget{Path: src, InPlace: true}, 4*testChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Backup(context.Background(), BackupRequest{HostID: 1, HostName: "web-1", Disks: []DiskSource{{Name: "disk0", Path: src}}})
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "restore in place") {
+		t.Fatalf("backup during a restore in place: %v, want ErrInUse naming the restore", err)
+	}
+	ms, err := r.Manifests(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].ID != first.ID {
+		t.Fatalf("backups after the refused one: %v (%v), want only %d", ms, err, first.ID)
+	}
+	restoring.close()
+	backup(t, r, src)
+}
+
+// A restore in place is refused while a backup reads the disk, and writes
+// nothing.
+func TestRestoreInPlaceRefusedWhileABackupReadsTheDisk(t *testing.T) {
+	r, _ := newRepo(t)
+	src := filepath.Join(t.TempDir(), "src.img")
+	makeDisk(t, src, 4*testChunk, region{0, 4 * testChunk, "random"})
+	m := backup(t, r, src)
+	writeAt(t, src, 0, bytes.Repeat([]byte("changed "), 1000))
+	sum := fileHash(t, src)
+	reading, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reading.Close()
+	if err := lockShared(reading); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Restore(context.Background(), m, []RestoreTarget{{Path: src, InPlace: true}}, nil)
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "a backup reading it") {
+		t.Fatalf("restore in place during a backup: %v, want ErrInUse naming the backup", err)
+	}
+	if fileHash(t, src) != sum {
+		t.Fatal("the refused restore wrote the disk")
+	}
+	// Two backups may read one disk at once.
+	backup(t, r, src)
+}

@@ -239,6 +239,8 @@ func mapErr(err error) error {
 		target = provider.ErrFormat
 	case errors.Is(err, engine.ErrLocked):
 		target = provider.ErrLocked
+	case errors.Is(err, engine.ErrInUse):
+		target = provider.ErrInUse
 	case errors.Is(err, engine.ErrInitialised):
 		target = provider.ErrExists
 	case errors.Is(err, engine.ErrPassword):
