@@ -527,3 +527,38 @@ func waitForFileUnder(t *testing.T, pid int, dir string, done <-chan int) bool {
 		}
 	}
 }
+
+// The common disaster: a host's disk image is deleted. Restored in place,
+// the refusal names the command that restores it there as a new file, and
+// that command does (found by a walkthrough: both ways were refused, each
+// naming the other). A --to onto another host's disk is refused without
+// suggesting a command that cannot work.
+func TestTargetRestoreOfADeletedDisk(t *testing.T) {
+	e := newLocal(t)
+	disk := filepath.Join(e.dir, "web-1.img")
+	other := filepath.Join(e.dir, "other.img")
+	makeDisk(t, disk, 8*mib, 1, part{0, 8 * mib, "random"})
+	makeDisk(t, other, 8*mib, 2, part{0, 8 * mib, "random"})
+	e.ok("hosts", "add", "web-1", "--disk", disk)
+	e.ok("hosts", "add", "other", "--disk", other)
+	b := e.create("web-1")
+	want := sha(t, disk)
+	sumOther := sha(t, other)
+	require.NoError(t, os.Remove(disk))
+
+	inPlace := e.run("backups", "restore", "web-1", "latest", "--force")
+	oneCleanLine(t, inPlace, "is gone")
+	assert.Equal(t, 2, inPlace.code)
+	hint := fmt.Sprintf("dropback backups restore web-1 %d --to %s", b.ID, disk)
+	assert.Contains(t, inPlace.stderr, hint)
+	_, err := os.Lstat(disk)
+	assert.True(t, os.IsNotExist(err), "the refused restore made %s", disk)
+
+	e.ok(strings.Fields(hint)[1:]...)
+	assert.Equal(t, want, sha(t, disk), "the disk restored to its own path")
+
+	onOther := e.run("backups", "restore", "web-1", "latest", "--to", other, "--force")
+	oneCleanLine(t, onOther, "is a disk of host other")
+	assert.NotContains(t, onOther.stderr, "restore in place with", "a hint that cannot work")
+	assert.Equal(t, sumOther, sha(t, other))
+}

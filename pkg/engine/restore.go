@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -97,10 +98,27 @@ func (r *Repo) restore(ctx context.Context, m *Manifest, targets []RestoreTarget
 	stats := make([]RestoreStats, len(targets))
 	for i, t := range opened {
 		if stats[i], err = r.restoreDisk(ctx, images[i], idx, t, prog); err != nil {
-			return stats, fmt.Errorf("restore disk %s of backup %d to %s: %w", m.Disks[i].Name, m.ID, t.Path, err)
+			err = fmt.Errorf("restore disk %s of backup %d to %s: %w", m.Disks[i].Name, m.ID, t.Path, err)
+			return stats, partlyRestored(err, opened[:i+1], stats)
 		}
 	}
 	return stats, nil
+}
+
+// partlyRestored adds to the error of a restore that failed which disks it
+// had written in place by then: neither as they were nor as the backup.
+// A new file is never left (restoreNew).
+func partlyRestored(err error, opened []*openTarget, stats []RestoreStats) error {
+	var paths []string
+	for i, t := range opened {
+		if t.f != nil && (i < len(opened)-1 || stats[i].BytesWritten > 0) {
+			paths = append(paths, shortPath(t.Path))
+		}
+	}
+	if len(paths) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; it had written %s in place, which may be partly restored", err, strings.Join(paths, ", "))
 }
 
 func (r *Repo) restoreDisk(ctx context.Context, im *Image, idx *Index, t *openTarget, prog *progress.Counter) (RestoreStats, error) {

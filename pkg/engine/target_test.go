@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,4 +358,67 @@ func TestRestoreInPlaceRefusedWhileABackupReadsTheDisk(t *testing.T) {
 	}
 	// Two backups may read one disk at once.
 	backup(t, r, src)
+}
+
+// A restore in place that fails says which disks it had written by then,
+// which may be partly restored (found by a walkthrough: it said only that
+// the repository was damaged); one that wrote nothing does not say so.
+func TestRestoreInPlaceThatFailsSaysWhatItWrote(t *testing.T) {
+	setup := func(t *testing.T) (*Repo, *Manifest, string, string) {
+		r, _ := newRepo(t)
+		dir := t.TempDir()
+		a, b := filepath.Join(dir, "a.img"), filepath.Join(dir, "b.img")
+		makeDisk(t, a, 8*testChunk, region{0, 8 * testChunk, "random"})
+		makeDisk(t, b, 9*testChunk, region{0, 9 * testChunk, "random"}) // other bytes than a's
+		m := backup(t, r, a, b)
+		writeAt(t, a, 0, make([]byte, 8*testChunk)) // every chunk differs
+		writeAt(t, b, 0, make([]byte, 9*testChunk))
+		return r, m, a, b
+	}
+	restore := func(r *Repo, m *Manifest, a, b string) error {
+		_, err := r.Restore(context.Background(), m, []RestoreTarget{{Path: a, InPlace: true}, {Path: b, InPlace: true}}, nil)
+		return err
+	}
+	t.Run("second disk damaged", func(t *testing.T) {
+		r, m, a, b := setup(t)
+		im, err := r.LoadDiskImage(context.Background(), m, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flipChunk(t, r, im.Chunks[3])
+		before := fileHash(t, b)
+		err = restore(r, m, a, b)
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("restore over a damaged chunk: %v, want ErrCorrupt", err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "disk disk1") || !strings.Contains(msg, "may be partly restored") || !strings.Contains(msg, a) {
+			t.Fatalf("the first disk was restored before the error, and the error does not say so: %v", err)
+		}
+		if wrote := fileHash(t, b) != before; wrote != strings.Contains(msg, b+" in place") {
+			t.Fatalf("second disk written: %v; error: %v", wrote, err)
+		}
+	})
+	t.Run("nothing written", func(t *testing.T) {
+		r, m, a, b := setup(t)
+		sumA, sumB := fileHash(t, a), fileHash(t, b)
+		// Both disks' chunks lie in packs that are now gone: every read
+		// fails before anything is written.
+		err := filepath.WalkDir(filepath.Join(r.Store().Location(), "packs"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				err = os.Remove(p)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = restore(r, m, a, b)
+		if !errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), "partly restored") {
+			t.Fatalf("restore with every pack gone: %v, want ErrCorrupt that claims no partial restore", err)
+		}
+		if fileHash(t, a) != sumA || fileHash(t, b) != sumB {
+			t.Fatal("a disk was written")
+		}
+	})
 }

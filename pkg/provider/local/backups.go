@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -500,6 +501,10 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 			if path == "" {
 				return nil, provider.Errorf(provider.ErrInvalid, "host %s has no disk %s any more; restore it with --to", h.Name, d.Name)
 			}
+			if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+				return nil, provider.Errorf(provider.ErrInvalid, "disk %s of host %s is gone; restore it there as a new file with `dropback backups restore %s %d --to %s`",
+					printable(path), h.Name, h.Name, m.ID, printable(path))
+			}
 			targets = append(targets, engine.RestoreTarget{Path: path, InPlace: true})
 		}
 		return targets, nil
@@ -515,7 +520,17 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 	targets := make([]engine.RestoreTarget, len(paths))
 	for i, path := range paths {
 		if owner := diskOwner(hosts, path); owner != "" {
-			return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
+			own := owner == h.Name && m.HostID == h.ID
+			_, err := os.Lstat(path)
+			switch {
+			case own && errors.Is(err, fs.ErrNotExist):
+				// The host's own disk, gone: it is restored there as a
+				// new file, which nothing else can be.
+			case own:
+				return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
+			default:
+				return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s, and backup %d is of host %s: restore it to another path", path, owner, m.ID, m.HostName)
+			}
 		}
 		targets[i] = engine.RestoreTarget{Path: path, Overwrite: req.Force}
 	}
