@@ -141,7 +141,7 @@ var BackupColumns = []output.Column[provider.Backup]{
 	{Key: "Status", Header: "Status", Value: func(b provider.Backup) string { return output.OrNone(b.Status) }},
 	{Key: "HostID", Header: "Host ID", Extra: true, Value: func(b provider.Backup) string { return idOrNone(b.HostID) }},
 	{Key: "MinDiskSize", Header: "Min Disk Size", Extra: true, Value: func(b provider.Backup) string { return fmt.Sprintf("%d GB", b.MinDiskSize) }},
-	{Key: "New", Header: "New", Extra: true, Value: func(b provider.Backup) string { return output.Bytes(b.NewBytes) }},
+	{Key: "New", Header: "New", Extra: true, Value: func(b provider.Backup) string { return bytesOrNone(b.NewBytes) }},
 	{Key: "Disks", Header: "Disks", Extra: true, Value: func(b provider.Backup) string { return strconv.Itoa(len(b.Disks)) }},
 	{Key: "Consistency", Header: "Consistency", Extra: true, Value: func(b provider.Backup) string { return output.OrNone(b.Consistency) }},
 	{Key: "Read", Header: "Read", Extra: true, Value: backupRead},
@@ -228,10 +228,18 @@ func idOrNone(id int) string {
 // backupSize is the data a backup holds: exact where the context knows it
 // in bytes (the engine), else the API's size_gigabytes.
 func backupSize(b provider.Backup) string {
-	if b.SizeBytes > 0 {
-		return output.Bytes(b.SizeBytes)
+	if b.SizeBytes != nil {
+		return output.Bytes(*b.SizeBytes)
 	}
 	return output.Bytes(gigabytes(b.SizeGigabytes))
+}
+
+// bytesOrNone is n in bytes, or "—" where the context does not say.
+func bytesOrNone(n *int64) string {
+	if n == nil {
+		return "—"
+	}
+	return output.Bytes(*n)
 }
 
 // gigabytes turns the API's size_gigabytes (binary gigabytes) into bytes.

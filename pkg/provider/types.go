@@ -94,12 +94,14 @@ type Backup struct {
 	// no longer exists.
 	HostID   int    `json:"host_id"`
 	HostName string `json:"host_name"`
-	// Engine only: the data the backup holds, exactly (size_gigabytes is
-	// the same in GiB, rounded), per-disk detail, and what this backup
-	// added to the repository.
-	SizeBytes int64        `json:"size_bytes,omitempty"`
+	// Engine only (nil, and left out of JSON, on DigitalOcean): the data
+	// the backup holds, exactly (size_gigabytes is the same in GiB,
+	// rounded), per-disk detail, and what this backup added to the
+	// repository. A backup of an empty disk holds 0 bytes, which JSON
+	// gives as 0.
+	SizeBytes *int64       `json:"size_bytes,omitempty"`
 	Disks     []BackupDisk `json:"disks,omitempty"`
-	NewBytes  int64        `json:"new_bytes,omitempty"`
+	NewBytes  *int64       `json:"new_bytes,omitempty"`
 	// Consistency of a backup of a running guest: "application" (the
 	// guest agent froze its filesystems) or "crash".
 	Consistency string `json:"consistency,omitempty"`

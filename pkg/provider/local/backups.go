@@ -19,9 +19,10 @@ import (
 )
 
 func backupView(m *engine.Manifest) provider.Backup {
+	newBytes := m.NewBytes
 	b := provider.Backup{
 		ID: m.ID, Type: provider.TypeBackup, Status: "available", CreatedAt: m.CreatedAt,
-		HostID: m.HostID, HostName: m.HostName, NewBytes: m.NewBytes,
+		HostID: m.HostID, HostName: m.HostName, NewBytes: &newBytes,
 		// The ID makes the name unique: two backups may share a second.
 		Name:       fmt.Sprintf("%s %s #%d", m.HostName, m.CreatedAt.UTC().Format("2006-01-02 15:04:05"), m.ID),
 		ResourceID: strconv.Itoa(m.HostID), ResourceType: "host",
@@ -35,7 +36,7 @@ func backupView(m *engine.Manifest) provider.Backup {
 		data += d.DataBytes
 		size = max(size, d.SizeBytes)
 	}
-	b.SizeBytes = data
+	b.SizeBytes = &data
 	b.SizeGigabytes = gigabytes(data)
 	b.Consistency = m.Consistency
 	for i, d := range m.Disks {
