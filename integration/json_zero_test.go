@@ -27,3 +27,22 @@ func TestBackupJSONGivesZeroSizes(t *testing.T) {
 		assert.JSONEq(t, "0", string(b["new_bytes"]), "new_bytes of a backup that added nothing")
 	}
 }
+
+// A backup taken with --time earlier than one taken before it lists in its
+// place by time, so that the last one listed is the host's latest (found by
+// a walkthrough: the list went by ID).
+func TestBackupsListByTimeTaken(t *testing.T) {
+	e := newLocal(t)
+	disk := filepath.Join(e.dir, "web-1.img")
+	makeDisk(t, disk, 4*mib, 1, part{0, 4 * mib, "random"})
+	e.ok("hosts", "add", "web-1", "--disk", disk)
+	e.ok("backups", "create", "web-1", "--time", "2026-11-29T04:00:00Z")
+	e.ok("backups", "create", "web-1", "--time", "2026-11-20T04:00:00Z")
+	var list []backupJSON
+	e.json(&list, "backups", "list", "web-1")
+	require.Len(t, list, 2)
+	var latest backupJSON
+	e.json(&latest, "backups", "get", "web-1", "latest")
+	assert.Equal(t, latest.ID, list[1].ID, "the last one listed is latest")
+	assert.True(t, list[0].ID > list[1].ID, "the backup dated earlier lists first: %+v", list)
+}

@@ -123,12 +123,24 @@ func plural(n int, one, many string) string {
 	return many
 }
 
+// views are the backups of ms, oldest first: by the time each was taken,
+// which --time may set earlier than a backup taken before it, then by ID.
+// The last is the host's latest.
 func views(ms []*engine.Manifest) []provider.Backup {
 	out := make([]provider.Backup, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, backupView(m))
 	}
+	sort.Slice(out, func(i, j int) bool { return takenBefore(out[i].CreatedAt, out[i].ID, out[j].CreatedAt, out[j].ID) })
 	return out
+}
+
+// takenBefore orders backups as they were taken: by time, then by ID.
+func takenBefore(t1 time.Time, id1 int, t2 time.Time, id2 int) bool {
+	if !t1.Equal(t2) {
+		return t1.Before(t2)
+	}
+	return id1 < id2
 }
 
 // ListBackups implements provider.Provider. When some manifests cannot be
@@ -326,7 +338,9 @@ func (p *Provider) findBackup(ctx context.Context, r *engine.Repo, h engine.Host
 				mine = append(mine, m)
 			}
 		}
-		sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedAt.Before(mine[j].CreatedAt) })
+		sort.Slice(mine, func(i, j int) bool {
+			return takenBefore(mine[i].CreatedAt, mine[i].ID, mine[j].CreatedAt, mine[j].ID)
+		})
 		newest := 0
 		if len(mine) > 0 {
 			newest = mine[len(mine)-1].ID
