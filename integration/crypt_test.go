@@ -108,8 +108,21 @@ func TestPasswords(t *testing.T) {
 	}
 	r = e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "repo", "key", "remove", first, "--force")
 	require.Equal(t, 2, r.code, "removing the key in use: %s", r.stderr)
+	// What cannot be removed is refused before anything is asked, as
+	// other verbs check their arguments first: without --force and with
+	// no terminal, the refusal, not the request for --force.
+	r = e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "repo", "key", "remove", first)
+	require.Equal(t, 2, r.code, "removing the key in use, without --force: %s", r.stderr)
+	require.Contains(t, r.stderr, "the one this password opened")
+	r = e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "repo", "key", "remove", "0123abcd")
+	require.NotEqual(t, 6, r.code, "removing a key that does not exist asked for --force: %s", r.stderr)
+	require.Contains(t, r.stderr, "no key 0123abcd")
 	r = e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "repo", "key", "remove", added.ID)
 	require.Equal(t, 6, r.code, "removing a key without --force and no terminal: %s", r.stderr)
+	// A key is named by the start of its ID too.
+	r = e.runPw([]string{"DROPBACK_PASSWORD=" + testPassword}, "repo", "key", "remove", added.ID[:6])
+	require.Equal(t, 6, r.code, "removing a key by a prefix of its ID: %s", r.stderr)
+	require.Contains(t, r.stderr, added.ID, "the prefix resolved to the key")
 	r = e.runPw([]string{"DROPBACK_PASSWORD=second password", "DROPBACK_NEW_PASSWORD=third password"}, "repo", "key", "passwd")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Equal(t, 12, e.runPw([]string{"DROPBACK_PASSWORD=second password"}, "backups", "list").code)

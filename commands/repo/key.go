@@ -2,6 +2,7 @@ package repo
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -209,10 +210,12 @@ func NewCmdKeyRemove(f *cmdutil.Factory, runF func(*KeyRemoveOptions) error) *co
 		Use:     "remove <id>",
 		Aliases: []string{"rm"},
 		Short:   "Remove a password from an encrypted repository",
-		Long: `Remove a key: its password no longer opens the repository. The last key
-cannot be removed, nor the one the current password opened (use
-'repo key passwd' to change that one). On a terminal this asks for
-confirmation; otherwise it needs --force.`,
+		Long: `Remove a key: its password no longer opens the repository. The key is
+named by its ID, or by the start of it when no other key's ID starts the
+same. The last key cannot be removed, nor the one the current password
+opened (use 'repo key passwd' to change that one). Both are refused before
+anything is asked. On a terminal this asks for confirmation; otherwise it
+needs --force.`,
 		Example: `  dropback repo key remove 3f2a…
   dropback repo key remove 3f2a… --force`,
 		Args: cmdutil.ExactArgs(1, "the key ID"),
@@ -225,7 +228,11 @@ confirmation; otherwise it needs --force.`,
 			if err != nil {
 				return err
 			}
-			if _, err := p.ListKeys(cmd.Context()); err != nil {
+			keys, err := p.ListKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if opts.ID, err = keyToRemove(keys, opts.ID); err != nil {
 				return err
 			}
 			if err := cmdutil.ConfirmDestructive(opts.IO, opts.Force, "Remove key "+opts.ID+"? Its password will no longer open the repository.", "remove key "+opts.ID); err != nil {
@@ -240,4 +247,38 @@ confirmation; otherwise it needs --force.`,
 	}
 	cmdutil.AddForceFlag(cmd, &opts.Force, "remove without asking")
 	return cmd
+}
+
+// keyToRemove resolves id, a key's ID or a prefix of one key's ID, among
+// keys, and refuses what the repository would refuse before anything is
+// asked: no such key, the key in use, the last readable key.
+func keyToRemove(keys []provider.RepoKey, id string) (string, error) {
+	var match []provider.RepoKey
+	readable := 0
+	for _, k := range keys {
+		if k.Problem == "" {
+			readable++
+		}
+		if k.ID == id {
+			match = []provider.RepoKey{k}
+		}
+	}
+	for _, k := range keys {
+		if len(match) == 0 || match[0].ID != id {
+			if id != "" && strings.HasPrefix(k.ID, id) {
+				match = append(match, k)
+			}
+		}
+	}
+	switch {
+	case len(match) == 0:
+		return "", provider.Errorf(provider.ErrNotFound, "no key %s (see `dropback repo key list`)", cmdutil.Short(id))
+	case len(match) > 1:
+		return "", provider.Errorf(provider.ErrInvalid, "%d keys begin with %s: give more of the ID", len(match), cmdutil.Short(id))
+	case match[0].Current:
+		return "", provider.Errorf(provider.ErrInvalid, "key %s is the one this password opened: add another key, open the repository with its password, then remove this one (or use `repo key passwd`)", match[0].ID)
+	case match[0].Problem == "" && readable <= 1:
+		return "", provider.Errorf(provider.ErrInvalid, "key %s is the last key of the repository: without it nothing in it can be read", match[0].ID)
+	}
+	return match[0].ID, nil
 }
