@@ -138,6 +138,9 @@ func runDelete(ctx context.Context, opts *DeleteOptions) error {
 			err = fmt.Errorf("%w (%d of %d deleted): %w", err, len(deleted), len(ids), cmdutil.ErrPartial)
 		}
 	}
+	if err != nil && len(deleted) == 0 {
+		return err // nothing to list: with -o json the error is the document
+	}
 	if perr := pr.Print(display.Backups(deleted)); perr != nil && err == nil {
 		err = perr
 	}

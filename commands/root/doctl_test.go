@@ -248,3 +248,29 @@ func TestTemplate(t *testing.T) {
 		t.Fatal("a bad --template is refused before anything changes")
 	}
 }
+
+// A delete that deleted nothing prints no list: with -o json the error
+// document alone is on stdout, and text prints no empty table (found by a
+// walkthrough: `[]`, then the error nowhere on stdout).
+func TestFailedDeleteOfNothingPrintsOnlyTheError(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		c := newCLI(t)
+		c.fake.Errs = map[string]error{"DeleteBackups": provider.Errorf(provider.ErrAuth, "access denied")}
+		r := c.run(t, "backups", "delete", "web-1", "latest", "--force", "-o", format)
+		wantCode(t, r, 4)
+		if format == "text" {
+			if r.out != "" {
+				t.Errorf("text: stdout = %q, want nothing", r.out)
+			}
+			continue
+		}
+		var v struct {
+			Errors []struct {
+				Detail string `json:"detail"`
+			} `json:"errors"`
+		}
+		if err := json.Unmarshal([]byte(r.out), &v); err != nil || len(v.Errors) != 1 {
+			t.Errorf("json: stdout = %q, want the errors document alone", r.out)
+		}
+	}
+}
