@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dropback/dropback/internal/miniotest"
 )
 
 // A script reads a backup's size and what it added from -o json: a backup
@@ -45,4 +47,23 @@ func TestBackupsListByTimeTaken(t *testing.T) {
 	e.json(&latest, "backups", "get", "web-1", "latest")
 	assert.Equal(t, latest.ID, list[1].ID, "the last one listed is latest")
 	assert.True(t, list[0].ID > list[1].ID, "the backup dated earlier lists first: %+v", list)
+}
+
+// `repo init` refuses a place inside another repository, on a path and on
+// S3: the outer repository's stats and gc would count the inner one's
+// objects as its own (found by a walkthrough). A place beside it is fine.
+func TestInitInsideARepositoryIsRefused(t *testing.T) {
+	e := newLocal(t)
+	inner := filepath.Join(e.repo, "packs", "sub")
+	r := e.run("--repo", inner, "repo", "init")
+	oneCleanLine(t, r, "lies inside the repository at "+e.repo)
+	assert.Equal(t, 2, r.code)
+	assert.NoDirExists(t, inner)
+	e.ok("--repo", filepath.Join(e.dir, "beside"), "repo", "init")
+
+	s := newS3(t, miniotest.Start(t))
+	r = s.run("--repo", s.repo+"/packs", "repo", "init")
+	oneCleanLine(t, r, "lies inside the repository at "+s.repo)
+	assert.Equal(t, 2, r.code)
+	s.ok("--repo", "s3://"+s.bucket+"/beside", "repo", "init")
 }

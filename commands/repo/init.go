@@ -39,7 +39,8 @@ func NewCmdInit(f *cmdutil.Factory, runF func(*InitOptions) error) *cobra.Comman
 		Use:   "init",
 		Short: "Create a repository",
 		Long: `Create an empty repository. The chunk size is fixed for the repository's life;
-the default is 1 MiB.
+the default is 1 MiB. The place must be empty and must not lie inside another
+repository (a subdirectory of one, or a longer prefix in its bucket).
 
 A new repository is encrypted: every chunk, index, manifest, host record
 and action is sealed with XChaCha20-Poly1305 under a random master key, which

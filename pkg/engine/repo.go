@@ -265,6 +265,18 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 	return openedRepo(st, cfg, k, nil, opts), nil
 }
 
+// IsRepository reports whether st holds a dropback repository's config:
+// for `repo init`, which must not make a repository inside another. Only
+// a config that reads as one is: an error reading it says nothing.
+func IsRepository(ctx context.Context, st store.Store) bool {
+	data, err := readBounded(ctx, st, "config", "repository config", maxConfigSize, -1)
+	if err != nil {
+		return false
+	}
+	var cfg Config
+	return unseal(data, &cfg) == nil && cfg.Format == FormatName
+}
+
 // Encrypted reports whether the repository is encrypted.
 func (r *Repo) Encrypted() bool { return r.sec != nil }
 

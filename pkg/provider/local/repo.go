@@ -2,9 +2,14 @@ package local
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 
 	"github.com/dropback/dropback/pkg/engine"
 	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/store"
+	localstore "github.com/dropback/dropback/pkg/store/local"
+	s3store "github.com/dropback/dropback/pkg/store/s3"
 )
 
 // InitRepo implements provider.Repository.
@@ -18,6 +23,9 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	eopts, err := p.engineOptions()
 	if err != nil {
 		return nil, err
+	}
+	if outer := p.outerRepository(ctx); outer != "" {
+		return nil, provider.Errorf(provider.ErrInvalid, "%s lies inside the repository at %s: a repository's objects are its own, so make the new one elsewhere", p.st.Location(), outer)
 	}
 	if err := p.createBucket(ctx, opts.CreateBucket); err != nil {
 		return nil, err
@@ -129,4 +137,52 @@ func (p *Provider) ListHostActions(ctx context.Context, ref string) ([]provider.
 func actionView(a engine.ActionRecord) provider.Action {
 	return provider.Action{ID: a.ID, Type: a.Type, Status: a.Status, StartedAt: a.StartedAt,
 		CompletedAt: a.CompletedAt, ResourceID: a.ResourceID, ResourceType: a.ResourceType, Error: a.Error}
+}
+
+// outerRepository returns the location of a repository that the one to be
+// made would lie inside (a parent directory, or a shorter prefix of the
+// same bucket), or "". Its gc and stats would count the new repository's
+// objects as its own. A parent that cannot be read is passed over.
+func (p *Provider) outerRepository(ctx context.Context) string {
+	for _, parent := range parentLocations(p.opts.Repo) {
+		var st store.Store
+		var err error
+		if strings.HasPrefix(parent, "s3://") {
+			st, err = s3store.Open(ctx, parent, s3store.Options{})
+		} else {
+			st, err = localstore.Open(parent)
+		}
+		if err == nil && engine.IsRepository(ctx, st) {
+			return st.Location()
+		}
+	}
+	return ""
+}
+
+// parentLocations lists the places that hold repo, nearest first: its
+// parent directories, or the shorter prefixes of its bucket down to the
+// bucket itself.
+func parentLocations(repo string) []string {
+	if repo == "" {
+		return nil // a store given directly, as tests do
+	}
+	var out []string
+	if rest, ok := strings.CutPrefix(repo, "s3://"); ok {
+		rest = strings.Trim(rest, "/")
+		for i := strings.LastIndexByte(rest, '/'); i > 0; i = strings.LastIndexByte(rest, '/') {
+			rest = rest[:i]
+			out = append(out, "s3://"+rest)
+		}
+		return out
+	}
+	abs, err := filepath.Abs(repo)
+	if err != nil {
+		return nil
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		out = append(out, dir)
+		if dir == filepath.Dir(dir) {
+			return out
+		}
+	}
 }
