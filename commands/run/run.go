@@ -106,7 +106,9 @@ func Summary(r *provider.RunReport) string {
 }
 
 // Outcome is the error of a pass: nil when all went well, ErrPartial when
-// some work was done and some failed, a plain error when nothing was done.
+// some work was done and some failed, and when nothing was done an error
+// that wraps the errors of the pass, so that their classes decide the exit
+// code (credentials refused: 4) by ExitCode's order.
 func Outcome(r *provider.RunReport) error {
 	if len(r.Errors) == 0 {
 		return nil
@@ -115,5 +117,15 @@ func Outcome(r *provider.RunReport) error {
 	if len(r.Backups) > 0 || len(r.Expired) > 0 || r.GC != nil {
 		return fmt.Errorf("%s: %w", msg, cmdutil.ErrPartial)
 	}
-	return fmt.Errorf("%s", msg)
+	return &passError{msg: msg, errs: r.Failures}
 }
+
+// passError is a pass that did nothing but fail: it reads as msg and
+// matches each of errs.
+type passError struct {
+	msg  string
+	errs []error
+}
+
+func (e *passError) Error() string   { return e.msg }
+func (e *passError) Unwrap() []error { return e.errs }
