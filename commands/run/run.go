@@ -4,6 +4,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -106,9 +107,10 @@ func Summary(r *provider.RunReport) string {
 }
 
 // Outcome is the error of a pass: nil when all went well, ErrPartial when
-// some work was done and some failed, and when nothing was done an error
-// that wraps the errors of the pass, so that their classes decide the exit
-// code (credentials refused: 4) by ExitCode's order.
+// some work was done and some failed, and a plain error when nothing was
+// done, but one that matches provider.ErrAuth (exit 4) when the server
+// refused the credentials or their writes: that fails every pass, not a
+// host. A host's own failure (its disk gone) stays a plain error.
 func Outcome(r *provider.RunReport) error {
 	if len(r.Errors) == 0 {
 		return nil
@@ -117,7 +119,13 @@ func Outcome(r *provider.RunReport) error {
 	if len(r.Backups) > 0 || len(r.Expired) > 0 || r.GC != nil {
 		return fmt.Errorf("%s: %w", msg, cmdutil.ErrPartial)
 	}
-	return &passError{msg: msg, errs: r.Failures}
+	var auth []error
+	for _, err := range r.Failures {
+		if errors.Is(err, provider.ErrAuth) {
+			auth = append(auth, err)
+		}
+	}
+	return &passError{msg: msg, errs: auth}
 }
 
 // passError is a pass that did nothing but fail: it reads as msg and
