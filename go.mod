@@ -19,6 +19,7 @@ require (
 	golang.org/x/oauth2 v0.27.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
+	gopkg.in/ini.v1 v1.67.3
 	gopkg.in/yaml.v3 v3.0.1
 )
 
@@ -58,5 +59,4 @@ require (
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	golang.org/x/time v0.6.0 // indirect
-	gopkg.in/ini.v1 v1.67.3 // indirect
 )

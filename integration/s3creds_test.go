@@ -105,6 +105,32 @@ func TestS3ReadOnlyCredentials(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	require.Len(t, lines, 1, "one line: %s", r.stderr)
 	require.Contains(t, lines[0], "access denied")
+	// The keys are right: the line says they may only read, not to check them.
+	require.Contains(t, lines[0], "refused the write, and these credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) may only read")
+	require.Contains(t, lines[0], "s3:PutObject and s3:DeleteObject")
+	require.NotContains(t, lines[0], "check AWS_ACCESS_KEY_ID")
+	// A scheduling pass that can only fail to write exits 4 as well.
+	r = e.runEnv(ro, "run", "--due")
+	require.Equal(t, 4, r.code, "read-only run --due: %s", r.stderr)
+	require.Contains(t, r.stderr, "may only read")
+
+	// The same keys from a profile: the line names the profile.
+	var user, secret string
+	for _, kv := range ro {
+		if v, ok := strings.CutPrefix(kv, "AWS_ACCESS_KEY_ID="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(kv, "AWS_SECRET_ACCESS_KEY="); ok {
+			secret = v
+		}
+	}
+	file := filepath.Join(e.dir, "ro-credentials")
+	require.NoError(t, os.WriteFile(file, fmt.Appendf(nil, "[ro]\naws_access_key_id = %s\naws_secret_access_key = %s\n", user, secret), 0o600))
+	r = e.runEnv([]string{"AWS_ENDPOINT_URL=" + srv.Endpoint, "AWS_REGION=" + srv.Region, "AWS_PROFILE=ro",
+		"AWS_SHARED_CREDENTIALS_FILE=" + file, "AWS_CONFIG_FILE=" + filepath.Join(e.dir, "none")}, "backups", "create", "web-1")
+	require.Equal(t, 4, r.code, "read-only backup with a profile: %s", r.stderr)
+	require.Contains(t, r.stderr, `these credentials (the keys of profile "ro") may only read`)
+	require.NotContains(t, r.stderr, "AWS_ACCESS_KEY_ID")
 	require.Equal(t, before, e.objects(), "the read-only commands wrote or deleted objects")
 }
 
@@ -138,6 +164,21 @@ func TestS3CredentialsFileProfile(t *testing.T) {
 	require.Equal(t, 0, r.code, "with the profile: %s", r.stderr)
 	r = e.runEnv(env, "backups", "list")
 	require.Equal(t, 4, r.code, "with the default profile's wrong keys: %s", r.stderr)
+	require.Contains(t, r.stderr, `(check the keys of profile "default")`)
+	require.NotContains(t, r.stderr, "AWS_ACCESS_KEY_ID")
+	r = e.runEnv(append(env, "AWS_PROFILE=nope"), "backups", "list")
+	require.Equal(t, 4, r.code, "with a profile that does not exist: %s", r.stderr)
+	require.Contains(t, r.stderr, `there is no profile "nope"`)
+
+	// A credential_process without arguments, as the AWS CLI runs it.
+	proc := filepath.Join(e.dir, "creds.sh")
+	require.NoError(t, os.WriteFile(proc, fmt.Appendf(nil, "#!/bin/sh\necho '{\"Version\":1,\"AccessKeyId\":\"%s\",\"SecretAccessKey\":\"%s\"}'\n",
+		srv.AccessKey, srv.SecretKey), 0o700))
+	config := filepath.Join(e.dir, "aws-config")
+	require.NoError(t, os.WriteFile(config, fmt.Appendf(nil, "[profile proc]\ncredential_process = %s\n", proc), 0o600))
+	r = e.runEnv([]string{"AWS_ENDPOINT_URL=" + srv.Endpoint, "AWS_REGION=" + srv.Region, "AWS_PROFILE=proc",
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(e.dir, "none"), "AWS_CONFIG_FILE=" + config}, "backups", "list")
+	require.Equal(t, 0, r.code, "with a credential_process: %s", r.stderr)
 	r = e.runEnv([]string{"AWS_ENDPOINT_URL=" + srv.Endpoint, "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(e.dir, "none"),
 		"AWS_CONFIG_FILE=" + filepath.Join(e.dir, "none")}, "backups", "list")
 	require.Equal(t, 4, r.code, "with no credentials at all: %s", r.stderr)

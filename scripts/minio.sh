@@ -9,7 +9,10 @@
 #   scripts/minio.sh status   exit 0 if it answers, 1 otherwise
 #   scripts/minio.sh mc ARGS  run MinIO's client on it as root, alias "local"
 #                             (built once with go install, like the server):
-#                             scripts/minio.sh mc admin user add local ro s3cret
+#                             scripts/minio.sh mc admin user add local rouser rosecret123
+#                             (an access key of 3-20 characters, a secret of
+#                             8-40; docs/s3.md gives the policy of a user
+#                             that may only read)
 #
 # MinIO listens on 127.0.0.1 only, on a free port chosen at the first start
 # and kept for later starts, with four drive folders (DIR/data/d{1...4}), so

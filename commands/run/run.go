@@ -4,6 +4,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -106,7 +107,10 @@ func Summary(r *provider.RunReport) string {
 }
 
 // Outcome is the error of a pass: nil when all went well, ErrPartial when
-// some work was done and some failed, a plain error when nothing was done.
+// some work was done and some failed, and a plain error when nothing was
+// done, but one that matches provider.ErrAuth (exit 4) when the server
+// refused the credentials or their writes: that fails every pass, not a
+// host. A host's own failure (its disk gone) stays a plain error.
 func Outcome(r *provider.RunReport) error {
 	if len(r.Errors) == 0 {
 		return nil
@@ -115,5 +119,21 @@ func Outcome(r *provider.RunReport) error {
 	if len(r.Backups) > 0 || len(r.Expired) > 0 || r.GC != nil {
 		return fmt.Errorf("%s: %w", msg, cmdutil.ErrPartial)
 	}
-	return fmt.Errorf("%s", msg)
+	var auth []error
+	for _, err := range r.Failures {
+		if errors.Is(err, provider.ErrAuth) {
+			auth = append(auth, err)
+		}
+	}
+	return &passError{msg: msg, errs: auth}
 }
+
+// passError is a pass that did nothing but fail: it reads as msg and
+// matches each of errs.
+type passError struct {
+	msg  string
+	errs []error
+}
+
+func (e *passError) Error() string   { return e.msg }
+func (e *passError) Unwrap() []error { return e.errs }

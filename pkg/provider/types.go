@@ -594,6 +594,16 @@ type RunReport struct {
 	// Skipped says why each enabled host was not backed up.
 	Skipped []Skipped `json:"skipped"`
 	Errors  []string  `json:"errors"`
+	// Failures are the errors of Errors, in the same order, with the
+	// provider sentinels they wrap (ErrAuth, ErrInvalid...), for the exit
+	// code of a pass that did nothing else. A provider may leave it empty.
+	Failures []error `json:"-"`
+}
+
+// Fail adds err to the errors of the pass.
+func (r *RunReport) Fail(err error) {
+	r.Errors = append(r.Errors, err.Error())
+	r.Failures = append(r.Failures, err)
 }
 
 // Skipped is an enabled host a pass did not back up, and why.

@@ -107,7 +107,7 @@ func openStore(ctx context.Context, repo string) (store.Store, error) {
 			return st, nil
 		case errors.Is(err, s3store.ErrAccessDenied) || errors.Is(err, s3store.ErrNoCredentials):
 			return nil, wrapAs(err, provider.ErrAuth)
-		case errors.Is(err, s3store.ErrInvalidURL):
+		case errors.Is(err, s3store.ErrInvalidURL) || errors.Is(err, s3store.ErrInvalidSetting):
 			return nil, wrapAs(err, provider.ErrInvalid)
 		case errors.Is(err, s3store.ErrUnconditional):
 			return nil, fmt.Errorf("%w; set %s=1 only if a single dropback ever writes to this repository at a time", err, singleWriterEnv)
@@ -247,6 +247,8 @@ func mapErr(err error) error {
 		target = provider.ErrPassword
 	case errors.Is(err, s3store.ErrAccessDenied) || errors.Is(err, s3store.ErrNoCredentials):
 		target = provider.ErrAuth
+	case errors.Is(err, s3store.ErrNoBucket):
+		target = provider.ErrNoRepo
 	case errors.Is(err, s3store.ErrUnconditional):
 		return fmt.Errorf("%w; set %s=1 only if a single dropback ever writes to this repository at a time", err, singleWriterEnv)
 	default:

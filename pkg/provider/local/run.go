@@ -77,7 +77,7 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 	// A host whose record cannot be read cannot be scheduled: it is an
 	// error of the pass, and the others go on.
 	for _, id := range sortedIDs(damaged) {
-		rep.Errors = append(rep.Errors, fmt.Sprintf("host %d: %v", id, damaged[id]))
+		rep.Fail(fmt.Errorf("host %d: %w", id, mapErr(damaged[id])))
 	}
 	for _, h := range hosts {
 		if ctx.Err() != nil {
@@ -87,18 +87,18 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 			continue
 		}
 		if err := p.runHost(ctx, r, h, all, opts, rep, &idle); err != nil {
-			rep.Errors = append(rep.Errors, err.Error())
+			rep.Fail(err) // mapped where it arose
 		}
 	}
 	p.runGC(ctx, r, rep)
 	if err := r.PruneClaims(ctx, p.opts.Now().Add(-30*24*time.Hour)); err != nil {
-		rep.Errors = append(rep.Errors, err.Error())
+		rep.Fail(mapErr(err))
 	}
 	if len(rep.Backups) == 0 && len(rep.Expired) == 0 && len(rep.Errors) == 0 && rep.GC == nil &&
 		len(idle.Skipped) == len(rep.Skipped) {
 		// Nothing to do but wait: the passes until idle.Until may trust that.
 		if err := r.PutIdle(ctx, token, idle); err != nil {
-			rep.Errors = append(rep.Errors, err.Error())
+			rep.Fail(mapErr(err))
 		}
 	}
 	return rep, nil
@@ -109,7 +109,7 @@ func (p *Provider) RunDue(ctx context.Context, opts provider.RunOptions) (*provi
 func (p *Provider) runGC(ctx context.Context, r *engine.Repo, rep *provider.RunReport) {
 	ripe, err := r.RipeMarks(ctx, runGrace)
 	if err != nil {
-		rep.Errors = append(rep.Errors, err.Error())
+		rep.Fail(mapErr(err))
 		return
 	}
 	if len(rep.Expired) == 0 && !ripe {
@@ -121,7 +121,7 @@ func (p *Provider) runGC(ctx context.Context, r *engine.Repo, rep *provider.RunR
 	case errors.As(err, &locked):
 		rep.Skipped = append(rep.Skipped, provider.Skipped{Reason: "gc: " + locked.Error()})
 	case err != nil:
-		rep.Errors = append(rep.Errors, err.Error())
+		rep.Fail(err) // mapped by gc
 	default:
 		rep.GC = res
 	}

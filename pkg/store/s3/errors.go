@@ -68,6 +68,33 @@ func (s *Store) mapErr(err error) error {
 	return err
 }
 
+// writeErr is mapErr for a refused write (a put or a delete): when the
+// server denies it to credentials that may list the repository, the
+// credentials are right and only lack the rights to write, and the error
+// says so rather than to check them.
+func (s *Store) writeErr(ctx context.Context, err error) error {
+	mapped := s.mapErr(err)
+	var resp minio.ErrorResponse
+	if !errors.Is(mapped, ErrAccessDenied) || !errors.As(err, &resp) || !s.canList(ctx) {
+		return mapped
+	}
+	return fmt.Errorf("%w: %s refused the write, and these credentials (%s) may only read: "+
+		"they need s3:PutObject and s3:DeleteObject on bucket %s (%s)", ErrAccessDenied, s.endpoint, s.source, s.bucket, describe(resp))
+}
+
+// canList reports whether the credentials may list the store's prefix.
+func (s *Store) canList(ctx context.Context) bool {
+	err := s.bounded(context.WithoutCancel(ctx), "GET", "", func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix, MaxKeys: 1}) {
+			return obj.Err
+		}
+		return nil
+	})
+	return err == nil
+}
+
 func (s *Store) mapResponse(resp minio.ErrorResponse) error {
 	switch {
 	case resp.Code == minio.NoSuchKey || resp.Code == "NoSuchObject":
@@ -80,7 +107,7 @@ func (s *Store) mapResponse(resp minio.ErrorResponse) error {
 		return errPastEnd
 	case resp.Code == minio.AccessDenied || resp.Code == "InvalidAccessKeyId" ||
 		resp.Code == "SignatureDoesNotMatch" || resp.StatusCode == http.StatusForbidden:
-		return fmt.Errorf("%w by %s: %s (check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", ErrAccessDenied, s.endpoint, describe(resp))
+		return fmt.Errorf("%w by %s: %s (check %s)", ErrAccessDenied, s.endpoint, describe(resp), s.source)
 	case resp.StatusCode == http.StatusNotFound && resp.Code == "":
 		return store.ErrNotFound
 	}

@@ -118,6 +118,20 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// endpointSetting returns the endpoint of opts or the environment, and
+// the setting it came from, for messages.
+func endpointSetting(given string, getenv func(string) string) (endpoint, from string) {
+	switch {
+	case given != "":
+		return given, "the endpoint given"
+	case getenv("AWS_ENDPOINT_URL_S3") != "":
+		return getenv("AWS_ENDPOINT_URL_S3"), "AWS_ENDPOINT_URL_S3"
+	case getenv("AWS_ENDPOINT_URL") != "":
+		return getenv("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL"
+	}
+	return "https://s3.amazonaws.com", "the default endpoint"
+}
+
 func s3Location(bucket, prefix string) string {
 	if prefix == "" {
 		return "s3://" + bucket
@@ -139,12 +153,12 @@ func newStore(ctx context.Context, bucket, prefix string, opts Options) (*Store,
 		}
 		return ""
 	}
-	endpoint := first(opts.Endpoint, getenv("AWS_ENDPOINT_URL_S3"), getenv("AWS_ENDPOINT_URL"), "https://s3.amazonaws.com")
+	endpoint, from := endpointSetting(opts.Endpoint, getenv)
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: endpoint %s: want http://host[:port] or https://host[:port] in AWS_ENDPOINT_URL",
-			ErrInvalidURL, safetext.Escape(safetext.Clip(safetext.URL(endpoint), 100)))
+		return nil, fmt.Errorf("%w: endpoint %s: want http://host[:port] or https://host[:port] in %s",
+			ErrInvalidURL, safetext.Escape(safetext.Clip(safetext.URL(endpoint), 100)), from)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -164,7 +178,7 @@ func newStore(ctx context.Context, bucket, prefix string, opts Options) (*Store,
 			}
 		}
 	}
-	creds, secret, err := credentialChain(ctx, opts, getenv)
+	creds, secret, source, err := credentialChain(ctx, opts, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +235,7 @@ func newStore(ctx context.Context, bucket, prefix string, opts Options) (*Store,
 		listLag: lag,
 		client:  client, core: minio.Core{Client: client}, plain: plain,
 		bucket: bucket, location: s3Location(bucket, prefix),
-		endpoint: u.Scheme + "://" + u.Host, region: region, secret: secret,
+		endpoint: u.Scheme + "://" + u.Host, region: region, secret: secret, source: source,
 		partSize: partSize, require: opts.RequireConditional, timeout: timeout,
 	}
 	if prefix != "" {

@@ -74,7 +74,7 @@ func (s *Store) runProbe(ctx context.Context) (bool, error) {
 		}
 	}
 	if err != nil {
-		err = s.mapErr(err)
+		err = s.writeErr(ctx, err)
 		if errors.Is(err, ErrNoBucket) {
 			return false, err
 		}

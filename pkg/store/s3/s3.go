@@ -100,6 +100,7 @@ type Store struct {
 	endpoint  string
 	region    string
 	secret    string // only to redact it from errors
+	source    string // where the credentials came from, for messages
 	partSize  int64
 	require   bool
 	timeout   time.Duration // of each attempt
@@ -168,7 +169,7 @@ func (s *Store) Put(ctx context.Context, name string, data []byte) error {
 	if err == nil {
 		return nil
 	}
-	err = s.mapErr(err)
+	err = s.writeErr(ctx, err)
 	if errors.Is(err, store.ErrExists) && s.createdBy(ctx, key, token) {
 		return nil // an earlier attempt of this Put created it
 	}
@@ -429,7 +430,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 		return s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	})
 	if err != nil {
-		err = s.mapErr(err)
+		err = s.writeErr(ctx, err)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
 		}
