@@ -90,7 +90,7 @@ func readBounded(ctx context.Context, st store.Store, name, what string, limit, 
 	case errors.Is(err, store.ErrNotObject):
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	case err != nil:
-		return nil, fmt.Errorf("read %s %s: %w", what, name, err)
+		return nil, fmt.Errorf("read %s: %w", what, err) // the store's error names the object
 	case int64(len(data)) > limit:
 		return nil, tooLarge(name, what, limit)
 	}
