@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -214,7 +215,10 @@ func (p *Provider) readGuest(ctx context.Context, r *engine.Repo, h engine.HostR
 		defer cancel()
 		endErr := pit.End(ectx, err == nil)
 		notices = append(slices.Clone(pit.Notices()), notices...)
-		if endErr != nil {
+		switch {
+		case errors.Is(endErr, vm.ErrNotRunning):
+			notices = append(notices, endErr.Error())
+		case endErr != nil:
 			notices = append(notices, fmt.Sprintf("%v; the next backup clears what is left", endErr))
 		}
 		if res != nil {

@@ -93,6 +93,9 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if err := p.clearLeftovers(ctx, chosen, req.Since); err != nil {
 		return nil, err
 	}
+	if n := sweepScratch(p.scratch, p.token, time.Now()); n > 0 {
+		p.notef("removed %d scratch file(s) that earlier backups left in %s, which no QEMU uses", n, p.scratch)
+	}
 	if all, err = g.disks(ctx); err != nil { // the root nodes, with no leftover filter above them
 		return nil, err
 	}

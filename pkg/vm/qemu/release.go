@@ -7,6 +7,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
+
+	"github.com/dropback/dropback/pkg/vm"
 )
 
 // Check implements vm.PointInTime: the point in time held if every
@@ -48,15 +51,22 @@ func (g *Guest) blockJobs(ctx context.Context) (map[string]string, error) {
 }
 
 // End implements vm.PointInTime. It goes on after a step fails, so that as
-// much as can be is released, and returns every failure.
+// much as can be is released, and returns every failure; but once QEMU is
+// gone (its QMP socket refuses) there is nothing left in the guest to
+// release: it removes the scratch files QEMU can no longer remove, and
+// says once that QEMU is gone, wrapping vm.ErrNotRunning.
 func (p *point) End(ctx context.Context, stored bool) error {
 	if p.ended {
 		return nil
 	}
 	p.ended = true
 	var errs []error
+	var gone error
 	keep := func(err error) {
-		if err != nil {
+		if err == nil || gone != nil {
+			return
+		}
+		if gone = p.g.gone(ctx, err); gone == nil {
 			errs = append(errs, err)
 		}
 	}
@@ -80,8 +90,27 @@ func (p *point) End(ctx context.Context, stored bool) error {
 			keep(p.g.removeBitmap(ctx, d.node, p.bitmaps[i])) // the old one still records every change
 		}
 	}
+	p.removeOwn()
+	if gone != nil {
+		return fmt.Errorf("release the point in time: %w: QEMU is gone (%v); nothing of the backup is left in the guest, and its scratch files in %s are removed",
+			vm.ErrNotRunning, gone, p.scratch)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("release the point in time: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// gone tells whether err, an error of a QMP command, is because QEMU is
+// gone: the connection was lost or cannot be made, and a new one is
+// refused. It returns the refusal, or nil when QEMU may still be there.
+func (g *Guest) gone(ctx context.Context, err error) error {
+	if !errors.Is(err, ErrLost) && !errors.Is(err, vm.ErrUnreachable) {
+		return nil
+	}
+	perr := g.mon.run(ctx, "query-status", nil, nil)
+	if errors.Is(perr, syscall.ECONNREFUSED) || errors.Is(perr, syscall.ENOENT) {
+		return perr
 	}
 	return nil
 }
