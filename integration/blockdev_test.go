@@ -44,7 +44,7 @@ func TestLocalBlockDevice(t *testing.T) {
 	}
 	e.json(&host, "hosts", "get", "vm-1")
 	require.Len(t, host.Disks, 1)
-	assert.Equal(t, provider.Bytes(32*mib), host.Disks[0].SizeBytes, "a block device's size is read from the device")
+	assert.Equal(t, int64(32*mib), host.Disks[0].SizeBytes, "a block device's size is read from the device")
 	b := e.create("vm-1")
 	want := sha(t, dev)
 
