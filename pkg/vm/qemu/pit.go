@@ -163,7 +163,7 @@ func (p *point) prepare(ctx context.Context) error {
 // One that runs already but serves nothing of anyone else's is what an
 // earlier backup left: it is stopped and started anew.
 func (p *point) startNBD(ctx context.Context) error {
-	sock := filepath.Join(p.scratch, fmt.Sprintf("dropback-%s.nbd", p.token))
+	sock := p.socket()
 	args := map[string]any{"addr": map[string]any{"type": "unix", "data": map[string]string{"path": sock}}}
 	err := p.g.mon.run(ctx, "nbd-server-start", args, nil)
 	var ce *CommandError

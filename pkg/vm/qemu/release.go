@@ -66,7 +66,7 @@ func (p *point) End(ctx context.Context, stored bool) error {
 		if err == nil || gone != nil {
 			return
 		}
-		if gone = p.g.gone(ctx, err); gone == nil {
+		if gone = p.gone(ctx, err); gone == nil {
 			errs = append(errs, err)
 		}
 	}
@@ -102,17 +102,22 @@ func (p *point) End(ctx context.Context, stored bool) error {
 }
 
 // gone tells whether err, an error of a QMP command, is because QEMU is
-// gone: the connection was lost or cannot be made, and a new one is
-// refused. It returns the refusal, or nil when QEMU may still be there.
-func (g *Guest) gone(ctx context.Context, err error) error {
+// gone: the connection was lost or cannot be made, a new one is refused,
+// and nothing holds the point in time's scratch files (a QEMU whose QMP
+// socket was removed still holds them). It returns the refusal, or nil
+// when QEMU may still be there.
+func (p *point) gone(ctx context.Context, err error) error {
 	if !errors.Is(err, ErrLost) && !errors.Is(err, vm.ErrUnreachable) {
 		return nil
 	}
-	perr := g.mon.run(ctx, "query-status", nil, nil)
-	if errors.Is(perr, syscall.ECONNREFUSED) || errors.Is(perr, syscall.ENOENT) {
-		return perr
+	perr := p.g.mon.run(ctx, "query-status", nil, nil)
+	if !errors.Is(perr, syscall.ECONNREFUSED) && !errors.Is(perr, syscall.ENOENT) {
+		return nil
 	}
-	return nil
+	if p.ownInUse() {
+		return nil
+	}
+	return perr
 }
 
 // deleteExports removes NBD exports, dropping their clients, and waits

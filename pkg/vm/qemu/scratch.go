@@ -81,11 +81,31 @@ func deadSocket(path string) bool {
 	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
+// ownInUse reports whether something still uses the scratch files of the
+// point in time: a QEMU holds a lock on a fleecing image, or listens on
+// its NBD socket.
+func (p *point) ownInUse() bool {
+	for _, path := range p.files {
+		if inUse, err := vm.InUse(path, false); err == nil && inUse {
+			return true
+		}
+	}
+	sock := p.socket()
+	if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 && !deadSocket(sock) {
+		return true
+	}
+	return false
+}
+
+func (p *point) socket() string {
+	return filepath.Join(p.scratch, fmt.Sprintf("dropback-%s.nbd", p.token))
+}
+
 // removeOwn removes the scratch files of a point in time that its QEMU
 // no longer uses: what it left when QEMU went away before it could remove
 // them. Missing files are no error.
 func (p *point) removeOwn() {
-	paths := append([]string{filepath.Join(p.scratch, fmt.Sprintf("dropback-%s.nbd", p.token))}, p.files...)
+	paths := append([]string{p.socket()}, p.files...)
 	for _, path := range paths {
 		if fi, err := os.Lstat(path); err == nil {
 			removeUnused(path, fi)

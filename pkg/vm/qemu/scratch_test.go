@@ -143,3 +143,29 @@ func TestEndAfterQEMUIsGone(t *testing.T) {
 		t.Fatalf("left in the scratch directory: %q", got)
 	}
 }
+
+// When only the QMP socket is gone and QEMU runs on, holding the scratch
+// files, ending the point in time neither says that QEMU is gone nor
+// removes them.
+func TestEndAfterTheQMPSocketIsGone(t *testing.T) {
+	ctx := context.Background()
+	scratch := t.TempDir()
+	v := guest(t, false, "qcow2")
+	g := open(t, v, "")
+	p, err := g.PointInTime(ctx, vm.Request{Scratch: scratch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := scratchFiles(t, scratch)
+	if err := os.Remove(v.QMP); err != nil {
+		t.Fatal(err)
+	}
+	g.Close() // End connects again, to a socket that is gone
+	err = p.End(ctx, false)
+	if err == nil || errors.Is(err, vm.ErrNotRunning) || strings.Contains(err.Error(), "QEMU is gone") {
+		t.Fatalf("End: %v, want an error that does not say QEMU is gone", err)
+	}
+	if got := scratchFiles(t, scratch); !slices.Equal(got, before) {
+		t.Fatalf("scratch files %q, want %q, which QEMU still uses", got, before)
+	}
+}
