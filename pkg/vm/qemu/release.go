@@ -92,14 +92,21 @@ func (p *point) End(ctx context.Context, stored bool) error {
 	}
 	p.removeOwn()
 	if gone != nil {
-		return fmt.Errorf("release the point in time: %w: QEMU is gone (%v); nothing of the backup is left in the guest, and its scratch files in %s are removed",
-			vm.ErrNotRunning, gone, p.scratch)
+		return goneError(fmt.Sprintf("release the point in time: QEMU is gone (%v); nothing of the backup is left in the guest, and its scratch files in %s are removed",
+			gone, p.scratch))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("release the point in time: %w", errors.Join(errs...))
 	}
 	return nil
 }
+
+// goneError is the end of a point in time whose QEMU is gone: it is
+// vm.ErrNotRunning, in its own words.
+type goneError string
+
+func (e goneError) Error() string      { return string(e) }
+func (goneError) Is(target error) bool { return target == vm.ErrNotRunning }
 
 // gone tells whether err, an error of a QMP command, is because QEMU is
 // gone: the connection was lost or cannot be made, a new one is refused,
