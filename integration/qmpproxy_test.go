@@ -24,6 +24,8 @@ type qmpProxy struct {
 	mu               sync.Mutex
 	armed, seenAfter bool
 	conns            []net.Conn
+	// fired, when set, runs at the trigger, before the proxy vanishes.
+	fired func()
 }
 
 func startQMPProxy(t *testing.T, path, target, after, on string, forward bool) *qmpProxy {
@@ -79,6 +81,9 @@ func (p *qmpProxy) pipe(c, q net.Conn) {
 			}
 		}
 		if fire {
+			if p.fired != nil {
+				p.fired()
+			}
 			p.vanish()
 			return
 		}

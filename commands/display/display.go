@@ -29,7 +29,7 @@ var HostColumns = []output.Column[provider.Host]{
 	{Key: "Paths", Header: "Paths", Extra: true, Value: diskPaths},
 	{Key: "Kind", Header: "Kind", Extra: true, Value: func(h provider.Host) string { return output.OrNone(h.Kind) }},
 	// doctl's Droplet column that dropback has.
-	{Key: "Disk", Header: "Disk", Doctl: true, Value: func(h provider.Host) string { return strconv.FormatInt(hostBytes(h)>>30, 10) }},
+	{Key: "Disk", Header: "Disk", Doctl: true, Value: func(h provider.Host) string { return hostGigabytes(h) }},
 }
 
 // lastError is a host's last scheduled backup that failed, with its time.
@@ -71,14 +71,34 @@ func withDisks(h provider.Host) provider.Host {
 	return h
 }
 
-func hostSize(h provider.Host) string { return output.Bytes(hostBytes(h)) }
-
-func hostBytes(h provider.Host) int64 {
-	var n int64
-	for _, d := range h.Disks {
-		n += d.SizeBytes
+// hostSize is the size of a host's disks, or none when the size of one
+// of them is not known.
+func hostSize(h provider.Host) string {
+	n, ok := hostBytes(h)
+	if !ok {
+		return output.None
 	}
-	return n
+	return output.Bytes(n)
+}
+
+func hostGigabytes(h provider.Host) string {
+	n, ok := hostBytes(h)
+	if !ok {
+		return output.None
+	}
+	return strconv.FormatInt(n>>30, 10)
+}
+
+// hostBytes sums the sizes of a host's disks; ok is false when the size of
+// one of them is not known.
+func hostBytes(h provider.Host) (n int64, ok bool) {
+	for _, d := range h.Disks {
+		if d.SizeBytes == nil {
+			return 0, false
+		}
+		n += *d.SizeBytes
+	}
+	return n, true
 }
 
 func diskPaths(h provider.Host) string {

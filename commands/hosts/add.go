@@ -64,6 +64,9 @@ those named with --device. The guest must be running. See docs/vms.md.`,
 					kinds++
 				}
 			}
+			if kinds == 0 && (len(opts.Devices) > 0 || opts.Agent != "" || opts.Scratch != "") {
+				return cmdutil.FlagErrorf("hosts add: --device, --qemu-agent and --scratch need a running guest: give --qemu or --libvirt")
+			}
 			if kinds != 1 {
 				return cmdutil.FlagErrorf("hosts add: give at least one --disk, or a running guest with --qemu or --libvirt (only one of them)")
 			}

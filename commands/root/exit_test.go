@@ -28,6 +28,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad ID", nil, []string{"backups", "get", "abc"}, 2, []string{`invalid backup ID "abc"`}},
 		{"bad output", nil, []string{"hosts", "list", "-o", "yaml"}, 2, []string{`invalid --output "yaml"`}},
 		{"hosts add without disk", nil, []string{"hosts", "add", "x"}, 2, []string{"--disk"}},
+		{"hosts add --device without a guest", nil, []string{"hosts", "add", "x", "--device", "vda"}, 2, []string{"--device", "need a running guest: give --qemu or --libvirt"}},
 		{"invalid value from the provider", nil, []string{"policy", "set", "web-1", "--hour", "5"}, 2, []string{"hour 5", "valid hours"}},
 		{"not found", nil, []string{"hosts", "get", "nope"}, 1, []string{"get host nope", "not found"}},
 		{"auth", func(c *cli) { c.fake.Errs = map[string]error{"ListHosts": fmt.Errorf("401: %w", provider.ErrAuth)} },

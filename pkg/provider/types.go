@@ -37,10 +37,15 @@ type Host struct {
 
 // Disk is one disk of a host. Path is empty on DigitalOcean.
 type Disk struct {
-	Name      string `json:"name"`
-	Path      string `json:"path,omitempty"`
-	SizeBytes int64  `json:"size_bytes"`
+	Name string `json:"name"`
+	Path string `json:"path,omitempty"`
+	// SizeBytes is the size the guest sees; nil (JSON null) when it is not
+	// known: the image is missing, or of a format whose size is not read.
+	SizeBytes *int64 `json:"size_bytes"`
 }
+
+// Bytes returns n as a size for Disk.SizeBytes.
+func Bytes(n int64) *int64 { return &n }
 
 // Policy is a backup policy, named as in the DigitalOcean API.
 type Policy struct {

@@ -232,3 +232,25 @@ func (im *Image) Extents() ([]Extent, error) {
 	}
 	return out, nil
 }
+
+// VirtualSize reads the size the guest sees of the qcow2 image in r from
+// its header alone, whatever features the image uses (a backing file,
+// bitmaps, QEMU holding it open): it is for showing the size of an image,
+// not for reading it.
+func VirtualSize(r io.ReaderAt) (int64, error) {
+	var b [32]byte
+	if _, err := r.ReadAt(b[:], 0); err != nil {
+		return 0, fmt.Errorf("read qcow2 header: %w", err)
+	}
+	if string(b[0:4]) != "QFI\xfb" {
+		return 0, fmt.Errorf("%w: no qcow2 magic", ErrCorrupt)
+	}
+	if v := binary.BigEndian.Uint32(b[4:]); v != 2 && v != 3 {
+		return 0, fmt.Errorf("%w: version %d", ErrUnsupported, v)
+	}
+	size := int64(binary.BigEndian.Uint64(b[24:]))
+	if size < 0 {
+		return 0, fmt.Errorf("%w: size %d", ErrCorrupt, size)
+	}
+	return size, nil
+}

@@ -166,7 +166,7 @@ func (f *Fake) AddHost(ctx context.Context, spec provider.HostSpec) (*provider.H
 	defer f.mu.Unlock()
 	h := provider.Host{ID: len(f.Hosts) + 1, Name: spec.Name, Status: "active", CreatedAt: Epoch, Disks: []provider.Disk{}}
 	for i, d := range spec.Disks {
-		h.Disks = append(h.Disks, provider.Disk{Name: fmt.Sprintf("disk%d", i), Path: d, SizeBytes: 1 << 30})
+		h.Disks = append(h.Disks, provider.Disk{Name: fmt.Sprintf("disk%d", i), Path: d, SizeBytes: provider.Bytes(1 << 30)})
 	}
 	f.Hosts = append(f.Hosts, h)
 	return &h, nil

@@ -10,7 +10,7 @@ func sampleHosts() []provider.Host {
 	return []provider.Host{
 		{
 			ID: 1, Name: "web-1", Status: "active", BackupEnabled: true,
-			Disks:        []provider.Disk{{Name: "vda", Path: "/var/lib/libvirt/images/web-1.img", SizeBytes: 20 << 30}},
+			Disks:        []provider.Disk{{Name: "vda", Path: "/var/lib/libvirt/images/web-1.img", SizeBytes: provider.Bytes(20 << 30)}},
 			BackupPolicy: &provider.Policy{Plan: "daily", Weekday: "", Hour: 4, WindowLengthHours: 4, RetentionPeriodDays: 7},
 			NextBackupWindow: &provider.Window{
 				Start: Epoch.Add(28 * time.Hour), End: Epoch.Add(32 * time.Hour),
@@ -20,8 +20,8 @@ func sampleHosts() []provider.Host {
 		{
 			ID: 2, Name: "db-1", Status: "active",
 			Disks: []provider.Disk{
-				{Name: "vda", Path: "/dev/vg0/db-root", SizeBytes: 8 << 30},
-				{Name: "vdb", Path: "/dev/vg0/db-data", SizeBytes: 100 << 30},
+				{Name: "vda", Path: "/dev/vg0/db-root", SizeBytes: provider.Bytes(8 << 30)},
+				{Name: "vdb", Path: "/dev/vg0/db-data", SizeBytes: provider.Bytes(100 << 30)},
 			},
 			CreatedAt: Epoch.Add(-10 * 24 * time.Hour),
 		},

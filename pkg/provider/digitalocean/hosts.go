@@ -168,7 +168,7 @@ func toHost(d *godo.Droplet, pol *godo.DropletBackupPolicy) provider.Host {
 		ID:               d.ID,
 		Name:             d.Name,
 		Status:           d.Status,
-		Disks:            []provider.Disk{{Name: "vda", SizeBytes: int64(d.Disk) << 30}},
+		Disks:            []provider.Disk{{Name: "vda", SizeBytes: provider.Bytes(int64(d.Disk) << 30)}},
 		BackupEnabled:    slices.Contains(d.Features, "backups"),
 		NextBackupWindow: toWindow(d.NextBackupWindow),
 		CreatedAt:        parseTime(d.Created),

@@ -28,7 +28,7 @@ func TestListHosts(t *testing.T) {
 	require.NotNil(t, web.BackupPolicy)
 	assert.Equal(t, provider.Policy{Plan: "weekly", Weekday: "SUN", Hour: 8, WindowLengthHours: 4, RetentionPeriodDays: 28}, *web.BackupPolicy)
 	require.NotNil(t, web.NextBackupWindow)
-	assert.Equal(t, []provider.Disk{{Name: "vda", SizeBytes: 25 << 30}}, web.Disks)
+	assert.Equal(t, []provider.Disk{{Name: "vda", SizeBytes: provider.Bytes(25 << 30)}}, web.Disks)
 	assert.False(t, web.CreatedAt.IsZero())
 
 	db := hosts[1]

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dropback/dropback/pkg/engine"
 	"github.com/dropback/dropback/pkg/provider"
+	"github.com/dropback/dropback/pkg/qcow2"
 )
 
 var hostNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -189,21 +190,45 @@ func (p *Provider) hostView(h engine.HostRecord) provider.Host {
 		v.Kind = h.VM.Kind
 	}
 	for _, d := range h.Disks {
-		disk := provider.Disk{Name: d.Name, Path: d.Path}
-		// An image of another format is not the size the guest sees.
-		if fi, err := os.Stat(d.Path); err == nil && (d.Format == "" || d.Format == "raw") {
-			disk.SizeBytes = fi.Size()
-			if fi.Mode()&os.ModeDevice != 0 {
-				if f, size, err := engine.OpenDisk(d.Path); err == nil {
-					disk.SizeBytes = size
-					f.Close()
-				}
-			}
-		}
-		v.Disks = append(v.Disks, disk)
+		v.Disks = append(v.Disks, provider.Disk{Name: d.Name, Path: d.Path, SizeBytes: diskSize(d)})
 	}
 	p.addPolicy(&v, h)
 	return v
+}
+
+// diskSize is the size the guest sees of a disk, read from the image: the
+// file's size for a raw image, the device's for a block device, the
+// virtual size in the header of a qcow2 image; nil when it cannot be read
+// (the image is gone, or of another format).
+func diskSize(d engine.DiskSource) *int64 {
+	switch d.Format {
+	case "", "raw":
+		fi, err := os.Stat(d.Path)
+		if err != nil {
+			return nil
+		}
+		if fi.Mode().IsRegular() {
+			return provider.Bytes(fi.Size())
+		}
+		f, size, err := engine.OpenDisk(d.Path)
+		if err != nil {
+			return nil
+		}
+		f.Close()
+		return &size
+	case "qcow2":
+		f, err := os.Open(d.Path)
+		if err != nil {
+			return nil
+		}
+		defer f.Close()
+		size, err := qcow2.VirtualSize(f)
+		if err != nil {
+			return nil
+		}
+		return &size
+	}
+	return nil
 }
 
 // AddHost implements provider.HostRegistry.

@@ -2,9 +2,12 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dropback/dropback/pkg/engine"
@@ -48,19 +51,21 @@ func vmRecord(spec provider.HostSpec) (*engine.VMRecord, error) {
 	}
 	switch {
 	case kinds > 1:
-		return nil, provider.Errorf(provider.ErrInvalid, "host %s: give --disk, --qemu or --libvirt, only one of them", spec.Name)
+		return nil, provider.Errorf(provider.ErrInvalid, "give --disk, --qemu or --libvirt, only one of them")
+	case kinds == 0 && (spec.Agent != "" || len(spec.Devices) > 0 || spec.Scratch != ""):
+		return nil, provider.Errorf(provider.ErrInvalid, "%s needs a running guest: give --qemu or --libvirt", guestFlags(spec))
 	case kinds == 0:
-		return nil, provider.Errorf(provider.ErrInvalid, "host %s needs at least one --disk, or a running guest with --qemu or --libvirt", spec.Name)
+		return nil, provider.Errorf(provider.ErrInvalid, "give at least one --disk, or a running guest with --qemu or --libvirt")
 	case len(spec.Disks) > 0:
 		if spec.Agent != "" || len(spec.Devices) > 0 || spec.Scratch != "" {
-			return nil, provider.Errorf(provider.ErrInvalid, "host %s: --qemu-agent, --device and --scratch are for a running guest (--qemu or --libvirt), not --disk", spec.Name)
+			return nil, provider.Errorf(provider.ErrInvalid, "%s is for a running guest (--qemu or --libvirt), not --disk", guestFlags(spec))
 		}
 		return nil, nil
 	}
 	rec := &engine.VMRecord{Kind: engine.VMQemu, QMP: spec.QMP, Agent: spec.Agent, Devices: spec.Devices, Scratch: spec.Scratch}
 	if spec.Libvirt != "" {
 		if spec.Agent != "" {
-			return nil, provider.Errorf(provider.ErrInvalid, "host %s: --qemu-agent is for --qemu; libvirt reaches the guest agent itself", spec.Name)
+			return nil, provider.Errorf(provider.ErrInvalid, "--qemu-agent is for --qemu; libvirt reaches the guest agent itself")
 		}
 		rec = &engine.VMRecord{Kind: engine.VMLibvirt, Domain: spec.Libvirt, URI: spec.LibvirtURI, Devices: spec.Devices, Scratch: spec.Scratch}
 	}
@@ -73,7 +78,42 @@ func vmRecord(spec provider.HostSpec) (*engine.VMRecord, error) {
 			*p = abs
 		}
 	}
+	if err := checkScratch(rec.Scratch); err != nil {
+		return nil, err
+	}
 	return rec, nil
+}
+
+// guestFlags names the flags of a spec that are only for a running guest.
+func guestFlags(spec provider.HostSpec) string {
+	var flags []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"--device", len(spec.Devices) > 0}, {"--qemu-agent", spec.Agent != ""}, {"--scratch", spec.Scratch != ""}} {
+		if f.set {
+			flags = append(flags, f.name)
+		}
+	}
+	return strings.Join(flags, ", ")
+}
+
+// checkScratch refuses a scratch directory that is not one, so that every
+// backup does not fail at it.
+func checkScratch(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return provider.Errorf(provider.ErrInvalid, "--scratch %s: no such directory", printable(dir))
+	case err != nil:
+		return provider.Errorf(provider.ErrInvalid, "--scratch %s: %v", printable(dir), unwrapPath(err))
+	case !fi.IsDir():
+		return provider.Errorf(provider.ErrInvalid, "--scratch %s is not a directory", printable(dir))
+	}
+	return nil
 }
 
 // addVMHost registers a running guest: it must answer, and have the disks
@@ -81,7 +121,7 @@ func vmRecord(spec provider.HostSpec) (*engine.VMRecord, error) {
 func (p *Provider) addVMHost(ctx context.Context, r *engine.Repo, others []engine.HostRecord, name string, rec *engine.VMRecord) (*provider.Host, error) {
 	g, err := openGuest(ctx, rec)
 	if err != nil {
-		return nil, provider.Errorf(provider.ErrInvalid, "host %s: %v", name, err)
+		return nil, provider.Errorf(provider.ErrInvalid, "%v", err)
 	}
 	defer g.Close()
 	disks, err := guestDisks(ctx, g, rec)
@@ -214,7 +254,10 @@ func (p *Provider) readGuest(ctx context.Context, r *engine.Repo, h engine.HostR
 		defer cancel()
 		endErr := pit.End(ectx, err == nil)
 		notices = append(slices.Clone(pit.Notices()), notices...)
-		if endErr != nil {
+		switch {
+		case errors.Is(endErr, vm.ErrNotRunning):
+			notices = append(notices, endErr.Error())
+		case endErr != nil:
 			notices = append(notices, fmt.Sprintf("%v; the next backup clears what is left", endErr))
 		}
 		if res != nil {
@@ -301,8 +344,7 @@ func checkRestoreTargets(ctx context.Context, h engine.HostRecord, targets []eng
 		}
 		for _, d := range h.Disks {
 			if d.Format != "" && d.Format != "raw" {
-				return provider.Errorf(provider.ErrInvalid, "disk %s of host %s is a %s image, and a backup holds the bytes the guest sees: restore it with --to FILE, then `qemu-img convert -f raw -O %s FILE %s`",
-					d.Name, h.Name, d.Format, d.Format, printable(d.Path))
+				return qcow2InPlace(h, d)
 			}
 		}
 	}
@@ -312,4 +354,17 @@ func checkRestoreTargets(ctx context.Context, h engine.HostRecord, targets []eng
 		}
 	}
 	return nil
+}
+
+// qcow2InPlace is the refusal of an in-place restore onto an image that is
+// not raw, with the way to restore it: --to a file for a guest of one
+// disk, --to a directory, where each disk is a file named as the disk, for
+// a guest of several.
+func qcow2InPlace(h engine.HostRecord, d engine.DiskSource) error {
+	to, file := "--to FILE", "FILE"
+	if len(h.Disks) > 1 {
+		to, file = "--to DIR", "DIR/"+filepath.Base(d.Name)
+	}
+	return provider.Errorf(provider.ErrInvalid, "disk %s of host %s is a %s image, and a backup holds the bytes the guest sees: restore it with %s, then `qemu-img convert -f raw -O %s %s %s`",
+		d.Name, h.Name, d.Format, to, d.Format, file, printable(d.Path))
 }

@@ -161,10 +161,7 @@ func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error
 		if want == "" {
 			continue
 		}
-		why := "it is gone (the guest was restarted, and " + d.Format + " keeps no bitmaps across a restart, or the image was replaced)"
-		if d.PersistentBitmaps() {
-			why = "it is gone (the image was replaced or restored, or QEMU dropped it)"
-		}
+		why := goneWhy(d.Disk)
 		for _, node := range nodes {
 			if node.NodeName != d.node {
 				continue
@@ -195,6 +192,19 @@ func (p *point) checkBitmaps(ctx context.Context, since map[string]string) error
 		}
 	}
 	return nil
+}
+
+// goneWhy says why the bitmap a disk's last backup started may be gone:
+// dropback itself removes it when that backup is deleted (the bitmap of
+// the backup before it went when that one was stored), or when a backup
+// of the guest by another repository or tool clears bitmaps it does not
+// use; and a raw image keeps none across a restart.
+func goneWhy(d vm.Disk) string {
+	why := "it is gone: the latest backup of this disk was deleted, or another repository or tool backs up this guest and removed it, "
+	if d.PersistentBitmaps() {
+		return why + "or the image was replaced or restored, or QEMU dropped it"
+	}
+	return why + "or the guest was restarted (" + d.Format + " keeps no bitmaps across a restart), or the image was replaced"
 }
 
 // foreignExports lists the NBD exports of the guest that are not

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +45,9 @@ func (m *monitor) connect(ctx context.Context) (*qmp.SocketMonitor, error) {
 	}
 	mon, err := qmp.NewSocketMonitor("unix", m.path, connectTimeout)
 	if err != nil {
+		if fi, serr := os.Stat(m.path); serr == nil && fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("%w: %s is not a socket: give the path of QEMU's -qmp unix:PATH,server=on,wait=off", vm.ErrUnreachable, m.path)
+		}
 		return nil, fmt.Errorf("%w: QMP socket %s: %w", vm.ErrUnreachable, m.path, unwrapOp(err))
 	}
 	done := make(chan error, 1)

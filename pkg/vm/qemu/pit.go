@@ -93,6 +93,9 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if err := p.clearLeftovers(ctx, chosen, req.Since); err != nil {
 		return nil, err
 	}
+	if n := sweepScratch(p.scratch, p.token, time.Now()); n > 0 {
+		p.notef("removed %d scratch file(s) that earlier backups left in %s, which no QEMU uses", n, p.scratch)
+	}
 	if all, err = g.disks(ctx); err != nil { // the root nodes, with no leftover filter above them
 		return nil, err
 	}
@@ -160,7 +163,7 @@ func (p *point) prepare(ctx context.Context) error {
 // One that runs already but serves nothing of anyone else's is what an
 // earlier backup left: it is stopped and started anew.
 func (p *point) startNBD(ctx context.Context) error {
-	sock := filepath.Join(p.scratch, fmt.Sprintf("dropback-%s.nbd", p.token))
+	sock := p.socket()
 	args := map[string]any{"addr": map[string]any{"type": "unix", "data": map[string]string{"path": sock}}}
 	err := p.g.mon.run(ctx, "nbd-server-start", args, nil)
 	var ce *CommandError

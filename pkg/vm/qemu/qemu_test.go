@@ -339,6 +339,11 @@ func TestBitmapThatCannotBeUsed(t *testing.T) {
 			v.IO(t, "vda", "flush") // the write itself survives
 			v.Crash(t)              // never saved again: in use, so inconsistent when loaded
 		}},
+		{name: "removed by another backup", why: "it is gone: the latest backup of this disk was deleted, or another repository or tool backs up this guest and removed it, or the image was replaced or restored, or QEMU dropped it",
+			spoil: func(t *testing.T, v *qemutest.VM, bitmap string) {
+				v.Run(t, "block-dirty-bitmap-remove", map[string]string{"node": "disk0", "name": bitmap})
+				v.Write(t, "vda", 0x66, 0, 64<<10)
+			}},
 		{name: "stopped recording", why: "it stopped recording", spoil: func(t *testing.T, v *qemutest.VM, bitmap string) {
 			v.Run(t, "block-dirty-bitmap-disable", map[string]string{"node": "disk0", "name": bitmap})
 			v.Write(t, "vda", 0x66, 0, 64<<10)

@@ -7,6 +7,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
+
+	"github.com/dropback/dropback/pkg/vm"
 )
 
 // Check implements vm.PointInTime: the point in time held if every
@@ -48,15 +51,22 @@ func (g *Guest) blockJobs(ctx context.Context) (map[string]string, error) {
 }
 
 // End implements vm.PointInTime. It goes on after a step fails, so that as
-// much as can be is released, and returns every failure.
+// much as can be is released, and returns every failure; but once QEMU is
+// gone (its QMP socket refuses) there is nothing left in the guest to
+// release: it removes the scratch files QEMU can no longer remove, and
+// says once that QEMU is gone, wrapping vm.ErrNotRunning.
 func (p *point) End(ctx context.Context, stored bool) error {
 	if p.ended {
 		return nil
 	}
 	p.ended = true
 	var errs []error
+	var gone error
 	keep := func(err error) {
-		if err != nil {
+		if err == nil || gone != nil {
+			return
+		}
+		if gone = p.gone(ctx, err); gone == nil {
 			errs = append(errs, err)
 		}
 	}
@@ -80,10 +90,41 @@ func (p *point) End(ctx context.Context, stored bool) error {
 			keep(p.g.removeBitmap(ctx, d.node, p.bitmaps[i])) // the old one still records every change
 		}
 	}
+	p.removeOwn()
+	if gone != nil {
+		return goneError(fmt.Sprintf("release the point in time: QEMU is gone (%v); nothing of the backup is left in the guest, and its scratch files in %s are removed",
+			gone, p.scratch))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("release the point in time: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// goneError is the end of a point in time whose QEMU is gone: it is
+// vm.ErrNotRunning, in its own words.
+type goneError string
+
+func (e goneError) Error() string      { return string(e) }
+func (goneError) Is(target error) bool { return target == vm.ErrNotRunning }
+
+// gone tells whether err, an error of a QMP command, is because QEMU is
+// gone: the connection was lost or cannot be made, a new one is refused,
+// and nothing holds the point in time's scratch files (a QEMU whose QMP
+// socket was removed still holds them). It returns the refusal, or nil
+// when QEMU may still be there.
+func (p *point) gone(ctx context.Context, err error) error {
+	if !errors.Is(err, ErrLost) && !errors.Is(err, vm.ErrUnreachable) {
+		return nil
+	}
+	perr := p.g.mon.run(ctx, "query-status", nil, nil)
+	if !errors.Is(perr, syscall.ECONNREFUSED) && !errors.Is(perr, syscall.ENOENT) {
+		return nil
+	}
+	if p.ownInUse() {
+		return nil
+	}
+	return perr
 }
 
 // deleteExports removes NBD exports, dropping their clients, and waits

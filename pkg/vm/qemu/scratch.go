@@ -1,0 +1,114 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/dropback/dropback/pkg/vm"
+)
+
+// A point in time keeps two kinds of files in the scratch directory: a
+// fleecing image per disk (dropback-TOKEN-N.qcow2) and QEMU's NBD socket
+// (dropback-TOKEN.nbd). The backup that made them removes them through
+// QEMU when it ends; when QEMU is gone, or the backup was killed, they
+// stay, and a later backup sweeps them.
+var scratchName = regexp.MustCompile(`^dropback-([0-9a-f]{6})(-[0-9]+\.qcow2|\.nbd)$`)
+
+// sweepMinAge is how old a scratch file must be before a backup of another
+// guest may remove it: between QEMU creating a fleecing image and opening
+// it (when it locks it), and between binding its NBD socket and listening,
+// a file is in use with no sign of it.
+const sweepMinAge = time.Minute
+
+// sweepScratch removes the scratch files of earlier backups in dir that
+// nothing uses: fleecing images no QEMU holds a lock on, and NBD sockets
+// no one listens on. It leaves alone the files of the backup token is,
+// files younger than sweepMinAge, and every file not named as dropback
+// names its own. It returns how many files it removed. It is housekeeping:
+// a directory it cannot read is left as it is.
+func sweepScratch(dir, token string, now time.Time) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		m := scratchName.FindStringSubmatch(e.Name())
+		if m == nil || m[1] == token {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		fi, err := os.Lstat(path)
+		if err != nil || now.Sub(fi.ModTime()) < sweepMinAge {
+			continue
+		}
+		if removeUnused(path, fi) {
+			n++
+		}
+	}
+	return n
+}
+
+// removeUnused removes the scratch file at path if nothing uses it, and
+// reports whether it did.
+func removeUnused(path string, fi os.FileInfo) bool {
+	switch {
+	case fi.Mode().IsRegular():
+		if inUse, err := vm.InUse(path, false); err != nil || inUse {
+			return false
+		}
+	case fi.Mode()&os.ModeSocket != 0:
+		if !deadSocket(path) {
+			return false
+		}
+	default:
+		return false
+	}
+	return os.Remove(path) == nil
+}
+
+// deadSocket reports whether no one listens on the unix socket at path:
+// a connection to it is refused.
+func deadSocket(path string) bool {
+	c, err := net.DialTimeout("unix", path, connectTimeout)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// ownInUse reports whether something still uses the scratch files of the
+// point in time: a QEMU holds a lock on a fleecing image, or listens on
+// its NBD socket.
+func (p *point) ownInUse() bool {
+	for _, path := range p.files {
+		if inUse, err := vm.InUse(path, false); err == nil && inUse {
+			return true
+		}
+	}
+	sock := p.socket()
+	if fi, err := os.Lstat(sock); err == nil && fi.Mode()&os.ModeSocket != 0 && !deadSocket(sock) {
+		return true
+	}
+	return false
+}
+
+func (p *point) socket() string {
+	return filepath.Join(p.scratch, fmt.Sprintf("dropback-%s.nbd", p.token))
+}
+
+// removeOwn removes the scratch files of a point in time that its QEMU
+// no longer uses: what it left when QEMU went away before it could remove
+// them. Missing files are no error.
+func (p *point) removeOwn() {
+	paths := append([]string{p.socket()}, p.files...)
+	for _, path := range paths {
+		if fi, err := os.Lstat(path); err == nil {
+			removeUnused(path, fi)
+		}
+	}
+}
