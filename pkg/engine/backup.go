@@ -99,12 +99,12 @@ func (r *Repo) Backup(ctx context.Context, req BackupRequest) (*Manifest, error)
 		// Held until the disk is closed: a restore in place does not
 		// write it meanwhile, nor does this backup read one being
 		// written, which would store a mix of the two.
-		if err := lockShared(f); err != nil {
+		// A filesystem that takes no locks takes none from a restore
+		// either, which then refuses to run (openInPlace): the backup
+		// goes on.
+		if err := lockShared(f); errors.Is(err, errLocked) {
 			f.Close()
-			if errors.Is(err, errLocked) {
-				return nil, errorf(ErrInUse, "disk %s is being written by another process that holds a lock on it, e.g. a restore in place: back it up once that ends", shortPath(d.Path))
-			}
-			return nil, fmt.Errorf("lock disk %s: %w", shortPath(d.Path), err)
+			return nil, errorf(ErrInUse, "disk %s is being written by another process that holds a lock on the whole of it, e.g. a restore in place: back it up once that ends", shortPath(d.Path))
 		}
 		files[i], sizes[i] = directio.Wrap(f), size
 		total += size

@@ -28,13 +28,18 @@ func lockFile(f *os.File) error {
 	return err
 }
 
-// lockShared takes a shared lock on the first byte of f, without waiting,
-// for a backup that reads f: it conflicts with the whole-file lock of a
-// restore that writes f (lockFile), and with nothing QEMU takes (QEMU's
-// locks start at byte 100), so a disk is never read while it is restored,
-// and backups may read it together.
+// backupLockByte is the byte a backup locks: any byte conflicts with a
+// restore's whole-file lock, and this one with no hypervisor's. QEMU locks
+// bytes 100 to 299 of its images, and libvirt's virtlockd byte 0.
+const backupLockByte = 1 << 30
+
+// lockShared takes a shared lock on one byte of f, without waiting, for a
+// backup that reads f: it conflicts with the whole-file lock of a restore
+// that writes f (lockFile), and with nothing QEMU or virtlockd takes, so a
+// disk is never read while it is restored, backups may read it together,
+// and a guest may start while its disk is read.
 func lockShared(f *os.File) error {
-	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: io.SeekStart, Len: 1}
+	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: io.SeekStart, Start: backupLockByte, Len: 1}
 	err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
 	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
 		return errLocked
