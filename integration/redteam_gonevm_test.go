@@ -21,8 +21,8 @@ import (
 // gone", and that command writes raw bytes under the qcow2 image's name:
 // the guest, started again with format=qcow2, does not open its disk,
 // and the host record still says qcow2. Following dropback's own hint
-// leaves the wrong bytes at the disk's path. (The hint itself elides a
-// long path with "…", so it is run here as written out.)
+// leaves the wrong bytes at the disk's path. (The hint also elided a long
+// path with "…", so that it could not be run as printed.)
 func TestRedteamGoneQcow2DiskRestoredRawAtItsPath(t *testing.T) {
 	e := newLocal(t)
 	v, _ := startGuest(t, e.dir, "qcow2", 16*mib, nil, false)
@@ -34,7 +34,11 @@ func TestRedteamGoneQcow2DiskRestoredRawAtItsPath(t *testing.T) {
 
 	inPlace := e.run("backups", "restore", "web-1", "latest", "--force")
 	require.NotEqual(t, 0, inPlace.code, "in-place restore of a gone disk: %s", inPlace.stdout)
-	require.Contains(t, inPlace.stderr, "is gone; restore it there as a new file with `dropback backups restore web-1")
+	// The refusal does not send the user to --to the image's own path,
+	// which would write raw bytes there, but to a raw file and qemu-img.
+	assert.Contains(t, inPlace.stderr, "qemu-img convert -f raw -O qcow2 FILE "+img)
+	assert.NotContains(t, inPlace.stderr, "--to "+img)
+	// Run anyway, --to the image's own path is refused, or writes qcow2.
 	r := e.run("backups", "restore", "web-1", fmt.Sprint(b.Backup.ID), "--to", img)
 	if r.code != 0 {
 		return // refused: nothing was written under the qcow2 image's name

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -507,20 +508,14 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 		}
 		var targets []engine.RestoreTarget
 		for _, d := range m.Disks {
-			path := ""
-			for _, hd := range h.Disks {
-				if hd.Name == d.Name {
-					path = hd.Path
-				}
-			}
-			if path == "" {
+			i := slices.IndexFunc(h.Disks, func(hd engine.DiskSource) bool { return hd.Name == d.Name })
+			if i < 0 {
 				return nil, provider.Errorf(provider.ErrInvalid, "host %s has no disk %s any more; restore it with --to", h.Name, d.Name)
 			}
-			if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-				return nil, provider.Errorf(provider.ErrInvalid, "disk %s of host %s is gone; restore it there as a new file with `dropback backups restore %s %d --to %s`",
-					printable(path), h.Name, h.Name, m.ID, printable(path))
+			if _, err := os.Lstat(h.Disks[i].Path); errors.Is(err, fs.ErrNotExist) {
+				return nil, goneDisk(h, m, h.Disks[i])
 			}
-			targets = append(targets, engine.RestoreTarget{Path: path, InPlace: true})
+			targets = append(targets, engine.RestoreTarget{Path: h.Disks[i].Path, InPlace: true})
 		}
 		return targets, nil
 	}
@@ -538,9 +533,12 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 			own := owner == h.Name && m.HostID == h.ID
 			_, err := os.Lstat(path)
 			switch {
+			case own && errors.Is(err, fs.ErrNotExist) && rawDisk(h, path):
+				// The host's own raw disk, gone: it is restored there as
+				// a new file, which nothing else can be.
 			case own && errors.Is(err, fs.ErrNotExist):
-				// The host's own disk, gone: it is restored there as a
-				// new file, which nothing else can be.
+				i := slices.IndexFunc(h.Disks, func(hd engine.DiskSource) bool { return sameFile(hd.Path, path) })
+				return nil, goneDisk(h, m, h.Disks[i])
 			case own:
 				return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
 			default:
@@ -550,6 +548,43 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 		targets[i] = engine.RestoreTarget{Path: path, Overwrite: req.Force}
 	}
 	return targets, nil
+}
+
+// goneDisk is the refusal of a restore over disk d of host h, which is
+// gone: a raw image is restored to its path as a new file with --to; an
+// image of another format holds other bytes than the guest sees, which
+// are what a backup holds, so it is restored elsewhere and converted.
+func goneDisk(h engine.HostRecord, m *engine.Manifest, d engine.DiskSource) error {
+	if d.Format != "" && d.Format != "raw" {
+		return provider.Errorf(provider.ErrInvalid, "disk %s of host %s is gone, and was a %s image, while a backup holds the bytes the guest sees: restore it with `dropback backups restore %s %d --to FILE`, then `qemu-img convert -f raw -O %s FILE %s`",
+			printable(d.Path), h.Name, d.Format, h.Name, m.ID, d.Format, shellWord(d.Path))
+	}
+	return provider.Errorf(provider.ErrInvalid, "disk %s of host %s is gone; restore it there as a new file with `dropback backups restore %s %d --to %s`",
+		printable(d.Path), h.Name, h.Name, m.ID, shellWord(d.Path))
+}
+
+// rawDisk reports whether path is a disk of h that is a raw image or a
+// block device, whose bytes are the guest's.
+func rawDisk(h engine.HostRecord, path string) bool {
+	for _, d := range h.Disks {
+		if sameFile(d.Path, path) {
+			return d.Format == "" || d.Format == "raw"
+		}
+	}
+	return false
+}
+
+// shellWord writes path so that a command suggested with it runs when
+// pasted into a shell: whole, quoted where it needs to be; shortened only
+// where it holds characters a terminal would act on.
+func shellWord(path string) string {
+	if strings.ContainsFunc(path, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+		return printable(path)
+	}
+	if strings.Trim(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:@%=,") == "" {
+		return path
+	}
+	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
 }
 
 // targetErr maps a restore's error to the provider's: something at a --to
