@@ -47,6 +47,7 @@ type point struct {
 
 	// What exists in the guest, for End.
 	files       []string // scratch images, by path
+	owner       *scratchOwner
 	fileNodes   []string
 	fleeceNodes []string
 	jobs        []string
@@ -73,6 +74,9 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 	if p.scratch == "" {
 		p.scratch = os.TempDir()
 	}
+	// Before any file of this backup is made, and until it ends: no sweep
+	// of another backup takes them meanwhile.
+	p.owner = holdScratch(p.scratch, p.token)
 	defer func() {
 		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)

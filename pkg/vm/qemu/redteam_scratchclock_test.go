@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dropback/dropback/pkg/vm"
+	"github.com/dropback/dropback/pkg/vm/qemu"
 )
 
 // The sweep judges "older than a minute" by the file's mtime against this
@@ -26,6 +27,9 @@ func TestRedteamSweepTakesAFleecingImageQEMUHasOpenWhenItsTimeIsBehind(t *testin
 	scratch := t.TempDir()
 	a, b := guest(t, false, "qcow2"), guest(t, false, "raw")
 	img := filepath.Join(scratch, "dropback-a1b2c3-0.qcow2")
+	// Guest A's backup, as dropback runs it, holds its owner file from
+	// before it creates the image until it ends.
+	defer qemu.HoldScratch(scratch, "a1b2c3")()
 	a.Run(t, "blockdev-create", map[string]any{"job-id": "dbk-c-a1b2c3-0", "options": map[string]any{"driver": "file", "filename": img, "size": 0}})
 	for {
 		var jobs []struct {

@@ -91,6 +91,7 @@ func (p *point) End(ctx context.Context, stored bool) error {
 		}
 	}
 	p.removeOwn()
+	p.owner.release()
 	if gone != nil {
 		return goneError(fmt.Sprintf("release the point in time: QEMU is gone (%v); nothing of the backup is left in the guest, and its scratch files in %s are removed",
 			gone, p.scratch))

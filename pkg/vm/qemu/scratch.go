@@ -13,12 +13,52 @@ import (
 	"github.com/dropback/dropback/pkg/vm"
 )
 
-// A point in time keeps two kinds of files in the scratch directory: a
-// fleecing image per disk (dropback-TOKEN-N.qcow2) and QEMU's NBD socket
-// (dropback-TOKEN.nbd). The backup that made them removes them through
-// QEMU when it ends; when QEMU is gone, or the backup was killed, they
-// stay, and a later backup sweeps them.
-var scratchName = regexp.MustCompile(`^dropback-([0-9a-f]{6})(-[0-9]+\.qcow2|\.nbd)$`)
+// A point in time keeps three kinds of files in the scratch directory: a
+// fleecing image per disk (dropback-TOKEN-N.qcow2), QEMU's NBD socket
+// (dropback-TOKEN.nbd), and its owner file (dropback-TOKEN.lock), made
+// before the others and locked by the backup for as long as it runs. The
+// backup that made them removes them through QEMU when it ends; when QEMU
+// is gone, or the backup was killed, they stay, and a later backup sweeps
+// them.
+var scratchName = regexp.MustCompile(`^dropback-([0-9a-f]{6})(-[0-9]+\.qcow2|\.nbd|\.lock)$`)
+
+// scratchOwner is a backup's owner file in the scratch directory.
+type scratchOwner struct {
+	f    *os.File
+	path string
+}
+
+// holdScratch makes and locks the owner file of token in dir: every file
+// of a token whose owner file is locked is left alone by every sweep,
+// whatever its time or QEMU's locks (QEMU holds none on a fleecing image
+// between creating and formatting it). The file is made and locked under
+// another name, then renamed, so that it is never seen unlocked. Nil where
+// it cannot be made or locked: the sweep then goes by times and QEMU's
+// locks alone.
+func holdScratch(dir, token string) *scratchOwner {
+	f, err := os.CreateTemp(dir, ".dropback-owner-*")
+	if err != nil {
+		return nil
+	}
+	o := &scratchOwner{f: f, path: filepath.Join(dir, "dropback-"+token+".lock")}
+	if vm.LockOwned(f) != nil || os.Rename(f.Name(), o.path) != nil {
+		os.Remove(f.Name())
+		f.Close()
+		return nil
+	}
+	return o
+}
+
+// release removes the owner file, then lets go of its lock.
+func (o *scratchOwner) release() {
+	if o == nil {
+		return
+	}
+	os.Remove(o.path)
+	o.f.Close()
+}
+
+func ownerFile(dir, token string) string { return filepath.Join(dir, "dropback-"+token+".lock") }
 
 // sweepMinAge is how old a scratch file must be before a backup of another
 // guest may remove it: between QEMU creating a fleecing image and opening
@@ -33,12 +73,24 @@ const sweepMinAge = time.Minute
 // names its own. It returns how many files it removed. It is housekeeping:
 // a directory it cannot read is left as it is.
 func sweepScratch(dir, token string, now time.Time) int {
+	if !vm.LocksKnown {
+		return 0 // nothing here tells a file in use from one left
+	}
 	entries, _ := os.ReadDir(dir)
 	n := 0
+	owned := map[string]bool{}
 	for _, e := range entries {
 		m := scratchName.FindStringSubmatch(e.Name())
 		if m == nil || m[1] == token {
 			continue
+		}
+		held, seen := owned[m[1]]
+		if !seen {
+			held = vm.Owned(ownerFile(dir, m[1]))
+			owned[m[1]] = held
+		}
+		if held {
+			continue // its backup runs
 		}
 		path := filepath.Join(dir, e.Name())
 		fi, err := os.Lstat(path)

@@ -65,8 +65,8 @@ func TestScratchLeftoversAreSwept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ofA := scratchFiles(t, scratch)
-	if len(ofA) != 2 {
+	ofA := scratchFiles(t, scratch) // its image, socket and owner file
+	if len(ofA) != 3 {
 		t.Fatalf("the running backup's scratch files: %q", ofA)
 	}
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", filepath.Join(scratch, "dropback-0a0b0c-0.qcow2"), "1M").CombinedOutput(); err != nil {
@@ -74,7 +74,8 @@ func TestScratchLeftoversAreSwept(t *testing.T) {
 	}
 	deadSocket(t, filepath.Join(scratch, "dropback-0a0b0c.nbd"))
 	deadSocket(t, filepath.Join(scratch, "other-0a0b0c.nbd"))
-	for _, name := range []string{"dropback-notes.qcow2", "dropback-0a0b0c-0.qcow2.bak"} {
+	// The owner file of a backup that died: no one holds its lock.
+	for _, name := range []string{"dropback-notes.qcow2", "dropback-0a0b0c-0.qcow2.bak", "dropback-0a0b0c.lock"} {
 		if err := os.WriteFile(filepath.Join(scratch, name), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +90,7 @@ func TestScratchLeftoversAreSwept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Join(next.Notices(), "\n"); !strings.Contains(n, "removed 2 scratch file(s) that earlier backups left in "+scratch) {
+	if n := strings.Join(next.Notices(), "\n"); !strings.Contains(n, "removed 3 scratch file(s) that earlier backups left in "+scratch) {
 		t.Fatalf("notices %q", n)
 	}
 	left := scratchFiles(t, scratch)
@@ -98,7 +99,7 @@ func TestScratchLeftoversAreSwept(t *testing.T) {
 			t.Errorf("%s was removed", name)
 		}
 	}
-	for _, name := range []string{"dropback-0a0b0c-0.qcow2", "dropback-0a0b0c.nbd"} {
+	for _, name := range []string{"dropback-0a0b0c-0.qcow2", "dropback-0a0b0c.nbd", "dropback-0a0b0c.lock"} {
 		if slices.Contains(left, name) {
 			t.Errorf("the leftover %s is still there", name)
 		}
@@ -127,7 +128,7 @@ func TestEndAfterQEMUIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := scratchFiles(t, scratch); len(got) != 3 {
+	if got := scratchFiles(t, scratch); len(got) != 4 { // two images, the socket, the owner file
 		t.Fatalf("scratch files: %q", got)
 	}
 	v.Kill()
@@ -165,7 +166,10 @@ func TestEndAfterTheQMPSocketIsGone(t *testing.T) {
 	if err == nil || errors.Is(err, vm.ErrNotRunning) || strings.Contains(err.Error(), "QEMU is gone") {
 		t.Fatalf("End: %v, want an error that does not say QEMU is gone", err)
 	}
-	if got := scratchFiles(t, scratch); !slices.Equal(got, before) {
-		t.Fatalf("scratch files %q, want %q, which QEMU still uses", got, before)
+	// The owner file goes with the backup; what QEMU still uses stays,
+	// kept from sweeps by QEMU's locks.
+	want := slices.DeleteFunc(before, func(n string) bool { return strings.HasSuffix(n, ".lock") })
+	if got := scratchFiles(t, scratch); !slices.Equal(got, want) {
+		t.Fatalf("scratch files %q, want %q, which QEMU still uses", got, want)
 	}
 }
