@@ -2,4 +2,8 @@ package qemu
 
 // HoldScratch makes and locks the owner file of token in dir, as a backup
 // does before it makes its scratch files, and returns what lets it go.
-func HoldScratch(dir, token string) (release func()) { return holdScratch(dir, token).release }
+// A token already held gives a release that does nothing.
+func HoldScratch(dir, token string) (release func()) {
+	o, _ := holdScratch(dir, token)
+	return o.release
+}

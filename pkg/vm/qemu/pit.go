@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,8 +76,17 @@ func (g *Guest) PointInTime(ctx context.Context, req vm.Request) (_ vm.PointInTi
 		p.scratch = os.TempDir()
 	}
 	// Before any file of this backup is made, and until it ends: no sweep
-	// of another backup takes them meanwhile.
-	p.owner = holdScratch(p.scratch, p.token)
+	// of another backup takes them meanwhile. A token another backup
+	// holds, or one left, is not this backup's: it draws another.
+	for tries := 1; ; tries++ {
+		o, err := holdScratch(p.scratch, p.token)
+		if errors.Is(err, fs.ErrExist) && tries < 8 {
+			p.token = randomHex(3)
+			continue
+		}
+		p.owner = o // nil where the directory takes no owner file
+		break
+	}
 	defer func() {
 		if err != nil {
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)

@@ -32,21 +32,26 @@ type scratchOwner struct {
 // of a token whose owner file is locked is left alone by every sweep,
 // whatever its time or QEMU's locks (QEMU holds none on a fleecing image
 // between creating and formatting it). The file is made and locked under
-// another name, then renamed, so that it is never seen unlocked. Nil where
-// it cannot be made or locked: the sweep then goes by times and QEMU's
-// locks alone.
-func holdScratch(dir, token string) *scratchOwner {
+// another name, then linked to its own, so that it is never seen
+// unlocked, and so that a token another backup holds, or one left, is
+// refused (fs.ErrExist) rather than taken over. Where it cannot be made
+// or locked the sweep goes by times and QEMU's locks alone.
+func holdScratch(dir, token string) (*scratchOwner, error) {
 	f, err := os.CreateTemp(dir, ".dropback-owner-*")
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	o := &scratchOwner{f: f, path: filepath.Join(dir, "dropback-"+token+".lock")}
-	if vm.LockOwned(f) != nil || os.Rename(f.Name(), o.path) != nil {
-		os.Remove(f.Name())
+	defer os.Remove(f.Name()) // the temporary name goes, linked or not
+	if err := vm.LockOwned(f); err != nil {
 		f.Close()
-		return nil
+		return nil, err
 	}
-	return o
+	o := &scratchOwner{f: f, path: ownerFile(dir, token)}
+	if err := os.Link(f.Name(), o.path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return o, nil
 }
 
 // release removes the owner file, then lets go of its lock.
