@@ -513,7 +513,7 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 				return nil, provider.Errorf(provider.ErrInvalid, "host %s has no disk %s any more; restore it with --to", h.Name, d.Name)
 			}
 			if _, err := os.Lstat(h.Disks[i].Path); errors.Is(err, fs.ErrNotExist) {
-				return nil, goneDisk(h, m, h.Disks[i])
+				return nil, goneDisk(ctx, h, m, h.Disks[i])
 			}
 			targets = append(targets, engine.RestoreTarget{Path: h.Disks[i].Path, InPlace: true})
 		}
@@ -535,10 +535,14 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 			switch {
 			case own && errors.Is(err, fs.ErrNotExist) && rawDisk(h, path):
 				// The host's own raw disk, gone: it is restored there as
-				// a new file, which nothing else can be.
+				// a new file, which nothing else can be, unless its guest
+				// runs on, writing to the deleted image.
+				if err := notRunning(ctx, h); err != nil {
+					return nil, err
+				}
 			case own && errors.Is(err, fs.ErrNotExist):
 				i := slices.IndexFunc(h.Disks, func(hd engine.DiskSource) bool { return sameFile(hd.Path, path) })
-				return nil, goneDisk(h, m, h.Disks[i])
+				return nil, goneDisk(ctx, h, m, h.Disks[i])
 			case own:
 				return nil, provider.Errorf(provider.ErrInvalid, "%s is a disk of host %s; restore in place with `dropback backups restore %s %d`", path, owner, owner, m.ID)
 			default:
@@ -554,7 +558,10 @@ func (p *Provider) targetsOf(ctx context.Context, r *engine.Repo, h engine.HostR
 // gone: a raw image is restored to its path as a new file with --to; an
 // image of another format holds other bytes than the guest sees, which
 // are what a backup holds, so it is restored elsewhere and converted.
-func goneDisk(h engine.HostRecord, m *engine.Manifest, d engine.DiskSource) error {
+func goneDisk(ctx context.Context, h engine.HostRecord, m *engine.Manifest, d engine.DiskSource) error {
+	if err := notRunning(ctx, h); err != nil {
+		return err // first: the guest runs on the deleted image
+	}
 	if d.Format != "" && d.Format != "raw" {
 		return provider.Errorf(provider.ErrInvalid, "disk %s of host %s is gone, and was a %s image, while a backup holds the bytes the guest sees: restore it with `dropback backups restore %s %d --to FILE`, then `qemu-img convert -f raw -O %s FILE %s`",
 			printable(d.Path), h.Name, d.Format, h.Name, m.ID, d.Format, shellWord(d.Path))

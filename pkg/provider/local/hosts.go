@@ -325,7 +325,17 @@ func sameFile(a, b string) bool {
 	}
 	fa, errA := os.Stat(a)
 	fb, errB := os.Stat(b)
-	return errA == nil && errB == nil && os.SameFile(fa, fb)
+	if errA == nil || errB == nil {
+		return errA == nil && errB == nil && os.SameFile(fa, fb)
+	}
+	// Both gone (a deleted image, and a path to where it was): the same
+	// name in the same directory, however each path reaches it.
+	if filepath.Base(a) != filepath.Base(b) {
+		return false
+	}
+	da, errA := os.Stat(filepath.Dir(a))
+	db, errB := os.Stat(filepath.Dir(b))
+	return errA == nil && errB == nil && os.SameFile(da, db)
 }
 
 // RemoveHost implements provider.HostRegistry.

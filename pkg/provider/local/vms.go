@@ -329,18 +329,32 @@ func checkNotLive(h engine.HostRecord, allowLive bool) error {
 	return nil
 }
 
+// notRunning refuses a restore over the disks of h when h is a guest that
+// runs: it writes them meanwhile, even one whose image was deleted.
+func notRunning(ctx context.Context, h engine.HostRecord) error {
+	if h.VM == nil {
+		return nil
+	}
+	g, err := openGuest(ctx, h.VM)
+	if err != nil {
+		return nil
+	}
+	running, status, err := g.Running(ctx)
+	g.Close()
+	if err == nil && running {
+		return provider.Errorf(provider.ErrInUse, "host %s is a running guest (%s): shut it down before restoring over its disks, or restore elsewhere with --to", h.Name, status)
+	}
+	return nil
+}
+
 // checkRestoreTargets refuses to restore over the disks of a running
 // guest: onto a disk a running QEMU has open, or in place onto a VM host
 // whose guest runs; and in place onto a disk that is not a raw image, as a
 // backup holds the bytes the guest sees, not the image file.
 func checkRestoreTargets(ctx context.Context, h engine.HostRecord, targets []engine.RestoreTarget, inPlace bool) error {
 	if inPlace && h.VM != nil {
-		if g, err := openGuest(ctx, h.VM); err == nil {
-			running, status, err := g.Running(ctx)
-			g.Close()
-			if err == nil && running {
-				return provider.Errorf(provider.ErrInUse, "host %s is a running guest (%s): shut it down before restoring over its disks, or restore elsewhere with --to", h.Name, status)
-			}
+		if err := notRunning(ctx, h); err != nil {
+			return err
 		}
 		for _, d := range h.Disks {
 			if d.Format != "" && d.Format != "raw" {
