@@ -2,7 +2,6 @@ package qemu_test
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -32,22 +31,7 @@ func TestRedteamSameTokenTakesTheOwnerFileOfARunningBackup(t *testing.T) {
 	img := filepath.Join(scratch, "dropback-a1b2c3-0.qcow2")
 	owner := filepath.Join(scratch, "dropback-a1b2c3.lock")
 	defer qemu.HoldScratch(scratch, "a1b2c3")() // guest A's backup
-	a.Run(t, "blockdev-create", map[string]any{"job-id": "dbk-c-a1b2c3-0", "options": map[string]any{"driver": "file", "filename": img, "size": 0}})
-	for {
-		var jobs []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		}
-		if err := json.Unmarshal(a.Run(t, "query-jobs", nil), &jobs); err != nil {
-			t.Fatal(err)
-		}
-		if len(jobs) == 0 || jobs[0].Status == "concluded" {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	a.Run(t, "job-dismiss", map[string]any{"id": "dbk-c-a1b2c3-0"})
-	a.Run(t, "blockdev-add", map[string]any{"driver": "file", "node-name": "dbk-f-a1b2c3-0", "filename": img})
+	createFileNode(t, a, img)
 	behind := time.Now().Add(-time.Hour)
 	if err := os.Chtimes(img, behind, behind); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dropback/dropback/internal/qemutest"
 	"github.com/dropback/dropback/pkg/vm"
 	"github.com/dropback/dropback/pkg/vm/qemu"
 )
@@ -30,22 +31,7 @@ func TestRedteamSweepTakesAFleecingImageQEMUHasOpenWhenItsTimeIsBehind(t *testin
 	// Guest A's backup, as dropback runs it, holds its owner file from
 	// before it creates the image until it ends.
 	defer qemu.HoldScratch(scratch, "a1b2c3")()
-	a.Run(t, "blockdev-create", map[string]any{"job-id": "dbk-c-a1b2c3-0", "options": map[string]any{"driver": "file", "filename": img, "size": 0}})
-	for {
-		var jobs []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		}
-		if err := json.Unmarshal(a.Run(t, "query-jobs", nil), &jobs); err != nil {
-			t.Fatal(err)
-		}
-		if len(jobs) == 0 || jobs[0].Status == "concluded" {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	a.Run(t, "job-dismiss", map[string]any{"id": "dbk-c-a1b2c3-0"})
-	a.Run(t, "blockdev-add", map[string]any{"driver": "file", "node-name": "dbk-f-a1b2c3-0", "filename": img})
+	createFileNode(t, a, img)
 	behind := time.Now().Add(-time.Hour) // as the file server stamps it
 	if err := os.Chtimes(img, behind, behind); err != nil {
 		t.Fatal(err)
@@ -59,4 +45,27 @@ func TestRedteamSweepTakesAFleecingImageQEMUHasOpenWhenItsTimeIsBehind(t *testin
 	if _, err := os.Stat(img); err != nil {
 		t.Fatalf("the fleecing image guest A's QEMU has open was swept by guest B's backup (notices %q): %v", p.Notices(), err)
 	}
+}
+
+// createFileNode has the guest's QEMU create the fleecing image img of
+// token a1b2c3 and open it as a file node, as a backup's prepare does
+// before it formats it: a file QEMU has open with none of its locks.
+func createFileNode(t *testing.T, g *qemutest.VM, img string) {
+	t.Helper()
+	g.Run(t, "blockdev-create", map[string]any{"job-id": "dbk-c-a1b2c3-0", "options": map[string]any{"driver": "file", "filename": img, "size": 0}})
+	for {
+		var jobs []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		}
+		if err := json.Unmarshal(g.Run(t, "query-jobs", nil), &jobs); err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 0 || jobs[0].Status == "concluded" {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	g.Run(t, "job-dismiss", map[string]any{"id": "dbk-c-a1b2c3-0"})
+	g.Run(t, "blockdev-add", map[string]any{"driver": "file", "node-name": "dbk-f-a1b2c3-0", "filename": img})
 }
