@@ -155,7 +155,9 @@ func verifyIDs(ctx context.Context, p verifier, opts *VerifyOptions) ([]int, err
 		if err != nil {
 			return nil, err
 		}
-		ids = append(ids, b.ID)
+		if !slices.Contains(ids, b.ID) { // named twice (an ID and latest), checked once
+			ids = append(ids, b.ID)
+		}
 	}
 	return ids, nil
 }

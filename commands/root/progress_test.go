@@ -69,6 +69,16 @@ func TestProgressOnlyOnATerminal(t *testing.T) {
 	}
 }
 
+// A backup named twice (by its ID and as latest, or its ID twice) is
+// checked and listed once.
+func TestVerifyChecksABackupNamedTwiceOnce(t *testing.T) {
+	c := newCLI(t)
+	wantCode(t, c.run(t, "backups", "verify", "101", "101"), 0)
+	if got := c.calls("VerifyBackups"); len(got) != 1 || got[0] != "VerifyBackups [101]" {
+		t.Fatalf("calls = %q", got)
+	}
+}
+
 func TestVerifyDamagedExits7(t *testing.T) {
 	c := newCLI(t)
 	r := c.run(t, "backups", "verify")
