@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -26,7 +27,8 @@ func createTemp(dir, base string) (*tempFile, error) {
 	if t.f = createUnnamed(dir, filepath.Join(dir, base)); t.f == nil {
 		f, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
 		if err != nil {
-			return nil, err
+			// Named by the file the user asked for, not the hidden one.
+			return nil, fmt.Errorf("create %s: %w", shortPath(filepath.Join(dir, base)), unwrapPathError(err))
 		}
 		t.f, t.name = f, f.Name()
 	}
