@@ -149,6 +149,7 @@ func readToken(opts *InitOptions) (string, error) {
 			return "", err
 		}
 	}
+	token = strings.TrimSpace(token) // pasted with spaces, or a file with CRLF
 	if len(token) > MaxTokenLen {
 		return "", errTooLong
 	}

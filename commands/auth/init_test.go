@@ -121,6 +121,16 @@ func TestAuthInitRefusesAnEndlessLineAndEscapesNames(t *testing.T) {
 		t.Errorf("a config file was written: %v", err)
 	}
 
+	// A token pasted with spaces, or from a file with CRLF, is stored
+	// without them (found by a walkthrough: `auth token` gave them back).
+	if _, err := run(strings.NewReader("  dop_v1_trimmed  \r\n"), "trim"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(home, ".config", "dropback", "config.yaml"))
+	if err != nil || !strings.Contains(string(cfg), "dop_v1_trimmed") || strings.Contains(string(cfg), " dop_v1_trimmed ") || strings.Contains(string(cfg), "dop_v1_trimmed ") {
+		t.Fatalf("config (%v): %q", err, cfg)
+	}
+
 	stderr, err := run(strings.NewReader("dop_v1_x\n"), "evil\x1b]0;owned\x07")
 	if err != nil {
 		t.Fatal(err)

@@ -241,6 +241,17 @@ func TestTemplate(t *testing.T) {
 			t.Errorf("%v printed %q", bad, r.out)
 		}
 	}
+	// A host whose backups are off has no policy: a template that reads
+	// one says which item it could not print, and a guarded one prints
+	// every item (found by a walkthrough: "invalid --template").
+	r = c.run(t, "policy", "list", "--template", "{{.DropletID}} {{.BackupPolicy.Plan}}")
+	wantCode(t, r, 2)
+	wantOneLineError(t, r, "--template cannot print item", "{{with .BackupPolicy}}")
+	r = c.run(t, "policy", "list", "--template", "{{.DropletID}}:{{with .BackupPolicy}}{{.Plan}}{{end}}")
+	wantCode(t, r, 0)
+	if !strings.Contains(r.out, "1:daily\n") || strings.Count(r.out, "\n") < 2 {
+		t.Fatalf("guarded template: %q", r.out)
+	}
 	c = newCLI(t)
 	r = c.run(t, "backups", "convert", "101", "--template", "{{.ID")
 	wantCode(t, r, 2)

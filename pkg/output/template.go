@@ -9,9 +9,17 @@ import (
 
 // TemplateError is a --template that does not parse, or that an item
 // cannot be printed through (a field it does not have).
-type TemplateError struct{ Err error }
+type TemplateError struct {
+	Err  error
+	Item int // the item, from 1, that could not be printed; 0 for a template that does not parse
+}
 
-func (e *TemplateError) Error() string { return "invalid --template: " + e.Err.Error() }
+func (e *TemplateError) Error() string {
+	if e.Item > 0 {
+		return fmt.Sprintf("--template cannot print item %d: %v (a field empty for it can be guarded, as in {{with .BackupPolicy}}{{.Plan}}{{end}})", e.Item, e.Err)
+	}
+	return "invalid --template: " + e.Err.Error()
+}
 func (e *TemplateError) Unwrap() error { return e.Err }
 
 func parseTemplate(text string) (*template.Template, error) {
@@ -31,10 +39,10 @@ func writeTemplate(w io.Writer, text string, items []any) error {
 		return err
 	}
 	var buf bytes.Buffer
-	for _, item := range items {
+	for i, item := range items {
 		start := buf.Len()
 		if err := t.Execute(&buf, item); err != nil {
-			return &TemplateError{Err: err}
+			return &TemplateError{Err: err, Item: i + 1}
 		}
 		if buf.Len() > start && buf.Bytes()[buf.Len()-1] != '\n' {
 			buf.WriteByte('\n')

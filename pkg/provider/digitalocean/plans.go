@@ -62,7 +62,7 @@ func (ps plans) retentionPlans() string {
 		}
 	}
 	if len(names) == 0 {
-		return "none is offered to this account"
+		return "(none: this account offers no plan that takes a retention)"
 	}
 	return strings.Join(names, ", ")
 }
