@@ -70,7 +70,9 @@ func (w *Waiter) Wait(ctx context.Context, a *provider.Action) (*provider.Action
 
 func (w *Waiter) stopped(parent context.Context, a *provider.Action) error {
 	if err := parent.Err(); err != nil {
-		return fmt.Errorf("wait for action %d (%s): %w", a.ID, a.Type, err)
+		// Only the waiting stops: the action goes on where it runs.
+		return WithLeft(fmt.Errorf("wait for action %d (%s): %w", a.ID, a.Type, err),
+			fmt.Sprintf("action %d (%s) goes on; follow it with `dropback actions get %d --wait`", a.ID, a.Type, a.ID))
 	}
 	return fmt.Errorf("action %d (%s) still %s after --wait-timeout %s: %w",
 		a.ID, a.Type, a.Status, w.Timeout, provider.ErrTimeout)

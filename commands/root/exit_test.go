@@ -95,7 +95,9 @@ func TestInterruptedWaitExits130AtOnce(t *testing.T) {
 	start := time.Now()
 	r := c.run(t, "backups", "convert", "101", "--wait", "--wait-timeout", "1h")
 	wantCode(t, r, 130)
-	wantOneLineError(t, r, "interrupted")
+	// Only the waiting stopped: the line says that the action goes on, and
+	// how to follow it (found by a walkthrough: it said "interrupted").
+	wantOneLineError(t, r, "interrupted: action 5001 (convert) goes on", "dropback actions get 5001 --wait")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("interrupt took %s", d)
 	}
