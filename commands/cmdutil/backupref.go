@@ -2,6 +2,7 @@ package cmdutil
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -82,6 +83,11 @@ func (r BackupRef) String() string {
 // and acts on that ID even if a newer backup appears meanwhile.
 func FindBackup(ctx context.Context, p provider.Backups, r BackupRef) (*provider.Backup, error) {
 	b, err := p.FindBackup(ctx, r.Host, r.Backup)
+	if err != nil && r.Host == "" && errors.Is(err, provider.ErrNotFound) {
+		// One argument is a backup's ID; the host's ID with the backup
+		// left out looks the same.
+		return nil, fmt.Errorf("find %s: %w; if %s is a host, name its backup too: %s latest", r, err, Short(r.Backup), Short(r.Backup))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find %s: %w", r, err)
 	}

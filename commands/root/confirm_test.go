@@ -87,6 +87,18 @@ func TestRestoreFlagValidation(t *testing.T) {
 	wantOneLineError(t, r, "backup ID or latest")
 }
 
+// One argument is a backup's ID: a host's ID given with the backup left
+// out is not found, and the line says to name the backup too (found by a
+// walkthrough: the API's 404 of an image, and nothing else).
+func TestRestoreOfAHostIDAloneSaysToNameTheBackup(t *testing.T) {
+	c := newCLI(t)
+	r := c.run(t, "backups", "restore", "386734086", "--force")
+	wantOneLineError(t, r, "if 386734086 is a host, name its backup too: 386734086 latest")
+	if len(c.calls("RestoreBackup")) != 0 {
+		t.Fatal("a restore ran")
+	}
+}
+
 func TestRestoreToNewPassesDropletFields(t *testing.T) {
 	c := newCLI(t)
 	r := c.run(t, "backups", "restore", "web-1", "101", "--to-new", "web-1-copy", "--size", "s-1vcpu-1gb",
