@@ -23,9 +23,11 @@ type secrets struct {
 	keyID  string // the key object that opened it
 }
 
-func newSecrets(m key.Master, keyID string) (*secrets, error) {
-	sub := m.Derive()
-	c, err := crypt.New(sub.Encryption[:])
+// newSecrets returns the keys of a repository whose boxes are sealed with
+// the AEAD aead, opened by the key object keyID.
+func newSecrets(m key.Master, aead, keyID string) (*secrets, error) {
+	sub := m.Derive(aead)
+	c, err := crypt.New(aead, sub.Encryption[:])
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +65,7 @@ func firstKey(ctx context.Context, st store.Store, cfg Config, opts InitOptions)
 	if err := putKey(ctx, st, m, opts.Password, opts.KDF, cfg.ID, id, clock(opts.Now)()); err != nil {
 		return nil, err
 	}
-	return newSecrets(m, id)
+	return newSecrets(m, cfg.Encryption, id)
 }
 
 func putKey(ctx context.Context, st store.Store, m key.Master, password []byte, p key.Params, repoID, id string, now time.Time) error {
@@ -168,7 +170,7 @@ func unlock(ctx context.Context, st store.Store, cfg Config, opts Options) (*sec
 		}
 		m, err := objs[k.ID].Unwrap(password, cfg.ID, k.ID)
 		if err == nil {
-			return newSecrets(m, k.ID)
+			return newSecrets(m, cfg.Encryption, k.ID)
 		}
 	}
 	return nil, errorf(ErrPassword, "wrong password: no key of the repository at %s opens with it", st.Location())
