@@ -466,7 +466,7 @@ func TestInitOverAKeyOfADeadInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := key.NewMaster()
-	data, _ := key.Wrap(m, []byte("pw"), testKDF, "otherrepo", key.NewID(), nowUTC())
+	data, _ := key.Wrap(m, []byte("pw"), testKDF, "otherrepo", key.NewID(), crypt.XAES256GCM, nowUTC())
 	if err := st.Put(context.Background(), keyName(key.NewID()), data); err != nil {
 		t.Fatal(err)
 	}

@@ -88,14 +88,14 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	case !hasConfig && next == nil:
 		return nil, noConfig(ctx, st)
 	case hasConfig && cfg.Encryption != EncryptionNone:
-		return finishedUpgrade(ctx, st, next != nil)
+		return finishedUpgrade(ctx, st, cfg, next != nil)
 	case !hasConfig:
 		// Cut short between the old config's deletion and the new one.
 		sec, err := upgradeKeys(ctx, st, *next, opts, false)
 		if err != nil {
 			return nil, err
 		}
-		return &UpgradeResult{FromVersion: 1, Finished: true}, switchConfig(ctx, st, *next, sec)
+		return &UpgradeResult{FromVersion: 1, Encryption: next.Encryption, Finished: true}, switchConfig(ctx, st, *next, sec)
 	}
 	old := openedRepo(st, cfg, chunkKeyOf(cfg), nil, opts.Options)
 	op, err := old.Begin(ctx, "upgrade", 0)
@@ -180,16 +180,16 @@ func chunkKeyOf(cfg Config) [32]byte {
 	return k
 }
 
-// finishedUpgrade ends an upgrade whose new config is in place: only
+// finishedUpgrade ends an upgrade whose new config, cfg, is in place: only
 // upgrade/config can be left.
-func finishedUpgrade(ctx context.Context, st store.Store, leftover bool) (*UpgradeResult, error) {
+func finishedUpgrade(ctx context.Context, st store.Store, cfg Config, leftover bool) (*UpgradeResult, error) {
 	if !leftover {
-		return &UpgradeResult{AlreadyEncrypted: true}, nil
+		return &UpgradeResult{AlreadyEncrypted: true, Encryption: cfg.Encryption}, nil
 	}
 	if err := st.Delete(ctx, upgradeConfigName); err != nil {
 		return nil, fmt.Errorf("finish the upgrade: %w", err)
 	}
-	return &UpgradeResult{FromVersion: 1, Finished: true}, nil
+	return &UpgradeResult{FromVersion: 1, Encryption: cfg.Encryption, Finished: true}, nil
 }
 
 // aloneIn fails with ErrLocked when an operation other than op runs.

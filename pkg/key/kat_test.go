@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"testing"
@@ -50,13 +51,15 @@ type vectors struct {
 	XAES *sealedSet `json:"xaes_256_gcm,omitempty"`
 }
 
-// sealedSet is the encryption key of one AEAD and the boxes of vectors'
-// object, blob and trailer sealed with it.
+// sealedSet is a key object of a repository sealed with one AEAD (the
+// same master key and password, the AEAD bound in), its encryption key, and
+// the boxes of vectors' object, blob and trailer sealed with it.
 type sealedSet struct {
-	Encryption string `json:"encryption_key"`
-	Object     string `json:"object_stored"`
-	Blob       string `json:"blob_stored"`
-	Trailer    string `json:"trailer_stored"`
+	KeyObject  json.RawMessage `json:"key_object"`
+	Encryption string          `json:"encryption_key"`
+	Object     string          `json:"object_stored"`
+	Blob       string          `json:"blob_stored"`
+	Trailer    string          `json:"trailer_stored"`
 }
 
 const vectorsFile = "testdata/vectors.json"
@@ -76,7 +79,7 @@ func makeVectors(t *testing.T) vectors {
 		t.Fatal(err)
 	}
 	obj, err := Wrap(m, []byte(v.Password), Params{Time: 1, MemoryKiB: 64, Threads: 1}, v.RepositoryID, v.KeyID,
-		time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
+		crypt.XChaCha20Poly1305, time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +111,20 @@ func unhex(t *testing.T, s string) []byte {
 	return b
 }
 
+// readVectors reads testdata/vectors.json.
+func readVectors(t *testing.T) vectors {
+	t.Helper()
+	data, err := os.ReadFile(vectorsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v vectors
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestKnownAnswers opens what testdata/vectors.json holds, as another
 // implementation would, and checks every answer.
 func TestKnownAnswers(t *testing.T) {
@@ -117,27 +134,23 @@ func TestKnownAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	data, err := os.ReadFile(vectorsFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v vectors
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
+	v := readVectors(t)
 	o, err := Decode(v.KeyObject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID)
+	m, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Unwrap([]byte(v.Password+"!"), v.RepositoryID, v.KeyID); err != ErrWrongPassword {
+	if _, err := o.Unwrap([]byte(v.Password+"!"), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305); err != ErrWrongPassword {
 		t.Errorf("another password: %v, want ErrWrongPassword", err)
 	}
-	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, NewID()); err != ErrWrongPassword {
+	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, NewID(), crypt.XChaCha20Poly1305); err != ErrWrongPassword {
 		t.Errorf("the key object under another name: %v, want ErrWrongPassword", err)
+	}
+	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XAES256GCM); !errors.Is(err, ErrOtherAEAD) {
+		t.Errorf("the key object of an XChaCha20-Poly1305 repository in one sealed with XAES-256-GCM: %v, want ErrOtherAEAD", err)
 	}
 	sub := m.Derive(crypt.XChaCha20Poly1305)
 	for what, got := range map[string][2]string{
@@ -155,11 +168,21 @@ func TestKnownAnswers(t *testing.T) {
 	}
 	c, _ := crypt.New(crypt.XChaCha20Poly1305, sub.Encryption[:])
 	checkBoxes(t, v, sub, c, v.Object.Stored, v.Blob.Stored, v.Trailer.Stored)
-	if *update && v.XAES == nil {
-		v.XAES = sealXAES(m, v)
+	if *update && (v.XAES == nil || v.XAES.KeyObject == nil) {
+		v.XAES = sealXAES(t, m, v)
 	}
 	if v.XAES == nil {
 		t.Fatal("the file has no XAES-256-GCM boxes")
+	}
+	xo, err := Decode(v.XAES.KeyObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if xm, err := xo.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XAES256GCM); err != nil || xm != m {
+		t.Errorf("the key object of the XAES-256-GCM repository: %v, or another master key", err)
+	}
+	if _, err := xo.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305); !errors.Is(err, ErrOtherAEAD) {
+		t.Errorf("the key object of an XAES-256-GCM repository in one sealed with XChaCha20-Poly1305: %v, want ErrOtherAEAD", err)
 	}
 	xsub := m.Derive(crypt.XAES256GCM)
 	if got := hex.EncodeToString(xsub.Encryption[:]); got != v.XAES.Encryption {
@@ -180,8 +203,14 @@ func TestKnownAnswers(t *testing.T) {
 	}
 }
 
-// sealXAES seals v's plaintexts with XAES-256-GCM under m's key for it.
-func sealXAES(m Master, v vectors) *sealedSet {
+// sealXAES wraps m for a repository sealed with XAES-256-GCM and seals v's
+// plaintexts with it.
+func sealXAES(t *testing.T, m Master, v vectors) *sealedSet {
+	obj, err := Wrap(m, []byte(v.Password), Params{Time: 1, MemoryKiB: 64, Threads: 1}, v.RepositoryID, v.KeyID,
+		crypt.XAES256GCM, time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
 	sub := m.Derive(crypt.XAES256GCM)
 	c, _ := crypt.New(crypt.XAES256GCM, sub.Encryption[:])
 	var id [32]byte
@@ -189,6 +218,7 @@ func sealXAES(m Master, v vectors) *sealedSet {
 	chunk, _ := hex.DecodeString(v.Blob.Plaintext)
 	trailer, _ := hex.DecodeString(v.Trailer.Plaintext)
 	return &sealedSet{
+		KeyObject:  bytes.TrimSpace(obj),
 		Encryption: hex.EncodeToString(sub.Encryption[:]),
 		Object:     hex.EncodeToString(c.SealObject(v.Object.Name, []byte(v.Object.Plaintext))),
 		Blob:       hex.EncodeToString(c.SealBlob(nil, id, chunk)),

@@ -194,14 +194,27 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// ad binds a wrapped master key to its repository and its key object.
-func ad(repoID, keyID string) []byte {
-	return []byte("dropback key\x00" + repoID + "\x00" + keyID)
+// ad binds a wrapped master key to its repository, its key object and the
+// AEAD the repository seals with, so that a config changed to name another
+// AEAD opens no key. A repository sealed with XChaCha20-Poly1305, the
+// first AEAD, adds nothing for it, as before there was a second.
+func ad(repoID, keyID, aead string) []byte {
+	s := "dropback key\x00" + repoID + "\x00" + keyID
+	if aead != crypt.XChaCha20Poly1305 {
+		s += "\x00" + aead
+	}
+	return []byte(s)
 }
 
+// ErrOtherAEAD means the password is right, but the key was made for a
+// repository that seals with another AEAD than the one asked for: the
+// repository's config was changed.
+var ErrOtherAEAD = errors.New("the key was made for a repository sealed with another AEAD")
+
 // Wrap returns the bytes of a new key object, keys/<keyID> of repository
-// repoID, that opens master with password.
-func Wrap(master Master, password []byte, p Params, repoID, keyID string, now time.Time) ([]byte, error) {
+// repoID, whose boxes are sealed with aead, that opens master with
+// password.
+func Wrap(master Master, password []byte, p Params, repoID, keyID, aead string, now time.Time) ([]byte, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
@@ -214,7 +227,7 @@ func Wrap(master Master, password []byte, p Params, repoID, keyID string, now ti
 	if err != nil {
 		return nil, err
 	}
-	o.Wrapped = c.Seal(nil, ad(repoID, keyID), master[:])
+	o.Wrapped = c.Seal(nil, ad(repoID, keyID, aead), master[:])
 	data, err := json.MarshalIndent(o, "", "  ")
 	if err != nil {
 		return nil, err
@@ -260,15 +273,21 @@ func Decode(data []byte) (*Object, error) {
 }
 
 // Unwrap returns the master key o wraps for keys/<keyID> of repository
-// repoID, or ErrWrongPassword.
-func (o *Object) Unwrap(password []byte, repoID, keyID string) (Master, error) {
+// repoID sealed with aead, or ErrWrongPassword, or an error that wraps
+// ErrOtherAEAD and names the AEAD the key was made for.
+func (o *Object) Unwrap(password []byte, repoID, keyID, aead string) (Master, error) {
 	var m Master
 	c, err := crypt.New(wrapCipher, o.derive(password))
 	if err != nil {
 		return m, err
 	}
-	plain, err := c.Open(nil, ad(repoID, keyID), o.Wrapped)
+	plain, err := c.Open(nil, ad(repoID, keyID, aead), o.Wrapped)
 	if err != nil {
+		for _, other := range []string{crypt.XAES256GCM, crypt.XChaCha20Poly1305} {
+			if _, err := c.Open(nil, ad(repoID, keyID, other), o.Wrapped); other != aead && err == nil {
+				return m, fmt.Errorf("%w: %s, not %s", ErrOtherAEAD, other, aead)
+			}
+		}
 		return m, ErrWrongPassword
 	}
 	copy(m[:], plain)
