@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestPasswords(t *testing.T) {
 		FormatVersion int    `json:"format_version"`
 	}
 	e.json(&stats, "repo", "stats")
-	require.Equal(t, "xchacha20-poly1305", stats.Encryption)
+	require.Equal(t, "xaes-256-gcm", stats.Encryption)
 	require.Equal(t, 2, stats.FormatVersion)
 
 	file := filepath.Join(e.dir, "pw")
@@ -141,6 +142,53 @@ func TestPasswords(t *testing.T) {
 	require.Equal(t, 0, e.runPw([]string{"DROPBACK_PASSWORD=fourth password"}, "--trace", "repo", "key", "list").code)
 }
 
+// repo init --encryption: a repository sealed with either AEAD backs up
+// and restores the same bytes, and says which it is; an unknown one, or
+// one beside --insecure-no-encryption, is refused with one line and makes
+// nothing.
+func TestInitWithEachEncryption(t *testing.T) {
+	for _, aead := range []string{"xaes-256-gcm", "xchacha20-poly1305"} {
+		t.Run(aead, func(t *testing.T) {
+			e := &localEnv{t: t, dir: t.TempDir()}
+			e.repo, e.home = filepath.Join(e.dir, "repo"), filepath.Join(e.dir, "home")
+			e.ok("repo", "init", "--encryption", aead)
+			var stats struct {
+				Encryption string `json:"encryption"`
+			}
+			e.json(&stats, "repo", "stats")
+			require.Equal(t, aead, stats.Encryption)
+			disk := filepath.Join(e.dir, "web-1.img")
+			makeDisk(t, disk, 8*mib, 1, part{0, 3 * mib, "random"}, part{4 * mib, 3 * mib, "text"})
+			e.ok("hosts", "add", "web-1", "--disk", disk)
+			e.ok("backups", "create", "web-1")
+			out := filepath.Join(e.dir, "out.img")
+			e.ok("backups", "restore", "web-1", "latest", "--to", out)
+			require.Equal(t, sha(t, disk), sha(t, out))
+			e.ok("backups", "verify")
+		})
+	}
+	for name, args := range map[string][]string{
+		"unknown":       {"--encryption", "rot13"},
+		"and plain too": {"--encryption", "xaes-256-gcm", "--insecure-no-encryption"},
+		"empty":         {"--encryption", ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := &localEnv{t: t, dir: t.TempDir()}
+			e.repo, e.home = filepath.Join(e.dir, "repo"), filepath.Join(e.dir, "home")
+			r := e.run(append([]string{"repo", "init"}, args...)...)
+			if name == "empty" {
+				// An empty value is the default, as for --kdf.
+				require.Equal(t, 0, r.code, r.stderr)
+				return
+			}
+			require.Equal(t, 2, r.code, "init %v: %s", args, r.stderr)
+			require.NotContains(t, strings.TrimSpace(r.stderr), "\n", "one line: %q", r.stderr)
+			_, err := os.Stat(filepath.Join(e.repo, "config"))
+			require.True(t, errors.Is(err, os.ErrNotExist), "a refused init made a repository")
+		})
+	}
+}
+
 // repo upgrade through the binary: a plain repository with a backup becomes
 // an encrypted one that restores it.
 func TestUpgradeThroughTheBinary(t *testing.T) {
@@ -153,10 +201,19 @@ func TestUpgradeThroughTheBinary(t *testing.T) {
 	e.ok("backups", "create", "web-1")
 	r := e.runPw(nil, "repo", "upgrade")
 	require.Equal(t, 12, r.code, "upgrade without a password: %s", r.stderr)
-	e.ok("repo", "upgrade")
+	r = e.run("repo", "upgrade", "--encryption", "rot13")
+	require.Equal(t, 2, r.code, "upgrade with an unknown encryption: %s", r.stderr)
+	require.Equal(t, 1, strings.Count(strings.TrimSpace(r.stderr), "\n")+1, "one line: %q", r.stderr)
+	require.Equal(t, 0, e.runPw(nil, "backups", "list").code, "a refused upgrade left the repository plain")
+	e.ok("repo", "upgrade", "--encryption", "xchacha20-poly1305")
 	out := filepath.Join(e.dir, "out.img")
 	e.ok("backups", "restore", "web-1", "latest", "--to", out)
 	require.Equal(t, sha(t, disk), sha(t, out))
+	var stats struct {
+		Encryption string `json:"encryption"`
+	}
+	e.json(&stats, "repo", "stats")
+	require.Equal(t, "xchacha20-poly1305", stats.Encryption)
 	require.Equal(t, 12, e.runPw(nil, "backups", "list").code)
 	r = e.run("repo", "upgrade")
 	require.Equal(t, 2, r.code, "upgrading an encrypted repository: %s", r.stderr)

@@ -139,7 +139,7 @@ func TestPasswordOnATerminal(t *testing.T) {
 
 	code, stdout, shown := e.typeOnTerminal(nil, []answer{{"Repository password: ", pw}}, "repo", "stats", "-o", "json")
 	require.Equal(t, 0, code, "stats on a terminal: %s", shown)
-	require.Contains(t, stdout, `"encryption": "xchacha20-poly1305"`)
+	require.Contains(t, stdout, `"encryption": "xaes-256-gcm"`)
 	noEcho("stats", shown+stdout, pw)
 
 	code, _, shown = e.typeOnTerminal(nil, []answer{{"Repository password: ", "not " + pw}}, "backups", "list")

@@ -56,10 +56,10 @@ preflight() {
 	local tool
 	for tool in $TOOLS; do
 		case $tool in
-		dropback | plain) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
+		dropback | plain | xchacha) [ -x "$DROPBACK" ] || die "no dropback binary at $DROPBACK; run make build" ;;
 		restic) command -v restic >/dev/null || die "restic is missing (scripts/deps.sh installs it)" ;;
 		borg) command -v borg >/dev/null || die "borg is missing (scripts/deps.sh installs it)" ;;
-		*) die "unknown tool $tool in TOOLS (dropback, plain, restic, borg)" ;;
+		*) die "unknown tool $tool in TOOLS (dropback, plain, xchacha, restic, borg)" ;;
 		esac
 	done
 	[ $((size_bytes % 1048576)) -eq 0 ] && [ "$size_bytes" -gt 0 ] ||

@@ -17,7 +17,9 @@
 #   SIZE       image size: bytes, or a number with K, M, G or T (default 4G)
 #   BENCH_DIR  work directory, emptied at start (default /tmp/dropback-bench)
 #   TOOLS      tools to run (default "dropback plain restic borg"; plain is
-#              dropback on a repository made with --insecure-no-encryption)
+#              dropback on a repository made with --insecure-no-encryption,
+#              xchacha dropback on one sealed with XChaCha20-Poly1305
+#              instead of the default XAES-256-GCM)
 #   DROPBACK   the dropback binary (default bin/dropback)
 #   KEEP       1 keeps the restored images (default: removed once compared)
 #   REPEAT     restores and verifies run this many times, and so do
@@ -52,11 +54,12 @@ declare -A identical
 backup() {
 	local step=$1 tool=$2 r=$BENCH_DIR/$2/repo
 	case $tool in
-	dropback | plain)
+	dropback | plain | xchacha)
 		# Each run starts from the same repository: a new one for the
 		# first backup, the one the first backup left for the second.
 		local opt=() BEFORE
 		[ "$tool" = plain ] && opt=(--insecure-no-encryption)
+		[ "$tool" = xchacha ] && opt=(--encryption xchacha20-poly1305)
 		if [ "$step" = backup1 ]; then
 			BEFORE="rm -rf '$r' && setup $step $tool '$DROPBACK' --repo '$r' repo init ${opt[*]} &&
 				setup $step $tool '$DROPBACK' --repo '$r' hosts add bench --disk '$img'"
@@ -88,7 +91,7 @@ restore() {
 	local BEFORE="rm -rf '$out' && mkdir -p '$out'"
 	mkdir -p "$out"
 	case $tool in
-	dropback | plain) run_median "$REPEAT" restore "$tool" "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
+	dropback | plain | xchacha) run_median "$REPEAT" restore "$tool" "$DROPBACK" --repo "$r" backups restore bench latest --to "$out/disk.img" --force || return 0 ;;
 	restic) run_median "$REPEAT" restore restic restic -r "$r" restore latest --target "$out" || return 0 ;;
 	borg) CWD=$out run_median "$REPEAT" restore borg borg extract --sparse "$r::backup2" || return 0 ;;
 	esac
@@ -105,7 +108,7 @@ restore() {
 verify() {
 	local tool=$1 r=$BENCH_DIR/$1/repo
 	case $tool in
-	dropback | plain) run_median "$REPEAT" verify "$tool" "$DROPBACK" --repo "$r" backups verify || true ;;
+	dropback | plain | xchacha) run_median "$REPEAT" verify "$tool" "$DROPBACK" --repo "$r" backups verify || true ;;
 	restic) run_median "$REPEAT" verify restic restic -r "$r" check --read-data || true ;;
 	borg) run_median "$REPEAT" verify borg borg check --verify-data "$r" || true ;;
 	esac
@@ -136,6 +139,8 @@ report() {
 			if [ "$tool" = dropback ]; then
 				vr=$(ratio "$s" "${secs[$step/restic]-}")
 				vb=$(ratio "$s" "${secs[$step/borg]-}")
+				vp=$(ratio "$s" "${secs[$step/plain]-}")
+			elif [ "$tool" = xchacha ]; then
 				vp=$(ratio "$s" "${secs[$step/plain]-}")
 			fi
 			local gbs=-

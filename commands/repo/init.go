@@ -27,7 +27,14 @@ type InitOptions struct {
 	ChunkSize    int64 // 0 means the engine's default
 	CreateBucket bool
 	NoEncryption bool
+	Encryption   string
 	KDF          string
+}
+
+// addEncryptionFlag adds --encryption, the AEAD of a new encrypted
+// repository.
+func addEncryptionFlag(cmd *cobra.Command, encryption *string) {
+	cmd.Flags().StringVar(encryption, "encryption", "", "the AEAD that seals the repository: xaes-256-gcm or xchacha20-poly1305 (default xaes-256-gcm)")
 }
 
 // NewCmdInit returns `repo init`.
@@ -43,8 +50,10 @@ the default is 1 MiB. The place must be empty and must not lie inside another
 repository (a subdirectory of one, or a longer prefix in its bucket).
 
 A new repository is encrypted: every chunk, index, manifest, host record
-and action is sealed with XChaCha20-Poly1305 under a random master key, which
-a key object keeps wrapped under the password (Argon2id; docs/format.md). The
+and action is sealed with XAES-256-GCM (AES-256-GCM with 24-byte random
+nonces; --encryption xchacha20-poly1305 for XChaCha20-Poly1305, faster on
+processors without AES instructions) under a random master key, which a key
+object keeps wrapped under the password (Argon2id; docs/format.md). The
 password comes from --password-file, DROPBACK_PASSWORD_FILE,
 DROPBACK_PASSWORD_COMMAND or DROPBACK_PASSWORD, else it is asked twice on the
 terminal; without any, init refuses (exit 12). Keep the password: without
@@ -63,6 +72,9 @@ AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;
   dropback --repo s3://backups/fleet repo init --create-bucket`,
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.NoEncryption && cmd.Flags().Changed("encryption") {
+				return cmdutil.FlagErrorf("--encryption chooses how a repository is encrypted: it cannot be used with --insecure-no-encryption")
+			}
 			if chunkSize != "" {
 				n, err := ParseSize(chunkSize)
 				if err != nil {
@@ -79,6 +91,7 @@ AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION;
 	cmd.Flags().StringVar(&chunkSize, "chunk-size", "", "chunk size, e.g. 1MiB or 4MiB (default: the engine's, 1MiB)")
 	cmd.Flags().BoolVar(&opts.CreateBucket, "create-bucket", false, "create the bucket of an s3:// repository if it does not exist")
 	cmd.Flags().BoolVar(&opts.NoEncryption, "insecure-no-encryption", false, "make a repository that is not encrypted: anyone who can read it can read every disk in it")
+	addEncryptionFlag(cmd, &opts.Encryption)
 	AddKDFFlag(cmd, f, &opts.KDF)
 	cmdutil.DescribeColumns(cmd, output.Infos(display.RepoStatsColumns))
 	return cmd
@@ -93,7 +106,8 @@ func runInit(ctx context.Context, opts *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	req := provider.RepoInitOptions{ChunkSize: opts.ChunkSize, CreateBucket: opts.CreateBucket, KDF: opts.KDF}
+	req := provider.RepoInitOptions{ChunkSize: opts.ChunkSize, CreateBucket: opts.CreateBucket, KDF: opts.KDF,
+		Encryption: opts.Encryption}
 	if !opts.NoEncryption {
 		if req.Password, err = opts.Password(ctx); err != nil {
 			return err

@@ -21,7 +21,8 @@ type UpgradeOptions struct {
 	// init; nil when there is none.
 	Password func(context.Context) ([]byte, error)
 
-	KDF string
+	KDF        string
+	Encryption string
 }
 
 // NewCmdUpgrade returns `repo upgrade`.
@@ -40,7 +41,8 @@ The upgrade runs alone: it takes the gc lease and refuses (exit 11) while
 another operation runs; until it ends, every other command refuses too.
 Stop older dropbacks that use the repository first. An upgrade cut short
 (a crash, Ctrl-C) is finished by running it again with the same password.
-The password is read as for repo init.`,
+The password is read as for repo init, and --encryption chooses the AEAD as
+for repo init.`,
 		Example: `  DROPBACK_PASSWORD_FILE=/etc/dropback/pw dropback repo upgrade
   dropback --repo s3://backups/fleet repo upgrade`,
 		Args: cmdutil.NoArgs,
@@ -51,6 +53,7 @@ The password is read as for repo init.`,
 			return runUpgrade(cmd.Context(), opts)
 		},
 	}
+	addEncryptionFlag(cmd, &opts.Encryption)
 	AddKDFFlag(cmd, f, &opts.KDF)
 	cmdutil.DescribeColumns(cmd, output.Infos(display.UpgradeColumns))
 	return cmd
@@ -73,7 +76,8 @@ func runUpgrade(ctx context.Context, opts *UpgradeOptions) error {
 		return provider.Errorf(provider.ErrPassword, "upgrade the repository: an encrypted repository needs a password: use %s, or run on a terminal", cmdutil.PasswordSources)
 	}
 	prog, stop := pr.Progress()
-	res, err := p.UpgradeRepo(ctx, provider.RepoUpgradeOptions{Password: pw, KDF: opts.KDF, Progress: prog})
+	res, err := p.UpgradeRepo(ctx, provider.RepoUpgradeOptions{Password: pw, KDF: opts.KDF, Encryption: opts.Encryption,
+		Progress: prog})
 	stop()
 	if err != nil {
 		return fmt.Errorf("upgrade the repository: %w", err)

@@ -1,6 +1,9 @@
 // Package crypt is the authenticated encryption of an encrypted dropback
-// repository: XChaCha20-Poly1305 boxes, each with a random 24-byte nonce and
-// associated data that binds it to where it belongs.
+// repository: boxes sealed with XAES-256-GCM (the default) or
+// XChaCha20-Poly1305, each with a random 24-byte nonce and associated data
+// that binds it to where it belongs. Both AEADs take a 32-byte key and a
+// 24-byte nonce and add a 16-byte tag, so a box is laid out the same way
+// whichever the repository names.
 //
 // Three kinds of box are made (docs/format.md, "Encryption"):
 //
@@ -26,11 +29,12 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
-// Sizes of keys and of what a box adds to its plaintext.
+// Sizes of keys and of what a box adds to its plaintext, the same for
+// both AEADs.
 const (
-	KeySize   = chacha20poly1305.KeySize
-	NonceSize = chacha20poly1305.NonceSizeX
-	TagSize   = chacha20poly1305.Overhead
+	KeySize   = 32
+	NonceSize = 24
+	TagSize   = 16
 
 	// ObjectMagic starts every encrypted object.
 	ObjectMagic = "DBENC001"
@@ -43,8 +47,23 @@ const (
 	trailerDomain = "DBPKENC1"
 )
 
-// Name is the cipher's name in a repository's config.
-const Name = "xchacha20-poly1305"
+// The AEADs, by the names a repository's config and a key object give
+// them.
+const (
+	// XAES256GCM is XAES-256-GCM (c2sp.org/XAES-256-GCM): AES-256-GCM under
+	// a key derived for each box from its key and the first 12 bytes of
+	// its nonce, the last 12 being GCM's nonce. Where the processor has AES
+	// instructions it seals about 1.6 times as fast as XChaCha20-Poly1305.
+	XAES256GCM = "xaes-256-gcm"
+	// XChaCha20Poly1305 is RFC 8439's ChaCha20-Poly1305 with XChaCha20's
+	// 24-byte nonce. Key objects are sealed with it.
+	XChaCha20Poly1305 = "xchacha20-poly1305"
+	// Default is the AEAD of a new repository.
+	Default = XAES256GCM
+)
+
+// Known reports whether name is an AEAD this package seals with.
+func Known(name string) bool { return name == XAES256GCM || name == XChaCha20Poly1305 }
 
 // ErrOpen means a box did not open: it was damaged, changed, moved to
 // another name or chunk, or sealed with another key.
@@ -53,9 +72,18 @@ var ErrOpen = errors.New("does not decrypt")
 // Cipher seals and opens boxes with one key.
 type Cipher struct{ aead cipher.AEAD }
 
-// New returns a Cipher for a 32-byte key.
-func New(key []byte) (*Cipher, error) {
-	aead, err := chacha20poly1305.NewX(key)
+// New returns a Cipher of the AEAD name for a 32-byte key.
+func New(name string, key []byte) (*Cipher, error) {
+	var aead cipher.AEAD
+	var err error
+	switch name {
+	case XAES256GCM:
+		aead, err = newXAES(key)
+	case XChaCha20Poly1305:
+		aead, err = chacha20poly1305.NewX(key)
+	default:
+		err = fmt.Errorf("unknown AEAD %q", name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("new cipher: %w", err)
 	}

@@ -30,10 +30,25 @@ type cryptEnv struct {
 	hostPath string
 }
 
-func newCryptEnv(t *testing.T) *cryptEnv {
+func newCryptEnv(t *testing.T) *cryptEnv { return newCryptEnvWith(t, "") }
+
+// aeads are the AEADs an encrypted repository can seal with.
+var aeads = []string{crypt.XAES256GCM, crypt.XChaCha20Poly1305}
+
+// forEachAEAD runs test on a repository of each AEAD.
+func forEachAEAD(t *testing.T, test func(t *testing.T, aead string)) {
+	for _, aead := range aeads {
+		t.Run(aead, func(t *testing.T) { test(t, aead) })
+	}
+}
+
+// newCryptEnvWith makes the repository of cryptEnv sealed with aead ("" for
+// the default).
+func newCryptEnvWith(t *testing.T, aead string) *cryptEnv {
 	t.Helper()
 	e := &cryptEnv{t: t, ctx: context.Background(), dir: t.TempDir()}
-	o := InitOptions{ChunkSize: testChunk, Password: []byte(testPasswordText), KDF: testKDF, Options: Options{Password: testPassword}}
+	o := InitOptions{ChunkSize: testChunk, Password: []byte(testPasswordText), KDF: testKDF, Cipher: aead,
+		Options: Options{Password: testPassword}}
 	e.r, e.st = initRepoWith(t, e.dir, o)
 	e.webDisk = filepath.Join(e.dir, "web-secret-disk.img")
 	e.secret = []byte("the launch codes are 0000; the database password is hunter2. ")
@@ -126,7 +141,14 @@ func (e *cryptEnv) restoreFails(r *Repo, m *Manifest, what, want string) {
 // Nothing a disk holds, no host name and no disk path is in the
 // repository's bytes: the grep an attacker with the bucket would run.
 func TestEncryptedRepositoryHoldsNoPlaintext(t *testing.T) {
-	e := newCryptEnv(t)
+	forEachAEAD(t, testEncryptedRepositoryHoldsNoPlaintext)
+}
+
+func testEncryptedRepositoryHoldsNoPlaintext(t *testing.T, aead string) {
+	e := newCryptEnvWith(t, aead)
+	if e.r.cfg.Encryption != aead {
+		t.Fatalf("the config says %q, want %q", e.r.cfg.Encryption, aead)
+	}
 	disk, err := os.ReadFile(e.webDisk)
 	if err != nil {
 		t.Fatal(err)
@@ -236,9 +258,13 @@ func TestEncryptedObjectWithAFlippedByteIsDamage(t *testing.T) {
 // A flipped byte in a blob or in a pack's trailer is found by verify and
 // fails a restore, which writes nothing.
 func TestEncryptedPackWithAFlippedByteIsDamage(t *testing.T) {
+	forEachAEAD(t, testEncryptedPackWithAFlippedByteIsDamage)
+}
+
+func testEncryptedPackWithAFlippedByteIsDamage(t *testing.T, aead string) {
 	for _, where := range []string{"blob", "trailer"} {
 		t.Run(where, func(t *testing.T) {
-			e := newCryptEnv(t)
+			e := newCryptEnvWith(t, aead)
 			idx, _, err := e.r.LoadIndex(e.ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -275,8 +301,10 @@ func TestEncryptedPackWithAFlippedByteIsDamage(t *testing.T) {
 
 // Objects swapped with each other, or a blob moved to another chunk, do
 // not decrypt: the associated data binds each to its name.
-func TestSwappedObjectsAreDamage(t *testing.T) {
-	e := newCryptEnv(t)
+func TestSwappedObjectsAreDamage(t *testing.T) { forEachAEAD(t, testSwappedObjectsAreDamage) }
+
+func testSwappedObjectsAreDamage(t *testing.T, aead string) {
+	e := newCryptEnvWith(t, aead)
 	swap := func(a, b string) {
 		t.Helper()
 		da, _ := os.ReadFile(e.path(a))
@@ -398,6 +426,38 @@ func TestDowngradedConfigIsRefused(t *testing.T) {
 	}
 }
 
+// The default AEAD is XAES-256-GCM; an unknown one is refused by init, and
+// a config that names one this dropback does not know is refused with a
+// line that says so, not read as damage.
+func TestAEADOfARepository(t *testing.T) {
+	e := newCryptEnv(t)
+	if e.r.cfg.Encryption != crypt.XAES256GCM {
+		t.Fatalf("a new repository seals with %q, want %s", e.r.cfg.Encryption, crypt.XAES256GCM)
+	}
+	dir := filepath.Join(t.TempDir(), "repo")
+	st, _ := local.Open(dir)
+	_, err := Init(e.ctx, st, InitOptions{Password: []byte("pw"), KDF: testKDF, Cipher: "aes-128-ecb"})
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `unknown encryption "aes-128-ecb"`) {
+		t.Fatalf("init with an unknown AEAD: %v", err)
+	}
+	if names, _ := os.ReadDir(dir); len(names) != 0 {
+		t.Fatalf("a refused init left %v", names)
+	}
+	cfg := e.r.cfg
+	cfg.Encryption = "aes-512-gcm"
+	data, err := seal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.path("config"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(e.ctx, e.st, Options{Password: testPassword}); !errors.Is(err, ErrFormat) ||
+		!strings.Contains(err.Error(), `encrypted with "aes-512-gcm", which this dropback does not know`) {
+		t.Fatalf("a config of an unknown AEAD: %v", err)
+	}
+}
+
 // A key object made by an init that died before its config opens nothing:
 // a new init there goes ahead.
 func TestInitOverAKeyOfADeadInit(t *testing.T) {
@@ -406,7 +466,7 @@ func TestInitOverAKeyOfADeadInit(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, _ := key.NewMaster()
-	data, _ := key.Wrap(m, []byte("pw"), testKDF, "otherrepo", key.NewID(), nowUTC())
+	data, _ := key.Wrap(m, []byte("pw"), testKDF, "otherrepo", key.NewID(), crypt.XAES256GCM, nowUTC())
 	if err := st.Put(context.Background(), keyName(key.NewID()), data); err != nil {
 		t.Fatal(err)
 	}

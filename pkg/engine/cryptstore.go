@@ -66,7 +66,9 @@ const (
 // not followed.
 var dataPrefixes = []string{"backups/", "hosts/", "actions/", "images/", "index/", "index-replaced/", "image-repaired/", "damaged/", "deleted-ranges/", "catalog/"}
 
-var protocolPrefixes = []string{"running/", "gc/lease/", "claims/", "gc/condemned/", "gc/done/", "fate/"}
+// schedule/idle/ hints name hosts; one that does not open is no hint, and
+// the pass reads everything.
+var protocolPrefixes = []string{"running/", "gc/lease/", "claims/", "gc/condemned/", "gc/done/", "fate/", "schedule/idle/"}
 
 func classOf(name string) objectClass {
 	for _, p := range dataPrefixes {

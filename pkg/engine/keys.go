@@ -23,9 +23,11 @@ type secrets struct {
 	keyID  string // the key object that opened it
 }
 
-func newSecrets(m key.Master, keyID string) (*secrets, error) {
-	sub := m.Derive()
-	c, err := crypt.New(sub.Encryption[:])
+// newSecrets returns the keys of a repository whose boxes are sealed with
+// the AEAD aead, opened by the key object keyID.
+func newSecrets(m key.Master, aead, keyID string) (*secrets, error) {
+	sub := m.Derive(aead)
+	c, err := crypt.New(aead, sub.Encryption[:])
 	if err != nil {
 		return nil, err
 	}
@@ -60,20 +62,20 @@ func firstKey(ctx context.Context, st store.Store, cfg Config, opts InitOptions)
 		return nil, err
 	}
 	id := key.NewID()
-	if err := putKey(ctx, st, m, opts.Password, opts.KDF, cfg.ID, id, clock(opts.Now)()); err != nil {
+	if err := putKey(ctx, st, m, opts.Password, opts.KDF, cfg, id, clock(opts.Now)()); err != nil {
 		return nil, err
 	}
-	return newSecrets(m, id)
+	return newSecrets(m, cfg.Encryption, id)
 }
 
-func putKey(ctx context.Context, st store.Store, m key.Master, password []byte, p key.Params, repoID, id string, now time.Time) error {
+func putKey(ctx context.Context, st store.Store, m key.Master, password []byte, p key.Params, cfg Config, id string, now time.Time) error {
 	if p == (key.Params{}) {
 		p = key.DefaultParams
 	}
 	if len(password) == 0 {
 		return errorf(ErrInvalid, "the password is empty")
 	}
-	data, err := key.Wrap(m, password, p, repoID, id, now)
+	data, err := key.Wrap(m, password, p, cfg.ID, id, cfg.Encryption, now)
 	if err != nil {
 		return errorf(ErrInvalid, "%v", err)
 	}
@@ -166,9 +168,17 @@ func unlock(ctx context.Context, st store.Store, cfg Config, opts Options) (*sec
 		if i == maxKeys || k.Problem != "" {
 			break
 		}
-		m, err := objs[k.ID].Unwrap(password, cfg.ID, k.ID)
+		m, err := objs[k.ID].Unwrap(password, cfg.ID, k.ID, cfg.Encryption)
 		if err == nil {
-			return newSecrets(m, k.ID)
+			return newSecrets(m, cfg.Encryption, k.ID)
+		}
+		if errors.Is(err, key.ErrOtherAEAD) {
+			// The password is right and the config names another AEAD
+			// than the keys were made for: it was changed. Reading with it
+			// would find everything damaged, and writing with it would
+			// seal what a right config cannot open.
+			return nil, errorf(ErrCorrupt, "%s/config was changed: key %s opens with the password, but %v; dropback neither reads nor writes with that config",
+				st.Location(), k.ID, err)
 		}
 	}
 	return nil, errorf(ErrPassword, "wrong password: no key of the repository at %s opens with it", st.Location())
@@ -232,7 +242,7 @@ func (r *Repo) AddKey(ctx context.Context, password []byte, p key.Params) (strin
 		return "", errorf(ErrInvalid, "the repository has %d keys, the most it can have; remove one first", len(infos))
 	}
 	id := key.NewID()
-	if err := putKey(ctx, r.raw, r.sec.master, password, p, r.cfg.ID, id, r.now()); err != nil {
+	if err := putKey(ctx, r.raw, r.sec.master, password, p, r.cfg, id, r.now()); err != nil {
 		return "", err
 	}
 	return id, nil

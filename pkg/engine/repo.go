@@ -151,7 +151,30 @@ type InitOptions struct {
 	// KDF are the Argon2id parameters of the first key; zero means
 	// key.DefaultParams.
 	KDF key.Params
+	// Cipher is the AEAD an encrypted repository seals with (a crypt
+	// name); "" means crypt.Default.
+	Cipher string
 	Options
+}
+
+// CheckEncryption reports whether name is an encryption a new repository
+// can be made with ("" for the default).
+func CheckEncryption(name string) error {
+	_, err := aeadOf(name)
+	return err
+}
+
+// aeadOf returns the AEAD a new repository seals with, given the name
+// asked for ("" for the default).
+func aeadOf(name string) (string, error) {
+	if name == "" {
+		return crypt.Default, nil
+	}
+	if !crypt.Known(name) {
+		return "", errorf(ErrInvalid, "unknown encryption %q: dropback seals with %s (the default) or %s",
+			name, crypt.XAES256GCM, crypt.XChaCha20Poly1305)
+	}
+	return name, nil
 }
 
 // Init creates a repository in st. It fails with ErrInitialised if st holds
@@ -164,6 +187,10 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 	if cs < MinChunkSize || cs > MaxChunkSize || cs%4096 != 0 {
 		return nil, errorf(ErrInvalid, "chunk size %d: must be a multiple of 4096 from %d to %d",
 			cs, MinChunkSize, MaxChunkSize)
+	}
+	aead, err := aeadOf(opts.Cipher)
+	if err != nil {
+		return nil, err
 	}
 	var key [32]byte
 	var id [16]byte
@@ -182,7 +209,7 @@ func Init(ctx context.Context, st store.Store, opts InitOptions) (*Repo, error) 
 	}
 	var sec *secrets
 	if opts.Password != nil {
-		cfg.ChunkKey, cfg.Encryption = "", crypt.Name
+		cfg.ChunkKey, cfg.Encryption = "", aead
 	}
 	data, err := seal(cfg)
 	if err != nil {
@@ -238,7 +265,11 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repo, error) {
 		return nil, errorf(ErrFormat, "repository format version %d is newer than this dropback supports (%d); upgrade dropback",
 			cfg.Version, FormatVersion)
 	}
-	encrypted := cfg.Encryption == crypt.Name && cfg.Version >= 2
+	encrypted := crypt.Known(cfg.Encryption) && cfg.Version >= 2
+	if cfg.Version >= 2 && cfg.Encryption != EncryptionNone && !encrypted && cfg.Encryption != "" {
+		return nil, errorf(ErrFormat, "%s is encrypted with %q, which this dropback does not know; upgrade dropback",
+			st.Location(), cfg.Encryption)
+	}
 	if cfg.Version < 1 || cfg.ChunkSize < MinChunkSize || cfg.ChunkSize > MaxChunkSize ||
 		(cfg.Encryption != EncryptionNone && !encrypted) || cfg.ChunkHash != "blake3-keyed" {
 		return nil, fmt.Errorf("%w: %s/config has invalid settings", ErrCorrupt, st.Location())

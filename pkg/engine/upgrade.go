@@ -49,6 +49,10 @@ type UpgradeOptions struct {
 	// KDF are the Argon2id parameters of the first key; zero means
 	// key.DefaultParams.
 	KDF key.Params
+	// Cipher is the AEAD the encrypted repository seals with (a crypt
+	// name); "" means crypt.Default. An upgrade cut short goes on with
+	// the AEAD it started with.
+	Cipher string
 	// Progress, if not nil, counts the chunks' bytes as an "upgrade" job.
 	Progress *progress.Counter
 	Options
@@ -57,6 +61,7 @@ type UpgradeOptions struct {
 // UpgradeResult says what an upgrade did.
 type UpgradeResult struct {
 	FromVersion                int
+	Encryption                 string // the AEAD of the encrypted repository
 	Backups, Hosts, Actions    int
 	CopiedBytes, CopiedChunks  int64
 	AlreadyEncrypted, Finished bool
@@ -83,14 +88,14 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	case !hasConfig && next == nil:
 		return nil, noConfig(ctx, st)
 	case hasConfig && cfg.Encryption != EncryptionNone:
-		return finishedUpgrade(ctx, st, next != nil)
+		return finishedUpgrade(ctx, st, cfg, next != nil)
 	case !hasConfig:
 		// Cut short between the old config's deletion and the new one.
 		sec, err := upgradeKeys(ctx, st, *next, opts, false)
 		if err != nil {
 			return nil, err
 		}
-		return &UpgradeResult{FromVersion: 1, Finished: true}, switchConfig(ctx, st, *next, sec)
+		return &UpgradeResult{FromVersion: 1, Encryption: next.Encryption, Finished: true}, switchConfig(ctx, st, *next, sec)
 	}
 	old := openedRepo(st, cfg, chunkKeyOf(cfg), nil, opts.Options)
 	op, err := old.Begin(ctx, "upgrade", 0)
@@ -111,8 +116,12 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 		return nil, err
 	}
 	if next == nil {
+		aead, err := aeadOf(opts.Cipher)
+		if err != nil {
+			return nil, err
+		}
 		c := cfg
-		c.Version, c.ID, c.ChunkKey, c.Encryption = FormatVersion, key.NewID(), "", crypt.Name
+		c.Version, c.ID, c.ChunkKey, c.Encryption = FormatVersion, key.NewID(), "", aead
 		next = &c
 	}
 	sec, err := upgradeKeys(ctx, st, *next, opts, true)
@@ -122,7 +131,7 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	nr := openedRepo(st, *next, [32]byte{}, sec, opts.Options)
 	nr.mem = old.mem // one command, one memory budget
 	u := &upgrader{old: old, nr: nr, op: op,
-		res: &UpgradeResult{FromVersion: cfg.Version}, ids: map[ID]ID{}, prog: opts.Progress}
+		res: &UpgradeResult{FromVersion: cfg.Version, Encryption: next.Encryption}, ids: map[ID]ID{}, prog: opts.Progress}
 	if err := u.run(ctx); err != nil {
 		return u.res, err
 	}
@@ -157,7 +166,7 @@ func readUpgradeConfig(ctx context.Context, st store.Store) (*Config, error) {
 		return nil, err
 	}
 	var cfg Config
-	if err := unseal(data, &cfg); err != nil || cfg.Format != FormatName || cfg.Encryption != crypt.Name {
+	if err := unseal(data, &cfg); err != nil || cfg.Format != FormatName || !crypt.Known(cfg.Encryption) {
 		return nil, errorf(ErrCorrupt, "%s/%s, the config of the upgrade under way, is damaged", st.Location(), upgradeConfigName)
 	}
 	return &cfg, nil
@@ -171,16 +180,16 @@ func chunkKeyOf(cfg Config) [32]byte {
 	return k
 }
 
-// finishedUpgrade ends an upgrade whose new config is in place: only
+// finishedUpgrade ends an upgrade whose new config, cfg, is in place: only
 // upgrade/config can be left.
-func finishedUpgrade(ctx context.Context, st store.Store, leftover bool) (*UpgradeResult, error) {
+func finishedUpgrade(ctx context.Context, st store.Store, cfg Config, leftover bool) (*UpgradeResult, error) {
 	if !leftover {
-		return &UpgradeResult{AlreadyEncrypted: true}, nil
+		return &UpgradeResult{AlreadyEncrypted: true, Encryption: cfg.Encryption}, nil
 	}
 	if err := st.Delete(ctx, upgradeConfigName); err != nil {
 		return nil, fmt.Errorf("finish the upgrade: %w", err)
 	}
-	return &UpgradeResult{FromVersion: 1, Finished: true}, nil
+	return &UpgradeResult{FromVersion: 1, Encryption: cfg.Encryption, Finished: true}, nil
 }
 
 // aloneIn fails with ErrLocked when an operation other than op runs.

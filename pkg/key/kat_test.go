@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"testing"
@@ -14,12 +15,14 @@ import (
 	"github.com/dropback/dropback/pkg/crypt"
 )
 
-var update = flag.Bool("update", false, "write testdata/vectors.json anew")
+var update = flag.Bool("update", false, "write what testdata/vectors.json lacks (all of it if there is no file)")
 
 // vectors is testdata/vectors.json: a key object, the keys it opens, and an
-// object, a blob and a pack trailer sealed with them, so that another
-// implementation can check itself against dropback (docs/format.md,
-// "Encryption").
+// object, a blob and a pack trailer sealed with them, with each AEAD, so
+// that another implementation can check itself against dropback
+// (docs/format.md, "Encryption"). The boxes at the top are
+// XChaCha20-Poly1305's; XAES holds the same plaintexts sealed with
+// XAES-256-GCM.
 type vectors struct {
 	Comment      string          `json:"comment"`
 	Password     string          `json:"password"`
@@ -45,6 +48,18 @@ type vectors struct {
 		PackID    string `json:"pack_id"`
 		Stored    string `json:"stored"`
 	} `json:"trailer"`
+	XAES *sealedSet `json:"xaes_256_gcm,omitempty"`
+}
+
+// sealedSet is a key object of a repository sealed with one AEAD (the
+// same master key and password, the AEAD bound in), its encryption key, and
+// the boxes of vectors' object, blob and trailer sealed with it.
+type sealedSet struct {
+	KeyObject  json.RawMessage `json:"key_object"`
+	Encryption string          `json:"encryption_key"`
+	Object     string          `json:"object_stored"`
+	Blob       string          `json:"blob_stored"`
+	Trailer    string          `json:"trailer_stored"`
 }
 
 const vectorsFile = "testdata/vectors.json"
@@ -64,13 +79,13 @@ func makeVectors(t *testing.T) vectors {
 		t.Fatal(err)
 	}
 	obj, err := Wrap(m, []byte(v.Password), Params{Time: 1, MemoryKiB: 64, Threads: 1}, v.RepositoryID, v.KeyID,
-		time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
+		crypt.XChaCha20Poly1305, time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.KeyObject = bytes.TrimSpace(obj)
-	sub := m.Derive()
-	c, _ := crypt.New(sub.Encryption[:])
+	sub := m.Derive(crypt.XChaCha20Poly1305)
+	c, _ := crypt.New(crypt.XChaCha20Poly1305, sub.Encryption[:])
 	v.Object.Name = "backups/0000000042"
 	v.Object.Plaintext = `{"blake3": "…", "body": {"id": 42}}`
 	v.Object.Stored = hex.EncodeToString(c.SealObject(v.Object.Name, []byte(v.Object.Plaintext)))
@@ -96,15 +111,9 @@ func unhex(t *testing.T, s string) []byte {
 	return b
 }
 
-// TestKnownAnswers opens what testdata/vectors.json holds, as another
-// implementation would, and checks every answer.
-func TestKnownAnswers(t *testing.T) {
-	if *update {
-		data, _ := json.MarshalIndent(makeVectors(t), "", "  ")
-		if err := os.WriteFile(vectorsFile, append(data, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+// readVectors reads testdata/vectors.json.
+func readVectors(t *testing.T) vectors {
+	t.Helper()
 	data, err := os.ReadFile(vectorsFile)
 	if err != nil {
 		t.Fatal(err)
@@ -113,21 +122,37 @@ func TestKnownAnswers(t *testing.T) {
 	if err := json.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// TestKnownAnswers opens what testdata/vectors.json holds, as another
+// implementation would, and checks every answer.
+func TestKnownAnswers(t *testing.T) {
+	if _, err := os.Stat(vectorsFile); *update && err != nil {
+		data, _ := json.MarshalIndent(makeVectors(t), "", "  ")
+		if err := os.WriteFile(vectorsFile, append(data, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := readVectors(t)
 	o, err := Decode(v.KeyObject)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID)
+	m, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Unwrap([]byte(v.Password+"!"), v.RepositoryID, v.KeyID); err != ErrWrongPassword {
+	if _, err := o.Unwrap([]byte(v.Password+"!"), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305); err != ErrWrongPassword {
 		t.Errorf("another password: %v, want ErrWrongPassword", err)
 	}
-	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, NewID()); err != ErrWrongPassword {
+	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, NewID(), crypt.XChaCha20Poly1305); err != ErrWrongPassword {
 		t.Errorf("the key object under another name: %v, want ErrWrongPassword", err)
 	}
-	sub := m.Derive()
+	if _, err := o.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XAES256GCM); !errors.Is(err, ErrOtherAEAD) {
+		t.Errorf("the key object of an XChaCha20-Poly1305 repository in one sealed with XAES-256-GCM: %v, want ErrOtherAEAD", err)
+	}
+	sub := m.Derive(crypt.XChaCha20Poly1305)
 	for what, got := range map[string][2]string{
 		"master key":     {hex.EncodeToString(m[:]), v.MasterKey},
 		"encryption key": {hex.EncodeToString(sub.Encryption[:]), v.Encryption},
@@ -141,26 +166,32 @@ func TestKnownAnswers(t *testing.T) {
 			t.Errorf("%s: %s, the file says %s", what, got[0], got[1])
 		}
 	}
-	c, _ := crypt.New(sub.Encryption[:])
-	plain, err := c.OpenObject(v.Object.Name, unhex(t, v.Object.Stored))
-	if err != nil || string(plain) != v.Object.Plaintext {
-		t.Errorf("the object: %q, %v", plain, err)
+	c, _ := crypt.New(crypt.XChaCha20Poly1305, sub.Encryption[:])
+	checkBoxes(t, v, sub, c, v.Object.Stored, v.Blob.Stored, v.Trailer.Stored)
+	if *update && (v.XAES == nil || v.XAES.KeyObject == nil) {
+		v.XAES = sealXAES(t, m, v)
 	}
-	if _, err := c.OpenObject("backups/0000000043", unhex(t, v.Object.Stored)); err == nil {
-		t.Error("the object opens under another name")
+	if v.XAES == nil {
+		t.Fatal("the file has no XAES-256-GCM boxes")
 	}
-	chunk := unhex(t, v.Blob.Plaintext)
-	if got := keyed(sub.Chunk, chunk); got != v.Blob.ChunkID {
-		t.Errorf("chunk ID %s, the file says %s", got, v.Blob.ChunkID)
+	xo, err := Decode(v.XAES.KeyObject)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var id [32]byte
-	copy(id[:], unhex(t, v.Blob.ChunkID))
-	if got, err := c.OpenBlob(nil, id, unhex(t, v.Blob.Stored)); err != nil || !bytes.Equal(got, chunk) {
-		t.Errorf("the blob: %v", err)
+	if xm, err := xo.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XAES256GCM); err != nil || xm != m {
+		t.Errorf("the key object of the XAES-256-GCM repository: %v, or another master key", err)
 	}
-	trailer, err := c.OpenTrailer(unhex(t, v.Trailer.Stored))
-	if err != nil || hex.EncodeToString(trailer) != v.Trailer.Plaintext || keyed(sub.Name, trailer) != v.Trailer.PackID {
-		t.Errorf("the trailer: %x, %v", trailer, err)
+	if _, err := xo.Unwrap([]byte(v.Password), v.RepositoryID, v.KeyID, crypt.XChaCha20Poly1305); !errors.Is(err, ErrOtherAEAD) {
+		t.Errorf("the key object of an XAES-256-GCM repository in one sealed with XChaCha20-Poly1305: %v, want ErrOtherAEAD", err)
+	}
+	xsub := m.Derive(crypt.XAES256GCM)
+	if got := hex.EncodeToString(xsub.Encryption[:]); got != v.XAES.Encryption {
+		t.Errorf("XAES-256-GCM encryption key: %s, the file says %s", got, v.XAES.Encryption)
+	}
+	xc, _ := crypt.New(crypt.XAES256GCM, xsub.Encryption[:])
+	checkBoxes(t, v, xsub, xc, v.XAES.Object, v.XAES.Blob, v.XAES.Trailer)
+	if _, err := c.OpenObject(v.Object.Name, unhex(t, v.XAES.Object)); err == nil {
+		t.Error("an XAES-256-GCM object opens with XChaCha20-Poly1305")
 	}
 	if *update {
 		v.MasterKey, v.Encryption = hex.EncodeToString(m[:]), hex.EncodeToString(sub.Encryption[:])
@@ -169,5 +200,54 @@ func TestKnownAnswers(t *testing.T) {
 		if err := os.WriteFile(vectorsFile, append(data, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// sealXAES wraps m for a repository sealed with XAES-256-GCM and seals v's
+// plaintexts with it.
+func sealXAES(t *testing.T, m Master, v vectors) *sealedSet {
+	obj, err := Wrap(m, []byte(v.Password), Params{Time: 1, MemoryKiB: 64, Threads: 1}, v.RepositoryID, v.KeyID,
+		crypt.XAES256GCM, time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := m.Derive(crypt.XAES256GCM)
+	c, _ := crypt.New(crypt.XAES256GCM, sub.Encryption[:])
+	var id [32]byte
+	hex.Decode(id[:], []byte(v.Blob.ChunkID))
+	chunk, _ := hex.DecodeString(v.Blob.Plaintext)
+	trailer, _ := hex.DecodeString(v.Trailer.Plaintext)
+	return &sealedSet{
+		KeyObject:  bytes.TrimSpace(obj),
+		Encryption: hex.EncodeToString(sub.Encryption[:]),
+		Object:     hex.EncodeToString(c.SealObject(v.Object.Name, []byte(v.Object.Plaintext))),
+		Blob:       hex.EncodeToString(c.SealBlob(nil, id, chunk)),
+		Trailer:    hex.EncodeToString(c.SealTrailer(nil, trailer)),
+	}
+}
+
+// checkBoxes opens the stored object, blob and trailer with c and checks
+// them against v's plaintexts.
+func checkBoxes(t *testing.T, v vectors, sub Subkeys, c *crypt.Cipher, object, blob, trailerBox string) {
+	t.Helper()
+	plain, err := c.OpenObject(v.Object.Name, unhex(t, object))
+	if err != nil || string(plain) != v.Object.Plaintext {
+		t.Errorf("the object: %q, %v", plain, err)
+	}
+	if _, err := c.OpenObject("backups/0000000043", unhex(t, object)); err == nil {
+		t.Error("the object opens under another name")
+	}
+	chunk := unhex(t, v.Blob.Plaintext)
+	if got := keyed(sub.Chunk, chunk); got != v.Blob.ChunkID {
+		t.Errorf("chunk ID %s, the file says %s", got, v.Blob.ChunkID)
+	}
+	var id [32]byte
+	copy(id[:], unhex(t, v.Blob.ChunkID))
+	if got, err := c.OpenBlob(nil, id, unhex(t, blob)); err != nil || !bytes.Equal(got, chunk) {
+		t.Errorf("the blob: %v", err)
+	}
+	trailer, err := c.OpenTrailer(unhex(t, trailerBox))
+	if err != nil || hex.EncodeToString(trailer) != v.Trailer.Plaintext || keyed(sub.Name, trailer) != v.Trailer.PackID {
+		t.Errorf("the trailer: %x, %v", trailer, err)
 	}
 }

@@ -34,15 +34,22 @@ func NewMaster() (Master, error) {
 }
 
 // Contexts of the subkeys, BLAKE3's derive_key mode over the master key.
+// Each AEAD has an encryption key of its own, so that no key is ever used
+// with two.
 const (
-	encryptionContext = "dropback 2026-11-25 object encryption key"
-	chunkContext      = "dropback 2026-11-25 chunk id key"
-	nameContext       = "dropback 2026-11-25 object id key"
+	encryptionContext     = "dropback 2026-11-25 object encryption key"
+	xaesEncryptionContext = "dropback 2026-12-02 xaes-256-gcm object encryption key"
+	chunkContext          = "dropback 2026-11-25 chunk id key"
+	nameContext           = "dropback 2026-11-25 object id key"
 )
+
+// wrapCipher seals the master key in every key object, whatever AEAD the
+// repository seals its objects with.
+const wrapCipher = crypt.XChaCha20Poly1305
 
 // Subkeys are the keys a repository uses, each derived from the master key.
 type Subkeys struct {
-	// Encryption is the XChaCha20-Poly1305 key of every box.
+	// Encryption is the key of every box, for the repository's AEAD.
 	Encryption [32]byte
 	// Chunk keys the BLAKE3 of a chunk's plain bytes, its ID.
 	Chunk [32]byte
@@ -51,10 +58,15 @@ type Subkeys struct {
 	Name [32]byte
 }
 
-// Derive returns the subkeys of m.
-func (m Master) Derive() Subkeys {
+// Derive returns the subkeys of m for a repository whose boxes are sealed
+// with the AEAD aead (a crypt name).
+func (m Master) Derive(aead string) Subkeys {
 	var s Subkeys
-	blake3.DeriveKey(encryptionContext, m[:], s.Encryption[:])
+	context := encryptionContext
+	if aead == crypt.XAES256GCM {
+		context = xaesEncryptionContext
+	}
+	blake3.DeriveKey(context, m[:], s.Encryption[:])
 	blake3.DeriveKey(chunkContext, m[:], s.Chunk[:])
 	blake3.DeriveKey(nameContext, m[:], s.Name[:])
 	return s
@@ -182,27 +194,40 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// ad binds a wrapped master key to its repository and its key object.
-func ad(repoID, keyID string) []byte {
-	return []byte("dropback key\x00" + repoID + "\x00" + keyID)
+// ad binds a wrapped master key to its repository, its key object and the
+// AEAD the repository seals with, so that a config changed to name another
+// AEAD opens no key. A repository sealed with XChaCha20-Poly1305, the
+// first AEAD, adds nothing for it, as before there was a second.
+func ad(repoID, keyID, aead string) []byte {
+	s := "dropback key\x00" + repoID + "\x00" + keyID
+	if aead != crypt.XChaCha20Poly1305 {
+		s += "\x00" + aead
+	}
+	return []byte(s)
 }
 
+// ErrOtherAEAD means the password is right, but the key was made for a
+// repository that seals with another AEAD than the one asked for: the
+// repository's config was changed.
+var ErrOtherAEAD = errors.New("the key was made for a repository sealed with another AEAD")
+
 // Wrap returns the bytes of a new key object, keys/<keyID> of repository
-// repoID, that opens master with password.
-func Wrap(master Master, password []byte, p Params, repoID, keyID string, now time.Time) ([]byte, error) {
+// repoID, whose boxes are sealed with aead, that opens master with
+// password.
+func Wrap(master Master, password []byte, p Params, repoID, keyID, aead string, now time.Time) ([]byte, error) {
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
 	o := Object{Version: objectVersion, CreatedAt: now.UTC().Truncate(time.Second), KDF: kdfName,
-		Params: p, Salt: make([]byte, saltSize), Cipher: crypt.Name}
+		Params: p, Salt: make([]byte, saltSize), Cipher: wrapCipher}
 	if _, err := rand.Read(o.Salt); err != nil {
 		return nil, fmt.Errorf("make a key: %w", err)
 	}
-	c, err := crypt.New(o.derive(password))
+	c, err := crypt.New(wrapCipher, o.derive(password))
 	if err != nil {
 		return nil, err
 	}
-	o.Wrapped = c.Seal(nil, ad(repoID, keyID), master[:])
+	o.Wrapped = c.Seal(nil, ad(repoID, keyID, aead), master[:])
 	data, err := json.MarshalIndent(o, "", "  ")
 	if err != nil {
 		return nil, err
@@ -234,8 +259,8 @@ func Decode(data []byte) (*Object, error) {
 		return nil, fmt.Errorf("key object version %d is not %d", o.Version, objectVersion)
 	case o.KDF != kdfName:
 		return nil, fmt.Errorf("key object KDF %q is not %s", o.KDF, kdfName)
-	case o.Cipher != crypt.Name:
-		return nil, fmt.Errorf("key object cipher %q is not %s", o.Cipher, crypt.Name)
+	case o.Cipher != wrapCipher:
+		return nil, fmt.Errorf("key object cipher %q is not %s", o.Cipher, wrapCipher)
 	case len(o.Salt) < 16 || len(o.Salt) > 64:
 		return nil, fmt.Errorf("key object salt of %d bytes", len(o.Salt))
 	case len(o.Wrapped) != len(Master{})+crypt.BlobOverhead:
@@ -248,15 +273,21 @@ func Decode(data []byte) (*Object, error) {
 }
 
 // Unwrap returns the master key o wraps for keys/<keyID> of repository
-// repoID, or ErrWrongPassword.
-func (o *Object) Unwrap(password []byte, repoID, keyID string) (Master, error) {
+// repoID sealed with aead, or ErrWrongPassword, or an error that wraps
+// ErrOtherAEAD and names the AEAD the key was made for.
+func (o *Object) Unwrap(password []byte, repoID, keyID, aead string) (Master, error) {
 	var m Master
-	c, err := crypt.New(o.derive(password))
+	c, err := crypt.New(wrapCipher, o.derive(password))
 	if err != nil {
 		return m, err
 	}
-	plain, err := c.Open(nil, ad(repoID, keyID), o.Wrapped)
+	plain, err := c.Open(nil, ad(repoID, keyID, aead), o.Wrapped)
 	if err != nil {
+		for _, other := range []string{crypt.XAES256GCM, crypt.XChaCha20Poly1305} {
+			if _, err := c.Open(nil, ad(repoID, keyID, other), o.Wrapped); other != aead && err == nil {
+				return m, fmt.Errorf("%w: %s, not %s", ErrOtherAEAD, other, aead)
+			}
+		}
 		return m, ErrWrongPassword
 	}
 	copy(m[:], plain)

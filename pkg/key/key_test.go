@@ -2,9 +2,12 @@ package key
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dropback/dropback/pkg/crypt"
 )
 
 var cheap = Params{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -39,8 +42,14 @@ func TestParseParams(t *testing.T) {
 }
 
 func TestWrapUnwrap(t *testing.T) {
+	for _, aead := range []string{crypt.XAES256GCM, crypt.XChaCha20Poly1305} {
+		t.Run(aead, func(t *testing.T) { testWrapUnwrap(t, aead) })
+	}
+}
+
+func testWrapUnwrap(t *testing.T, aead string) {
 	m, _ := NewMaster()
-	data, err := Wrap(m, []byte("pw"), cheap, "repo", "key", time.Now())
+	data, err := Wrap(m, []byte("pw"), cheap, "repo", "key", aead, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +57,7 @@ func TestWrapUnwrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := o.Unwrap([]byte("pw"), "repo", "key")
+	got, err := o.Unwrap([]byte("pw"), "repo", "key", aead)
 	if err != nil || got != m {
 		t.Fatalf("unwrap: %v", err)
 	}
@@ -57,9 +66,21 @@ func TestWrapUnwrap(t *testing.T) {
 		"other repository": {"pw", "repo2", "key"},
 		"other key name":   {"pw", "repo", "key2"},
 	} {
-		if _, err := o.Unwrap([]byte(args[0]), args[1], args[2]); err != ErrWrongPassword {
+		if _, err := o.Unwrap([]byte(args[0]), args[1], args[2], aead); err != ErrWrongPassword {
 			t.Errorf("%s: %v", what, err)
 		}
+	}
+	// A config changed to name the other AEAD opens no key, and the right
+	// password says so, not that it is wrong.
+	other := crypt.XAES256GCM
+	if aead == other {
+		other = crypt.XChaCha20Poly1305
+	}
+	if _, err := o.Unwrap([]byte("pw"), "repo", "key", other); !errors.Is(err, ErrOtherAEAD) || !strings.Contains(err.Error(), aead+", not "+other) {
+		t.Errorf("the other AEAD: %v", err)
+	}
+	if _, err := o.Unwrap([]byte("pw2"), "repo", "key", other); err != ErrWrongPassword {
+		t.Errorf("the other AEAD and a wrong password: %v", err)
 	}
 	if bytes.Contains(data, m[:]) {
 		t.Error("the key object holds the master key in plain")
@@ -70,7 +91,7 @@ func TestWrapUnwrap(t *testing.T) {
 // bounds, so that opening it costs at most what Check allows.
 func FuzzDecode(f *testing.F) {
 	m, _ := NewMaster()
-	good, _ := Wrap(m, []byte("pw"), cheap, "repo", "key", time.Unix(0, 0))
+	good, _ := Wrap(m, []byte("pw"), cheap, "repo", "key", crypt.XAES256GCM, time.Unix(0, 0))
 	f.Add(good)
 	f.Add([]byte(`{"version":1,"kdf":"argon2id","params":{"time":4294967295,"memory_kib":4294967295,"threads":255}}`))
 	f.Add([]byte(`{}`))
@@ -85,7 +106,7 @@ func FuzzDecode(f *testing.F) {
 		if o.Params.Cost() > cheap.Cost()*64 {
 			return // a real KDF run; the fuzzer need not pay for it
 		}
-		if _, err := o.Unwrap([]byte("not the password"), "repo", "key"); err == nil && !bytes.Equal(data, good) {
+		if _, err := o.Unwrap([]byte("not the password"), "repo", "key", crypt.XAES256GCM); err == nil && !bytes.Equal(data, good) {
 			t.Fatal("a fuzzed key object opens")
 		}
 	})

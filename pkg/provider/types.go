@@ -501,6 +501,9 @@ type RepoInitOptions struct {
 	// KDF is Argon2id's parameters of the first key ("t=3,m=64MiB,p=4");
 	// "" means the default.
 	KDF string
+	// Encryption is the AEAD of an encrypted repository ("xaes-256-gcm",
+	// "xchacha20-poly1305"); "" means the default, xaes-256-gcm.
+	Encryption string
 }
 
 // RepoKey is one key of an encrypted repository.
@@ -521,6 +524,10 @@ type RepoUpgradeOptions struct {
 	Password []byte
 	// KDF is Argon2id's parameters of that key; "" means the default.
 	KDF string
+	// Encryption is the AEAD of the encrypted repository, as in
+	// RepoInitOptions; an upgrade cut short goes on with the one it
+	// started with.
+	Encryption string
 	// Progress, if not nil, counts the bytes copied.
 	Progress *progress.Counter
 }

@@ -92,7 +92,7 @@ func Empty() *Fake {
 	return &Fake{
 		Name:      provider.ContextLocal,
 		Supported: sampleSupported(),
-		Stats:     provider.RepoStats{Location: "/repo", FormatVersion: 2, Encryption: "xchacha20-poly1305", ChunkSize: 1 << 20},
+		Stats:     provider.RepoStats{Location: "/repo", FormatVersion: 2, Encryption: "xaes-256-gcm", ChunkSize: 1 << 20},
 		polls:     map[int]int{},
 		nextID:    5000,
 	}

@@ -147,7 +147,7 @@ func (f *Fake) InitRepo(ctx context.Context, opts provider.RepoInitOptions) (*pr
 	}
 	s := provider.RepoStats{Location: f.Stats.Location, FormatVersion: 2, Encryption: "none", ChunkSize: 1 << 20}
 	if opts.Password != nil {
-		s.Encryption = "xchacha20-poly1305"
+		s.Encryption = "xaes-256-gcm"
 	}
 	if opts.ChunkSize > 0 {
 		s.ChunkSize = opts.ChunkSize

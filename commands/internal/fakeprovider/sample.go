@@ -67,7 +67,7 @@ func sampleSupported() []provider.SupportedPolicy {
 
 func sampleStats() provider.RepoStats {
 	return provider.RepoStats{
-		Location: "/srv/dropback/repo", FormatVersion: 2, Encryption: "xchacha20-poly1305", ChunkSize: 1 << 20,
+		Location: "/srv/dropback/repo", FormatVersion: 2, Encryption: "xaes-256-gcm", ChunkSize: 1 << 20,
 		Hosts: 2, Backups: 3, Snapshots: 1,
 		LogicalBytes: 400 << 30, DataBytes: 60 << 30, UniqueBytes: 21 << 30, StoredBytes: 9 << 30,
 		Chunks: 21504, Packs: 300, DedupRatio: 2.86, CompressionRatio: 2.33, ReclaimedBytes: 512 << 20,

@@ -99,14 +99,17 @@ func (p *Provider) UpgradeRepo(ctx context.Context, opts provider.RepoUpgradeOpt
 	if err != nil {
 		return nil, err
 	}
+	if err := engine.CheckEncryption(opts.Encryption); err != nil {
+		return nil, mapErr(err)
+	}
 	eopts, err := p.engineOptions()
 	if err != nil {
 		return nil, err
 	}
 	// The upgrade reads with its own password, and around the cache.
 	eopts.Password, eopts.CacheDir = nil, ""
-	res, err := engine.Upgrade(ctx, p.st, engine.UpgradeOptions{Password: opts.Password, KDF: kdf, Progress: opts.Progress,
-		Options: eopts})
+	res, err := engine.Upgrade(ctx, p.st, engine.UpgradeOptions{Password: opts.Password, KDF: kdf, Cipher: opts.Encryption,
+		Progress: opts.Progress, Options: eopts})
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -117,5 +120,5 @@ func (p *Provider) UpgradeRepo(ctx context.Context, opts provider.RepoUpgradeOpt
 	p.repo = nil // opened again, encrypted, by the next call
 	p.mu.Unlock()
 	return &provider.RepoUpgradeResult{Location: p.st.Location(), FromVersion: res.FromVersion, ToVersion: engine.FormatVersion,
-		Encryption: "xchacha20-poly1305", Backups: res.Backups, Hosts: res.Hosts, Actions: res.Actions, CopiedBytes: res.CopiedBytes}, nil
+		Encryption: res.Encryption, Backups: res.Backups, Hosts: res.Hosts, Actions: res.Actions, CopiedBytes: res.CopiedBytes}, nil
 }

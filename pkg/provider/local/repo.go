@@ -20,6 +20,9 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 	if err != nil {
 		return nil, err
 	}
+	if err := engine.CheckEncryption(opts.Encryption); err != nil {
+		return nil, mapErr(err)
+	}
 	eopts, err := p.engineOptions()
 	if err != nil {
 		return nil, err
@@ -31,7 +34,7 @@ func (p *Provider) InitRepo(ctx context.Context, opts provider.RepoInitOptions) 
 		return nil, err
 	}
 	r, err := engine.Init(ctx, p.st, engine.InitOptions{ChunkSize: int(opts.ChunkSize), Password: opts.Password, KDF: kdf,
-		Options: eopts})
+		Cipher: opts.Encryption, Options: eopts})
 	if err != nil {
 		return nil, mapErr(err)
 	}
