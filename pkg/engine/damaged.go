@@ -262,6 +262,14 @@ func (r *Repo) repairIndex(ctx context.Context, idx *Index, named []ID) (string,
 	if err != nil {
 		return "", fmt.Errorf("repair the index: %w", err)
 	}
+	if len(idx.segments) == 0 && len(rebuilt) == 0 && unreadable > 0 {
+		// No segment and no trailer reads: that is what a wrong key (a
+		// config or key object planted in the store) looks like, more than
+		// damage. Retiring the segments would lose the index of a right
+		// key, so nothing is changed.
+		return fmt.Sprintf("index not repaired: none of its %d segments and none of the trailers of %d packs can be read; with a repository whose config or keys were replaced, repairing would lose what the right ones read, so nothing was changed",
+			len(bad)+len(missing), unreadable), nil
+	}
 	if _, err := r.putSegments(ctx, rebuilt); err != nil {
 		return "", fmt.Errorf("repair the index: %w", err)
 	}

@@ -251,7 +251,22 @@ func (r *Repo) AddKey(ctx context.Context, password []byte, p key.Params) (strin
 // RemoveKey deletes a key object. The last key that can be read, and the
 // key that opened the repository, are never removed: the first would leave
 // nothing able to read the repository, the second might.
+//
+// It holds the gc lease while it looks and deletes, so that two removals at
+// once (each opened with the key the other removes) cannot both see a key
+// that stays, and leave none.
 func (r *Repo) RemoveKey(ctx context.Context, id string) error {
+	op, err := r.Begin(ctx, "key-remove", 0)
+	if err != nil {
+		return err
+	}
+	defer op.End()
+	ctx = op.Context()
+	gen, err := r.acquireLease(ctx, op, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer r.releaseLease(ctx, gen)
 	infos, err := r.Keys(ctx)
 	if err != nil {
 		return err

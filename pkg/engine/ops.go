@@ -115,7 +115,38 @@ func (r *Repo) Begin(ctx context.Context, kind string, hostID int) (*Op, error) 
 	}
 	o.noteStoreTime(opObject(o.m.Op, o.m.Seq))
 	go o.heartbeat()
+	if kind != upgradeOp {
+		// After the marker: an upgrade that begins meanwhile sees this
+		// operation, or this operation sees the upgrade.
+		if err := r.sameConfig(o.ctx); err != nil {
+			o.End()
+			return nil, err
+		}
+	}
 	return o, nil
+}
+
+// sameConfig fails with ErrLocked when the repository is being upgraded or
+// its config is no longer the one this Repo was opened with (an upgrade
+// ran since, or the config was changed): a long-lived process, an agent,
+// would otherwise write in plain into an encrypted repository, or write
+// what the repository's readers cannot open.
+func (r *Repo) sameConfig(ctx context.Context) error {
+	if _, err := r.raw.Stat(ctx, upgradeConfigName); err == nil {
+		return errorf(ErrLocked, "%s is being upgraded to an encrypted repository: %s waits for the upgrade to end; then open it again (restart a running agent)",
+			r.raw.Location(), "every operation")
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("look for an upgrade at %s: %w", r.raw.Location(), err)
+	}
+	cfg, err := readConfig(ctx, r.raw)
+	if err != nil {
+		return fmt.Errorf("read the config of %s again: %w", r.raw.Location(), err)
+	}
+	if !cfg.sameAs(r.cfg) {
+		return errorf(ErrLocked, "the config of %s changed since this process opened it (an upgrade ran, or it was replaced): open the repository again (restart a running agent)",
+			r.raw.Location())
+	}
+	return nil
 }
 
 // BeginReader announces an operation that only reads. Where no marker can be

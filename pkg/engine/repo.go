@@ -66,6 +66,13 @@ type Config struct {
 	Encryption  string    `json:"encryption"`
 }
 
+// sameAs reports whether c and o describe the same repository the same way.
+func (c Config) sameAs(o Config) bool {
+	return c.Format == o.Format && c.Version == o.Version && c.ID == o.ID && c.CreatedAt.Equal(o.CreatedAt) &&
+		c.ChunkSize == o.ChunkSize && c.ChunkHash == o.ChunkHash && c.ChunkKey == o.ChunkKey &&
+		c.Compression == o.Compression && c.Encryption == o.Encryption
+}
+
 // Repo is an open repository. It is safe for concurrent use.
 type Repo struct {
 	st      store.Store // raw, through cryptStore when encrypted, through damageStore

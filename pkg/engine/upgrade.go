@@ -39,6 +39,10 @@ import (
 // and only Upgrade opens it.
 const upgradeConfigName = "upgrade/config"
 
+// upgradeOp is the kind of the upgrade's own operation: the one that may
+// begin while upgrade/config is there.
+const upgradeOp = "upgrade"
+
 const stagePrefix = "upgrade/"
 
 // UpgradeOptions are the settings of an upgrade.
@@ -98,7 +102,7 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 		return &UpgradeResult{FromVersion: 1, Encryption: next.Encryption, Finished: true}, switchConfig(ctx, st, *next, sec)
 	}
 	old := openedRepo(st, cfg, chunkKeyOf(cfg), nil, opts.Options)
-	op, err := old.Begin(ctx, "upgrade", 0)
+	op, err := old.Begin(ctx, upgradeOp, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +130,13 @@ func Upgrade(ctx context.Context, st store.Store, opts UpgradeOptions) (*Upgrade
 	}
 	sec, err := upgradeKeys(ctx, st, *next, opts, true)
 	if err != nil {
+		return nil, err
+	}
+	// Again, now that upgrade/config is there: an operation that began
+	// before it (a long-lived agent's, which opened the repository before
+	// the upgrade) is seen here, and one that begins after it refuses. The
+	// upgrade is then cut short, to be run again once that one has ended.
+	if err := old.aloneIn(ctx, op); err != nil {
 		return nil, err
 	}
 	nr := openedRepo(st, *next, [32]byte{}, sec, opts.Options)

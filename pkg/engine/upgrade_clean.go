@@ -19,7 +19,7 @@ var plainKinds = []struct {
 	prefix string
 	keep   bool
 }{
-	{"backups/", false}, {"hosts/", false}, {"actions/", false}, {"images/", false}, {"index/", false},
+	{"backups/", false}, {"hosts/", false}, {"actions/", false}, {"images/", false}, {"index/", false}, {"schedule/idle/", false},
 	{"damaged/", false}, {"gc/condemned/", false}, {"index-replaced/", false}, {"image-repaired/", false}, {"running/", false}, {"catalog/", false},
 	{"claims/", true}, {"gc/done/", true}, {"fate/", true},
 }
