@@ -133,8 +133,8 @@ func (r *Repo) Begin(ctx context.Context, kind string, hostID int) (*Op, error) 
 // what the repository's readers cannot open.
 func (r *Repo) sameConfig(ctx context.Context) error {
 	if _, err := r.raw.Stat(ctx, upgradeConfigName); err == nil {
-		return errorf(ErrLocked, "%s is being upgraded to an encrypted repository: %s waits for the upgrade to end; then open it again (restart a running agent)",
-			r.raw.Location(), "every operation")
+		return errorf(ErrLocked, "%s is being upgraded to an encrypted repository: every operation waits for the upgrade to end; then open it again (restart a running agent)",
+			r.raw.Location())
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("look for an upgrade at %s: %w", r.raw.Location(), err)
 	}

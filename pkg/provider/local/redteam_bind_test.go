@@ -34,34 +34,14 @@ func TestRedteamBindAgentPassDuringUpgradeLosesTheBackup(t *testing.T) {
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	ms := mem.New(clock)
-	agent, err := New(ctx, Options{Repo: "memory", Now: clock, Store: ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.InitRepo(ctx, provider.RepoInitOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	disk := filepath.Join(t.TempDir(), "web-1.img")
-	if err := os.WriteFile(disk, []byte(strings.Repeat("a disk of some bytes\n", 50000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.AddHost(ctx, provider.HostSpec{Name: "web-1", Disks: []string{disk}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.EnableBackups(ctx, "web-1", provider.PolicyRequest{Plan: ptr("daily"), Hour: ptr(4)}); err != nil {
-		t.Fatal(err)
-	}
-	pol, _ := schedule.New(schedule.Change{Plan: ptr("daily"), Hour: ptr(4)})
-	startAt := func(t time.Time) time.Time {
-		return schedule.StartAt(pol, schedule.HostKey(1, "web-1"), schedule.LatestWindow(pol, t))
-	}
-	now = startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	agent, _ := agentWithHost(t, ms, clock, []byte(strings.Repeat("a disk of some bytes\n", 50000)))
+	now = windowOfWeb1(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
 	if rep, err := agent.RunDue(ctx, provider.RunOptions{}); err != nil || len(rep.Backups) != 1 {
 		t.Fatalf("the first day's pass: %+v, %v", rep, err)
 	}
 	// The next day, the backup is due; the user upgrades the repository
 	// from another shell, and the agent's pass comes while it copies.
-	now = startAt(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	now = windowOfWeb1(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
 	var during *provider.RunReport
 	fs := faulty.New(ms, faulty.Rule{Op: faulty.Put, Pattern: "upgrade/backups/*", Times: 1, Hook: func() {
 		rep, err := agent.RunDue(ctx, provider.RunOptions{})
@@ -127,32 +107,12 @@ func TestRedteamBindAgentBackupAcrossUpgradeWritesPlain(t *testing.T) {
 		close(reached)
 		<-release
 	}})
-	agent, err := New(ctx, Options{Repo: "memory", Now: clock, Store: as})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.InitRepo(ctx, provider.RepoInitOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	disk := filepath.Join(t.TempDir(), "web-1.img")
 	data := make([]byte, 1<<20)
 	if _, err := rand.Read(data); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(disk, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.AddHost(ctx, provider.HostSpec{Name: "web-1", Disks: []string{disk}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.EnableBackups(ctx, "web-1", provider.PolicyRequest{Plan: ptr("daily"), Hour: ptr(4)}); err != nil {
-		t.Fatal(err)
-	}
-	pol, _ := schedule.New(schedule.Change{Plan: ptr("daily"), Hour: ptr(4)})
-	startAt := func(t time.Time) time.Time {
-		return schedule.StartAt(pol, schedule.HostKey(1, "web-1"), schedule.LatestWindow(pol, t))
-	}
-	now = startAt(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	agent, disk := agentWithHost(t, as, clock, data)
+	now = windowOfWeb1(time.Date(2026, 3, 1, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
 	if rep, err := agent.RunDue(ctx, provider.RunOptions{}); err != nil || len(rep.Backups) != 1 {
 		t.Fatalf("the first day's pass: %+v, %v", rep, err)
 	}
@@ -162,7 +122,7 @@ func TestRedteamBindAgentBackupAcrossUpgradeWritesPlain(t *testing.T) {
 	if err := os.WriteFile(disk, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	now = startAt(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
+	now = windowOfWeb1(time.Date(2026, 3, 2, 4, 0, 0, 0, time.UTC)).Add(time.Minute)
 	type result struct {
 		rep *provider.RunReport
 		err error
@@ -221,30 +181,14 @@ func TestRedteamBindAgentBackupAcrossUpgradeWritesPlain(t *testing.T) {
 
 // Holds: after an upgrade run beside it, the agent's passes, with the
 // plain Repo it opened before, write nothing unsealed into the encrypted
-// repository (they fail on every host, "damaged", until the agent is
+// repository (they refuse, the config having changed, until the agent is
 // restarted).
 func TestRedteamBindStaleAgentAfterUpgradeWritesNothingPlain(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	ms := mem.New(clock)
-	agent, err := New(ctx, Options{Repo: "memory", Now: clock, Store: ms})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.InitRepo(ctx, provider.RepoInitOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	disk := filepath.Join(t.TempDir(), "web-1.img")
-	if err := os.WriteFile(disk, []byte(strings.Repeat("a disk of some bytes\n", 50000)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.AddHost(ctx, provider.HostSpec{Name: "web-1", Disks: []string{disk}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := agent.EnableBackups(ctx, "web-1", provider.PolicyRequest{Plan: ptr("daily"), Hour: ptr(4)}); err != nil {
-		t.Fatal(err)
-	}
+	agent, _ := agentWithHost(t, ms, clock, []byte(strings.Repeat("a disk of some bytes\n", 50000)))
 	if _, err := agent.RunDue(ctx, provider.RunOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -272,4 +216,36 @@ func TestRedteamBindStaleAgentAfterUpgradeWritesNothingPlain(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// agentWithHost is a provider on st, as an agent keeps one for its life,
+// with a plain repository holding host web-1, a disk of data backed up
+// daily at 4; it returns the disk's path.
+func agentWithHost(t *testing.T, st store.Store, clock func() time.Time, data []byte) (*Provider, string) {
+	t.Helper()
+	ctx := context.Background()
+	agent, err := New(ctx, Options{Repo: "memory", Now: clock, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.InitRepo(ctx, provider.RepoInitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(t.TempDir(), "web-1.img")
+	if err := os.WriteFile(disk, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.AddHost(ctx, provider.HostSpec{Name: "web-1", Disks: []string{disk}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.EnableBackups(ctx, "web-1", provider.PolicyRequest{Plan: ptr("daily"), Hour: ptr(4)}); err != nil {
+		t.Fatal(err)
+	}
+	return agent, disk
+}
+
+// windowOfWeb1 is when web-1's daily window at 4 opens on the day of t.
+func windowOfWeb1(t time.Time) time.Time {
+	pol, _ := schedule.New(schedule.Change{Plan: ptr("daily"), Hour: ptr(4)})
+	return schedule.StartAt(pol, schedule.HostKey(1, "web-1"), schedule.LatestWindow(pol, t))
 }

@@ -11,7 +11,8 @@ import (
 	"github.com/dropback/dropback/pkg/vm/qemu"
 )
 
-// holdScratch makes its owner file under a temporary name and renames it
+// Found by review (failed before the owner file was linked into place):
+// holdScratch made its owner file under a temporary name and renamed it
 // into place, and rename replaces whatever bears the name. A second
 // dropback process whose token is the same (three random bytes) takes the
 // name of the first's locked owner file without a word; the first's lock
