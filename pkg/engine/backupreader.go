@@ -60,7 +60,10 @@ const maxLoads = 8
 // need is stored somewhere, so that a missing one is reported now
 // (ErrCorrupt) rather than on the read that needs it.
 func (r *Repo) OpenBackup(ctx context.Context, m *Manifest, opts ReadOptions) (*BackupReader, error) {
-	op, end, _ := r.readerOp(ctx, OpExport, m.HostID)
+	op, end, _, err := r.readerOp(ctx, OpExport, m.HostID)
+	if err != nil {
+		return nil, err
+	}
 	b := &BackupReader{r: r, m: m, op: op, end: end}
 	if err := b.load(op.Context()); err != nil {
 		b.release()

@@ -256,7 +256,15 @@ func (r *Repo) AddKey(ctx context.Context, password []byte, p key.Params) (strin
 // once (each opened with the key the other removes) cannot both see a key
 // that stays, and leave none.
 func (r *Repo) RemoveKey(ctx context.Context, id string) error {
-	op, err := r.Begin(ctx, "key-remove", 0)
+	return r.underKeyLease(ctx, "key-remove", func(ctx context.Context) error { return r.removeKey(ctx, id) })
+}
+
+// underKeyLease runs do under the gc lease, as an operation of kind: a
+// command that removes a key holds it while it looks and deletes, so that
+// no two of them at once (each opened with a key the other removes) both
+// count on a key that then goes.
+func (r *Repo) underKeyLease(ctx context.Context, kind string, do func(context.Context) error) error {
+	op, err := r.Begin(ctx, kind, 0)
 	if err != nil {
 		return err
 	}
@@ -267,6 +275,10 @@ func (r *Repo) RemoveKey(ctx context.Context, id string) error {
 		return err
 	}
 	defer r.releaseLease(ctx, gen)
+	return do(ctx)
+}
+
+func (r *Repo) removeKey(ctx context.Context, id string) error {
 	infos, err := r.Keys(ctx)
 	if err != nil {
 		return err
@@ -295,17 +307,25 @@ func (r *Repo) RemoveKey(ctx context.Context, id string) error {
 // ChangePassword writes a new key that opens with password, then removes
 // the key that opened the repository: the password changes, the master
 // key and every object stay. It returns the new key's ID.
+//
+// The new key is written and the old one removed under the gc lease, as
+// RemoveKey removes one: a removal at once counts the old key as staying
+// only while it does.
 func (r *Repo) ChangePassword(ctx context.Context, password []byte, p key.Params) (string, error) {
-	id, err := r.AddKey(ctx, password, p)
-	if err != nil {
-		return "", err
-	}
-	old := r.sec.keyID
-	r.sec.keyID = id
-	if err := r.raw.Delete(ctx, keyName(old)); err != nil {
-		return id, fmt.Errorf("new key %s written; remove the old key %s: %w", id, old, err)
-	}
-	return id, nil
+	var id string
+	err := r.underKeyLease(ctx, "key-passwd", func(ctx context.Context) error {
+		var err error
+		if id, err = r.AddKey(ctx, password, p); err != nil {
+			return err
+		}
+		old := r.sec.keyID
+		r.sec.keyID = id
+		if err := r.raw.Delete(ctx, keyName(old)); err != nil {
+			return fmt.Errorf("new key %s written; remove the old key %s: %w", id, old, err)
+		}
+		return nil
+	})
+	return id, err
 }
 
 // contentID names an image index, index segment or pack by its plain

@@ -152,16 +152,22 @@ func (r *Repo) sameConfig(ctx context.Context) error {
 // BeginReader announces an operation that only reads. Where no marker can be
 // written (a read-only or full repository) it goes on unannounced and says
 // so in notice: gc elsewhere may then make it fail, never read wrong bytes,
-// since every chunk read is checked against its hash.
-func (r *Repo) BeginReader(ctx context.Context, kind string, hostID int) (op *Op, notice string) {
+// since every chunk read is checked against its hash. It fails as Begin
+// does when the repository is being upgraded or its config changed
+// (ErrLocked): a reader of the config it opened would take what an upgrade
+// writes for damage, and a verify would repair it away.
+func (r *Repo) BeginReader(ctx context.Context, kind string, hostID int) (op *Op, notice string, err error) {
 	o, err := r.Begin(ctx, kind, hostID)
 	if err == nil {
-		return o, ""
+		return o, "", nil
+	}
+	if errors.Is(err, ErrLocked) {
+		return nil, "", err
 	}
 	o = r.newOp(ctx, kind, hostID)
 	o.none = true
 	close(o.done)
-	return o, fmt.Sprintf("the %s goes on unannounced (%v): a gc running elsewhere meanwhile may make it fail", kind, err)
+	return o, fmt.Sprintf("the %s goes on unannounced (%v): a gc running elsewhere meanwhile may make it fail", kind, err), nil
 }
 
 func (r *Repo) newOp(ctx context.Context, kind string, hostID int) *Op {
@@ -464,10 +470,12 @@ func WithOp(ctx context.Context, op *Op) context.Context {
 
 // readerOp returns the operation ctx carries, or begins one of the given
 // kind; end ends the one it began, if any. notice is BeginReader's.
-func (r *Repo) readerOp(ctx context.Context, kind string, hostID int) (op *Op, end func(), notice string) {
+func (r *Repo) readerOp(ctx context.Context, kind string, hostID int) (op *Op, end func(), notice string, err error) {
 	if op, ok := ctx.Value(opKey{}).(*Op); ok {
-		return op, func() {}, ""
+		return op, func() {}, "", nil
 	}
-	op, notice = r.BeginReader(ctx, kind, hostID)
-	return op, op.End, notice
+	if op, notice, err = r.BeginReader(ctx, kind, hostID); err != nil {
+		return nil, nil, "", err
+	}
+	return op, op.End, notice, nil
 }

@@ -49,7 +49,10 @@ type RestoreStats struct {
 // It runs as the restore operation ctx carries (WithOp), or announces one of
 // its own, so that gc deletes nothing it reads.
 func (r *Repo) Restore(ctx context.Context, m *Manifest, targets []RestoreTarget, prog *progress.Counter) ([]RestoreStats, error) {
-	op, end, _ := r.readerOp(ctx, OpRestore, m.HostID)
+	op, end, _, err := r.readerOp(ctx, OpRestore, m.HostID)
+	if err != nil {
+		return nil, err
+	}
 	defer end()
 	stats, err := r.restore(op.Context(), m, targets, prog)
 	return stats, lostOr(op, err)

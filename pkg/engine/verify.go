@@ -53,7 +53,10 @@ func (v *VerifyResult) Damaged() bool {
 // its own, so that gc deletes nothing it reads; a notice says when it could
 // not.
 func (r *Repo) Verify(ctx context.Context, ids []int, prog *progress.Counter) (*VerifyResult, error) {
-	op, end, notice := r.readerOp(ctx, OpVerify, 0)
+	op, end, notice, err := r.readerOp(ctx, OpVerify, 0)
+	if err != nil {
+		return nil, err
+	}
 	defer end()
 	// Verify checks what the store holds: the cache is no witness.
 	res, err := r.verify(withoutCache(op.Context()), ids, prog)

@@ -391,7 +391,10 @@ func (p *Provider) RestoreBackup(ctx context.Context, req provider.RestoreReques
 	if err != nil {
 		return nil, err
 	}
-	op, notice := r.BeginReader(ctx, engine.OpRestore, 0)
+	op, notice, err := r.BeginReader(ctx, engine.OpRestore, 0)
+	if err != nil {
+		return nil, mapErr(err)
+	}
 	defer op.End()
 	ctx = engine.WithOp(ctx, op)
 	res := &provider.RestoreResult{}

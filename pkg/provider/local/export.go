@@ -61,7 +61,9 @@ func (p *Provider) openBackup(ctx context.Context, host, backup, disk string, lo
 		}
 	} else {
 		var notice string
-		o.op, notice = r.BeginReader(ctx, engine.OpExport, 0)
+		if o.op, notice, err = r.BeginReader(ctx, engine.OpExport, 0); err != nil {
+			return nil, mapErr(err)
+		}
 		if notice != "" {
 			o.notices = append(o.notices, notice)
 		}
